@@ -1,0 +1,228 @@
+"""Where each object of the tree lives: pure functions of their inputs.
+
+The layout::
+
+    catalog.json                                   root Catalog
+    sensors/catalog.json                           Catalog of platforms
+    sensors/<platform>/catalog.json                Catalog of one platform's collections
+    sensors/<platform>/<collection>.json           Collection
+    sensors/<platform>/<collection>/<YYYY>/catalog.json
+    sensors/<platform>/<collection>/<YYYY>/<MM>/catalog.json
+    sensors/<platform>/<collection>/<YYYY>/<MM>/<id>.json          Item
+    derived/catalog.json, derived/<collection>.json, ...           derived products
+    index/<collection>/year=<YYYY>/month=<MM>/items.parquet        stac-geoparquet
+
+A month holding more than ``max_children`` items is split by day (``<MM>/<DD>/``), a day by
+hour (``<DD>/<HH>/``), an hour into hash buckets (``<HH>/b<NN>/``), so that no catalog lists
+more than a few thousand links. Ids are never changed; characters that are awkward in file
+names or URLs are percent-encoded in the path (see :func:`segment`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import posixpath
+import zlib
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from dafab_static.errors import InputError
+
+SENSORS = "sensors"
+DERIVED = "derived"
+INDEX = "index"
+# A file name may hold 255 bytes; leave room for ".json" and filesystems that count UTF-16.
+_MAX_SEGMENT = 180
+# Known families, so that e.g. sentinel-2a/2b/2c items share one platform folder.
+_PLATFORM_FAMILIES = (
+    ("sentinel-1", "sentinel-1"),
+    ("sentinel-2", "sentinel-2"),
+    ("sentinel-3", "sentinel-3"),
+    ("sentinel-5p", "sentinel-5p"),
+    ("landsat", "landsat"),
+    ("naip", "naip"),
+)
+
+
+def check_id(value: object, *, what: str, source: str) -> str:
+    """Return ``value`` if it is usable as a STAC id and as a path segment.
+
+    Raises:
+        InputError: for a missing or non-string id, or one holding ``/``, ``\\`` or ``..``,
+            which would escape the destination if written as a path.
+
+    Example:
+        >>> check_id("S2A_T32TNS", what="item", source="a.json")
+        'S2A_T32TNS'
+    """
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{source}: {what} id must be a non-empty string, got {value!r}")
+    if "/" in value or "\\" in value or ".." in value:
+        raise InputError(
+            f"{source}: {what} id {value!r} holds '/', '\\' or '..', which would escape the "
+            "destination; ids are never rewritten, so fix the id at its source"
+        )
+    if any(ord(c) < 32 for c in value):
+        raise InputError(f"{source}: {what} id {value!r} holds control characters")
+    return value
+
+
+def segment(value: str) -> str:
+    """Encode an id as one safe path segment: reversible percent-encoding, length-capped.
+
+    Unreserved URL characters stay as they are; everything else (spaces, ``#``, ``?``,
+    ``%``, non-ASCII) becomes ``%XX`` of its UTF-8 bytes. Ids too long for a file name keep
+    a readable prefix plus a hash of the whole id, so distinct ids stay distinct.
+
+    Example:
+        >>> segment("my item #1")
+        'my%20item%20%231'
+    """
+    encoded = quote(value, safe="-_.~+=,@")
+    if len(encoded) > _MAX_SEGMENT:
+        digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+        encoded = f"{encoded[: _MAX_SEGMENT - 18].rstrip('%')}~{digest}"
+        # never cut through a %XX escape
+        head, _, tail = encoded.rpartition("~")
+        while len(head) >= 2 and "%" in head[-2:]:
+            head = head[:-1]
+        encoded = f"{head}~{tail}"
+    return encoded
+
+
+def href(from_path: str, to_path: str) -> str:
+    """Relative URL from the object at ``from_path`` to the one at ``to_path``.
+
+    Paths are storage keys (already-encoded segments); the result is URL-escaped once more
+    so that a literal ``%`` in a key survives the trip through HTTP.
+
+    Example:
+        >>> href("sensors/catalog.json", "catalog.json")
+        '../catalog.json'
+    """
+    rel = posixpath.relpath(to_path, posixpath.dirname(from_path) or ".")
+    return quote(rel, safe="/-_.~+=,@")
+
+
+def absolute(base_url: str, path: str) -> str:
+    """Absolute URL of the object stored at ``path`` below ``base_url``."""
+    return f"{base_url}/{quote(path, safe='/-_.~+=,@')}"
+
+
+def platform_slug(collection_id: str, properties: dict[str, object]) -> str:
+    """The platform folder for a collection, from its first item's properties.
+
+    Example:
+        >>> platform_slug("sentinel-2-l2a", {"platform": "sentinel-2b"})
+        'sentinel-2'
+    """
+    for value in (properties.get("constellation"), properties.get("platform"), collection_id):
+        if isinstance(value, str) and value:
+            lowered = value.lower()
+            for prefix, family in _PLATFORM_FAMILIES:
+                if lowered.startswith(prefix):
+                    return family
+    for value in (properties.get("constellation"), properties.get("platform")):
+        if isinstance(value, str) and value:
+            return segment(value.lower().replace(" ", "-"))
+    return "unknown-platform"
+
+
+@dataclass(frozen=True)
+class CollectionPlace:
+    """Where one collection's Collection document and partitions live."""
+
+    collection_id: str
+    branch: str  # "sensors/<platform>" or "derived"
+
+    @property
+    def document(self) -> str:
+        return f"{self.branch}/{segment(self.collection_id)}.json"
+
+    @property
+    def folder(self) -> str:
+        return f"{self.branch}/{segment(self.collection_id)}"
+
+    @property
+    def index_folder(self) -> str:
+        return f"{INDEX}/{segment(self.collection_id)}"
+
+
+def place_collection(collection_id: str, *, platform: str, derived: bool) -> CollectionPlace:
+    """Place a collection under ``sensors/<platform>/`` or, for derived products, ``derived/``."""
+    branch = DERIVED if derived else f"{SENSORS}/{platform}"
+    return CollectionPlace(collection_id, branch)
+
+
+@dataclass(frozen=True)
+class Split:
+    """How deep one month is split, decided from item counts before any item is written.
+
+    ``days``/``hours`` name the days and hours that are split further; ``buckets`` maps an
+    hour partition (``"DD/HH"``) to its number of hash buckets.
+    """
+
+    by_day: bool = False
+    hours_split: frozenset[str] = frozenset()
+    buckets: tuple[tuple[str, int], ...] = ()
+
+    def bucket_count(self, day_hour: str) -> int:
+        return dict(self.buckets).get(day_hour, 0)
+
+
+def plan_split(
+    month_count: int,
+    day_counts: dict[str, int],
+    hour_counts: dict[str, int],
+    *,
+    max_children: int,
+) -> Split:
+    """Decide how to split one month so no catalog lists more than ``max_children`` links.
+
+    ``day_counts`` maps ``"DD"`` and ``hour_counts`` maps ``"DD/HH"`` to item counts.
+    """
+    if month_count <= max_children:
+        return Split()
+    days = {d for d, n in day_counts.items() if n > max_children}
+    buckets = tuple(
+        sorted(
+            (dh, math.ceil(2 * n / max_children))
+            for dh, n in hour_counts.items()
+            if n > max_children
+        )
+    )
+    return Split(by_day=True, hours_split=frozenset(days), buckets=buckets)
+
+
+def partition_path(year: int, month: int, day: int, hour: int, item_id: str, split: Split) -> str:
+    """Folder of an item's partition catalog, relative to its collection folder.
+
+    Example:
+        >>> partition_path(2024, 7, 15, 10, "x", Split())
+        '2024/07'
+    """
+    parts = [f"{year:04d}", f"{month:02d}"]
+    if split.by_day:
+        parts.append(f"{day:02d}")
+        if f"{day:02d}" in split.hours_split:
+            parts.append(f"{hour:02d}")
+            n = split.bucket_count(f"{day:02d}/{hour:02d}")
+            if n:
+                parts.append(f"b{zlib.crc32(item_id.encode()) % n:02d}")
+    return "/".join(parts)
+
+
+def item_path(place: CollectionPlace, partition: str, item_id: str) -> str:
+    """Storage key of an item's JSON document.
+
+    Example:
+        >>> item_path(place_collection("c", platform="p", derived=False), "2024/07", "a b")
+        'sensors/p/c/2024/07/a%20b.json'
+    """
+    return f"{place.folder}/{partition}/{segment(item_id)}.json"
+
+
+def index_path(place: CollectionPlace, year: int, month: int) -> str:
+    """Storage key of one stac-geoparquet partition file (Hive-style, for DuckDB/pyarrow)."""
+    return f"{place.index_folder}/year={year:04d}/month={month:02d}/items.parquet"

@@ -1,0 +1,161 @@
+"""Atomic publish: a reader sees the old catalog or the new one, never a mixture.
+
+Two mechanisms behind one :class:`Release` interface, because folders and buckets offer
+different atomic primitives:
+
+* **Folder.** The build writes a fresh sibling folder ``.<name>.staging-<pid>-<token>``;
+  :meth:`Release.commit` swaps it with the destination in one ``renameat2(RENAME_EXCHANGE)``
+  system call (Linux), so the destination path never disappears and paths stay stable. Where
+  that call is missing, two renames leave a window of microseconds with no folder at all,
+  never a mixed one. A killed build leaves only the staging folder, which the next build
+  removes.
+* **Bucket.** S3 has no rename and no multi-object transaction; its one atomic primitive is
+  a single PUT. So every build writes its tree under a new ``releases/<id>/`` prefix and
+  :meth:`Release.commit` finally PUTs the root ``catalog.json``, whose child links point into
+  that prefix. A crawler that fetched the previous root keeps reading a complete previous
+  release: the previous release is kept, and older ones are deleted.
+
+The writers place objects with :meth:`Release.locate`, which maps a layout path (such as
+``sensors/catalog.json``) to the key the object gets in this release.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import orjson
+
+from dafab_static.errors import StorageError
+from dafab_static.storage import FolderStore, ObjectStore, open_store
+
+#: Marker written at the top of every catalog this tool publishes.
+MARKER = ".dafab-release.json"
+ROOT = "catalog.json"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+class Release:
+    """One build's output, invisible to readers until :meth:`commit`."""
+
+    def __init__(self, dest: str, *, release_id: str | None = None) -> None:
+        self.dest = dest
+        self.id = release_id or secrets.token_hex(6)
+        target = open_store(dest)
+        self._final = target
+        self.store: FolderStore | ObjectStore
+        if isinstance(target, FolderStore):
+            _refuse_foreign_folder(target.root)
+            _remove_stale_staging(target.root)
+            staging = target.root.parent / f".{target.root.name}.staging-{os.getpid()}-{self.id}"
+            self.store = FolderStore(staging)
+            self.body_prefix = ""
+        else:
+            self.store = target
+            self.body_prefix = f"releases/{self.id}/"
+
+    def locate(self, path: str) -> str:
+        """Key of the layout path ``path`` in this release (the root stays at the top)."""
+        return path if path in (ROOT, MARKER) else self.body_prefix + path
+
+    def commit(self, root: bytes, marker: dict[str, object]) -> None:
+        """Make the release visible atomically.
+
+        Args:
+            root: The root ``catalog.json``: writing it is the commit point on a bucket.
+            marker: What was built, kept in :data:`MARKER` beside the root.
+        """
+        data = orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        if isinstance(self.store, FolderStore):
+            self.store.put(ROOT, root)
+            self.store.put(MARKER, data)
+            _swap_into_place(self.store.root, Path(self.dest).resolve())
+            return
+        previous = _read_marker(self.store)
+        data = orjson.dumps(
+            {**marker, "release": self.id}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        )
+        self.store.put(ROOT, root)  # the commit point: one atomic PUT
+        self.store.put(MARKER, data)
+        keep = {self.id, str(previous.get("release", ""))}
+        stale = [k for k in self.store.list("releases/") if k.split("/")[1] not in keep]
+        self.store.delete(stale)
+
+    def abort(self) -> None:
+        """Discard everything this release wrote; the published catalog is untouched."""
+        if isinstance(self.store, FolderStore):
+            self.store.remove_tree()
+        else:
+            self.store.delete(list(self.store.list(f"releases/{self.id}/")))
+
+
+def _read_marker(store: FolderStore | ObjectStore) -> dict[str, object]:
+    try:
+        value = orjson.loads(store.get(MARKER))
+    except (StorageError, orjson.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _refuse_foreign_folder(root: Path) -> None:
+    """Never swap away a folder this tool did not publish: it may hold the user's files."""
+    if root.exists() and not root.is_dir():
+        raise StorageError(f"{root}: exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()) and not (root / MARKER).is_file():
+        raise StorageError(
+            f"{root}: folder is not empty and was not published by dafab-static; "
+            "choose a new or empty folder"
+        )
+
+
+def _remove_stale_staging(root: Path) -> None:
+    """Delete staging folders left by builds that were killed (their process is gone)."""
+    for stale in root.parent.glob(f".{root.name}.staging-*"):
+        pid = stale.name.rsplit(".staging-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    if not final.exists():
+        staging.rename(final)
+        return
+    if _exchange(staging, final):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous catalog
+        return
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths with Linux ``renameat2``; False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    with contextlib.suppress(Exception):
+        rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+        if rc == 0:
+            return True
+    return False

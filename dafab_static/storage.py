@@ -1,0 +1,334 @@
+"""The only door to a local folder or an S3-compatible bucket.
+
+:func:`open_store` turns a destination URL into a :class:`Store`; every writer in the package
+(`tree`, `index`, `publish`) talks to that interface and never to a filesystem API directly.
+:func:`arrow_filesystem` gives pyarrow the same location for Parquet scans.
+
+Endpoint and credentials for ``s3://`` come the usual AWS way: ``AWS_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, ``AWS_REGION`` and, when
+boto3 is installed, ``AWS_PROFILE`` (credentials and ``endpoint_url`` from ``~/.aws``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from dafab_static.errors import StorageError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+# Concurrent PUTs to an object store: S3 latency, not bandwidth, bounds small JSON writes.
+_REMOTE_CONCURRENCY = 32
+
+
+class Store(Protocol):
+    """Whole-object storage: no directories, no partial writes, keys use ``/``."""
+
+    url: str
+
+    def put(self, path: str, data: bytes) -> None:
+        """Write one object, replacing any previous one."""
+
+    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
+        """Write many objects, concurrently where the backend gains from it; returns bytes."""
+
+    def get(self, path: str) -> bytes:
+        """Read one whole object; :class:`StorageError` when it is missing."""
+
+    def exists(self, path: str) -> bool:
+        """Whether an object exists at ``path``."""
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys below ``prefix``, relative to the store root."""
+
+    def delete(self, paths: Iterable[str]) -> None:
+        """Remove objects; missing ones are ignored."""
+
+
+class FolderStore:
+    """A local folder.
+
+    Plain ``open``/``write`` rather than obstore's ``LocalStore``: obstore writes every object
+    to a temporary file and renames it (measured here: 14k vs 25k small files/s), and that
+    per-object atomicity is redundant because :mod:`dafab_static.publish` stages the whole
+    tree in a fresh folder and swaps it in at once.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+        self._made: set[str] = set()
+
+    def _path(self, path: str) -> Path:
+        target = (self.root / path).resolve()
+        if target != self.root and self.root not in target.parents:
+            raise StorageError(f"{path}: resolves outside the destination {self.root}")
+        return target
+
+    def put(self, path: str, data: bytes) -> None:
+        target = self._path(path)
+        parent = str(target.parent)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        try:
+            with open(target, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise StorageError(f"{target}: cannot write ({e.strerror})") from e
+
+    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
+        # Sequential on purpose: local small-file creation is syscall-bound and measured
+        # slower from a thread pool (10.5k vs 25k files/s on 2 cores).
+        total = 0
+        for path, data in objects:
+            self.put(path, data)
+            total += len(data)
+        return total
+
+    def get(self, path: str) -> bytes:
+        target = self._path(path)
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"{target}: no such file") from None
+        except OSError as e:
+            raise StorageError(f"{target}: cannot read ({e.strerror})") from e
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.exists():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                yield Path(dirpath, name).relative_to(self.root).as_posix()
+
+    def delete(self, paths: Iterable[str]) -> None:
+        for path in paths:
+            self._path(path).unlink(missing_ok=True)
+
+    def remove_tree(self) -> None:
+        """Delete the whole folder (used to discard a staging area)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ObjectStore:
+    """Any obstore store (S3-compatible bucket, memory) under an optional key prefix."""
+
+    def __init__(self, store: Any, url: str, prefix: str = "") -> None:
+        self._store = store
+        self.url = url.rstrip("/")
+        self.prefix = prefix.strip("/")
+
+    def _key(self, path: str) -> str:
+        parts = path.split("/")
+        if ".." in parts or path.startswith("/"):
+            raise StorageError(f"{path}: resolves outside the destination {self.url}")
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def put(self, path: str, data: bytes) -> None:
+        import obstore
+
+        try:
+            obstore.put(self._store, self._key(path), data)
+        except Exception as e:  # obstore raises its own hierarchy; give the user one line
+            raise StorageError(f"{self.url}/{path}: cannot write ({_short(e)})") from e
+
+    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
+        objs = list(objects)
+        with ThreadPoolExecutor(_REMOTE_CONCURRENCY) as pool:
+            list(pool.map(lambda o: self.put(*o), objs))
+        return sum(len(d) for _, d in objs)
+
+    def get(self, path: str) -> bytes:
+        import obstore
+
+        try:
+            return bytes(obstore.get(self._store, self._key(path)).bytes())
+        except FileNotFoundError:
+            raise StorageError(f"{self.url}/{path}: no such object") from None
+        except Exception as e:
+            raise StorageError(f"{self.url}/{path}: cannot read ({_short(e)})") from e
+
+    def exists(self, path: str) -> bool:
+        import obstore
+
+        try:
+            obstore.head(self._store, self._key(path))
+        except FileNotFoundError:
+            return False
+        except Exception as e:
+            raise StorageError(f"{self.url}/{path}: cannot reach ({_short(e)})") from e
+        return True
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        import obstore
+
+        full = self._key(prefix) if prefix else self.prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            for batch in obstore.list(self._store, prefix=full or None):
+                for meta in batch:
+                    yield str(meta["path"])[strip:]
+        except Exception as e:
+            raise StorageError(f"{self.url}/{prefix}: cannot list ({_short(e)})") from e
+
+    def delete(self, paths: Iterable[str]) -> None:
+        import obstore
+
+        keys = [self._key(p) for p in paths]
+        for start in range(0, len(keys), 1000):
+            try:
+                obstore.delete(self._store, keys[start : start + 1000])
+            except FileNotFoundError:
+                pass
+            except Exception as e:
+                raise StorageError(f"{self.url}: cannot delete ({_short(e)})") from e
+
+
+def _short(error: Exception) -> str:
+    """First line of an obstore error, which otherwise spans a page of debug output."""
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+
+
+def _s3_settings() -> tuple[dict[str, Any], Any]:
+    """Endpoint, region and credentials the usual AWS way (environment, then profile)."""
+    config: dict[str, Any] = {}
+    provider = None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    profile = os.environ.get("AWS_PROFILE")
+    if profile and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        try:
+            import boto3
+            from obstore.auth.boto3 import Boto3CredentialProvider
+        except ImportError:
+            raise StorageError(
+                f"AWS_PROFILE={profile}: reading profiles needs boto3 (pip install boto3), "
+                "or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            ) from None
+        session = boto3.Session(profile_name=profile)
+        provider = Boto3CredentialProvider(session)
+        endpoint = endpoint or session._session.get_scoped_config().get("endpoint_url")
+        if session.region_name:
+            config["region"] = session.region_name
+    if endpoint:
+        config["endpoint"] = endpoint
+        # Custom endpoints (MinIO, Ceph, moto, ...) rarely serve virtual-hosted buckets.
+        config["virtual_hosted_style_request"] = False
+    config.setdefault(
+        "region", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    )
+    return config, provider
+
+
+def open_store(url: str) -> ObjectStore | FolderStore:
+    """Open a destination or source: a local folder, ``file://``, ``s3://bucket/prefix``, or
+    ``memory://`` (an in-process store for tests).
+
+    Raises:
+        StorageError: for an unsupported scheme or a malformed bucket URL.
+
+    Example:
+        >>> store = open_store("memory://")
+        >>> store.put("a/b.json", b"{}")
+        >>> list(store.list())
+        ['a/b.json']
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt"):
+        return FolderStore(parts.path if parts.scheme == "file" else url)
+    if parts.scheme == "memory":
+        from obstore.store import MemoryStore
+
+        return ObjectStore(MemoryStore(), "memory://")
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise StorageError(f"{url}: expected s3://bucket/prefix")
+        from obstore.store import S3Store
+
+        config, provider = _s3_settings()
+        endpoint = str(config.get("endpoint", ""))
+        client = {"allow_http": True} if endpoint.startswith("http://") else {}
+        store = S3Store(
+            parts.netloc, config=config, client_options=client, credential_provider=provider
+        )
+        return ObjectStore(store, url, parts.path.strip("/"))
+    raise StorageError(f"{url}: unsupported destination (use a folder or s3://bucket/prefix)")
+
+
+def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """The pyarrow filesystem and path for ``url``, configured like :func:`open_store`.
+
+    Example:
+        >>> fs, path = arrow_filesystem("/tmp")
+        >>> path
+        '/tmp'
+    """
+    import pyarrow.fs as pafs
+
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file"):
+        return pafs.LocalFileSystem(), parts.path if parts.scheme == "file" else url
+    if parts.scheme == "s3":
+        config, _ = _s3_settings()
+        endpoint = str(config.get("endpoint", ""))
+        kwargs: dict[str, Any] = {"region": config["region"]}
+        if endpoint:
+            split = urlsplit(endpoint)
+            kwargs["endpoint_override"] = split.netloc
+            kwargs["scheme"] = split.scheme or "https"
+        if os.environ.get("AWS_ACCESS_KEY_ID"):
+            kwargs["access_key"] = os.environ["AWS_ACCESS_KEY_ID"]
+            kwargs["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+            if os.environ.get("AWS_SESSION_TOKEN"):
+                kwargs["session_token"] = os.environ["AWS_SESSION_TOKEN"]
+        return pafs.S3FileSystem(**kwargs), f"{parts.netloc}{parts.path}".rstrip("/")
+    raise StorageError(f"{url}: unsupported location for Parquet (use a folder or s3://)")
+
+
+def read_url(url: str, *, timeout: float = 30.0) -> bytes:
+    """Read one whole document from a local path, ``file://``, ``s3://`` or ``http(s)://``.
+
+    Raises:
+        StorageError: one line naming the URL when it cannot be read.
+
+    Example:
+        >>> read_url("/etc/hostname")  # doctest: +SKIP
+        b'...'
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(url, headers={"User-Agent": "dafab-static"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as e:
+            raise StorageError(f"{url}: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise StorageError(f"{url}: cannot reach ({reason})") from None
+    if parts.scheme == "s3":
+        bucket_url, _, key = url[len("s3://") :].partition("/")
+        return open_store(f"s3://{bucket_url}").get(key)
+    path = parts.path if parts.scheme == "file" else url
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise StorageError(f"{path}: cannot read ({e.strerror})") from None

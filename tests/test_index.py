@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from dafab_static import index
+
+
+def _item(i: int, lon: float, lat: float, *, kind: str = "Polygon") -> dict[str, Any]:
+    d = 0.01
+    ring = [[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]
+    geometry: dict[str, Any] = {"type": "Polygon", "coordinates": [ring]}
+    if kind == "MultiPolygon":
+        geometry = {"type": "MultiPolygon", "coordinates": [[ring]]}
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [],
+        "id": f"item-{i}",
+        "collection": "c",
+        "geometry": geometry,
+        "bbox": [lon, lat, lon + d, lat + d],
+        "properties": {"datetime": f"2024-07-{1 + i % 28:02d}T10:00:00Z", "eo:cloud_cover": i},
+        "links": [],
+        "assets": {"data": {"href": f"https://x/{i}.tif", "roles": ["data"]}},
+    }
+
+
+def test_hilbert_curve_visits_neighbouring_cells() -> None:
+    n = 4
+    xs, ys = np.meshgrid(np.arange(1 << n), np.arange(1 << n))
+    x, y = xs.ravel(), ys.ravel()
+    keys = index.hilbert_key((x + 0.5) / (1 << n) * 360 - 180, (y + 0.5) / (1 << n) * 180 - 90, n)
+    assert sorted(keys.tolist()) == list(range(1 << (2 * n)))
+    order = np.argsort(keys)
+    steps = np.abs(np.diff(x[order])) + np.abs(np.diff(y[order]))
+    assert set(steps.tolist()) == {1}
+
+
+def test_rows_are_in_hilbert_order_and_metadata_follows_the_specs() -> None:
+    rng = np.random.default_rng(1)
+    items = [
+        _item(i, float(rng.uniform(-170, 170)), float(rng.uniform(-80, 80))) for i in range(200)
+    ]
+    items[3] = _item(3, 10.0, 10.0, kind="MultiPolygon")
+    table = index.to_table(items)
+    data, info = index.encode(table, {"id": "c", "title": "C"}, path="index/c/part.parquet")
+    pf = pq.ParquetFile(io.BytesIO(data))
+    meta = pf.schema_arrow.metadata
+    geo = json.loads(meta[b"geo"])
+    assert geo["version"] == "1.1.0"
+    col = geo["columns"]["geometry"]
+    assert col["geometry_types"] == ["MultiPolygon", "Polygon"]
+    assert col["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+    assert col["bbox"] == pytest.approx(list(info.bbox))
+    stac = json.loads(meta[b"stac-geoparquet"])
+    assert stac["version"] == "1.1.0"
+    assert stac["collections"] == {"c": {"id": "c", "title": "C"}}
+    read = pf.read()
+    centres = [
+        ((b["xmin"] + b["xmax"]) / 2, (b["ymin"] + b["ymax"]) / 2) for b in read["bbox"].to_pylist()
+    ]
+    keys = index.hilbert_key(np.array([c[0] for c in centres]), np.array([c[1] for c in centres]))
+    assert np.all(np.diff(keys) >= 0)
+    assert info.rows == 200
+    assert info.start_datetime == "2024-07-01T10:00:00Z"
+    assert info.end_datetime == "2024-07-28T10:00:00Z"
+    assert info.bytes == len(data)
+    assert info.checksum.startswith("1220") and len(info.checksum) == 68
+
+
+def test_encoding_is_deterministic() -> None:
+    items = [_item(i, i * 1.0, i * 0.5) for i in range(50)]
+    a, _ = index.encode(index.to_table(items), {"id": "c"}, path="p")
+    b, _ = index.encode(index.to_table(items), {"id": "c"}, path="p")
+    assert a == b
+
+
+def test_conform_adds_missing_columns_as_nulls() -> None:
+    t1 = index.to_table([_item(1, 0, 0)])
+    extra = _item(2, 1, 1)
+    extra["properties"]["platform"] = "sentinel-2a"
+    t2 = index.to_table([extra])
+    unified = index.unify([t1.schema, t2.schema])
+    out = index.conform(t1, unified)
+    assert out.schema.names == unified.names
+    assert out["platform"].to_pylist() == [None]
+
+
+def test_manifest_lists_paths_relative_to_itself() -> None:
+    part = index.PartitionInfo(
+        "index/c/year=2024/month=07/items.parquet",
+        3,
+        (0, 1, 2, 3),
+        "2024-07-01T00:00:00Z",
+        "2024-07-02T00:00:00Z",
+        10,
+        "1220ab",
+    )
+    doc = json.loads(index.manifest("c", [part], base="index/c"))
+    assert doc["rows"] == 3 and doc["bytes"] == 10
+    assert doc["partitions"][0]["path"] == "year=2024/month=07/items.parquet"
+    assert doc["partitions"][0]["bbox"] == [0, 1, 2, 3]
+
+
+def test_antimeridian_item_widens_the_file_bbox_to_all_longitudes() -> None:
+    item = _item(1, 179.5, 10)
+    item["bbox"] = [179.5, 10.0, -179.5, 10.01]
+    _, info = index.encode(index.to_table([item, _item(2, 170, 5)]), {"id": "c"}, path="p")
+    assert info.bbox == (-180.0, 5.0, 180.0, 10.01)

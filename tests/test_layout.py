@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from dafab_static import layout
+from dafab_static.errors import InputError
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a/b", "../x", "x/..", "..", "a..b", "a\\b", "", "tab\there"],
+)
+def test_check_id_rejects_escaping_or_empty_ids(value: str) -> None:
+    with pytest.raises(InputError) as info:
+        layout.check_id(value, what="item", source="src.json")
+    assert str(info.value).startswith("src.json: item id")
+
+
+def test_check_id_rejects_non_strings() -> None:
+    with pytest.raises(InputError, match="must be a non-empty string"):
+        layout.check_id(42, what="item", source="s")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("S2A_MSIL2A_20240715", "S2A_MSIL2A_20240715"),
+        ("with space", "with%20space"),
+        ("hash#1?q", "hash%231%3Fq"),
+        ("pct%20", "pct%2520"),
+        ("été", "%C3%A9t%C3%A9"),
+    ],
+)
+def test_segment_encodes_awkward_characters(value: str, expected: str) -> None:
+    assert layout.segment(value) == expected
+
+
+def test_segment_caps_long_ids_and_keeps_them_distinct() -> None:
+    a, b = "x" * 300 + "a", "x" * 300 + "b"
+    sa, sb = layout.segment(a), layout.segment(b)
+    assert len(sa) <= 180 and len(sb) <= 180
+    assert sa != sb
+    assert "~" in layout.segment("é" * 200)
+    # never a broken %XX escape before the hash
+    head = layout.segment("é" * 200).rsplit("~", 1)[0]
+    assert len(head.split("%")[-1]) == 2
+
+
+def test_href_is_relative_and_escapes_percent() -> None:
+    assert layout.href("sensors/p/c.json", "catalog.json") == "../../catalog.json"
+    assert layout.href("a/catalog.json", "a/x%20y.json") == "x%2520y.json"
+
+
+def test_platform_slug_groups_families() -> None:
+    assert layout.platform_slug("x", {"platform": "Sentinel-2B"}) == "sentinel-2"
+    assert (
+        layout.platform_slug("x", {"constellation": "sentinel-2", "platform": "s2a"})
+        == "sentinel-2"
+    )
+    assert layout.platform_slug("landsat-c2-l2", {"platform": "landsat-9"}) == "landsat"
+    assert layout.platform_slug("naip", {}) == "naip"
+    assert layout.platform_slug("c", {"platform": "WorldView 3"}) == "worldview-3"
+    assert layout.platform_slug("c", {}) == "unknown-platform"
+
+
+def test_place_collection_sensors_and_derived() -> None:
+    s = layout.place_collection("sentinel-2-l2a", platform="sentinel-2", derived=False)
+    assert s.document == "sensors/sentinel-2/sentinel-2-l2a.json"
+    assert layout.item_path(s, "2024/07", "a") == "sensors/sentinel-2/sentinel-2-l2a/2024/07/a.json"
+    assert layout.index_path(s, 2024, 7) == "index/sentinel-2-l2a/year=2024/month=07/items.parquet"
+    d = layout.place_collection("ndvi", platform="sentinel-2", derived=True)
+    assert d.document == "derived/ndvi.json"
+
+
+def test_plan_split_keeps_small_months_whole() -> None:
+    split = layout.plan_split(100, {"01": 100}, {"01/00": 100}, max_children=2000)
+    assert layout.partition_path(2024, 7, 1, 0, "a", split) == "2024/07"
+
+
+def test_plan_split_splits_big_months_by_day_hour_and_bucket() -> None:
+    split = layout.plan_split(
+        5000,
+        {"01": 4000, "02": 1000},
+        {"01/00": 3000, "01/05": 1000, "02/00": 1000},
+        max_children=2000,
+    )
+    assert layout.partition_path(2024, 7, 2, 0, "a", split) == "2024/07/02"
+    assert layout.partition_path(2024, 7, 1, 5, "a", split) == "2024/07/01/05"
+    path = layout.partition_path(2024, 7, 1, 0, "a", split)
+    assert path.startswith("2024/07/01/00/b")
+    buckets = {layout.partition_path(2024, 7, 1, 0, f"id{i}", split) for i in range(3000)}
+    assert len(buckets) == 3  # ceil(2 * 3000 / 2000)
