@@ -1,0 +1,218 @@
+"""The ``dafab-static`` command: a thin Typer shell over the Python API.
+
+Each command converts strings, calls one library function and prints. A
+:class:`~dafab_static.errors.DafabError` becomes one line on stderr and exit code 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from dafab_static import __version__
+from dafab_static.errors import DafabError
+
+app = typer.Typer(
+    name="dafab-static",
+    help="Publish Earth-observation metadata as a static STAC tree plus stac-geoparquet indexes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(error: DafabError) -> NoReturn:
+    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"dafab-static {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        Optional[bool],  # noqa: UP045 - Typer needs Optional on Python 3.10
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """dafab-static: a unified Earth-observation metadata catalog that needs no server."""
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    bars = Progress(
+        SpinnerColumn(), TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=True,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+    labels = {"read": "reading", "write": "writing"}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(labels.get(stage, stage), total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+@app.command()
+def build(
+    sources: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="Raster files, STAC JSON/ndjson/parquet, folders, globs or URLs."),
+    ] = None,
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Destination folder or s3://bucket/prefix.")
+    ] = "",
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Also build from the bundled sample.")
+    ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="Public URL of the destination; makes self links absolute."
+        ),
+    ] = None,
+    when: Annotated[
+        str | None,
+        typer.Option("--datetime", help="Datetime for rasters that carry none (ISO 8601)."),
+    ] = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", help="Put every item in this collection.")
+    ] = None,
+    collections: Annotated[
+        list[str] | None,
+        typer.Option("--collection-json", help="Collection JSON file to use (repeatable)."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad input.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars, no summary.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary.")
+    ] = False,
+    max_children: Annotated[
+        int, typer.Option("--max-children", help="Most links one catalog may hold.")
+    ] = 2000,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Skip JSON Schema validation.")
+    ] = False,
+) -> None:
+    """Build a static STAC tree and stac-geoparquet indexes, and publish them atomically."""
+    import dafab_static
+    from dafab_static.options import BuildOptions, parse_datetime
+
+    try:
+        if not out:
+            raise _option_error("--out is required (a folder or s3://bucket/prefix)")
+        if not sources and not sample:
+            raise _option_error("give at least one SOURCE, or --sample")
+        options = BuildOptions(
+            base_url=base_url, datetime=parse_datetime(when) if when else None,
+            collection=collection, strict=strict, quiet=quiet, max_children=max_children,
+            collections=tuple(collections or ()), validate=not no_validate,
+        )  # fmt: skip
+        with _progress(not quiet and not as_json and err.is_terminal) as progress:
+            report = dafab_static.build(
+                sources or [], out, options=options, sample=sample, progress=progress
+            )
+    except DafabError as e:
+        _fail(e)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    elif not quiet:
+        console.print(report.summary(), highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+@app.command()
+def validate(
+    target: Annotated[
+        str, typer.Argument(help="Catalog, collection or item: path, folder or URL.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    """Validate any STAC catalog offline against the STAC and extension JSON Schemas, and
+    check that a dafab-static catalog's tree and indexes agree."""
+    import dafab_static
+
+    try:
+        report = dafab_static.validate(target)
+    except DafabError as e:
+        _fail(e)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        for problem in report.problems:
+            if problem.severity == "error" or not quiet:
+                console.print(str(problem), highlight=False, soft_wrap=True)
+        if not quiet:
+            console.print(report.summary(), highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(
+    target: Annotated[
+        str, typer.Argument(help="A dafab-static catalog: folder, s3:// or https:// URL.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Describe a catalog: collections, item counts, extents, index partitions."""
+    import dafab_static
+
+    try:
+        summary = dafab_static.info(target)
+    except DafabError as e:
+        _fail(e)
+    if as_json:
+        console.print_json(json.dumps(summary.to_dict()))
+    else:
+        console.print(summary.text(), highlight=False, soft_wrap=True)
+
+
+def _option_error(message: str) -> DafabError:
+    from dafab_static.errors import OptionError
+
+    return OptionError(message)
+
+
+def main() -> None:
+    """Entry point of the ``dafab-static`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was published")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

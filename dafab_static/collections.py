@@ -1,0 +1,130 @@
+"""Collections: extents and summaries computed from their items, in Arrow, one partition at
+a time, so a collection of a million items costs a few small accumulators.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+STAC_VERSION = "1.1.0"
+# A string property with more distinct values than this is an identifier, not a category
+# worth summarising (e.g. s2:granule_id), so it gets no summary.
+MAX_DISTINCT = 32
+_NOT_SUMMARISED = {
+    "id", "type", "stac_version", "stac_extensions", "geometry", "bbox", "links", "assets",
+    "collection", "datetime", "start_datetime", "end_datetime", "created", "updated",
+    "title", "description", "proj:bbox", "proj:shape", "proj:transform", "proj:geometry",
+    "proj:centroid", "proj:projjson", "proj:wkt2", "eo:bands", "raster:bands", "bands",
+}  # fmt: skip
+
+
+@dataclass
+class CollectionStats:
+    """Running extent and summaries of one collection's items."""
+
+    collection_id: str
+    count: int = 0
+    bbox: list[float] = field(default_factory=lambda: [math.inf, math.inf, -math.inf, -math.inf])
+    start: str | None = None
+    end: str | None = None
+    categories: dict[str, set[Any] | None] = field(default_factory=dict)
+    ranges: dict[str, list[Any]] = field(default_factory=dict)
+    extensions: set[str] = field(default_factory=set)
+
+    def add(self, table: pa.Table, bbox: tuple[float, ...], start: str, end: str) -> None:
+        """Fold one partition (a stac-geoparquet table) into the running figures."""
+        self.count += table.num_rows
+        self.bbox = [
+            min(self.bbox[0], bbox[0]), min(self.bbox[1], bbox[1]),
+            max(self.bbox[2], bbox[2]), max(self.bbox[3], bbox[3]),
+        ]  # fmt: skip
+        self.start = start if self.start is None else min(self.start, start)
+        self.end = end if self.end is None else max(self.end, end)
+        for ext in pc.unique(pc.list_flatten(table["stac_extensions"])).to_pylist():
+            self.extensions.add(ext)
+        for name in table.column_names:
+            if name in _NOT_SUMMARISED:
+                continue
+            self._summarise(name, table[name])
+
+    def _summarise(self, name: str, column: pa.ChunkedArray) -> None:
+        kind = column.type
+        if pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
+            column = pc.list_flatten(column)
+            kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_boolean(kind):
+            seen = self.categories.get(name, set())
+            if seen is None:
+                return
+            seen.update(v for v in pc.unique(column).to_pylist() if v is not None)
+            self.categories[name] = seen if len(seen) <= MAX_DISTINCT else None
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            lo, hi = pc.min_max(column).values()
+            if lo.as_py() is None:
+                return
+            old = self.ranges.get(name)
+            self.ranges[name] = (
+                [lo.as_py(), hi.as_py()]
+                if old is None
+                else [min(old[0], lo.as_py()), max(old[1], hi.as_py())]
+            )
+
+    def summaries(self) -> dict[str, Any]:
+        """STAC summaries: sorted value lists for categories, range objects for numbers."""
+        out: dict[str, Any] = {}
+        for name, values in sorted(self.categories.items()):
+            if values:
+                out[name] = sorted(values, key=str)
+        for name, (lo, hi) in sorted(self.ranges.items()):
+            out[name] = {"minimum": lo, "maximum": hi}
+        return dict(sorted(out.items()))
+
+    def extent(self) -> dict[str, Any]:
+        """STAC 1.1 extent: exactly one overall bbox (never two) and one interval."""
+        bbox = self.bbox if self.count else [-180.0, -90.0, 180.0, 90.0]
+        return {
+            "spatial": {"bbox": [[round(v, 7) for v in bbox]]},
+            "temporal": {"interval": [[self.start, self.end]]},
+        }
+
+
+def make_collection(
+    stats: CollectionStats,
+    *,
+    given: dict[str, Any] | None,
+    assets: dict[str, Any],
+) -> dict[str, Any]:
+    """The Collection document: the user's or a crawled one if given, else a generated one;
+    extent always recomputed from the items, summaries computed where none were given.
+
+    Structural links are left out; :mod:`dafab_static.tree` adds them.
+    """
+    if given:
+        doc = {k: v for k, v in given.items() if k not in ("links", "extent")}
+        doc.setdefault("summaries", stats.summaries())
+        links = [ln for ln in given.get("links", []) if ln.get("rel") not in _STRUCTURAL]
+    else:
+        doc = {
+            "type": "Collection",
+            "stac_version": STAC_VERSION,
+            "stac_extensions": [],
+            "id": stats.collection_id,
+            "title": stats.collection_id,
+            "description": f"{stats.collection_id}: items gathered by dafab-static.",
+            "license": "other",
+            "summaries": stats.summaries(),
+        }
+        links = []
+    doc["type"] = "Collection"
+    doc["extent"] = stats.extent()
+    doc["links"] = links
+    doc["assets"] = {**doc.get("assets", {}), **assets}
+    return doc
+
+
+_STRUCTURAL = {"self", "root", "parent", "child", "item", "collection", "items"}

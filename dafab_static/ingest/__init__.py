@@ -1,0 +1,163 @@
+"""Readers at the edge: rasters and other hubs' STAC items become plain STAC Item dicts.
+
+:func:`iter_records` is the one entry point: it expands each source (file, folder, glob, URL),
+sends rasters to :mod:`dafab_static.ingest.rasters` and everything else to
+:mod:`dafab_static.ingest.stac`, and yields :class:`Record` objects in input order.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import importlib
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import ModuleType
+from typing import Any, Literal
+
+from dafab_static.errors import InputError, OptionError
+from dafab_static.ingest import stac
+from dafab_static.ingest._fetch import SCHEME, is_url, location
+from dafab_static.ingest.stac import OnError, OnNotice, Record
+
+__all__ = ["Record", "iter_records"]
+
+_Kind = Literal["raster", "stac"]
+
+
+def iter_records(
+    sources: Iterable[str],
+    *,
+    datetime: _dt.datetime | None = None,
+    on_error: OnError,
+    on_notice: OnNotice,
+    workers: int = 0,
+) -> Iterator[Record]:
+    """Stream the items and collections of every source, in a deterministic order.
+
+    Each source is a file, a folder (walked recursively in sorted order, hidden entries
+    skipped), a glob, or an ``http(s)://`` URL. Rasters (suffixes in
+    ``rasters.RASTER_SUFFIXES``) are read by ``rasters.read_raster`` in a thread pool, yet
+    yielded in input order; JSON, NDJSON and stac-geoparquet go to :func:`stac.read`, which
+    decides by content whether a JSON document is an item, a list of items or a catalog to
+    crawl. Each document is read once per call, however many sources or links reach it.
+    Duplicate ids and unsafe ids are left to the caller.
+
+    Args:
+        sources: Paths, globs or URLs, as the user gave them.
+        datetime: Acquisition time for rasters whose tags and names carry none.
+        on_error: Called with each :class:`InputError` (a missing path, an unsupported file
+            named explicitly, an unreadable raster, a bad STAC record); reading goes on
+            unless it raises.
+        on_notice: Called with one line for each warning (a migrated item, a cycle).
+        workers: Threads reading rasters; 0 means one per CPU.
+
+    Raises:
+        OptionError: ``workers`` is negative.
+        StorageError: a URL cannot be reached.
+
+    Example:
+        >>> for record in iter_records(["scenes/", "hub.ndjson"], on_error=print, on_notice=print):
+        ...     print(record.kind, record.data["id"], record.source)  # doctest: +SKIP
+    """
+    if workers < 0:
+        raise OptionError(f"workers={workers}: must be 0 (one per CPU) or more")
+    size = workers or os.cpu_count() or 1
+    seen: set[str] = set()
+    pool: ThreadPoolExecutor | None = None
+    pending: deque[tuple[str, Future[dict[str, Any]]]] = deque()
+    try:
+        for kind, path in _expand(sources, on_error):
+            if kind == "stac":
+                while pending:
+                    yield from _finish(*pending.popleft(), on_error)
+                yield from stac.read(path, on_error=on_error, on_notice=on_notice, seen=seen)
+                continue
+            if path in seen:
+                continue
+            seen.add(path)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="dafab-raster")
+            read_raster = _rasters().read_raster
+            pending.append((path, pool.submit(read_raster, path, datetime=datetime)))
+            if len(pending) > 2 * size:  # keep the pool busy, memory bounded
+                yield from _finish(*pending.popleft(), on_error)
+        while pending:
+            yield from _finish(*pending.popleft(), on_error)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _finish(path: str, future: Future[dict[str, Any]], on_error: OnError) -> Iterator[Record]:
+    try:
+        item = future.result()
+    except InputError as error:
+        on_error(error)
+        return
+    yield Record("item", item, path)
+
+
+def _rasters() -> ModuleType:
+    # Imported on first use: rasterio is heavy, and STAC-only runs never need it.
+    return importlib.import_module("dafab_static.ingest.rasters")
+
+
+def _classify(path: str) -> _Kind | None:
+    name = path.lower()
+    if name.endswith(stac.STAC_SUFFIXES):
+        return "stac"
+    if name.endswith(tuple(suffix.lower() for suffix in _rasters().RASTER_SUFFIXES)):
+        return "raster"
+    return None
+
+
+def _expand(sources: Iterable[str], on_error: OnError) -> Iterator[tuple[_Kind, str]]:
+    """Each source as ``(kind, absolute location)``, folders and globs expanded in order."""
+    for source in sources:
+        if is_url(source):
+            kind = _classify(source.split("?", 1)[0].split("#", 1)[0])
+            yield (kind or "stac"), source  # a URL without a suffix is an API answer: JSON
+            continue
+        path = location(source)
+        if SCHEME.match(path):
+            on_error(InputError(f"{source}: only local files and http(s) URLs can be read"))
+        elif os.path.isdir(path):
+            yield from _walk(path, on_error)
+        elif os.path.exists(path):
+            if (kind := _classify(path)) is not None:
+                yield kind, path
+            else:
+                on_error(InputError(f"{source}: unsupported file type; expected {_expected()}"))
+        elif any(char in source for char in "*?["):
+            matches = sorted(glob.glob(path, recursive=True))
+            if not matches:
+                on_error(InputError(f"{source}: no files match"))
+            for match in matches:
+                if os.path.isdir(match):
+                    yield from _walk(match, on_error)
+                elif (kind := _classify(match)) is not None:
+                    yield kind, match
+        else:
+            on_error(InputError(f"{source}: no such file or folder"))
+
+
+def _walk(folder: str, on_error: OnError) -> Iterator[tuple[_Kind, str]]:
+    """Files under ``folder`` that can be read, sorted; others (``.aux.xml``, ``.md``) skipped."""
+
+    def unlistable(error: OSError) -> None:
+        on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
+
+    for root, dirs, files in os.walk(folder, onerror=unlistable):
+        dirs[:] = sorted(name for name in dirs if not name.startswith("."))
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if not name.startswith(".") and (kind := _classify(path)) is not None:
+                yield kind, path
+
+
+def _expected() -> str:
+    rasters = ", ".join(sorted(_rasters().RASTER_SUFFIXES))
+    return f"a raster ({rasters}) or STAC ({', '.join(stac.STAC_SUFFIXES)})"

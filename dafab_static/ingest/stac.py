@@ -1,0 +1,386 @@
+"""Read other hubs' STAC: Item JSON, FeatureCollections, NDJSON, stac-geoparquet, static catalogs.
+
+Every reader is a generator of :class:`Record` so memory stays flat in the number of items.
+Items keep their ids, assets, extensions and non-structural links; the structural links
+(``self``, ``root``, ``parent``, ``collection``, ``child``, ``item``) are dropped because the build
+recreates them, and one ``via`` link records where the item came from. Relative hrefs are made
+absolute against the document they were read from, because the item is written elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import orjson
+
+from dafab_static.errors import InputError
+from dafab_static.ingest._fetch import (
+    SCHEME,
+    absolute,
+    is_url,
+    load_json,
+    location,
+    open_bytes,
+    readline,
+    seekable,
+)
+
+OnError = Callable[[InputError], None]
+OnNotice = Callable[[str], None]
+
+JSON_SUFFIXES = (".json", ".geojson")
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".geojsonl")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+#: File name endings this module reads; anything else is not STAC to it.
+STAC_SUFFIXES = JSON_SUFFIXES + NDJSON_SUFFIXES + PARQUET_SUFFIXES
+
+GEOJSON = "application/geo+json"
+PARQUET = "application/vnd.apache.parquet"
+NDJSON = "application/x-ndjson"
+JSON = "application/json"
+
+#: Links the build recreates. ``items`` is the STAC API link from a collection to its item
+#: endpoint, which means nothing in a static tree.
+STRUCTURAL_RELS = frozenset({"self", "root", "parent", "collection", "child", "item", "items"})
+#: Parquet rows converted at a time: a few MB of dicts for wide hub items.
+PARQUET_BATCH_ROWS = 1000
+
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One STAC object read from a source, as a plain dict.
+
+    Attributes:
+        kind: ``"item"`` or ``"collection"``.
+        data: The STAC Item or Collection dict, links and hrefs already rewritten.
+        source: Where it was read: the absolute file or URL, with ``:LINE`` for a line of
+            NDJSON, ``#/features/I`` or ``#/I`` for a member of a JSON document, ``#ROW``
+            (0-based) for a Parquet row.
+    """
+
+    kind: Literal["item", "collection"]
+    data: dict[str, Any]
+    source: str
+
+
+def read(
+    source: str, *, on_error: OnError, on_notice: OnNotice, seen: set[str] | None = None
+) -> Iterator[Record]:
+    """Stream the STAC items and collections of one file, URL or static catalog.
+
+    The format is chosen by suffix for NDJSON (``.ndjson``, ``.jsonl``, ``.geojsonl``) and
+    stac-geoparquet (``.parquet``, ``.geoparquet``); anything else is JSON, read by its
+    ``type``: a Feature, a FeatureCollection (or STAC API ItemCollection; its ``next`` link is
+    not followed), a JSON array of Features, or a Catalog/Collection whose ``child`` and
+    ``item`` links are crawled. Items older than STAC 1.0.0 are migrated by pystac.
+
+    Args:
+        source: Local path, ``file://`` URL or ``http(s)://`` URL (read with a 30 s timeout).
+        on_error: Called with each bad record or unreadable document; reading goes on
+            afterwards unless it raises (``--strict``).
+        on_notice: Called with one line for each change worth a warning (migrations, cycles).
+        seen: Absolute locations already read; documents in it are skipped and every document
+            read is added, so a catalog and its item files passed together are read once.
+
+    Raises:
+        StorageError: a URL cannot be reached (one line naming it).
+
+    Example:
+        >>> for record in read("catalog.json", on_error=print, on_notice=print):
+        ...     print(record.kind, record.data["id"])  # doctest: +SKIP
+    """
+    reader = _Reader(on_error, on_notice, set() if seen is None else seen)
+    loc = location(source)
+    if loc in reader.seen:
+        return
+    reader.seen.add(loc)
+    name = (urlsplit(loc).path if is_url(loc) else loc).lower()
+    if name.endswith(NDJSON_SUFFIXES):
+        yield from reader.ndjson(loc)
+    elif name.endswith(PARQUET_SUFFIXES):
+        yield from reader.parquet(loc)
+    else:
+        try:
+            data = load_json(loc)
+        except InputError as error:
+            on_error(error)
+            return
+        yield from reader.document(data, loc, loc, (), None)
+
+
+@dataclass
+class _Reader:
+    """The callbacks and the set of documents read, shared by one :func:`read` call."""
+
+    on_error: OnError
+    on_notice: OnNotice
+    seen: set[str]
+
+    def ndjson(self, loc: str) -> Iterator[Record]:
+        try:
+            stream = open_bytes(loc)
+        except InputError as error:
+            self.on_error(error)
+            return
+        with stream:
+            number = 0
+            while True:
+                if not (line := readline(stream, loc)):
+                    return
+                number += 1
+                if not line.strip():
+                    continue
+                where = f"{loc}:{number}"
+                try:
+                    data = orjson.loads(line)
+                except orjson.JSONDecodeError as error:
+                    self.on_error(InputError(f"{where}: invalid JSON: {error}"))
+                    continue
+                if (record := self.item(data, loc, where, NDJSON, None)) is not None:
+                    yield record
+
+    def parquet(self, loc: str) -> Iterator[Record]:
+        import pyarrow as pa
+        from stac_geoparquet.arrow import stac_table_to_items
+
+        with contextlib.ExitStack() as stack:
+            try:
+                batches = _batches(seekable(loc, stack))
+            except InputError as error:
+                self.on_error(error)
+                return
+            row = 0
+            # stac-geoparquet checks its input with assert, so AssertionError is bad input too.
+            bad = (pa.ArrowException, AssertionError, KeyError, TypeError, ValueError, OSError)
+            while True:
+                try:
+                    batch = next(batches, None)
+                    if batch is None:
+                        return
+                    items = list(stac_table_to_items(_modern(batch)))
+                except bad as error:  # one schema per file: the next batch would fail the same
+                    self.on_error(InputError(f"{loc}#{row}: not stac-geoparquet: {error}"))
+                    return
+                for data in items:
+                    _drop_column_padding(data)
+                    if (record := self.item(data, loc, f"{loc}#{row}", PARQUET, None)) is not None:
+                        yield record
+                    row += 1
+
+    def document(
+        self, data: Any, loc: str, where: str, stack: tuple[str, ...], collection_id: str | None
+    ) -> Iterator[Record]:
+        """Dispatch one parsed JSON document on its ``type``."""
+        if isinstance(data, list):
+            for index, member in enumerate(data):
+                if (record := self.item(member, loc, f"{where}#/{index}", JSON, None)) is not None:
+                    yield record
+            return
+        if not isinstance(data, dict):
+            found = type(data).__name__
+            self.on_error(InputError(f"{where}: not STAC: a JSON {found}, not an object"))
+            return
+        if "type" not in data and "stac_version" in data and "id" in data:
+            # STAC before 1.0.0-rc.1 had no "type" on catalogs and collections.
+            from pystac.serialization import identify_stac_object_type
+
+            if (identified := identify_stac_object_type(data)) is not None:
+                data["type"] = str(identified.value)
+        kind = data.get("type")
+        if kind == "Feature":
+            if (record := self.item(data, loc, where, GEOJSON, collection_id)) is not None:
+                yield record
+        elif kind == "FeatureCollection":
+            features = data.get("features")
+            if not isinstance(features, list):
+                self.on_error(InputError(f"{where}: FeatureCollection without a 'features' list"))
+                return
+            for index, member in enumerate(features):
+                at = f"{where}#/features/{index}"
+                if (record := self.item(member, loc, at, GEOJSON, None)) is not None:
+                    yield record
+        elif kind in ("Catalog", "Collection"):
+            yield from self.crawl(data, loc, stack, collection_id)
+        elif kind is None:
+            self.on_error(InputError(f"{where}: not STAC: no 'type' field"))
+        else:
+            expected = "Feature, FeatureCollection, Catalog or Collection"
+            self.on_error(InputError(f"{where}: not STAC: type {kind!r} is not {expected}"))
+
+    def crawl(
+        self, data: dict[str, Any], loc: str, stack: tuple[str, ...], collection_id: str | None
+    ) -> Iterator[Record]:
+        """Yield a Collection (not a Catalog), then follow its ``child`` and ``item`` links."""
+        stack = (*stack, loc)
+        if data["type"] == "Collection":
+            if (record := self.collection(data, loc)) is not None:
+                yield record
+            collection_id = data["id"] if isinstance(data.get("id"), str) else collection_id
+        links = data.get("links")
+        for link in links if isinstance(links, list) else ():
+            if not isinstance(link, dict) or link.get("rel") not in ("child", "item"):
+                continue
+            rel, href = link["rel"], link.get("href")
+            if not isinstance(href, str):
+                self.on_error(InputError(f"{loc}: a {rel!r} link has no href"))
+                continue
+            target = location(absolute(href, loc))
+            if target in stack:
+                self.on_notice(f"{loc}: {rel} link to {target} is a cycle; not followed")
+                continue
+            if target in self.seen:
+                continue
+            self.seen.add(target)
+            try:
+                child = load_json(target)
+            except InputError as error:
+                self.on_error(InputError(f"{error} (linked from {loc})"))
+                continue
+            yield from self.document(child, target, target, stack, collection_id)
+
+    def item(
+        self, data: Any, loc: str, where: str, media: str, collection_id: str | None
+    ) -> Record | None:
+        """Check and rewrite one item; a bad one goes to ``on_error`` and gives ``None``."""
+        try:
+            if not isinstance(data, dict) or data.get("type") != "Feature":
+                found = data.get("type") if isinstance(data, dict) else type(data).__name__
+                raise InputError(f"{where}: not a STAC item: type {found!r}, expected 'Feature'")
+            if missing := [f"'{k}'" for k in ("stac_version", "id", "properties") if k not in data]:
+                raise InputError(f"{where}: not a STAC item: no {', '.join(missing)}")
+            if not isinstance(data["id"], str) or not data["id"]:
+                raise InputError(f"{where}: not a STAC item: id {data['id']!r} is not a string")
+            data = self.upgrade(data, where, f"item {data['id']}")
+            properties = data["properties"]
+            if not isinstance(properties, dict):
+                raise InputError(f"{where}: item {data['id']}: 'properties' is not an object")
+            if properties.get("datetime") is None and (
+                properties.get("start_datetime") is None or properties.get("end_datetime") is None
+            ):
+                raise InputError(
+                    f"{where}: item {data['id']} has no datetime "
+                    "(STAC needs 'datetime', or 'start_datetime' and 'end_datetime')"
+                )
+        except InputError as error:
+            self.on_error(error)
+            return None
+        if collection_id is not None and data.get("collection") is None:
+            data["collection"] = collection_id
+        _rewrite(data, loc, media)
+        return Record("item", data, where)
+
+    def collection(self, data: dict[str, Any], loc: str) -> Record | None:
+        try:
+            if not isinstance(data.get("id"), str) or "stac_version" not in data:
+                raise InputError(f"{loc}: not a STAC collection: no 'id' or 'stac_version'")
+            data = self.upgrade(dict(data), loc, f"collection {data['id']}")
+        except InputError as error:
+            self.on_error(error)
+            return None
+        _rewrite(data, loc, JSON)
+        return Record("collection", data, loc)
+
+    def upgrade(self, data: dict[str, Any], where: str, what: str) -> dict[str, Any]:
+        """Migrate STAC older than 1.0.0 with pystac; keep 1.0.x and 1.1.x as they are."""
+        version = data["stac_version"]
+        match = _VERSION.fullmatch(version) if isinstance(version, str) else None
+        if match is None:
+            raise InputError(f"{where}: {what}: stac_version {version!r} is not a version")
+        number = (int(match[1]), int(match[2]), int(match[3]))
+        if number >= (1, 0, 0) and not (number == (1, 0, 0) and match[4]):
+            if number >= (1, 2, 0):
+                self.on_notice(f"{where}: {what} is STAC {version}, newer than 1.1; read as is")
+            return data
+        import pystac
+        from pystac.serialization import identify_stac_object, migrate_to_latest
+
+        try:
+            migrated = migrate_to_latest(data, identify_stac_object(data))
+        except (pystac.STACError, AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{where}: {what}: cannot migrate from STAC {version}: {e}") from None
+        new = migrated["stac_version"]
+        self.on_notice(f"{where}: {what} migrated from STAC {version} to {new}")
+        return migrated
+
+
+def _rewrite(data: dict[str, Any], loc: str, media: str) -> None:
+    """Drop structural links, make hrefs absolute, add one ``via`` link to the source."""
+    via = {"rel": "via", "href": loc, "type": media}
+    links: list[Any] = []
+    for link in data.get("links") or ():
+        if isinstance(link, dict) and link.get("rel") in STRUCTURAL_RELS:
+            href = link.get("href")
+            if link["rel"] == "self" and isinstance(href, str) and SCHEME.match(href):
+                via = {"rel": "via", "href": href, "type": GEOJSON}
+                if data.get("type") == "Collection":
+                    via["type"] = JSON
+            continue
+        if isinstance(link, dict):
+            # stac-geoparquet gives null for a field another row has; null is not a STAC string.
+            link = {key: value for key, value in link.items() if value is not None}
+            if isinstance(link.get("href"), str):
+                link["href"] = absolute(link["href"], loc)
+        links.append(link)
+    if not any(
+        isinstance(link, dict) and link.get("rel") == "via" and link.get("href") == via["href"]
+        for link in links
+    ):
+        links.append({**via, "title": "Source"})
+    data["links"] = links
+    assets = data.get("assets")
+    for asset in assets.values() if isinstance(assets, dict) else ():
+        if isinstance(asset, dict) and isinstance(asset.get("href"), str):
+            asset["href"] = absolute(asset["href"], loc)
+
+
+def _batches(source: Any) -> Iterator[Any]:
+    """Record batches of a Parquet file, opened on the first ``next`` so errors surface there."""
+    import pyarrow.parquet as pq
+
+    yield from pq.ParquetFile(source).iter_batches(PARQUET_BATCH_ROWS)
+
+
+def _modern(batch: Any) -> Any:
+    """Bring a pandas-era stac-geoparquet batch (``bbox`` as a list) to the struct layout."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = [name for name in batch.schema.names if name.startswith("__index_level_")]
+    if index:
+        batch = batch.drop_columns(index)
+    if missing := [name for name in ("id", "geometry", "bbox") if name not in batch.schema.names]:
+        raise ValueError(f"no {', '.join(repr(name) for name in missing)} column")
+    position = batch.schema.get_field_index("bbox")
+    if pa.types.is_struct(batch.schema.field(position).type):
+        return batch
+    bbox = batch.column(position)
+    lengths = set(pc.list_value_length(bbox).drop_null().to_pylist())
+    names = {
+        4: ("xmin", "ymin", "xmax", "ymax"),
+        6: ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax"),
+    }
+    size = lengths.pop() if len(lengths) == 1 else 0
+    if size not in names:
+        raise ValueError("bbox lists are not all of length 4 or all of length 6")
+    fields = [pc.list_element(bbox, i) for i in range(size)]
+    return batch.set_column(position, "bbox", pa.StructArray.from_arrays(fields, names[size]))
+
+
+def _drop_column_padding(item: dict[str, Any]) -> None:
+    """Remove the nulls a columnar file adds for properties other rows have.
+
+    A Parquet column exists for every row, so stac-geoparquet reads a property an item never
+    had as ``null`` (e.g. ``proj:centroid: null``), which its extension schema rejects. A null
+    ``datetime`` is meaningful (a start/end interval) and stays.
+    """
+    props = item.get("properties")
+    if isinstance(props, dict):
+        for key in [k for k, v in props.items() if v is None and k != "datetime"]:
+            del props[key]
