@@ -1,0 +1,389 @@
+"""Rasters to STAC Items: the I/O edge.
+
+:func:`read_raster` opens a GeoTIFF (or any raster GDAL reads), takes decimated reads of the
+validity mask and the pixels, hashes the file, and hands plain values to the pure functions
+of ``dafab_static.derive`` (footprint, statistics, projection, sensors, product names). Every
+failure a user's file can cause becomes an :class:`~dafab_static.errors.InputError` whose
+message starts with the path; rasterio warnings never leak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import math
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePath, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+import rasterio.windows
+from affine import Affine
+from rasterio._err import CPLE_BaseError
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+from dafab_static.derive.footprint import footprint, geometry_bbox
+from dafab_static.derive.products import (
+    Product,
+    acquisition_datetime,
+    creation_datetime,
+    find_product,
+    format_datetime,
+    tag_platform,
+)
+from dafab_static.derive.projection import (
+    PROJECTION_SCHEMA,
+    projection_fields,
+    spatial_resolution,
+)
+from dafab_static.derive.sensors import PLATFORMS, eo_bands, stem_band_label
+from dafab_static.derive.stats import band_statistics
+from dafab_static.errors import InputError
+
+#: File suffixes the dispatcher sends here (exact match; GDAL itself ignores the case).
+RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".Tif", ".Tiff")
+#: Longest side, in pixels, of the decimated reads behind footprints and statistics.
+MAX_READ_SIZE = 1024
+#: Parent folders searched for a product id (a SAFE granule's band sits 5 levels down).
+PRODUCT_SEARCH_DEPTH = 5
+#: Collection of rasters whose product is not recognised.
+DEFAULT_COLLECTION = "rasters"
+
+_EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+_MGRS = "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json"
+_RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
+_GEOTIFF = "image/tiff; application=geotiff"
+_MEDIA_TYPES = {"GTiff": _GEOTIFF, "COG": _GEOTIFF, "JP2OpenJPEG": "image/jp2", "PNG": "image/png"}
+_DATA_TYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "complex_int16": "cint16"}
+_BAND_NAME_TAGS = ("BANDNAME", "BAND_NAME", "NAME")
+_READ_ERRORS = (RasterioError, CPLE_BaseError, OSError)
+_OPEN_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Band:
+    dtype: str
+    nodata: float | None
+    scale: float
+    offset: float
+    unit: str
+    labels: tuple[str, ...]
+    statistics: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class _Scene:
+    crs: CRS
+    transform: Affine
+    shape: tuple[int, int]
+    mask: npt.NDArray[np.uint8]
+    mask_transform: Affine
+    bands: tuple[_Band, ...]
+    tags: dict[str, str]
+    media_type: str | None
+
+
+def read_raster(
+    path: str | os.PathLike[str], *, datetime: _dt.datetime | None = None
+) -> dict[str, Any]:
+    """Describe one raster file as a STAC 1.1.0 Item dict.
+
+    The item has one asset, ``data``, whose href is the absolute local path (or the URL as
+    given), with the file (size, sha2-256 multihash), raster (per band: data type, nodata,
+    scale/offset, unit, resolution, statistics) and, for recognised sensors, eo extensions.
+    The geometry traces the valid-data mask; ``proj:*`` fields sit in the properties.
+    ``links`` is empty: the tree writer adds them. No clock is read: the same file always
+    gives the same item.
+
+    Footprint and statistics come from reads decimated so that the long side is at most
+    ``MAX_READ_SIZE`` pixels (GDAL uses overviews when the file has them): statistics of a
+    large raster are therefore those of a nearest-neighbour sample, as ``gdalinfo -approx_stats``.
+
+    The acquisition time is taken, first found, from: acquisition tags (``ACQUISITIONDATETIME``,
+    ``DATE_ACQUIRED``..., see ``derive.products.ACQUISITION_TAGS``); the product name of the
+    file or of a parent folder (Sentinel-2, Landsat); ``TIFFTAG_DATETIME``; and last the
+    ``datetime`` argument. ``datetime`` is a fallback, like ``--datetime`` on the CLI: it never
+    overrides what the file says.
+
+    Args:
+        path: Local path or URL of the raster.
+        datetime: Acquisition time for rasters that carry none (naive means UTC).
+
+    Returns:
+        The Item as a plain dict, ``collection`` set (``"rasters"`` for unknown sensors).
+
+    Raises:
+        InputError: the file cannot be opened or its pixels cannot be read (not a raster,
+            truncated, corrupt), it is not georeferenced, it has no valid pixel, or no
+            acquisition time is found and ``datetime`` is None.
+
+    Example:
+        >>> name = "S2A_MSIL2A_20240715T103031_N0510_R108_T32TNS_20240715T150000.tif"
+        >>> item = read_raster(name)  # doctest: +SKIP
+        >>> item["properties"]["datetime"], item["collection"]  # doctest: +SKIP
+        ('2024-07-15T10:30:31Z', 'sentinel-2-l2a')
+    """
+    name = os.fspath(path)
+    remote = _is_url(name)
+    with _user_errors(name, "cannot read raster"):
+        scene = _read_scene(name)
+        geometry = footprint(scene.mask, scene.mask_transform, scene.crs)
+    if geometry is None:
+        raise InputError(f"{name}: every pixel is nodata or masked; nothing to catalog")
+    files = {} if remote else _file_fields(name)
+    href = name if remote else os.path.abspath(name)
+    return _item(name, href, scene, geometry, files, datetime)
+
+
+def _read_scene(path: str) -> _Scene:
+    with _open(path) as src:
+        _check_georeferenced(src, path)
+        with _user_errors(path, "cannot read pixel data (truncated or corrupt file?)"):
+            return _scene(src)
+
+
+def _open(path: str) -> Any:
+    """Open a raster without leaking rasterio's NotGeoreferencedWarning.
+
+    rasterio warns once, while opening; :func:`_check_georeferenced` reports the same fact
+    as an InputError naming the file. ``warnings.catch_warnings`` swaps process-wide state,
+    so opens are serialised: the dispatcher reads rasters from a thread pool.
+    """
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path)
+
+
+def _scene(src: Any) -> _Scene:
+    rows, cols = src.height, src.width
+    factor = max(1, math.ceil(max(rows, cols) / MAX_READ_SIZE))
+    out = (math.ceil(rows / factor), math.ceil(cols / factor))
+    mask = src.dataset_mask(out_shape=out)
+    data = src.read(out_shape=(src.count, *out), masked=True)
+    if factor > 1:
+        _read_last_blocks(src)
+    valid = ~np.ma.getmaskarray(data)
+    complex_data = np.issubdtype(data.dtype, np.complexfloating)
+    bands = []
+    for i, bidx in enumerate(src.indexes):
+        names = [v for k, v in src.tags(bidx).items() if k.upper() in _BAND_NAME_TAGS]
+        description = src.descriptions[i]
+        bands.append(
+            _Band(
+                dtype=src.dtypes[i],
+                nodata=src.nodatavals[i],
+                scale=src.scales[i],
+                offset=src.offsets[i],
+                unit=src.units[i] or "",
+                labels=tuple(([description] if description else []) + names),
+                statistics=None if complex_data else band_statistics(data.data[i], valid[i]),
+            )
+        )
+    return _Scene(
+        crs=src.crs,
+        transform=src.transform,
+        shape=(rows, cols),
+        mask=mask,
+        mask_transform=src.transform @ Affine.scale(cols / out[1], rows / out[0]),
+        bands=tuple(bands),
+        tags={**src.tags(), **src.tags(ns="IMAGERY")},
+        media_type=_media_type(src),
+    )
+
+
+def _read_last_blocks(src: Any) -> None:
+    """Read each band's last full-resolution block.
+
+    Decimated reads come from overviews, which a COG stores before the full-resolution
+    tiles: a truncated file would read fine without this check.
+    """
+    for bidx in src.indexes:
+        block_rows, block_cols = src.block_shapes[bidx - 1]
+        row = (src.height - 1) // block_rows * block_rows
+        col = (src.width - 1) // block_cols * block_cols
+        window = rasterio.windows.Window(col, row, src.width - col, src.height - row)
+        src.read(bidx, window=window)
+
+
+def _check_georeferenced(src: Any, path: str) -> None:
+    if src.transform == Affine.identity():
+        if src.gcps[0] or src.rpcs:
+            raise InputError(
+                f"{path}: georeferenced only by GCPs or RPCs; warp it to a grid first "
+                "(gdalwarp), then catalog the result"
+            )
+        raise InputError(
+            f"{path}: not georeferenced (no geotransform); assign one with gdal_edit.py"
+        )
+    if src.crs is None:
+        raise InputError(
+            f"{path}: has a geotransform but no CRS; assign one with gdal_edit.py -a_srs"
+        )
+
+
+def _media_type(src: Any) -> str | None:
+    media_type = _MEDIA_TYPES.get(src.driver)
+    if media_type != _GEOTIFF:
+        return media_type
+    # GDAL's COG driver tags its files; older COGs (rio-cogeo, gdal_translate -co TILED=YES
+    # plus gdaladdo) are recognised by their tiles and overviews. Strips have full width.
+    tiled = src.block_shapes[0][1] < src.width
+    layout = src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "").upper()
+    if layout == "COG" or (tiled and src.overviews(1)):
+        return f"{_GEOTIFF}; profile=cloud-optimized"
+    return _GEOTIFF
+
+
+def _file_fields(path: str) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            size = 0
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+    # Multihash: 0x12 = sha2-256, 0x20 = 32-byte digest.
+    return {"file:size": size, "file:checksum": "1220" + digest.hexdigest()}
+
+
+def _item(
+    path: str,
+    href: str,
+    scene: _Scene,
+    geometry: dict[str, Any],
+    files: dict[str, Any],
+    fallback: _dt.datetime | None,
+) -> dict[str, Any]:
+    stem, parents = _names(path)
+    product = find_product([stem, *parents])
+    platform = product.platform if product else tag_platform(scene.tags)
+    known = PLATFORMS.get(platform) if platform else None
+    instruments = product.instruments if product else (known.instruments if known else ())
+    when = _acquired(path, scene.tags, product, fallback)
+
+    properties: dict[str, Any] = {"datetime": format_datetime(when)}
+    if platform:
+        properties["platform"] = platform
+    constellation = product.constellation if product else (known.constellation if known else None)
+    if constellation:
+        properties["constellation"] = constellation
+    if instruments:
+        properties["instruments"] = list(instruments)
+    extensions = {PROJECTION_SCHEMA, _RASTER}
+    if product and product.mgrs_tile:
+        tile = product.mgrs_tile
+        properties["mgrs:utm_zone"] = int(tile[:2])
+        properties["mgrs:latitude_band"] = tile[2]
+        properties["mgrs:grid_square"] = tile[3:]
+        extensions.add(_MGRS)
+    properties.update(projection_fields(scene.crs, scene.transform, scene.shape))
+
+    asset: dict[str, Any] = {"href": href}
+    if scene.media_type:
+        asset["type"] = scene.media_type
+    asset["roles"] = ["data"]
+    if files:
+        asset.update(files)
+        extensions.add(_FILE)
+    resolution = spatial_resolution(scene.crs, scene.transform, scene.shape)
+    asset["raster:bands"] = [_raster_band(band, resolution) for band in scene.bands]
+    stem_label = stem_band_label(stem) if len(scene.bands) == 1 else None
+    labels = [[*band.labels, *([stem_label] if stem_label else [])] for band in scene.bands]
+    if eo := eo_bands(instruments, labels):
+        asset["eo:bands"] = eo
+        extensions.add(_EO)
+
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": sorted(extensions),
+        "id": product.id if product and stem in (product.id, f"{product.id}.SAFE") else stem,
+        "geometry": geometry,
+        "bbox": geometry_bbox(geometry),
+        "properties": properties,
+        "links": [],
+        "assets": {"data": asset},
+        "collection": product.collection if product else DEFAULT_COLLECTION,
+    }
+
+
+def _acquired(
+    path: str, tags: dict[str, str], product: Product | None, fallback: _dt.datetime | None
+) -> _dt.datetime:
+    when = acquisition_datetime(tags) or (product.datetime if product else None)
+    when = when or creation_datetime(tags) or fallback
+    if when is None:
+        raise InputError(
+            f"{path}: no acquisition time in the raster's tags or product name; "
+            "pass --datetime (datetime= in Python)"
+        )
+    return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+
+
+def _raster_band(band: _Band, resolution: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"data_type": _DATA_TYPES.get(band.dtype, band.dtype)}
+    if band.nodata is not None:
+        out["nodata"] = _nodata(band.nodata, band.dtype)
+    if band.scale != 1.0 or band.offset != 0.0:
+        out["scale"] = band.scale
+        out["offset"] = band.offset
+    if band.unit:
+        out["unit"] = band.unit
+    if resolution is not None:
+        out["spatial_resolution"] = resolution
+    if band.statistics is not None:
+        out["statistics"] = band.statistics
+    return out
+
+
+def _nodata(value: float, dtype: str) -> float | str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return int(value) if "int" in dtype and value.is_integer() else value
+
+
+def _names(path: str) -> tuple[str, list[str]]:
+    """Return the file stem and the nearest parent folder names (nearest first)."""
+    if _is_url(path):
+        pure: PurePath = PurePosixPath(urlsplit(path).path)
+    else:
+        pure = PurePath(os.path.abspath(path))
+    parents = [p.name for p in pure.parents if p.name][:PRODUCT_SEARCH_DEPTH]
+    return pure.stem, parents
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path or path.startswith("/vsi")
+
+
+@contextlib.contextmanager
+def _user_errors(path: str, what: str) -> Iterator[None]:
+    """Turn GDAL/rasterio failures into one InputError naming the file and the cause."""
+    try:
+        yield
+    except _READ_ERRORS as exc:
+        raise InputError(f"{path}: {what}: {_cause(exc)}") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """The deepest message in the chain: GDAL's own, more precise than rasterio's summary."""
+    message = str(exc)
+    seen: BaseException | None = exc
+    while seen is not None:
+        message = str(seen) or message
+        seen = seen.__cause__ or seen.__context__
+    return message

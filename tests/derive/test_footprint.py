@@ -1,0 +1,170 @@
+"""Footprints traced from masks: area, holes, specks, orientation, antimeridian, bbox."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import rasterio.warp
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry import shape
+
+from dafab_static.derive.footprint import data_region, footprint, geometry_bbox, to_crs84
+
+UTM33 = CRS.from_epsg(32633)
+GRID = Affine(10, 0, 500000, 0, -10, 5000000)
+
+
+def tilted(rows: int, cols: int, degrees: float = 12.0) -> npt.NDArray[np.uint8]:
+    """A rotated rectangle of valid pixels (255) inside a nodata border (0)."""
+    y, x = np.mgrid[0:rows, 0:cols]
+    u, v = (x + 0.5) / cols - 0.5, (y + 0.5) / rows - 0.5
+    a = math.radians(degrees)
+    along, across = u * math.cos(a) + v * math.sin(a), -u * math.sin(a) + v * math.cos(a)
+    return np.where((abs(along) < 0.4) & (abs(across) < 0.4), 255, 0).astype(np.uint8)
+
+
+def test_square_region_is_exact() -> None:
+    mask = np.zeros((10, 10), np.uint8)
+    mask[2:6, 3:9] = 255
+    region = data_region(mask, GRID)
+    assert region.bounds == (500030.0, 4999940.0, 500090.0, 4999980.0)
+    assert region.area == 24 * 100.0
+
+
+def test_tilted_region_area_matches_the_valid_pixels() -> None:
+    mask = tilted(300, 400)
+    region = data_region(mask, GRID)
+    valid_area = np.count_nonzero(mask) * 100.0
+    assert region.area == pytest.approx(valid_area, rel=0.01)
+    assert region.area < 0.8 * shapely.box(*region.bounds).area
+    # Simplified: a handful of vertices, not the pixel staircase.
+    assert len(region.exterior.coords) < 40
+
+
+def test_small_holes_and_specks_are_dropped_big_ones_kept() -> None:
+    mask = np.full((200, 200), 255, np.uint8)
+    mask[50, 50] = 0  # one bad pixel: dropped
+    mask[100:160, 100:160] = 0  # a lake masked out: 9 % of the area, kept
+    mask[0:2, 199] = 0
+    region = data_region(mask, GRID)
+    assert region.geom_type == "Polygon"
+    assert len(region.interiors) == 1
+    assert shapely.Polygon(region.interiors[0]).area == pytest.approx(3600 * 100.0)
+
+    specks = np.zeros((200, 200), np.uint8)
+    specks[20:180, 20:180] = 255
+    specks[195, 195] = 255  # a stray valid pixel in the border
+    assert data_region(specks, GRID).geom_type == "Polygon"
+
+
+def test_two_large_parts_make_a_multipolygon() -> None:
+    mask = np.zeros((100, 100), np.uint8)
+    mask[10:40, 10:40] = 255
+    mask[60:90, 60:90] = 255
+    region = data_region(mask, GRID)
+    assert region.geom_type == "MultiPolygon"
+    assert len(region.geoms) == 2
+
+
+def test_empty_mask_has_no_region() -> None:
+    assert data_region(np.zeros((5, 5), np.uint8), GRID) is None
+    assert footprint(np.zeros((5, 5), np.uint8), GRID, UTM33) is None
+
+
+def test_mask_must_be_2d() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        data_region(np.zeros((1, 5, 5), np.uint8), GRID)
+
+
+def test_footprint_is_ccw_rounded_and_matches_in_source_crs() -> None:
+    mask = tilted(300, 400)
+    geometry = footprint(mask, GRID, UTM33)
+    assert geometry is not None and geometry["type"] == "Polygon"
+    polygon = shape(geometry)
+    assert polygon.is_valid
+    assert polygon.exterior.is_ccw
+    for x, y in geometry["coordinates"][0]:
+        assert round(x, 7) == x and round(y, 7) == y
+    back = shape(rasterio.warp.transform_geom("OGC:CRS84", UTM33, geometry))
+    assert back.area == pytest.approx(np.count_nonzero(mask) * 100.0, rel=0.01)
+
+
+def test_geographic_grid_keeps_its_corners() -> None:
+    geometry = footprint(
+        np.full((10, 10), 255, np.uint8), Affine(0.1, 0, 10, 0, -0.1, 50), CRS.from_epsg(4326)
+    )
+    assert geometry is not None and geometry["type"] == "Polygon"
+    ring = geometry["coordinates"][0]
+    assert len(ring) == 5 and ring[0] == ring[-1]
+    assert sorted(map(tuple, ring[:-1])) == [(10.0, 49.0), (10.0, 50.0), (11.0, 49.0), (11.0, 50.0)]
+    assert shapely.LinearRing(ring).is_ccw
+
+
+def test_long_utm_edges_are_densified() -> None:
+    box = shapely.box(300000, 5000000, 700000, 5400000)  # 400 km square in UTM 33N
+    lonlat = to_crs84(box, UTM33)
+    assert len(lonlat.exterior.coords) > 60
+    # Densified in UTM, the southern edge (a straight line in the projection, not a
+    # parallel) bows north: its middle lies about 0.03 degrees north of its corners.
+    south = [(x, y) for x, y in lonlat.exterior.coords if y < 45.2]
+    corner_lat = min(y for _, y in south)
+    middle_lat = min(south, key=lambda p: abs(p[0] - 15.0))[1]
+    assert middle_lat - corner_lat > 0.02
+
+
+def test_antimeridian_cut_into_two_parts() -> None:
+    zone60 = CRS.from_epsg(32660)
+    grid = Affine(500, 0, 650000, 0, -500, 5600000)  # 177 E central meridian, 150 km wide
+    geometry = footprint(np.full((200, 300), 255, np.uint8), grid, zone60)
+    assert geometry is not None and geometry["type"] == "MultiPolygon"
+    parts = [shape({"type": "Polygon", "coordinates": p}) for p in geometry["coordinates"]]
+    assert len(parts) == 2
+    assert all(p.is_valid and p.exterior.is_ccw for p in parts)
+    east, west = sorted(parts, key=lambda p: -p.bounds[0])
+    assert east.bounds[0] > 179.0 and east.bounds[2] == 180.0
+    assert west.bounds[0] == -180.0 and west.bounds[2] < -178.5
+    west_lon, south, east_lon, north = geometry_bbox(geometry)
+    assert west_lon == east.bounds[0] and east_lon == west.bounds[2]
+    assert west_lon > east_lon  # RFC 7946 section 5.2
+    assert 49.5 < south < north < 50.6
+
+
+@pytest.mark.parametrize(
+    ("geometry", "bbox"),
+    [
+        ({"type": "Point", "coordinates": [1.5, 2.0]}, [1.5, 2.0, 1.5, 2.0]),
+        (
+            {"type": "Polygon", "coordinates": [[[-34.9, -8.0], [-34.8, -8.0], [-34.8, -7.9],
+                                                 [-34.9, -8.0]]]},
+            [-34.9, -8.0, -34.8, -7.9],
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[-10, 0], [10, 0], [10, 5], [-10, 0]]]},
+            [-10.0, 0.0, 10.0, 5.0],
+        ),
+        (
+            {"type": "MultiPolygon", "coordinates": [
+                [[[179.5, 0], [180, 0], [180, 1], [179.5, 0]]],
+                [[[-180, 0], [-179.6, 0], [-180, 1], [-180, 0]]],
+            ]},
+            [179.5, 0.0, -179.6, 1.0],
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90],
+                                                 [-180, -90]]]},
+            [-180.0, -90.0, 180.0, 90.0],
+        ),
+    ],
+)  # fmt: skip
+def test_geometry_bbox(geometry: dict[str, object], bbox: list[float]) -> None:
+    assert geometry_bbox(geometry) == bbox
+
+
+def test_bbox_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no coordinates"):
+        geometry_bbox({"type": "MultiPolygon", "coordinates": []})

@@ -1,0 +1,398 @@
+"""Rasters to STAC items: synthetic edge cases written in tmp_path, then real files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import rasterio
+import rasterio.shutil
+import rasterio.warp
+import shapely
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+from shapely.geometry import shape
+
+from dafab_static.errors import InputError
+from dafab_static.ingest.rasters import MAX_READ_SIZE, RASTER_SUFFIXES, read_raster
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RASTERS = REPO_ROOT.parent / "shared" / "data" / "rasters"
+GRID = Affine(30, 0, 500000, 0, -30, 5000000)
+WHEN = dt.datetime(2021, 5, 6, 7, 8, 9)
+S2_NAME = "S2A_MSIL2A_20240715T103031_N0510_R108_T32TNS_20240715T150000"
+
+Writer = Callable[..., Path]
+
+
+def tilted(rows: int, cols: int, degrees: float = 12.0) -> npt.NDArray[np.bool_]:
+    """A rotated rectangle of valid pixels, as a Landsat frame inside its nodata border."""
+    y, x = np.mgrid[0:rows, 0:cols]
+    u, v = (x + 0.5) / cols - 0.5, (y + 0.5) / rows - 0.5
+    a = math.radians(degrees)
+    along, across = u * math.cos(a) + v * math.sin(a), -u * math.sin(a) + v * math.cos(a)
+    return np.asarray((abs(along) < 0.4) & (abs(across) < 0.4))
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Writer:
+    """Write a GeoTIFF (or a COG) into tmp_path; georeferencing may be left out on purpose."""
+
+    def writer(
+        name: str,
+        data: npt.NDArray[Any],
+        *,
+        crs: str | None = "EPSG:32633",
+        transform: Affine | None = GRID,
+        nodata: float | None = 0,
+        descriptions: tuple[str, ...] = (),
+        tags: dict[str, str] | None = None,
+        cog: bool = False,
+    ) -> Path:
+        if data.ndim == 2:
+            data = data[None]
+        count, rows, cols = data.shape
+        profile: dict[str, Any] = {"driver": "GTiff", "width": cols, "height": rows}
+        profile.update(count=count, dtype=data.dtype.name, nodata=nodata)
+        if crs is not None:
+            profile["crs"] = crs
+        if transform is not None:
+            profile["transform"] = transform
+        path = tmp_path / name
+        with warnings.catch_warnings():
+            # Writing a non-georeferenced file is the point of some tests.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with MemoryFile() as memory:
+                with memory.open(**profile) as dataset:
+                    dataset.write(data)
+                    for i, text in enumerate(descriptions, start=1):
+                        dataset.set_band_description(i, text)
+                    if tags:
+                        dataset.update_tags(**tags)
+                with memory.open() as dataset:
+                    options: dict[str, Any] = {"driver": "GTiff"}
+                    if cog:
+                        options = {"driver": "COG", "blocksize": 256, "compress": "DEFLATE"}
+                    rasterio.shutil.copy(dataset, str(path), **options)
+        return path
+
+    return writer
+
+
+def source_area(item: dict[str, Any], crs: str) -> float:
+    return float(shape(rasterio.warp.transform_geom("OGC:CRS84", crs, item["geometry"])).area)
+
+
+# -- footprints -----------------------------------------------------------------------------
+
+
+def test_tilted_footprint_matches_the_valid_area(write: Writer) -> None:
+    valid = tilted(300, 400)
+    path = write("tilted.tif", np.where(valid, 1000, 0).astype(np.uint16))
+    item = read_raster(path, datetime=WHEN)
+    geometry = shape(item["geometry"])
+    assert item["geometry"]["type"] == "Polygon" and geometry.is_valid
+    assert geometry.exterior.is_ccw
+    valid_area = np.count_nonzero(valid) * 30.0 * 30.0
+    assert source_area(item, "EPSG:32633") == pytest.approx(valid_area, rel=0.01)
+    bounds_area = 400 * 30.0 * 300 * 30.0
+    assert source_area(item, "EPSG:32633") < 0.75 * bounds_area
+    west, south, east, north = item["bbox"]
+    assert (west, south, east, north) == pytest.approx(geometry.bounds)
+
+
+def test_decimated_footprint_of_a_large_raster(write: Writer) -> None:
+    rows, cols = 1500, 2500  # past MAX_READ_SIZE: read at a third of the resolution
+    assert max(rows, cols) > 2 * MAX_READ_SIZE
+    valid = tilted(rows, cols, degrees=20)
+    path = write("large.tif", np.where(valid, 7, 0).astype(np.uint8))
+    item = read_raster(path, datetime=WHEN)
+    valid_area = np.count_nonzero(valid) * 30.0 * 30.0
+    assert source_area(item, "EPSG:32633") == pytest.approx(valid_area, rel=0.01)
+    band = item["assets"]["data"]["raster:bands"][0]
+    assert band["statistics"]["valid_percent"] == pytest.approx(100 * valid.mean(), abs=0.5)
+
+
+def test_antimeridian_raster_is_split(write: Writer) -> None:
+    # UTM 60N (central meridian 177 E), 150 km wide: its east side is past 180 degrees.
+    grid = Affine(500, 0, 650000, 0, -500, 5600000)
+    path = write("dateline.tif", np.full((200, 300), 9, np.uint8), crs="EPSG:32660", transform=grid)
+    item = read_raster(path, datetime=WHEN)
+    geometry = item["geometry"]
+    assert geometry["type"] == "MultiPolygon" and len(geometry["coordinates"]) == 2
+    assert shape(geometry).is_valid
+    lons = [x for part in geometry["coordinates"] for ring in part for x, _ in ring]
+    assert max(lons) == 180.0 and min(lons) == -180.0
+    west, south, east, north = item["bbox"]
+    assert 179.0 < west < 179.2 and -178.9 < east < -178.7
+    assert west > east and 49.5 < south < north < 50.6
+    assert source_area(item, "EPSG:32660") == pytest.approx(150000 * 100000, rel=0.01)
+
+
+def test_every_pixel_nodata_is_an_input_error(write: Writer) -> None:
+    path = write("empty.tif", np.zeros((20, 20), np.uint8))
+    with pytest.raises(InputError, match=r"empty\.tif: every pixel is nodata"):
+        read_raster(path, datetime=WHEN)
+
+
+# -- bad files ------------------------------------------------------------------------------
+
+
+def test_no_crs(write: Writer) -> None:
+    path = write("nocrs.tif", np.ones((10, 10), np.uint8), crs=None)
+    with pytest.raises(InputError) as error:
+        read_raster(path, datetime=WHEN)
+    assert str(error.value).startswith(f"{path}: ")
+    assert "no CRS" in str(error.value)
+
+
+def test_no_georeferencing_at_all(write: Writer) -> None:
+    path = write("plain.tif", np.ones((10, 10), np.uint8), crs=None, transform=None)
+    with pytest.raises(InputError, match=r"plain\.tif: not georeferenced"):
+        read_raster(path, datetime=WHEN)
+
+
+def test_truncated_file(write: Writer) -> None:
+    path = write("cut.tif", (np.arange(200 * 200) % 60000).reshape(200, 200).astype(np.uint16))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    with pytest.raises(InputError) as error:
+        read_raster(path, datetime=WHEN)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_truncated_cog_fails_on_pixels_not_overviews(write: Writer) -> None:
+    """Decimated reads come from overviews, stored first in a COG: the tail still counts."""
+    rows, cols = 2100, 2100
+    ramp = (np.arange(rows * cols, dtype=np.uint32) * 2654435761 % 65521).reshape(rows, cols)
+    path = write("cut_cog.tif", ramp.astype(np.uint16), nodata=None, cog=True)
+    data = path.read_bytes()
+    path.write_bytes(data[:-20000])
+    with rasterio.open(path) as dataset:  # the header and the overviews are intact
+        assert dataset.overviews(1)
+        dataset.read(1, out_shape=(525, 525))
+    with pytest.raises(InputError, match=r"cut_cog\.tif: cannot read pixel data"):
+        read_raster(path, datetime=WHEN)
+
+
+def test_text_file_named_tif(tmp_path: Path) -> None:
+    path = tmp_path / "notes.tif"
+    path.write_text("not a raster\n")
+    with pytest.raises(InputError, match=r"notes\.tif: cannot read raster"):
+        read_raster(path, datetime=WHEN)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"absent\.tif: cannot read raster"):
+        read_raster(tmp_path / "absent.tif", datetime=WHEN)
+
+
+def test_no_warning_leaks_from_threads(write: Writer) -> None:
+    """The dispatcher reads rasters in a pool: bad files must still give InputError only."""
+    bad = write("nocrs.tif", np.ones((10, 10), np.uint8), crs=None)
+    good = write("good.tif", np.ones((10, 10), np.uint8))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(read_raster, p, datetime=WHEN) for p in [bad, good] * 16]
+    for i, future in enumerate(futures):
+        if i % 2:
+            assert future.result()["id"] == "good"
+        else:
+            assert isinstance(future.exception(), InputError)
+
+
+# -- time -----------------------------------------------------------------------------------
+
+
+def test_no_datetime_anywhere(write: Writer) -> None:
+    path = write("scene.tif", np.ones((10, 10), np.uint8))
+    with pytest.raises(InputError, match=r"scene\.tif: no acquisition time.*--datetime"):
+        read_raster(path)
+
+
+def test_datetime_argument_is_the_fallback(write: Writer) -> None:
+    path = write("scene.tif", np.ones((10, 10), np.uint8))
+    assert read_raster(path, datetime=WHEN)["properties"]["datetime"] == "2021-05-06T07:08:09Z"
+    paris = dt.datetime(2021, 5, 6, 9, 8, 9, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert read_raster(path, datetime=paris)["properties"]["datetime"] == "2021-05-06T07:08:09Z"
+
+
+def test_tags_then_name_then_creation_then_argument(write: Writer) -> None:
+    pixels = np.ones((10, 10), np.uint8)
+    tagged = write(f"{S2_NAME}.tif", pixels, tags={"ACQUISITIONDATETIME": "2024-07-15 10:31:00"})
+    assert read_raster(tagged, datetime=WHEN)["properties"]["datetime"] == "2024-07-15T10:31:00Z"
+    named = write(f"{S2_NAME}_B04.tif", pixels, tags={"TIFFTAG_DATETIME": "2025:01:01 00:00:00"})
+    assert read_raster(named, datetime=WHEN)["properties"]["datetime"] == "2024-07-15T10:30:31Z"
+    created = write("made.tif", pixels, tags={"TIFFTAG_DATETIME": "2025:01:02 03:04:05"})
+    assert read_raster(created, datetime=WHEN)["properties"]["datetime"] == "2025-01-02T03:04:05Z"
+
+
+# -- sensors, bands, assets -----------------------------------------------------------------
+
+
+def test_sentinel2_scene(write: Writer) -> None:
+    data = np.full((4, 20, 20), 1200, np.uint16)
+    path = write(f"{S2_NAME}.tif", data, descriptions=("B02", "B03", "B04", "B08"))
+    item = read_raster(path)
+    assert item["id"] == S2_NAME
+    assert item["collection"] == "sentinel-2-l2a"
+    properties = item["properties"]
+    assert properties["datetime"] == "2024-07-15T10:30:31Z"
+    assert (properties["platform"], properties["constellation"]) == ("sentinel-2a", "sentinel-2")
+    assert properties["instruments"] == ["msi"]
+    assert (properties["mgrs:utm_zone"], properties["mgrs:latitude_band"]) == (32, "T")
+    assert properties["mgrs:grid_square"] == "NS"
+    bands = item["assets"]["data"]["eo:bands"]
+    assert [b["name"] for b in bands] == ["B02", "B03", "B04", "B08"]
+    assert [b["common_name"] for b in bands] == ["blue", "green", "red", "nir"]
+    assert item["stac_extensions"] == sorted(item["stac_extensions"])
+    assert "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json" in item["stac_extensions"]
+
+
+def test_per_band_file_keeps_its_stem_and_names_its_band(write: Writer) -> None:
+    path = write(f"{S2_NAME}_B8A.tif", np.full((10, 10), 900, np.uint16))
+    item = read_raster(path)
+    assert item["id"] == f"{S2_NAME}_B8A"
+    assert item["assets"]["data"]["eo:bands"] == [
+        {"name": "B8A", "common_name": "nir08", "center_wavelength": 0.8647,
+         "full_width_half_max": 0.021}
+    ]  # fmt: skip
+
+
+def test_unknown_sensor(write: Writer) -> None:
+    path = write("field_B04.tif", np.ones((10, 10), np.uint8), descriptions=("B04",))
+    item = read_raster(path, datetime=WHEN)
+    assert item["collection"] == "rasters"
+    assert {"platform", "constellation", "instruments"}.isdisjoint(item["properties"])
+    assert "eo:bands" not in item["assets"]["data"]
+    assert not any("/eo/" in url for url in item["stac_extensions"])
+
+
+def test_raster_bands_and_projection(write: Writer, tmp_path: Path) -> None:
+    data = np.array([[[1.5, np.nan], [2.5, 4.0]]], dtype=np.float32)
+    path = write("float.tif", data, nodata=float("nan"))
+    with rasterio.open(path, "r+") as dataset:
+        dataset.scales, dataset.offsets, dataset.units = (0.5,), (-1.0,), ("K",)
+    item = read_raster(path, datetime=WHEN)
+    assert item["assets"]["data"]["raster:bands"] == [
+        {
+            "data_type": "float32",
+            "nodata": "nan",
+            "scale": 0.5,
+            "offset": -1.0,
+            "unit": "K",
+            "spatial_resolution": 30.0,
+            "statistics": {
+                "minimum": 1.5,
+                "maximum": 4.0,
+                "mean": 2.666666667,
+                "stddev": 1.027402334,
+                "valid_percent": 75.0,
+            },
+        }
+    ]
+    properties = item["properties"]
+    assert properties["proj:code"] == "EPSG:32633"
+    assert properties["proj:shape"] == [2, 2]
+    assert properties["proj:transform"] == [30.0, 0.0, 500000.0, 0.0, -30.0, 5000000.0]
+    assert properties["proj:bbox"] == [500000.0, 4999940.0, 500060.0, 5000000.0]
+
+
+def test_asset_file_fields_and_types(write: Writer) -> None:
+    plain = write("plain.tif", np.ones((600, 600), np.uint8))
+    cog = write("tiled.tif", np.ones((600, 600), np.uint8), cog=True)
+    item = read_raster(plain, datetime=WHEN)
+    asset = item["assets"]["data"]
+    assert asset["href"] == str(plain.resolve())
+    assert asset["type"] == "image/tiff; application=geotiff"
+    assert asset["roles"] == ["data"]
+    assert asset["file:size"] == plain.stat().st_size
+    assert asset["file:checksum"] == "1220" + hashlib.sha256(plain.read_bytes()).hexdigest()
+    assert item["links"] == []
+    cog_type = read_raster(cog, datetime=WHEN)["assets"]["data"]["type"]
+    assert cog_type == "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def test_suffixes() -> None:
+    assert {".tif", ".tiff", ".TIF", ".TIFF"} <= set(RASTER_SUFFIXES)
+    assert "LC09_B4.TIF".endswith(RASTER_SUFFIXES)
+
+
+def test_same_file_same_item(write: Writer) -> None:
+    path = write("again.tif", np.where(tilted(50, 60), 3, 0).astype(np.uint8))
+    assert read_raster(path, datetime=WHEN) == read_raster(path, datetime=WHEN)
+
+
+# -- real rasters ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def real() -> Callable[[str], Path]:
+    def find(name: str) -> Path:
+        path = RASTERS / name
+        if not path.is_file():
+            pytest.skip(f"{path} is absent (real rasters live in ../shared/data/rasters)")
+        return path
+
+    return find
+
+
+def test_rgb_byte_footprint_is_the_tilted_scene(real: Callable[[str], Path]) -> None:
+    path = real("RGB.byte.tif")
+    item = read_raster(path, datetime=WHEN)
+    with rasterio.open(path) as dataset:
+        bounds_area = shapely.box(*dataset.bounds).area
+        valid_area = np.count_nonzero(dataset.dataset_mask()) * abs(dataset.transform.determinant)
+    area = source_area(item, "EPSG:32618")
+    # Measured: 0.675 of the raster's bounds hold data (nodata 0 around a tilted scene).
+    assert area / bounds_area == pytest.approx(0.675, abs=0.005)
+    assert area == pytest.approx(valid_area, rel=0.01)
+    assert item["bbox"] == pytest.approx([-78.8691, 23.6111, -76.6580, 25.5100], abs=1e-3)
+    bands = item["assets"]["data"]["raster:bands"]
+    assert [b["nodata"] for b in bands] == [0, 0, 0]
+    assert [b["statistics"]["valid_percent"] for b in bands] == pytest.approx(
+        [67.40, 67.43, 67.39], abs=0.01
+    )
+
+
+def test_landsat8_band_from_its_folder_name(real: Callable[[str], Path]) -> None:
+    item = read_raster(real("landsat8-LC80200392015216LGN00/l8_B2.tif"))
+    assert item["id"] == "l8_B2"
+    assert item["properties"]["datetime"] == "2015-08-04T00:00:00Z"
+    assert item["properties"]["platform"] == "landsat-8"
+    assert item["properties"]["instruments"] == ["oli", "tirs"]
+    assert item["collection"] == "landsat-pre-collection"
+    assert item["assets"]["data"]["eo:bands"] == [
+        {"name": "B2", "common_name": "blue", "center_wavelength": 0.48,
+         "full_width_half_max": 0.06}
+    ]  # fmt: skip
+    assert item["properties"]["proj:code"] == "EPSG:32616"
+
+
+def test_geographic_dem(real: Callable[[str], Path]) -> None:
+    item = read_raster(real("elev.tif"), datetime=WHEN)
+    assert item["properties"]["proj:code"] == "EPSG:4326"
+    assert item["properties"]["proj:shape"] == [90, 95]
+    assert item["bbox"] == pytest.approx([5.75, 49.45, 6.525, 50.1833333])
+    band = item["assets"]["data"]["raster:bands"][0]
+    assert (band["data_type"], band["nodata"]) == ("int16", -32768)
+    assert (band["statistics"]["minimum"], band["statistics"]["maximum"]) == (141, 547)
+    assert band["spatial_resolution"] == pytest.approx(745.6, abs=0.1)
+
+
+def test_cog_fixture(real: Callable[[str], Path]) -> None:
+    item = read_raster(real("cog.tif"), datetime=WHEN)
+    asset = item["assets"]["data"]
+    assert asset["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
+    stats = asset["raster:bands"][0]["statistics"]
+    assert (stats["minimum"], stats["maximum"], stats["valid_percent"]) == (1, 7872, 100.0)
+    assert item["properties"]["proj:code"] == "EPSG:32621"
