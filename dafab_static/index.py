@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
+import shapely.geometry
 
 STAC_GEOPARQUET_VERSION = "1.1.0"
 GEOPARQUET_VERSION = "1.1.0"
@@ -46,11 +47,40 @@ class PartitionInfo:
 
 
 def to_table(items: Sequence[dict[str, Any]]) -> pa.Table:
-    """Convert STAC item dicts to a stac-geoparquet Arrow table, rows in Hilbert order."""
-    from stac_geoparquet.arrow import parse_stac_items_to_arrow
+    """Convert STAC item dicts to a stac-geoparquet Arrow table, rows in Hilbert order.
 
-    table = parse_stac_items_to_arrow(items, schema="FullFile").read_all()
+    The conversion is stac-geoparquet's own (same column layout, timestamp and bbox
+    handling), minus its defensive ``deepcopy`` of every item: profiling 10k NAIP items put
+    80% of its 2.9 s in that copy. We own these dicts, so a shallow copy of the few levels
+    that get WKB geometries is enough.
+    """
+    from stac_geoparquet.arrow._batch import StacJsonBatch
+
+    rows = [_with_wkb(item) for item in items]
+    batch = StacJsonBatch(pa.RecordBatch.from_struct_array(pa.array(rows)))
+    table = pa.Table.from_batches([batch.to_arrow_batch().inner])
     return table.take(hilbert_order(table))
+
+
+def _with_wkb(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with GeoJSON geometries as ISO WKB (what stac-geoparquet's from_dicts does),
+    copying only the containers it changes."""
+    row = dict(item)
+    row["geometry"] = _wkb(item["geometry"])
+    props = item.get("properties", {})
+    if "proj:geometry" in props:
+        row["properties"] = {**props, "proj:geometry": _wkb(props["proj:geometry"])}
+    assets = item.get("assets", {})
+    if any("proj:geometry" in a for a in assets.values()):
+        row["assets"] = {
+            k: {**a, "proj:geometry": _wkb(a["proj:geometry"])} if "proj:geometry" in a else a
+            for k, a in assets.items()
+        }
+    return row
+
+
+def _wkb(geometry: dict[str, Any]) -> bytes:
+    return bytes(shapely.to_wkb(shapely.geometry.shape(geometry), flavor="iso"))
 
 
 def hilbert_order(table: pa.Table) -> np.ndarray:

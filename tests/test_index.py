@@ -113,3 +113,15 @@ def test_antimeridian_item_widens_the_file_bbox_to_all_longitudes() -> None:
     item["bbox"] = [179.5, 10.0, -179.5, 10.01]
     _, info = index.encode(index.to_table([item, _item(2, 170, 5)]), {"id": "c"}, path="p")
     assert info.bbox == (-180.0, 5.0, 180.0, 10.01)
+
+
+def test_to_table_equals_stac_geoparquets_own_conversion() -> None:
+    from stac_geoparquet.arrow import parse_stac_items_to_arrow
+
+    items = [_item(i, i * 0.7, i * 0.3) for i in range(40)]
+    items[5]["properties"]["proj:geometry"] = items[5]["geometry"]
+    items[6]["assets"]["data"]["proj:geometry"] = items[6]["geometry"]
+    ours = index.to_table(items)
+    theirs = parse_stac_items_to_arrow(items).read_all()
+    assert ours.equals(theirs.take(index.hilbert_order(theirs)))
+    assert items[5]["properties"]["proj:geometry"]["type"] == "Polygon"  # inputs untouched
