@@ -140,7 +140,9 @@ def test_parquet_round_trip(name: str, count: int) -> None:
     assert [r.source for r in records[:2]] == [f"{path}#0", f"{path}#1"]
     for record, want in zip(records, expected, strict=True):
         assert record.kind == "item"
-        assert record.data == {**want, "links": expected_links(want)}
+        # nulls that only pad the columns (a property this row never had) are dropped
+        props = {k: v for k, v in want["properties"].items() if v is not None or k == "datetime"}
+        assert record.data == {**want, "properties": props, "links": expected_links(want)}
 
 
 def test_parquet_naip_10000() -> None:
@@ -588,4 +590,29 @@ def test_parquet_that_is_not_stac_geoparquet(tmp_path: Path) -> None:
     ]
     assert collect(tmp_path / "absent.parquet")[1] == [
         f"{tmp_path / 'absent.parquet'}: no such file"
+    ]
+
+
+def test_parquet_column_padding_nulls_are_dropped(tmp_path: Path) -> None:
+    from stac_geoparquet.arrow import parse_stac_items_to_parquet
+
+    a = {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [],
+        "id": "a",
+        "geometry": {"type": "Point", "coordinates": [1, 2]},
+        "bbox": [1, 2, 1, 2],
+        "properties": {"datetime": "2024-01-01T00:00:00Z", "only_a": 1},
+        "links": [],
+        "assets": {},
+    }
+    b = {**a, "id": "b", "properties": {"datetime": "2024-01-02T00:00:00Z", "only_b": "x"}}
+    path = tmp_path / "two.parquet"
+    parse_stac_items_to_parquet([a, b], output_path=path)
+    records, errors, _ = collect(str(path))
+    assert errors == []
+    assert [r.data["properties"] for r in records] == [
+        {"datetime": "2024-01-01T00:00:00.000000Z", "only_a": 1},
+        {"datetime": "2024-01-02T00:00:00.000000Z", "only_b": "x"},
     ]
