@@ -1,0 +1,352 @@
+"""Check STAC objects and whole catalogs against the vendored JSON Schemas, offline.
+
+One object is checked against the core schema for its ``type`` and ``stac_version`` plus
+every schema in its ``stac_extensions``. A compiled fastjsonschema function decides
+valid/invalid; only rejected objects are re-run through jsonschema to name each failing
+JSON path and schema keyword (see :mod:`dafab_static._schemas`). Nothing is ever fetched:
+an extension schema that is not vendored is reported as a warning, not an error.
+
+:func:`validate` crawls any catalog (ours or other people's) through its ``child`` and
+``item`` links, from a folder, a file, an ``http(s)://`` URL or ``s3://bucket/prefix``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+import warnings
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import orjson
+
+from dafab_static._schemas import SchemaRegistry, Severity, one_line
+from dafab_static.errors import DafabError, InputError, StorageError
+from dafab_static.storage import join_href, read_url
+
+_CORE = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}
+_KIND = {"Feature": "Item", "Collection": "Collection", "Catalog": "Catalog"}
+_VERSIONS = ("1.0.0", "1.1.0")
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?\Z")
+_VERSION, _UNKNOWN = "dafab:stac_version", "dafab:unknown-extension"
+_HTTP_TIMEOUT_S = 30
+_FETCH_THREADS = 8
+_CHUNK = 64  # objects in flight at once: bounds memory on collections with 1M item links
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about one STAC object.
+
+    ``rule`` is ``<schema URL>#<JSON pointer to the failing keyword>`` for schema errors
+    (``https://geojson.org/schema/Feature.json#/properties/bbox/type``) and ``dafab:<check>``
+    for our own checks (``dafab:readable``, ``dafab:json``, ``dafab:cycle``,
+    ``dafab:unique-id``, ``dafab:unknown-extension``, ...). For a missing ``required``
+    member, ``json_path`` names the missing member (``$.properties.datetime``).
+    """
+
+    href: str
+    json_path: str
+    rule: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.href or '<object>'}: {self.json_path}"
+        return f"{where}: {self.severity}: {self.message} [{self.rule}]"
+
+
+class Validator:
+    """Checks STAC objects; reuse one instance (it caches compiled schemas). Thread-safe.
+
+    Example:
+        >>> v = Validator()
+        >>> [p.json_path for p in v.validate({"type": "Catalog", "stac_version": "1.1.0"})]
+        ['$.id', '$.description', '$.links']
+    """
+
+    def __init__(self, schemas: SchemaRegistry | None = None) -> None:
+        self.schemas = schemas or SchemaRegistry()
+
+    def validate(self, obj: Mapping[str, Any], *, href: str = "") -> list[Problem]:
+        """Problems of one STAC object; empty when it is valid. ``href`` labels the problems."""
+        if not isinstance(obj, Mapping):
+            return [Problem(href, "$", "dafab:type", "not a JSON object")]
+        problems: list[Problem] = []
+        urls = self._core(obj, href, problems)
+        if urls is None:
+            return problems
+        extensions = obj.get("stac_extensions")
+        for i, url in enumerate(extensions if isinstance(extensions, list) else ()):
+            if url in self.schemas:
+                urls.append(url)
+            elif isinstance(url, str):  # non-strings are the core schema's to report
+                message = f"extension schema {url} is not vendored; not checked"
+                problems.append(
+                    Problem(href, f"$.stac_extensions[{i}]", _UNKNOWN, message, "warning")
+                )
+        for url in urls:
+            problems.extend(Problem(href, *finding) for finding in self.schemas.check(obj, url))
+        return problems
+
+    def validate_many(self, objs: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Problem]:
+        """Problems of many ``(href, object)`` pairs, in input order."""
+        return [p for href, obj in objs for p in self.validate(obj, href=href)]
+
+    def _core(self, obj: Mapping[str, Any], href: str, out: list[Problem]) -> list[str] | None:
+        """The core schema URL to check (a one-item list, or empty), or None to stop here."""
+        kind, version = obj.get("type"), obj.get("stac_version")
+        if not isinstance(kind, str) or kind not in _CORE:
+            message = f"type {kind!r} is not a STAC Feature, Collection or Catalog"
+            out.append(Problem(href, "$.type", "dafab:type", message))
+            return None
+        match = _SEMVER.match(version) if isinstance(version, str) else None
+        if match is None:
+            message = f"stac_version {version!r} is not a version number"
+            out.append(Problem(href, "$.stac_version", _VERSION, message))
+            return None
+        if version in _VERSIONS:
+            name = _CORE[kind]
+            return [f"https://schemas.stacspec.org/v{version}/{name}-spec/json-schema/{name}.json"]
+        if (*map(int, match.groups()[:3]), match[4] is None) < (1, 0, 0, True):
+            message = f"stac_version {version} is older than 1.0.0 and unsupported; migrate it"
+            out.append(Problem(href, "$.stac_version", _VERSION, message))
+            return None
+        message = f"no vendored core schema for stac_version {version}; core not checked"
+        out.append(Problem(href, "$.stac_version", _VERSION, message, "warning"))
+        return []
+
+
+_default: Validator | None = None
+_default_lock = threading.Lock()
+
+
+def _default_validator() -> Validator:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Validator()
+        return _default
+
+
+def validate_object(obj: Mapping[str, Any], *, href: str = "") -> list[Problem]:
+    """Problems of one STAC object (dict) against the vendored schemas; empty when valid.
+
+    Uses one shared :class:`Validator`. Never touches the network: each extension schema
+    that is not vendored gives one ``warning``. STAC older than 1.0.0 gives one error.
+
+    Example:
+        >>> [p.message for p in validate_object({"type": "Feature", "stac_version": "0.9.0"})]
+        ['stac_version 0.9.0 is older than 1.0.0 and unsupported; migrate it']
+    """
+    return _default_validator().validate(obj, href=href)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What :func:`validate` found in one catalog. ``counts`` is by Catalog/Collection/Item."""
+
+    root: str
+    objects_checked: int
+    counts: dict[str, int]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """No error-severity problem (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def summary(self) -> str:
+        """One line: verdict, root, objects by type, errors and warnings."""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.counts.items())) or "none"
+        return (
+            f"{'valid' if self.ok else 'INVALID'}: {self.root}: {self.objects_checked} "
+            f"objects ({kinds}), {len(self.errors)} errors, {len(self.warnings)} warnings"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: the fields plus ``ok``."""
+        return {**dataclasses.asdict(self), "ok": self.ok}
+
+
+def validate(path_or_url: str, *, recursive: bool = True) -> ValidationReport:
+    """Validate a catalog, collection or item and, with ``recursive``, everything it links.
+
+    PATH_OR_URL: a JSON file, a folder holding ``catalog.json``, an ``http(s)://`` URL or
+    ``s3://bucket/prefix[/catalog.json]``. Follows ``child`` and ``item`` links of catalogs
+    and collections (relative hrefs against their parent), fetching remote ones from a
+    small thread pool, and reports besides schema problems: unreadable or non-JSON link
+    targets, duplicate item ids within a collection, link cycles, objects linked twice.
+
+    Raises:
+        InputError: the root is missing or is not JSON.
+        StorageError: the root cannot be read (URL unreachable, bucket denied).
+
+    Example:
+        >>> validate("catalog/").summary()  # doctest: +SKIP
+        'valid: /data/catalog/catalog.json: 7 objects (1 Catalog, 2 Collection, 4 Item), ...'
+    """
+    root = _root_href(path_or_url)
+    crawl = _Crawl(_default_validator(), recursive)
+    crawl.visit(root, _parse(root, _read(root)), None)
+    with ThreadPoolExecutor(_FETCH_THREADS) as pool:
+        while crawl.queue:
+            chunk = [crawl.queue.popleft() for _ in range(min(len(crawl.queue), _CHUNK))]
+            loaded = pool.map(crawl.load, [link.target for link in chunk])
+            for link, (obj, error) in zip(chunk, loaded, strict=True):
+                if error is None:
+                    crawl.visit(link.target, obj, link)
+                else:
+                    crawl.fail(link, error)
+    counts = crawl.counts
+    return ValidationReport(root, sum(counts.values()), dict(counts), crawl.problems)
+
+
+class _Link(NamedTuple):
+    parent: str
+    position: int  # in the parent's `links`
+    rel: str
+    target: str
+    ancestors: tuple[str, ...]  # hrefs from the root to the parent
+
+
+class _Crawl:
+    """State of one :func:`validate` walk: what was seen, counted and found."""
+
+    def __init__(self, checker: Validator, recursive: bool) -> None:
+        self.checker, self.recursive = checker, recursive
+        self.counts: Counter[str] = Counter()
+        self.problems: list[Problem] = []
+        self.queue: deque[_Link] = deque()
+        self.seen: dict[str, str] = {}  # href -> the parent that linked it first
+        self.ids: dict[tuple[str, str], str] = {}  # (collection, item id) -> href
+        self.lock = threading.Lock()
+
+    def load(self, href: str) -> tuple[Any, DafabError | None]:
+        try:
+            return _parse(href, _read(href)), None
+        except DafabError as e:
+            return None, e
+
+    def visit(self, href: str, obj: Any, link: _Link | None) -> None:
+        kind = _KIND.get(str(obj.get("type")), "other") if isinstance(obj, dict) else "other"
+        self.counts[kind] += 1
+        self.problems.extend(self.checker.validate(obj, href=href))
+        if kind == "Item" and isinstance(obj.get("id"), str):
+            collection = obj.get("collection")
+            parent = link.parent if link else "nothing"
+            scope = collection if isinstance(collection, str) else f"(none, under {parent})"
+            first = self.ids.setdefault((scope, obj["id"]), href)
+            if first != href:
+                message = f"item id {obj['id']!r} is also used by {first} in collection {scope}"
+                self.problems.append(Problem(href, "$.id", "dafab:unique-id", message))
+        if self.recursive and kind in ("Catalog", "Collection"):
+            self.queue.extend(self._links(href, obj, (*link.ancestors, href) if link else (href,)))
+
+    def fail(self, link: _Link, error: DafabError) -> None:
+        if isinstance(error, StorageError):
+            where = f"$.links[{link.position}].href"
+            message = f"{link.rel} link: {error}"
+            self.problems.append(Problem(link.parent, where, "dafab:readable", message))
+        else:
+            self.problems.append(Problem(link.target, "$", "dafab:json", str(error)))
+
+    def _links(
+        self, href: str, obj: Mapping[str, Any], ancestors: tuple[str, ...]
+    ) -> Iterator[_Link]:
+        links = obj.get("links")
+        for i, link in enumerate(links if isinstance(links, list) else ()):
+            if not isinstance(link, dict) or link.get("rel") not in ("child", "item"):
+                continue
+            if not isinstance(link.get("href"), str):
+                continue  # the schema reports it
+            target, where, rel = join_href(href, link["href"]), f"$.links[{i}].href", link["rel"]
+            if target in ancestors:
+                message = f"{rel} link to {target} points back to an ancestor: a cycle"
+                self.problems.append(Problem(href, where, "dafab:cycle", message))
+            elif target in self.seen:
+                message = f"{target} is already linked from {self.seen[target]}"
+                self.problems.append(Problem(href, where, "dafab:linked-twice", message, "warning"))
+            else:
+                self.seen[target] = href
+                yield _Link(href, i, rel, target, ancestors)
+
+
+def _root_href(path_or_url: str) -> str:
+    parts = urlsplit(path_or_url)
+    if parts.scheme in ("http", "https", "s3"):
+        if parts.path.endswith(".json"):
+            return path_or_url
+        return path_or_url.rstrip("/") + "/catalog.json"
+    path = parts.path if parts.scheme == "file" else path_or_url
+    if os.path.isdir(path):
+        path = os.path.join(path, "catalog.json")
+        if not os.path.isfile(path):
+            raise InputError(f"{path_or_url}: folder has no catalog.json")
+    elif not os.path.isfile(path):
+        raise InputError(f"{path_or_url}: no such file or folder")
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _read(href: str) -> bytes:
+    """Bytes of a local file, an ``s3://`` object or an http(s) URL."""
+    return read_url(href, timeout=_HTTP_TIMEOUT_S)
+
+
+def _parse(href: str, data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise InputError(f"{href}: not JSON ({e})") from None
+
+
+def validate_with_stac_validator(path: str, *, recursive: bool = True) -> list[Problem]:
+    """Run stac-validator (``stac_valid``) on ``path`` with the vendored schema map, offline.
+
+    A cross-check for CI: another crawler and jsonschema set-up over the same schemas.
+    Returns its failures as problems, empty when valid; ``json_path`` is always ``$``
+    because stac-validator puts paths only in its message text. A folder means its
+    ``catalog.json``. Unlike :func:`validate`, an unvendored extension schema makes it try
+    the network.
+
+    Example:
+        >>> validate_with_stac_validator("catalog/")  # doctest: +SKIP
+        []
+    """
+    with warnings.catch_warnings():
+        # The deprecated `stac_validator` distribution, a shim over `stac_valid`, replaces
+        # the module's __init__ with one that warns on import.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from stac_validator.validate import StacValidate
+
+    target = os.path.join(path, "catalog.json") if os.path.isdir(path) else path
+    config = str(_default_validator().schemas.schema_map_path)
+    checker = StacValidate(target, recursive=recursive, schema_config=config)
+    valid = checker.run()
+    problems = [
+        Problem(
+            str(m.get("path") or target),
+            "$",
+            f"stac-validator:{m.get('error_type', 'invalid')}",
+            one_line(str(m.get("error_message", "invalid"))),
+        )
+        for m in checker.message
+        if not m.get("valid_stac", False)
+    ]
+    if not valid and not problems:
+        problems.append(Problem(target, "$", "stac-validator", "invalid, with no message"))
+    return problems

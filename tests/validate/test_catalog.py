@@ -1,0 +1,203 @@
+"""Whole catalogs: crawled from a folder, a file, a local HTTP server and an S3 bucket."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dafab_static.errors import InputError, StorageError
+from dafab_static.validate import ValidationReport, validate, validate_with_stac_validator
+
+from .conftest import write_json
+
+SPEC_COUNTS = {"Catalog": 1, "Collection": 3, "Item": 2}
+
+
+def rows(report: ValidationReport, root: Path) -> set[tuple[str, str, str, str]]:
+    """(file relative to root, JSON path, rule, severity) of every problem."""
+    return {
+        (str(Path(p.href).relative_to(root)), p.json_path, p.rule, p.severity)
+        for p in report.problems
+    }
+
+
+@pytest.mark.parametrize("version", ["v1.0.0", "v1.1.0"])
+def test_spec_examples_crawl(spec_examples: Path, version: str) -> None:
+    report = validate(str(spec_examples / version))
+    assert report.root == str(spec_examples / version / "catalog.json")
+    assert (report.objects_checked, report.counts, report.problems) == (6, SPEC_COUNTS, [])
+    assert report.ok
+    assert report.summary() == (
+        f"valid: {report.root}: 6 objects (1 Catalog, 3 Collection, 2 Item), 0 errors, 0 warnings"
+    )
+
+
+def test_spec_collection_reuses_one_item_id(spec_examples: Path) -> None:
+    # The spec's simple, core and extended items share id 20201211_223832_CS2.
+    root = spec_examples / "v1.1.0"
+    report = validate(str(root / "collection.json"))
+    assert (report.objects_checked, report.counts) == (4, {"Collection": 1, "Item": 3})
+    assert rows(report, root) == {
+        ("core-item.json", "$.id", "dafab:unique-id", "error"),
+        ("extended-item.json", "$.id", "dafab:unique-id", "error"),
+    }
+    assert not report.ok
+    assert report.to_dict()["ok"] is False
+    assert json.dumps(report.to_dict())  # plain data
+
+
+def test_not_recursive_checks_the_root_only(spec_examples: Path) -> None:
+    report = validate(str(spec_examples / "v1.1.0" / "collection.json"), recursive=False)
+    assert (report.objects_checked, report.counts, report.problems) == (1, {"Collection": 1}, [])
+
+
+def test_small_catalog_is_valid(small_catalog: Path) -> None:
+    report = validate(str(small_catalog))
+    assert (report.objects_checked, report.counts, report.problems) == (
+        4,
+        {"Catalog": 1, "Collection": 1, "Item": 2},
+        [],
+    )
+
+
+def test_broken_item_is_found_by_file(small_catalog: Path) -> None:
+    path = small_catalog / "c1" / "b" / "b.json"
+    item = json.loads(path.read_text())
+    del item["properties"]["datetime"]
+    item["bbox"] = "not a box"
+    write_json(path, item)
+    report = validate(str(small_catalog))
+    assert report.objects_checked == 4
+    assert {(p.href, p.json_path) for p in report.errors} == {
+        (str(path), "$.properties.datetime"),
+        (str(path), "$.bbox"),
+    }
+    assert not report.ok
+    assert "INVALID" in report.summary() and "errors" in report.summary()
+    assert any(str(p).startswith(f"{path}: $.properties.datetime: error: ") for p in report.errors)
+
+
+def test_crawl_defects(small_catalog: Path) -> None:
+    collection_path = small_catalog / "c1" / "collection.json"
+    collection = json.loads(collection_path.read_text())
+    collection["links"] += [
+        {"rel": "item", "href": "./missing/missing.json"},
+        {"rel": "item", "href": "./garbage.json"},
+        {"rel": "child", "href": "../catalog.json"},
+        {"rel": "item", "href": "./c/c.json"},
+        {"rel": "item", "href": "a/./a.json"},
+        {"rel": "license", "href": "./not-followed.json"},
+    ]
+    write_json(collection_path, collection)
+    (small_catalog / "c1" / "garbage.json").write_text("{not json")
+    twin = json.loads((small_catalog / "c1" / "a" / "a.json").read_text())
+    write_json(small_catalog / "c1" / "c" / "c.json", twin)  # a second item with id "a"
+    report = validate(str(small_catalog))
+    assert report.counts == {"Catalog": 1, "Collection": 1, "Item": 3}
+    assert rows(report, small_catalog) == {
+        ("c1/collection.json", "$.links[4].href", "dafab:readable", "error"),
+        ("c1/garbage.json", "$", "dafab:json", "error"),
+        ("c1/collection.json", "$.links[6].href", "dafab:cycle", "error"),
+        ("c1/c/c.json", "$.id", "dafab:unique-id", "error"),
+        ("c1/collection.json", "$.links[8].href", "dafab:linked-twice", "warning"),
+    }
+    readable = next(p for p in report.problems if p.rule == "dafab:readable")
+    assert str(small_catalog / "c1" / "missing" / "missing.json") in readable.message
+
+
+def test_root_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file or folder"):
+        validate(str(tmp_path / "nope"))
+    with pytest.raises(InputError, match=r"folder has no catalog\.json"):
+        validate(str(tmp_path))
+    (tmp_path / "catalog.json").write_text("[")
+    with pytest.raises(InputError, match=r"catalog\.json: not JSON"):
+        validate(str(tmp_path))
+
+
+def test_no_network_is_touched(spec_examples: Path, no_network: list[str]) -> None:
+    for version in ("v1.0.0", "v1.1.0"):
+        assert validate(str(spec_examples / version)).counts == SPEC_COUNTS
+    assert no_network == []
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def served_examples(spec_examples: Path, tmp_path: Path) -> Iterator[str]:
+    """The spec examples on a local HTTP server (127.0.0.1, free port); yields its base URL."""
+    shutil.copytree(spec_examples, tmp_path / "examples")
+    handler = partial(_QuietHandler, directory=str(tmp_path / "examples"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_catalog_over_http(served_examples: str) -> None:
+    report = validate(f"{served_examples}/v1.1.0/")
+    assert report.root == f"{served_examples}/v1.1.0/catalog.json"
+    assert (report.objects_checked, report.counts, report.problems) == (6, SPEC_COUNTS, [])
+    hrefs = {p.href for p in validate(f"{served_examples}/v1.0.0/collection.json").problems}
+    assert hrefs == {
+        f"{served_examples}/v1.0.0/core-item.json",
+        f"{served_examples}/v1.0.0/extended-item.json",
+    }
+
+
+def test_http_errors_name_the_url(served_examples: str) -> None:
+    url = f"{served_examples}/v1.1.0/nothing-here.json"
+    with pytest.raises(StorageError, match=f"^{re.escape(url)}: HTTP 404"):
+        validate(url)
+
+
+def test_catalog_in_s3(spec_examples: Path, s3_bucket: str, s3_server: str) -> None:
+    pytest.importorskip("dafab_static.storage")
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    for path in (spec_examples / "v1.1.0").rglob("*.json"):
+        key = f"examples/{path.relative_to(spec_examples / 'v1.1.0').as_posix()}"
+        client.put_object(Bucket=s3_bucket, Key=key, Body=path.read_bytes())
+    report = validate(f"s3://{s3_bucket}/examples")
+    assert report.root == f"s3://{s3_bucket}/examples/catalog.json"
+    assert (report.objects_checked, report.counts, report.problems) == (6, SPEC_COUNTS, [])
+
+
+def test_stac_validator_cross_check_offline(spec_examples: Path, no_network: list[str]) -> None:
+    assert validate_with_stac_validator(str(spec_examples / "v1.1.0")) == []
+    assert validate_with_stac_validator(str(spec_examples / "v1.0.0")) == []
+    assert no_network == []
+
+
+def test_stac_validator_finds_a_broken_item(small_catalog: Path, no_network: list[str]) -> None:
+    path = small_catalog / "c1" / "b" / "b.json"
+    item = json.loads(path.read_text())
+    item["bbox"] = "not a box"
+    write_json(path, item)
+    # Recursive stac-validator stops at the first invalid item and may repeat it.
+    recursive = validate_with_stac_validator(str(small_catalog))
+    assert {str(Path(p.href).resolve()) for p in recursive} == {str(path)}
+    problems = validate_with_stac_validator(str(path), recursive=False)
+    assert [(p.href, p.rule) for p in problems] == [
+        (str(path), "stac-validator:JSONSchemaValidationError")
+    ]
+    assert "bbox" in problems[0].message
+    assert no_network == []

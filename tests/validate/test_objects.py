@@ -1,0 +1,271 @@
+"""One STAC object at a time: spec examples, real hub items, and items broken on purpose."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dafab_static._schemas import SCHEMA_DIR, SchemaRegistry, is_date_time
+from dafab_static.validate import Problem, Validator, validate_object
+
+from .conftest import Item
+
+V11 = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema"
+EO_V1 = "https://stac-extensions.github.io/eo/v1.0.0/schema.json"
+USGS = "https://landsat.usgs.gov/stac/landsat-extension/v1.1.1/schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator() -> Validator:
+    return Validator()
+
+
+def spec_files(spec_examples: Path) -> list[Path]:
+    return sorted(spec_examples.rglob("*.json"))
+
+
+def test_vendored_schemas_match_the_manifest() -> None:
+    import hashlib
+
+    manifest = json.loads((SCHEMA_DIR / "MANIFEST.json").read_text())
+    schema_map = json.loads((SCHEMA_DIR / "schema-map.json").read_text())["schemas"]
+    assert len(manifest) == len(schema_map) == 90
+    for record in manifest:
+        data = (SCHEMA_DIR / record["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == record["sha256"], record["path"]
+        assert schema_map[record["url"]] == record["path"]
+
+
+@pytest.mark.parametrize("version", ["v1.0.0", "v1.1.0"])
+def test_every_spec_example_is_valid(
+    spec_examples: Path, validator: Validator, version: str
+) -> None:
+    files = spec_files(spec_examples / version)
+    assert len(files) == 10
+    for path in files:
+        assert validator.validate(json.loads(path.read_text()), href=str(path)) == [], path
+
+
+def test_real_sentinel2_items_validate_without_problems(
+    parquet_items: Callable[[str], list[Item]], validator: Validator
+) -> None:
+    items = parquet_items("pc-sentinel-2-l2a-1000.parquet")[:200]
+    assert len(items) == 200
+    assert items[0]["stac_version"] == "1.0.0"
+    assert validator.validate_many((item["id"], item) for item in items) == []
+
+
+def test_landsat_usgs_extension_is_one_unknown_warning(
+    parquet_items: Callable[[str], list[Item]], validator: Validator
+) -> None:
+    item = parquet_items("pc-landsat-c2-l2-100.parquet")[0]
+    index = item["stac_extensions"].index(USGS)
+    assert validator.validate(item, href="landsat.json") == [
+        Problem(
+            "landsat.json",
+            f"$.stac_extensions[{index}]",
+            "dafab:unknown-extension",
+            f"extension schema {USGS} is not vendored; not checked",
+            "warning",
+        )
+    ]
+
+
+def test_raw_parquet_nulls_are_reported(shared_data: Path, validator: Validator) -> None:
+    # Without dropping Arrow's filler nulls, link titles fail the schema: ingest must drop them.
+    import pyarrow.parquet as pq
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    table = pq.read_table(shared_data / "stac-items" / "pc-sentinel-2-l2a-1000.parquet")
+    raw = next(iter(stac_table_to_items(table)))
+    problems = validator.validate(raw, href="raw")
+    assert {p.json_path for p in problems} == {f"$.links[{i}].title" for i in range(5)} | {
+        "$.links[4].type"
+    }
+
+
+@pytest.fixture
+def core_item(spec_examples: Path) -> Item:
+    item: Item = json.loads((spec_examples / "v1.1.0" / "core-item.json").read_text())
+    return item
+
+
+def only(problems: list[Problem]) -> Problem:
+    assert len(problems) == 1, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_missing_datetime(core_item: Item, validator: Validator) -> None:
+    del core_item["properties"]["datetime"]
+    problem = only(validator.validate(core_item, href="core-item.json"))
+    assert problem.json_path == "$.properties.datetime"
+    assert problem.rule == (
+        f"{V11}/item.json#/definitions/core/allOf/2/properties/properties/allOf/1/anyOf/0/required"
+    )
+    assert problem.message == "'datetime' is a required property"
+    assert problem.severity == "error"
+    assert str(problem) == (
+        "core-item.json: $.properties.datetime: error: 'datetime' is a required property "
+        f"[{problem.rule}]"
+    )
+
+
+def test_bbox_as_string(core_item: Item, validator: Validator) -> None:
+    core_item["bbox"] = "172.9,1.3,173,1.4"
+    problems = validator.validate(core_item, href="x.json")
+    assert [p.json_path for p in problems] == ["$.bbox", "$.bbox"]
+    assert problems[0].rule == "https://geojson.org/schema/Feature.json#/properties/bbox/type"
+    assert problems[0].message == "'172.9,1.3,173,1.4' is not of type 'array'"
+    # The oneOf (geometry+bbox, or neither) explained by its first alternative's bbox type.
+    assert (
+        problems[1].rule
+        == f"{V11}/item.json#/definitions/core/allOf/1/oneOf/0/properties/bbox/type"
+    )
+
+
+def test_datetime_not_rfc3339(core_item: Item, validator: Validator) -> None:
+    core_item["properties"]["datetime"] = "2020-02-30T00:00:00Z"
+    problem = only(validator.validate(core_item))
+    assert problem.json_path == "$.properties.datetime"
+    assert problem.rule == f"{V11}/datetime.json#/properties/datetime/format"
+    assert problem.href == ""
+    assert str(problem).startswith("<object>: $.properties.datetime: error: ")
+
+
+def test_extension_field_with_wrong_type(
+    parquet_items: Callable[[str], list[Item]], validator: Validator
+) -> None:
+    item = parquet_items("pc-sentinel-2-l2a-1000.parquet")[0]
+    item["properties"]["eo:cloud_cover"] = "cloudy"
+    problem = only(validator.validate(item, href=item["id"]))
+    assert problem.json_path == "$.properties['eo:cloud_cover']"
+    assert problem.rule == f"{EO_V1}#/definitions/fields/properties/eo:cloud_cover/type"
+
+
+def test_old_version_is_unsupported(core_item: Item) -> None:
+    core_item["stac_version"] = "1.0.0-rc.2"
+    problem = only(validate_object(core_item, href="old.json"))
+    assert (problem.json_path, problem.rule, problem.severity) == (
+        "$.stac_version",
+        "dafab:stac_version",
+        "error",
+    )
+    assert "older than 1.0.0" in problem.message
+
+
+def test_newer_version_is_a_warning(core_item: Item) -> None:
+    core_item["stac_version"] = "1.2.0"
+    problem = only(validate_object(core_item))
+    assert (problem.json_path, problem.severity) == ("$.stac_version", "warning")
+
+
+@pytest.mark.parametrize(
+    ("obj", "path"),
+    [({"type": "FeatureCollection", "features": []}, "$.type"), ([1, 2], "$")],
+)
+def test_not_a_stac_object(obj: Any, path: str) -> None:
+    problem = only(validate_object(obj))
+    assert (problem.json_path, problem.rule) == (path, "dafab:type")
+
+
+def test_validation_does_not_change_the_object(
+    parquet_items: Callable[[str], list[Item]], validator: Validator
+) -> None:
+    # fastjsonschema's default use_default=True would write schema defaults into items.
+    items = parquet_items("pc-landsat-c2-l2-100.parquet")[:5]
+    before = copy.deepcopy(items)
+    validator.validate_many(("", i) for i in items)
+    assert items == before
+
+
+def test_is_date_time() -> None:
+    assert [
+        is_date_time(v)
+        for v in ("2024-02-29T23:59:60.5+01:00", "2023-02-29T00:00:00Z", "2024-01-01", 5)
+    ] == [True, False, False, True]
+
+
+def _mutations(item: Item) -> list[Item]:
+    """Small, deterministic damage in many places of one item."""
+    out = []
+    for path, value in [
+        (("bbox",), [1, 2, 3]),
+        (("geometry", "type"), "Circle"),
+        (("properties", "datetime"), None),
+        (("properties", "gsd"), -1),
+        (("properties", "eo:cloud_cover"), 101),
+        (("properties", "proj:epsg"), "32613"),
+        (("properties", "view:sun_elevation"), 100),
+        (("links", 0, "href"), 3),
+        (("assets",), []),
+        (("stac_extensions",), "eo"),
+        (("id",), 7),
+    ]:
+        damaged = copy.deepcopy(item)
+        target = damaged
+        try:
+            for key in path[:-1]:
+                target = target[key]
+        except (KeyError, IndexError, TypeError):
+            continue  # e.g. no geometry in a catalog
+        target[path[-1]] = value
+        out.append(damaged)
+    return out
+
+
+def test_fast_and_detailed_engines_agree(
+    spec_examples: Path, parquet_items: Callable[[str], list[Item]]
+) -> None:
+    schemas = SchemaRegistry()
+    objects = [json.loads(p.read_text()) for p in spec_files(spec_examples)]
+    objects += parquet_items("pc-sentinel-2-l2a-1000.parquet")[:50]
+    objects += parquet_items("pc-landsat-c2-l2-100.parquet")[:10]
+    objects += [m for obj in objects[:20] + objects[-3:] for m in _mutations(obj)]
+    verdicts = {True: 0, False: 0}
+    for obj in objects:
+        kind = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}[obj["type"]]
+        core = f"https://schemas.stacspec.org/v{obj['stac_version']}/{kind}-spec/json-schema/"
+        extensions = obj.get("stac_extensions")
+        extensions = extensions if isinstance(extensions, list) else []
+        for url in [f"{core}{kind}.json", *(u for u in extensions if u in schemas)]:
+            fast = schemas.fast(url)
+            assert fast is not None, url
+            try:
+                fast(obj)
+                fast_ok = True
+            except Exception:
+                fast_ok = False
+            detailed_ok = not any(True for _ in schemas.detailed(url).iter_errors(obj))
+            assert fast_ok == detailed_ok, (obj.get("id"), url)
+            verdicts[fast_ok] += 1
+    assert verdicts == {True: 731, False: 209}
+
+
+def test_schemas_that_fastjsonschema_cannot_compile_fall_back() -> None:
+    schemas = SchemaRegistry()
+    uncompiled = sorted(url for url in schemas if schemas.fast(url) is None)
+    assert uncompiled == [
+        "https://stac-extensions.github.io/mlm/v1.0.0/schema.json",
+        "https://stac-extensions.github.io/mlm/v1.1.0/schema.json",
+        "https://stac-extensions.github.io/mlm/v1.2.0/schema.json",
+        "https://stac-extensions.github.io/storage/v2.0.0/schema.json",
+    ]
+
+
+def test_unvendored_reference_is_a_warning_not_a_fetch(
+    core_item: Item, validator: Validator, no_network: list[str]
+) -> None:
+    storage = "https://stac-extensions.github.io/storage/v2.0.0/schema.json"
+    core_item["stac_extensions"] = [storage]
+    core_item["properties"]["storage:schemes"] = {"a": {"type": "aws-s3", "platform": "s3://x"}}
+    problem = only(validator.validate(core_item, href="s.json"))
+    assert (problem.rule, problem.severity) == (f"{storage}#$ref", "warning")
+    assert "https://stac-extensions.github.io/storage/v2.0.0/platforms/aws-s3.json" in (
+        problem.message
+    )
+    assert no_network == []
