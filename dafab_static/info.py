@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import unquote, urljoin
 
 import orjson
 
 from dafab_static.errors import InputError
-from dafab_static.storage import read_url
+from dafab_static.storage import join_href, read_url
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ def info(target: str) -> CatalogInfo:
     root = _load(root_url)
     if root.get("type") != "Catalog":
         raise InputError(f"{root_url}: not a STAC Catalog")
-    marker = _try_load(urljoin(_as_base(root_url), ".dafab-release.json"))
+    marker = _try_load(join_href(root_url, ".dafab-release.json"))
     collections = [_describe(url) for url in _collections(root_url, root, depth=0)]
     return CatalogInfo(
         root=root_url,
@@ -99,7 +97,7 @@ def _collections(url: str, doc: dict[str, Any], *, depth: int) -> list[str]:
     found = []
     for link in doc.get("links", []):
         if link.get("rel") == "child":
-            child = urljoin(_as_base(url), link["href"])
+            child = join_href(url, link["href"])
             found += _collections(child, _load(child), depth=depth + 1)
     return found
 
@@ -110,7 +108,7 @@ def _describe(url: str) -> CollectionInfo:
     manifest = None
     for asset in doc.get("assets", {}).values():
         if asset.get("href", "").endswith("partitions.json"):
-            manifest = _try_load(urljoin(_as_base(url), asset["href"]))
+            manifest = _try_load(join_href(url, asset["href"]))
     return CollectionInfo(
         id=str(doc.get("id")),
         href=url,
@@ -122,15 +120,8 @@ def _describe(url: str) -> CollectionInfo:
     )
 
 
-def _as_base(url: str) -> str:
-    """A URL that ``urljoin`` resolves against (local paths become absolute posix paths)."""
-    if "://" in url:
-        return url
-    return posixpath.abspath(url)
-
-
 def _load(url: str) -> dict[str, Any]:
-    data = read_url(unquote(url) if "://" not in url else url)
+    data = read_url(url)
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:

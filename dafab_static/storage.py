@@ -11,6 +11,7 @@ boto3 is installed, ``AWS_PROFILE`` (credentials and ``endpoint_url`` from ``~/.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -297,6 +298,12 @@ def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
     raise StorageError(f"{url}: unsupported location for Parquet (use a folder or s3://)")
 
 
+@functools.lru_cache(maxsize=16)
+def _bucket(name: str) -> ObjectStore | FolderStore:
+    """One client per bucket: building an S3 client costs more than a small GET."""
+    return open_store(f"s3://{name}")
+
+
 def read_url(url: str, *, timeout: float = 30.0) -> bytes:
     """Read one whole document from a local path, ``file://``, ``s3://`` or ``http(s)://``.
 
@@ -322,8 +329,7 @@ def read_url(url: str, *, timeout: float = 30.0) -> bytes:
             reason = getattr(e, "reason", e)
             raise StorageError(f"{url}: cannot reach ({reason})") from None
     if parts.scheme == "s3":
-        bucket_url, _, key = url[len("s3://") :].partition("/")
-        return open_store(f"s3://{bucket_url}").get(key)
+        return _bucket(parts.netloc).get(parts.path.lstrip("/"))
     path = parts.path if parts.scheme == "file" else url
     try:
         with open(path, "rb") as f:
@@ -332,3 +338,35 @@ def read_url(url: str, *, timeout: float = 30.0) -> bytes:
         raise StorageError(f"{path}: no such file") from None
     except OSError as e:
         raise StorageError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def join_href(base: str, href: str) -> str:
+    """Resolve a link ``href`` against the location of the document that holds it.
+
+    Works for ``http(s)://``, ``s3://`` (which :func:`urllib.parse.urljoin` leaves alone, as it
+    does every scheme it does not know) and local paths. For a local base the href is a URL
+    path, so its percent-escapes are decoded into the file name they stand for.
+
+    Example:
+        >>> join_href("s3://b/stac/catalog.json", "sensors/catalog.json")
+        's3://b/stac/sensors/catalog.json'
+        >>> join_href("/data/stac/a/catalog.json", "../x%20y.json")
+        '/data/stac/x y.json'
+    """
+    import posixpath
+    from urllib.parse import unquote, urljoin, urlunsplit
+
+    if urlsplit(href).scheme in ("http", "https", "s3"):
+        return href
+    if href.startswith("file://"):
+        return os.path.normpath(unquote(urlsplit(href).path))
+    parts = urlsplit(base)
+    if parts.scheme in ("http", "https"):
+        return urljoin(base, href)
+    if parts.scheme == "s3":
+        rel = urlsplit(href).path
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(parts.path), rel))
+        return urlunsplit(("s3", parts.netloc, path, "", ""))
+    local = unquote(parts.path) if parts.scheme == "file" else base
+    target = unquote(urlsplit(href).path) if not os.path.isabs(href) else href
+    return os.path.normpath(os.path.join(os.path.dirname(local), target))

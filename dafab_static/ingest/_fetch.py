@@ -11,18 +11,18 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import posixpath
 import re
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 
 from dafab_static.errors import InputError, StorageError
+from dafab_static.storage import join_href
 
 HTTP_TIMEOUT_S = 30.0
 
@@ -58,13 +58,7 @@ def absolute(href: str, base: str) -> str:
         >>> absolute("../b/c.tif", "https://x.org/a/item.json")
         'https://x.org/b/c.tif'
     """
-    if SCHEME.match(href):
-        return href
-    if is_url(base):
-        return urljoin(base, href)
-    if href.startswith("/"):
-        return href
-    return os.path.normpath(os.path.join(os.path.dirname(base), *href.split(posixpath.sep)))
+    return join_href(base, href)
 
 
 def open_bytes(loc: str) -> IO[bytes]:
