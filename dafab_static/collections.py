@@ -52,18 +52,42 @@ class CollectionStats:
                 continue
             self._summarise(name, table[name])
 
+    def merge(self, other: CollectionStats) -> None:
+        """Fold another partial result (e.g. from a worker process) into this one."""
+        self.count += other.count
+        self.bbox = [
+            min(self.bbox[0], other.bbox[0]), min(self.bbox[1], other.bbox[1]),
+            max(self.bbox[2], other.bbox[2]), max(self.bbox[3], other.bbox[3]),
+        ]  # fmt: skip
+        if other.start is not None:
+            self.start = other.start if self.start is None else min(self.start, other.start)
+        if other.end is not None:
+            self.end = other.end if self.end is None else max(self.end, other.end)
+        self.extensions |= other.extensions
+        for name, values in other.categories.items():
+            seen = self.categories.get(name, set())
+            if seen is None or values is None:
+                self.categories[name] = None
+                continue
+            seen |= values
+            self.categories[name] = seen if len(seen) <= MAX_DISTINCT else None
+        for name, (lo, hi) in other.ranges.items():
+            old = self.ranges.get(name)
+            self.ranges[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+
     def _summarise(self, name: str, column: pa.ChunkedArray) -> None:
         kind = column.type
         if pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
             column = pc.list_flatten(column)
             kind = column.type
-        if pa.types.is_string(kind) or pa.types.is_boolean(kind):
+        categorical = pa.types.is_string(kind) or pa.types.is_boolean(kind)
+        if categorical or pa.types.is_integer(kind):
+            # Integers are often codes (proj:epsg, sat:relative_orbit): listed while few.
             seen = self.categories.get(name, set())
-            if seen is None:
-                return
-            seen.update(v for v in pc.unique(column).to_pylist() if v is not None)
-            self.categories[name] = seen if len(seen) <= MAX_DISTINCT else None
-        elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            if seen is not None:
+                seen.update(v for v in pc.unique(column).to_pylist() if v is not None)
+                self.categories[name] = seen if len(seen) <= MAX_DISTINCT else None
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
             lo, hi = pc.min_max(column).values()
             if lo.as_py() is None:
                 return
@@ -81,7 +105,8 @@ class CollectionStats:
             if values:
                 out[name] = sorted(values, key=str)
         for name, (lo, hi) in sorted(self.ranges.items()):
-            out[name] = {"minimum": lo, "maximum": hi}
+            if name not in out:
+                out[name] = {"minimum": lo, "maximum": hi}
         return dict(sorted(out.items()))
 
     def extent(self) -> dict[str, Any]:

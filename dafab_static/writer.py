@@ -1,0 +1,267 @@
+"""Phase 2 of a build: spooled months become items, partition catalogs and Parquet files;
+then collections, platform catalogs and the root.
+
+A month is the unit of work (:class:`MonthJob` → :class:`MonthResult`), independent of every
+other month, so months run in a process pool when there are enough items for two cores to
+pay; results are gathered in order, so the output is the same either way.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+
+from dafab_static import index, layout
+from dafab_static.collections import CollectionStats
+from dafab_static.errors import ValidationError
+from dafab_static.publish import Release
+from dafab_static.spool import parse_time, read_month, time_key
+from dafab_static.tree import Linker, catalog_document, dumps, item_document
+
+# Below this many items a process pool costs more (start-up, pickling) than it saves.
+PARALLEL_MIN_ITEMS = 20_000
+
+
+@dataclass(frozen=True)
+class MonthJob:
+    """Everything needed to write one collection's month, picklable for a worker."""
+
+    collection_id: str
+    place: layout.CollectionPlace
+    year: int
+    month: int
+    spool: str
+    split: layout.Split
+    file_collection: dict[str, Any]
+
+
+@dataclass
+class MonthResult:
+    """What one month produced."""
+
+    catalog: str | None
+    items: int = 0
+    info: index.PartitionInfo | None = None
+    schema: pa.Schema | None = None
+    stats: CollectionStats | None = None
+    objects: int = 0
+    bytes: int = 0
+    rejected: list[str] = field(default_factory=list)
+    warnings: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """The parts of the build options phase 2 needs, picklable."""
+
+    release: Release
+    base_url: str | None
+    validate: bool
+    strict: bool
+    localized: tuple[tuple[str, str], ...] = ()
+
+
+class MonthWriter:
+    """Writes months; one per process (it holds a compiled validator)."""
+
+    def __init__(self, config: WriterConfig) -> None:
+        self.config = config
+        self.release = config.release
+        self.linker = Linker(config.release.locate, config.base_url)
+        self.validator = _validator() if config.validate else None
+        self.localized = dict(config.localized)
+
+    def put_catalog(
+        self,
+        result: MonthResult,
+        path: str,
+        parent: str,
+        cid: str,
+        description: str,
+        *,
+        children: list[tuple[str, str]],
+        items: list[str],
+    ) -> None:
+        doc = catalog_document(
+            catalog_id=cid, title=cid, description=description, path=path, parent=parent,
+            children=children, items=items, linker=self.linker,
+        )  # fmt: skip
+        self.check([(path, doc)], result, fatal=True)
+        data = dumps(doc)
+        self.release.store.put(self.release.locate(path), data)
+        result.objects += 1
+        result.bytes += len(data)
+
+    def __call__(self, job: MonthJob) -> MonthResult:
+        place = job.place
+        month_folder = f"{place.folder}/{job.year:04d}/{job.month:02d}"
+        result = MonthResult(catalog=f"{month_folder}/catalog.json")
+        docs: list[tuple[str, dict[str, Any]]] = []
+        for item in read_month(job.spool):
+            when = parse_time(time_key(item))
+            part = layout.partition_path(job.year, job.month, when.day, when.hour, item["id"],
+                                         job.split)  # fmt: skip
+            path = layout.item_path(place, part, item["id"])
+            if self.localized:
+                self.localize(item, path)
+            doc = item_document(item, path=path, parent=f"{place.folder}/{part}/catalog.json",
+                                collection=place.document, linker=self.linker)  # fmt: skip
+            docs.append((path, doc))
+        docs = self.check(docs, result, fatal=False)
+        if not docs:
+            result.catalog = None
+            return result
+        payload = [(self.release.locate(p), dumps(d)) for p, d in docs]
+        result.bytes += self.release.store.put_many(payload)
+        result.objects += len(payload)
+        members: dict[str, list[str]] = defaultdict(list)
+        for path, _ in docs:
+            members[path.rsplit("/", 1)[0]].append(path)
+        self.partition_catalogs(result, job, month_folder, members)
+        table = index.to_table([d for _, d in docs])
+        ipath = layout.index_path(place, job.year, job.month)
+        data, info = index.encode(table, job.file_collection, path=ipath)
+        self.release.store.put(self.release.locate(ipath), data)
+        result.objects += 1
+        result.bytes += len(data)
+        result.stats = CollectionStats(job.collection_id)
+        result.stats.add(table, info.bbox, info.start_datetime, info.end_datetime)
+        result.items, result.info, result.schema = len(docs), info, table.schema
+        return result
+
+    def partition_catalogs(
+        self, result: MonthResult, job: MonthJob, month_folder: str, members: dict[str, list[str]]
+    ) -> None:
+        """Catalogs from the month down to the leaves that hold the items."""
+        folders: set[str] = set()
+        for leaf in members:
+            parts = leaf[len(month_folder) :].strip("/").split("/") if leaf != month_folder else []
+            for depth in range(len(parts) + 1):
+                folders.add("/".join([month_folder, *parts[:depth]]))
+        children: dict[str, list[str]] = defaultdict(list)
+        for folder in folders:
+            if folder != month_folder:
+                children[folder.rsplit("/", 1)[0]].append(folder)
+        for folder in sorted(folders):
+            parent = f"{folder.rsplit('/', 1)[0]}/catalog.json"
+            label = folder[len(job.place.folder) + 1 :].replace("/", "-")
+            cid = job.collection_id
+            self.put_catalog(
+                result, f"{folder}/catalog.json", parent, f"{cid}-{label}",
+                f"{cid} items of {label}",
+                children=[(f"{c}/catalog.json", c.rsplit("/", 1)[1])
+                          for c in sorted(children[folder])],
+                items=members.get(folder, []),
+            )  # fmt: skip
+
+    def localize(self, item: dict[str, Any], path: str) -> None:
+        """Point asset and link hrefs at embedded copies (see :func:`embed`), relatively."""
+        for target in [*item.get("assets", {}).values(), *item.get("links", [])]:
+            href = str(target.get("href", ""))
+            key = self.localized.get(unquote(href.removeprefix("file://")))
+            if key:
+                target["href"] = layout.href(self.release.locate(path), self.release.locate(key))
+
+    def check(
+        self, docs: list[tuple[str, dict[str, Any]]], result: MonthResult, *, fatal: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Drop (and report) documents that fail the STAC schemas; ours must never fail."""
+        if self.validator is None:
+            return docs
+        problems = self.validator.validate_many(docs)
+        bad: set[str] = set()
+        for problem in problems:
+            if problem.severity != "error":
+                first, count = result.warnings.get(problem.message, (str(problem), 0))
+                result.warnings[problem.message] = (first, count + 1)
+                continue
+            if fatal:
+                raise ValidationError(f"internal: generated document failed validation: {problem}")
+            if self.config.strict:
+                raise ValidationError(str(problem))
+            bad.add(problem.href)
+            result.rejected.append(str(problem))
+        return [(p, d) for p, d in docs if p not in bad]
+
+
+def embed(release: Release, folder: str, prefix: str) -> tuple[tuple[str, str], ...]:
+    """Copy a local folder into the release, so assets and links into it stay reachable after
+    the folder is gone (the generated sample lives in a temporary folder).
+
+    Returns:
+        ``(absolute local path, layout path)`` pairs for :meth:`MonthWriter.localize`.
+    """
+    from pathlib import Path
+
+    base = Path(os.path.abspath(folder))
+    pairs = []
+    for path in sorted(base.rglob("*")):
+        if path.is_file():
+            key = f"{prefix}/{path.relative_to(base).as_posix()}"
+            release.store.put(release.locate(key), path.read_bytes())
+            pairs.append((str(path), key))
+    return tuple(pairs)
+
+
+_WORKER: MonthWriter | None = None
+
+
+def _init_worker(config: WriterConfig) -> None:
+    global _WORKER
+    _WORKER = MonthWriter(config)
+
+
+def _run(job: MonthJob) -> MonthResult:
+    assert _WORKER is not None
+    return _WORKER(job)
+
+
+def run_months(
+    config: WriterConfig, jobs: list[MonthJob], *, workers: int, total_items: int
+) -> Iterator[MonthResult]:
+    """Write months, in a process pool when it pays; results come back in job order."""
+    processes = workers or os.cpu_count() or 1
+    if processes > 1 and total_items >= PARALLEL_MIN_ITEMS and len(jobs) > 1:
+        with ProcessPoolExecutor(processes, initializer=_init_worker, initargs=(config,)) as pool:
+            yield from pool.map(_run, jobs)
+    else:
+        writer = MonthWriter(config)
+        for job in jobs:
+            yield writer(job)
+
+
+def _validator() -> Any:
+    from dafab_static.validate import Validator
+
+    return Validator()
+
+
+def conform_partitions(
+    release: Release,
+    parts: list[index.PartitionInfo],
+    schemas: list[pa.Schema],
+    on_bytes: Callable[[int], None],
+) -> None:
+    """Rewrite partitions whose schema differs, so one dataset schema reads them all."""
+    import orjson
+    import pyarrow.parquet as pq
+
+    unified = index.unify(schemas)
+    for i, (info, schema) in enumerate(zip(parts, schemas, strict=True)):
+        if schema.remove_metadata().equals(unified):
+            continue
+        table = pq.read_table(io.BytesIO(release.store.get(release.locate(info.path))))
+        collections = orjson.loads((table.schema.metadata or {})[b"stac-geoparquet"])["collections"]
+        collection = next(iter(collections.values()))
+        data, new = index.encode(index.conform(table, unified), collection, path=info.path)
+        release.store.put(release.locate(info.path), data)
+        on_bytes(new.bytes - info.bytes)
+        parts[i] = new
