@@ -8,4 +8,35 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from dafab_static.build import BuildReport, build
+from dafab_static.errors import (
+    DafabError,
+    InputError,
+    OptionError,
+    QueryError,
+    StorageError,
+    ValidationError,
+)
+from dafab_static.info import CatalogInfo, info
+from dafab_static.options import BuildOptions
+from dafab_static.storage import Store, open_store
+from dafab_static.validate import ValidationReport, validate
+
+__all__ = [
+    "BuildOptions",
+    "BuildReport",
+    "CatalogInfo",
+    "DafabError",
+    "InputError",
+    "OptionError",
+    "QueryError",
+    "StorageError",
+    "Store",
+    "ValidationError",
+    "ValidationReport",
+    "__version__",
+    "build",
+    "info",
+    "open_store",
+    "validate",
+]

@@ -1,0 +1,195 @@
+"""Bad input: one clear line naming the file and the problem, never a traceback, never a
+half-written catalog, never a path outside the destination."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import numpy as np
+import pytest
+
+import dafab_static
+from dafab_static.errors import InputError
+from dafab_static.options import BuildOptions
+
+from .crawl import crawl, file_reader
+from .generate import item, write_ndjson
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dafab_static.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _raster(path: Path, *, crs: str | None = "EPSG:32632") -> Path:
+    import rasterio
+    from affine import Affine
+
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": 32,
+        "height": 32,
+        "count": 1,
+        "dtype": "uint8",
+    }
+    if crs:
+        profile.update(crs=crs, transform=Affine(10, 0, 500000, 0, -10, 5000000))
+    with warnings.catch_warnings():
+        # writing a deliberately non-georeferenced file is this fixture's point
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        ds = rasterio.open(path, "w", **profile)
+    with ds:
+        ds.write(np.full((1, 32, 32), 7, dtype="uint8"))
+        ds.update_tags(TIFFTAG_DATETIME="2024:07:01 10:00:00")
+    return path
+
+
+@pytest.fixture
+def bad_sources(tmp_path: Path) -> dict[str, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    good = [item(i) for i in range(3)]
+    dup = item(1)
+    slash = item(10, item_id="a/b")
+    dots = item(11, item_id="..")
+    no_time = item(12)
+    no_time["properties"].pop("datetime")
+    out: dict[str, Path] = {
+        "good": write_ndjson(src / "good.ndjson", good),
+        "dup": write_ndjson(src / "dup.ndjson", [dup]),
+        "slash": write_ndjson(src / "slash.ndjson", [slash]),
+        "dots": write_ndjson(src / "dots.ndjson", [dots]),
+        "no_time": write_ndjson(src / "no_time.ndjson", [no_time]),
+    }
+    (src / "not_stac.json").write_text(json.dumps({"hello": "world"}))
+    out["not_stac"] = src / "not_stac.json"
+    old = item(13)
+    old["stac_version"] = "0.9.0"
+    old["id"] = "old-0.9"
+    (src / "old.json").write_text(json.dumps(old))
+    out["old"] = src / "old.json"
+    truncated = _raster(src / "truncated.tif")
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    out["truncated"] = truncated
+    (src / "corrupt.tif").write_bytes(b"II*\x00" + b"\x00garbage" * 20)
+    out["corrupt"] = src / "corrupt.tif"
+    out["nogeo"] = _raster(src / "nogeo.tif", crs=None)
+    return out
+
+
+def test_default_build_skips_each_bad_input_with_one_line(
+    tmp_path: Path, bad_sources: dict[str, Path]
+) -> None:
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(p) for p in bad_sources.values()], str(dest))
+    assert report.published and not report.ok
+    text = "\n".join(report.skipped)
+    assert all("\n" not in s for s in report.skipped)
+    expected = {
+        "dup": "duplicate id",
+        "slash": "would escape",
+        "dots": "would escape",
+        "no_time": "datetime",
+        "not_stac": "not STAC",
+        "truncated": "truncated.tif",
+        "corrupt": "corrupt.tif",
+        "nogeo": "georeferenc",
+    }
+    for key, words in expected.items():
+        lines = [s for s in report.skipped if bad_sources[key].name in s]
+        assert lines, f"no skip line names {bad_sources[key].name}: {text}"
+        assert any(words.lower() in s.lower() for s in lines), (key, lines)
+    assert len(report.skipped) == len(expected)
+    assert any("0.9.0" in w and "old-0.9" in w for w in report.warnings), report.warnings
+    ids = sorted(
+        d["id"]
+        for d in crawl((dest / "catalog.json").as_uri(), file_reader).values()
+        if d["type"] == "Feature"
+    )
+    assert ids == ["gen-0000000", "gen-0000001", "gen-0000002", "old-0.9"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat", "src"]
+
+
+def test_strict_stops_at_first_problem_and_publishes_nothing(
+    tmp_path: Path, bad_sources: dict[str, Path]
+) -> None:
+    dest = tmp_path / "cat"
+    with pytest.raises(InputError):
+        dafab_static.build(
+            [str(bad_sources["good"]), str(bad_sources["dup"])],
+            str(dest),
+            options=BuildOptions(strict=True),
+        )
+    assert not dest.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_cli_prints_one_line_errors_and_exits_non_zero(
+    tmp_path: Path, bad_sources: dict[str, Path]
+) -> None:
+    run = _cli(
+        "build", str(bad_sources["good"]), str(bad_sources["corrupt"]), "--out", str(tmp_path / "c")
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr + run.stdout
+    assert "corrupt.tif" in run.stdout
+    strict = _cli(
+        "build",
+        str(bad_sources["good"]),
+        str(bad_sources["slash"]),
+        "--out",
+        str(tmp_path / "d"),
+        "--strict",
+    )
+    assert strict.returncode == 1
+    assert "Traceback" not in strict.stderr
+    assert strict.stderr.strip().count("\n") == 0
+    assert "slash.ndjson" in strict.stderr and "'a/b'" in strict.stderr
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    "option", [["--datetime", "yesterday"], ["--base-url", "not a url"], ["--max-children", "1"]]
+)
+def test_cli_bad_options_name_the_option(tmp_path: Path, option: list[str]) -> None:
+    run = _cli("build", "--sample", "--out", str(tmp_path / "c"), *option)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert option[0].lstrip("-").split("-")[0] in run.stderr.replace("_", "-")
+
+
+def test_nothing_found_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no STAC items found"):
+        dafab_static.build([str(empty)], str(tmp_path / "cat"))
+    assert not (tmp_path / "cat").exists()
+
+
+AWKWARD = ["with space", "hash#tag", "what?", "100%", "ünïcødé-東京", "x" * 300, "semi;colon&amp"]
+
+
+def test_awkward_ids_are_kept_and_encoded_safely(tmp_path: Path) -> None:
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i, item_id=v) for i, v in enumerate(AWKWARD)])
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(src)], str(dest))
+    assert report.ok, report.summary()
+    objects = crawl((dest / "catalog.json").as_uri(), file_reader)
+    features = {d["id"]: u for u, d in objects.items() if d["type"] == "Feature"}
+    assert sorted(features) == sorted(AWKWARD)
+    for url in features.values():
+        path = Path(unquote(urlsplit(url).path))
+        assert path.is_file() and dest in path.parents
+        assert len(path.name.encode()) < 255
+        assert all(ord(c) < 128 for c in path.name)
+        assert "#" not in path.name and "?" not in path.name and " " not in path.name

@@ -1,0 +1,181 @@
+"""Atomic publish: folders and a real S3 server; a killed build leaves the old catalog intact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dafab_static
+from dafab_static.errors import InputError, StorageError
+from dafab_static.options import BuildOptions
+from dafab_static.storage import open_store
+
+from .crawl import crawl, file_reader
+from .generate import item, write_ndjson
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _items(n: int, **kw: Any) -> list[dict[str, Any]]:
+    return [item(i, **kw) for i in range(n)]
+
+
+def test_rebuild_replaces_the_catalog_whole(tmp_path: Path) -> None:
+    dest = tmp_path / "cat"
+    a = write_ndjson(tmp_path / "a.ndjson", _items(5, collection="first"))
+    b = write_ndjson(tmp_path / "b.ndjson", _items(3, collection="second"))
+    dafab_static.build([str(a)], str(dest))
+    assert (dest / "index" / "first").is_dir()
+    dafab_static.build([str(b)], str(dest))
+    assert not (dest / "index" / "first").exists()
+    assert (dest / "index" / "second").is_dir()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".cat")] == []
+
+
+def test_refuses_to_replace_a_folder_it_did_not_publish(tmp_path: Path) -> None:
+    dest = tmp_path / "mine"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("precious")
+    src = write_ndjson(tmp_path / "a.ndjson", _items(2))
+    with pytest.raises(StorageError, match="not published by dafab-static"):
+        dafab_static.build([str(src)], str(dest))
+    assert (dest / "thesis.tex").read_text() == "precious"
+
+
+def test_failed_strict_build_leaves_previous_catalog_intact(tmp_path: Path) -> None:
+    dest = tmp_path / "cat"
+    good = write_ndjson(tmp_path / "good.ndjson", _items(4))
+    dafab_static.build([str(good)], str(dest))
+    before = _snapshot(dest)
+    bad_items = _items(3)
+    bad_items[1]["id"] = "../escape"
+    bad = write_ndjson(tmp_path / "bad.ndjson", bad_items)
+    with pytest.raises(InputError, match="escape the destination"):
+        dafab_static.build([str(bad)], str(dest), options=BuildOptions(strict=True))
+    assert _snapshot(dest) == before
+    assert not (tmp_path / "escape.json").exists()
+    assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name] == []
+
+
+def _kill_mid_build(cmd: list[str], env: dict[str, str], started: Any) -> None:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while not started():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "build never started writing"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _big_source(tmp_path: Path) -> Path:
+    return write_ndjson(tmp_path / "big.ndjson", [item(i, day=1 + i % 28) for i in range(6000)])
+
+
+def test_killed_build_leaves_old_folder_catalog_unharmed(tmp_path: Path) -> None:
+    dest = tmp_path / "cat"
+    dafab_static.build(
+        [str(write_ndjson(tmp_path / "old.ndjson", _items(7, collection="old")))], str(dest)
+    )
+    before = _snapshot(dest)
+    big = _big_source(tmp_path)
+
+    def staging_has_items() -> bool:
+        return any(len(list(p.rglob("*.json"))) > 50 for p in tmp_path.glob(".cat.staging-*"))
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "dafab_static.cli",
+        "build",
+        str(big),
+        "--out",
+        str(dest),
+        "--quiet",
+    ]
+    _kill_mid_build(cmd, dict(os.environ), staging_has_items)
+    assert _snapshot(dest) == before
+    objects = crawl((dest / "catalog.json").as_uri(), file_reader)
+    assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
+        f"gen-{i:07d}" for i in range(7)
+    ]
+    # the next build removes the dead build's staging folder
+    dafab_static.build([str(write_ndjson(tmp_path / "n.ndjson", _items(2)))], str(dest))
+    assert list(tmp_path.glob(".cat.staging-*")) == []
+
+
+def _s3_reader(bucket: str) -> Any:
+    store = open_store(f"s3://{bucket}")
+
+    def read(url: str) -> bytes:
+        from urllib.parse import unquote
+
+        assert url.startswith(f"s3://{bucket}/")
+        return store.get(unquote(url[len(f"s3://{bucket}/") :]))
+
+    return read
+
+
+def test_s3_round_trip(s3_bucket: str) -> None:
+    dest = f"s3://{s3_bucket}/stac"
+    report = dafab_static.build([], dest, sample=True)
+    assert report.ok, report.summary()
+    objects = crawl(f"{dest}/catalog.json", _s3_reader(s3_bucket))
+    assert sum(d["type"] == "Feature" for d in objects.values()) == report.items
+    keys = list(open_store(dest).list())
+    assert "catalog.json" in keys
+    assert any(k.endswith("items.parquet") for k in keys)
+    assert dafab_static.validate(dest).ok
+    assert dafab_static.info(dest).items == report.items
+
+
+def test_s3_rebuild_keeps_previous_release_and_drops_older(s3_bucket: str, tmp_path: Path) -> None:
+    dest = f"s3://{s3_bucket}/stac"
+    store = open_store(dest)
+    for n in (1, 2, 3):
+        dafab_static.build([str(write_ndjson(tmp_path / f"{n}.ndjson", _items(n)))], dest)
+    releases = {k.split("/")[1] for k in store.list("releases/")}
+    assert len(releases) == 2
+    objects = crawl(f"{dest}/catalog.json", _s3_reader(s3_bucket))
+    assert sum(d["type"] == "Feature" for d in objects.values()) == 3
+
+
+def test_killed_build_leaves_old_s3_catalog_unharmed(s3_bucket: str, tmp_path: Path) -> None:
+    dest = f"s3://{s3_bucket}/stac"
+    dafab_static.build(
+        [str(write_ndjson(tmp_path / "old.ndjson", _items(7, collection="old")))], dest
+    )
+    store = open_store(dest)
+    root_before = store.get("catalog.json")
+    old_keys = set(store.list())
+    big = _big_source(tmp_path)
+
+    def new_release_started() -> bool:
+        return sum(1 for k in store.list("releases/") if k not in old_keys) > 50
+
+    cmd = [sys.executable, "-m", "dafab_static.cli", "build", str(big), "--out", dest, "--quiet"]
+    _kill_mid_build(cmd, dict(os.environ), new_release_started)
+    assert store.get("catalog.json") == root_before
+    objects = crawl(f"{dest}/catalog.json", _s3_reader(s3_bucket))
+    assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
+        f"gen-{i:07d}" for i in range(7)
+    ]
