@@ -48,10 +48,8 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if self.base_url is not None:
             parts = urlsplit(self.base_url)
-            if (
-                parts.scheme not in ("http", "https", "s3", "file")
-                or (not parts.netloc
-                and parts.scheme != "file")
+            if parts.scheme not in ("http", "https", "s3", "file") or (
+                not parts.netloc and parts.scheme != "file"
             ):
                 raise OptionError(
                     f"--base-url {self.base_url!r}: expected an absolute URL such as "
