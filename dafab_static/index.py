@@ -243,3 +243,64 @@ def manifest(collection_id: str, parts: Sequence[PartitionInfo], *, base: str) -
         "partitions": rows,
     }
     return json.dumps(doc, indent=2).encode()
+
+
+def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """Convert one stac-geoparquet record batch back to STAC item dicts.
+
+    stac-geoparquet's own ``stac_table_to_items`` (same column handling: timestamps to
+    strings, properties lowered, bbox to arrays), with whole-batch conversion instead of its
+    row-by-row ``struct_batch[i].as_py()``, which measured 2.8 s for 10k NAIP rows against
+    0.9 s here. Geometries go through GEOS's GeoJSON writer in one vectorised call.
+    """
+    import orjson
+    from stac_geoparquet.arrow._batch import StacArrowBatch
+
+    json_batch = StacArrowBatch(batch).to_json_batch().inner
+    paths: list[tuple[str, ...]] = [("geometry",)]
+    props = json_batch.schema.field("properties").type
+    if props.get_field_index("proj:geometry") >= 0:
+        paths.append(("properties", "proj:geometry"))
+    if "assets" in json_batch.schema.names:
+        for asset in json_batch.schema.field("assets").type:
+            if asset.type.get_field_index("proj:geometry") >= 0:
+                paths.append(("assets", asset.name, "proj:geometry"))
+    columns = []
+    for path in paths:
+        column: Any = json_batch[path[0]]
+        for name in path[1:]:
+            column = pc.struct_field(column, name)
+        wkb = column.to_numpy(zero_copy_only=False)
+        geojson = shapely.to_geojson(shapely.from_wkb(wkb))
+        columns.append([orjson.loads(g) if g is not None else None for g in geojson])
+    rows = json_batch.to_pylist()
+    for i, row in enumerate(rows):
+        for path, values in zip(paths, columns, strict=True):
+            target = row
+            for name in path[:-1]:
+                target = target[name]
+            target[path[-1]] = values[i]
+        assets = row.get("assets")
+        row["assets"] = {k: v for k, v in assets.items() if v is not None} if assets else {}
+    return rows
+
+
+def drop_padding(item: dict[str, Any]) -> dict[str, Any]:
+    """Remove, in place, the nulls a columnar file adds for fields other rows have.
+
+    A Parquet column exists for every row, so a property, link field or asset field that an
+    item never had reads back as ``null`` (``proj:centroid: null``, ``"title": null``), which
+    the STAC schemas reject. A null ``datetime`` is meaningful (a start/end interval) and
+    stays. Returns ``item`` for chaining.
+    """
+    props = item.get("properties")
+    if isinstance(props, dict):
+        for key in [k for k, v in props.items() if v is None and k != "datetime"]:
+            del props[key]
+    for link in item.get("links") or ():
+        for key in [k for k, v in link.items() if v is None]:
+            del link[key]
+    for asset in (item.get("assets") or {}).values():
+        for key in [k for k, v in asset.items() if v is None]:
+            del asset[key]
+    return item

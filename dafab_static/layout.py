@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import posixpath
 import zlib
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -101,7 +100,16 @@ def href(from_path: str, to_path: str) -> str:
         >>> href("sensors/catalog.json", "catalog.json")
         '../catalog.json'
     """
-    rel = posixpath.relpath(to_path, posixpath.dirname(from_path) or ".")
+    # Keys are normalised relative paths, so a lexical walk does it; posixpath.relpath
+    # would consult the working directory (abspath) on every call, 30 µs each.
+    src = from_path.split("/")[:-1]
+    dst = to_path.split("/")
+    common = 0
+    for a, b in zip(src, dst, strict=False):
+        if a != b:
+            break
+        common += 1
+    rel = "/".join([".."] * (len(src) - common) + dst[common:])
     return quote(rel, safe="/-_.~+=,@")
 
 

@@ -1,7 +1,7 @@
 """Check STAC objects and whole catalogs against the vendored JSON Schemas, offline.
 
 One object is checked against the core schema for its ``type`` and ``stac_version`` plus
-every schema in its ``stac_extensions``. A compiled fastjsonschema function decides
+every schema in its ``stac_extensions``. A jsonschema-rs validator decides
 valid/invalid; only rejected objects are re-run through jsonschema to name each failing
 JSON path and schema keyword (see :mod:`dafab_static._schemas`). Nothing is ever fetched:
 an extension schema that is not vendored is reported as a warning, not an error.

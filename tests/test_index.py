@@ -125,3 +125,38 @@ def test_to_table_equals_stac_geoparquets_own_conversion() -> None:
     theirs = parse_stac_items_to_arrow(items).read_all()
     assert ours.equals(theirs.take(index.hilbert_order(theirs)))
     assert items[5]["properties"]["proj:geometry"]["type"] == "Polygon"  # inputs untouched
+
+
+def test_to_items_equals_stac_geoparquets_own_reader() -> None:
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    items = [_item(i, i * 0.7, i * 0.3) for i in range(30)]
+    for it in items:
+        it["properties"]["proj:geometry"] = it["geometry"]
+        it["assets"]["data"]["proj:geometry"] = it["geometry"]
+    items[9]["assets"]["extra"] = {"href": "https://x/e.tif", "roles": ["data"]}
+    table = index.to_table(items)
+    ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
+    assert ours == list(stac_table_to_items(table))
+    assert {it["id"] for it in ours} == {it["id"] for it in items}
+
+
+def test_to_items_handles_proj_geometry_on_some_rows_only() -> None:
+    # stac-geoparquet 0.8's own reader raises AttributeError on the null rows here.
+    items = [_item(i, i * 0.7, i * 0.3) for i in range(3)]
+    items[1]["properties"]["proj:geometry"] = items[1]["geometry"]
+    back = index.to_items(index.to_table(items).to_batches()[0])
+    by_id = {it["id"]: it for it in back}
+    assert by_id["item-1"]["properties"]["proj:geometry"] == items[1]["geometry"]
+    assert by_id["item-0"]["properties"]["proj:geometry"] is None
+
+
+def test_to_items_round_trips_real_sentinel2_rows(shared_data) -> None:  # type: ignore[no-untyped-def]
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    table = pq.read_table(shared_data / "stac-items" / "pc-sentinel-2-l2a-1000.parquet").slice(
+        0, 200
+    )
+    ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
+    assert ours == list(stac_table_to_items(table))
+    assert len(ours) == 200

@@ -148,7 +148,8 @@ class _Reader:
 
     def parquet(self, loc: str) -> Iterator[Record]:
         import pyarrow as pa
-        from stac_geoparquet.arrow import stac_table_to_items
+
+        from dafab_static.index import drop_padding, to_items
 
         with contextlib.ExitStack() as stack:
             try:
@@ -164,12 +165,12 @@ class _Reader:
                     batch = next(batches, None)
                     if batch is None:
                         return
-                    items = list(stac_table_to_items(_modern(batch)))
+                    items = to_items(_modern(batch))
                 except bad as error:  # one schema per file: the next batch would fail the same
                     self.on_error(InputError(f"{loc}#{row}: not stac-geoparquet: {error}"))
                     return
                 for data in items:
-                    _drop_column_padding(data)
+                    drop_padding(data)
                     if (record := self.item(data, loc, f"{loc}#{row}", PARQUET, None)) is not None:
                         yield record
                     row += 1
@@ -371,16 +372,3 @@ def _modern(batch: Any) -> Any:
         raise ValueError("bbox lists are not all of length 4 or all of length 6")
     fields = [pc.list_element(bbox, i) for i in range(size)]
     return batch.set_column(position, "bbox", pa.StructArray.from_arrays(fields, names[size]))
-
-
-def _drop_column_padding(item: dict[str, Any]) -> None:
-    """Remove the nulls a columnar file adds for properties other rows have.
-
-    A Parquet column exists for every row, so stac-geoparquet reads a property an item never
-    had as ``null`` (e.g. ``proj:centroid: null``), which its extension schema rejects. A null
-    ``datetime`` is meaningful (a start/end interval) and stays.
-    """
-    props = item.get("properties")
-    if isinstance(props, dict):
-        for key in [k for k, v in props.items() if v is None and k != "datetime"]:
-            del props[key]

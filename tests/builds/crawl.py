@@ -27,7 +27,7 @@ def crawl(root_url: str, read: Callable[[str], bytes]) -> dict[str, dict[str, An
 def join(base: str, href: str) -> str:
     """``urljoin`` that also resolves under ``s3://``, which urljoin treats as opaque."""
     if base.startswith("s3://"):
-        return "s3://" + urljoin("http://" + base[len("s3://"):], href)[len("http://"):]
+        return "s3://" + urljoin("http://" + base[len("s3://") :], href)[len("http://") :]
     return urljoin(base, href)
 
 

@@ -176,7 +176,7 @@ def test_not_a_stac_object(obj: Any, path: str) -> None:
 def test_validation_does_not_change_the_object(
     parquet_items: Callable[[str], list[Item]], validator: Validator
 ) -> None:
-    # fastjsonschema's default use_default=True would write schema defaults into items.
+    # A validator must never write schema defaults (or anything else) into the items.
     items = parquet_items("pc-landsat-c2-l2-100.parquet")[:5]
     before = copy.deepcopy(items)
     validator.validate_many(("", i) for i in items)
@@ -235,18 +235,14 @@ def test_fast_and_detailed_engines_agree(
         for url in [f"{core}{kind}.json", *(u for u in extensions if u in schemas)]:
             fast = schemas.fast(url)
             assert fast is not None, url
-            try:
-                fast(obj)
-                fast_ok = True
-            except Exception:
-                fast_ok = False
+            fast_ok = fast.is_valid(obj)
             detailed_ok = not any(True for _ in schemas.detailed(url).iter_errors(obj))
             assert fast_ok == detailed_ok, (obj.get("id"), url)
             verdicts[fast_ok] += 1
     assert verdicts == {True: 731, False: 209}
 
 
-def test_schemas_that_fastjsonschema_cannot_compile_fall_back() -> None:
+def test_schemas_the_fast_engine_cannot_build_fall_back() -> None:
     schemas = SchemaRegistry()
     uncompiled = sorted(url for url in schemas if schemas.fast(url) is None)
     assert uncompiled == [
