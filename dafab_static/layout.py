@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import zlib
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from dafab_static.errors import InputError
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_URL_SAFE = re.compile(r"[A-Za-z0-9/_.~+=,@-]*")
 SENSORS = "sensors"
 DERIVED = "derived"
 INDEX = "index"
@@ -62,7 +65,7 @@ def check_id(value: object, *, what: str, source: str) -> str:
             f"{source}: {what} id {value!r} holds '/', '\\' or '..', which would escape the "
             "destination; ids are never rewritten, so fix the id at its source"
         )
-    if any(ord(c) < 32 for c in value):
+    if _CONTROL.search(value):
         raise InputError(f"{source}: {what} id {value!r} holds control characters")
     return value
 
@@ -110,7 +113,7 @@ def href(from_path: str, to_path: str) -> str:
             break
         common += 1
     rel = "/".join([".."] * (len(src) - common) + dst[common:])
-    return quote(rel, safe="/-_.~+=,@")
+    return rel if _URL_SAFE.fullmatch(rel) else quote(rel, safe="/-_.~+=,@")
 
 
 def absolute(base_url: str, path: str) -> str:

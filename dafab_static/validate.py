@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from dafab_static._schemas import SchemaRegistry, Severity, one_line
+from dafab_static.agreement import Agreement
 from dafab_static.errors import DafabError, InputError, StorageError
 from dafab_static.storage import join_href, read_url
 
@@ -190,7 +191,9 @@ def validate(path_or_url: str, *, recursive: bool = True) -> ValidationReport:
     ``s3://bucket/prefix[/catalog.json]``. Follows ``child`` and ``item`` links of catalogs
     and collections (relative hrefs against their parent), fetching remote ones from a
     small thread pool, and reports besides schema problems: unreadable or non-JSON link
-    targets, duplicate item ids within a collection, link cycles, objects linked twice.
+    targets, duplicate item ids within a collection, link cycles, objects linked twice, and
+    items that differ between the tree and the collections' stac-geoparquet mirrors
+    (:mod:`dafab_static.agreement`).
 
     Raises:
         InputError: the root is missing or is not JSON.
@@ -212,6 +215,8 @@ def validate(path_or_url: str, *, recursive: bool = True) -> ValidationReport:
                     crawl.visit(link.target, obj, link)
                 else:
                     crawl.fail(link, error)
+    for found in crawl.agreement.check():
+        crawl.problems.append(Problem(found.href, "$", found.rule, found.message))
     counts = crawl.counts
     return ValidationReport(root, sum(counts.values()), dict(counts), crawl.problems)
 
@@ -234,6 +239,7 @@ class _Crawl:
         self.queue: deque[_Link] = deque()
         self.seen: dict[str, str] = {}  # href -> the parent that linked it first
         self.ids: dict[tuple[str, str], str] = {}  # (collection, item id) -> href
+        self.agreement = Agreement()
         self.lock = threading.Lock()
 
     def load(self, href: str) -> tuple[Any, DafabError | None]:
@@ -246,6 +252,10 @@ class _Crawl:
         kind = _KIND.get(str(obj.get("type")), "other") if isinstance(obj, dict) else "other"
         self.counts[kind] += 1
         self.problems.extend(self.checker.validate(obj, href=href))
+        if kind == "Item":
+            self.agreement.item(obj)
+        elif kind == "Collection":
+            self.agreement.collection(href, obj)
         if kind == "Item" and isinstance(obj.get("id"), str):
             collection = obj.get("collection")
             parent = link.parent if link else "nothing"

@@ -27,7 +27,7 @@ from dafab_static.spool import parse_time, read_month, time_key
 from dafab_static.tree import Linker, catalog_document, dumps, item_document
 
 # Below this many items a process pool costs more (start-up, pickling) than it saves.
-PARALLEL_MIN_ITEMS = 20_000
+PARALLEL_MIN_ITEMS = 5000
 
 
 @dataclass(frozen=True)

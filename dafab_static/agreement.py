@@ -1,0 +1,166 @@
+"""Do a catalog's tree and its stac-geoparquet mirrors hold the same items, with the same
+content? Checked by :func:`dafab_static.validate` on any catalog whose Collections link a
+``collection-mirror`` asset.
+
+Items are compared by a digest of their content, so a million items cost a few dozen bytes
+each, not their JSON. Timestamps are compared as instants: Parquet stores the instant, not
+its spelling (``...00Z`` and ``...00.000000Z`` are the same time).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dafab_static.errors import DafabError
+from dafab_static.storage import join_href, read_url
+
+_TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
+_MIRROR_ROLE = "collection-mirror"
+_SHOWN = 5  # differing ids named per collection; the rest are counted
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One way a collection's tree and index differ; ``href`` names the file to look at."""
+
+    href: str
+    rule: str
+    message: str
+
+
+@dataclass
+class Agreement:
+    """Collects item digests during a crawl, then compares them with each mirror."""
+
+    tree: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
+    mirrors: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def item(self, obj: dict[str, Any]) -> None:
+        """Record an item seen in the tree."""
+        collection, item_id = obj.get("collection"), obj.get("id")
+        if isinstance(collection, str) and isinstance(item_id, str):
+            self.tree[collection][item_id] = digest(obj)
+
+    def collection(self, href: str, obj: dict[str, Any]) -> None:
+        """Record a Collection's ``collection-mirror`` asset, if it has one."""
+        assets = obj.get("assets")
+        for asset in assets.values() if isinstance(assets, dict) else ():
+            if isinstance(asset, dict) and _MIRROR_ROLE in (asset.get("roles") or ()):
+                self.mirrors.append((href, str(obj.get("id")), obj))
+                return
+
+    def check(self) -> list[Disagreement]:
+        """Compare every recorded mirror with the items seen under its collection."""
+        found: list[Disagreement] = []
+        for href, collection_id, obj in self.mirrors:
+            try:
+                found += self._check_one(href, collection_id, obj)
+            except DafabError as e:
+                found.append(Disagreement(href, "dafab:index-readable", str(e)))
+        return found
+
+    def _check_one(self, href: str, cid: str, obj: dict[str, Any]) -> list[Disagreement]:
+        files = _partition_files(href, obj)
+        if files is None:
+            return []  # a mirror we cannot enumerate (a bare folder, a glob): nothing to say
+        found: list[Disagreement] = []
+        index: dict[str, bytes] = {}
+        for url, expected in files:
+            data = read_url(url)
+            found += _check_file(url, data, expected)
+            for item in _rows(data):
+                index[str(item["id"])] = digest(item)
+        tree = self.tree.get(cid, {})
+        found += _compare(href, cid, tree, index)
+        return found
+
+
+def digest(item: dict[str, Any]) -> bytes:
+    """A content digest of an item that ignores how its timestamps are spelled."""
+    props = item.get("properties")
+    if isinstance(props, dict):
+        props = {k: _instant(v) if k in _TIMES else v for k, v in props.items()}
+        item = {**item, "properties": props}
+    data = orjson.dumps(item, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _instant(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return when.astimezone(_dt.timezone.utc).isoformat() if when.tzinfo else when.isoformat()
+
+
+def _partition_files(href: str, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
+    """(URL, manifest line) of every index file: from the partitions manifest when the
+    collection links one, else the mirror itself when it is a single ``.parquet`` file."""
+    assets = obj.get("assets") or {}
+    for asset in assets.values():
+        if str(asset.get("href", "")).endswith("partitions.json"):
+            manifest_url = join_href(href, asset["href"])
+            manifest = orjson.loads(read_url(manifest_url))
+            return [
+                (join_href(manifest_url, part["path"]), part)
+                for part in manifest.get("partitions", [])
+            ]
+    for asset in assets.values():
+        mirror = str(asset.get("href", ""))
+        if _MIRROR_ROLE in (asset.get("roles") or ()) and mirror.endswith(".parquet"):
+            return [(join_href(href, mirror), {})]
+    return None
+
+
+def _check_file(url: str, data: bytes, expected: dict[str, Any]) -> list[Disagreement]:
+    found = []
+    if "bytes" in expected and expected["bytes"] != len(data):
+        message = f"manifest says {expected['bytes']} bytes, the file has {len(data)}"
+        found.append(Disagreement(url, "dafab:index-manifest", message))
+    checksum = "1220" + hashlib.sha256(data).hexdigest()
+    if "checksum" in expected and expected["checksum"] != checksum:
+        found.append(Disagreement(url, "dafab:index-manifest", "checksum differs from manifest"))
+    if "rows" in expected:
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
+        if rows != expected["rows"]:
+            message = f"manifest says {expected['rows']} rows, the file has {rows}"
+            found.append(Disagreement(url, "dafab:index-manifest", message))
+    return found
+
+
+def _rows(data: bytes) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    from dafab_static.index import drop_padding, to_items
+
+    out = []
+    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=8192):
+        out += [drop_padding(item) for item in to_items(batch)]
+    return out
+
+
+def _compare(href: str, cid: str, tree: dict[str, bytes], index: dict[str, bytes]
+             ) -> list[Disagreement]:  # fmt: skip
+    found = []
+    for label, ids in (
+        ("in the index but not in the tree", sorted(set(index) - set(tree))),
+        ("in the tree but not in the index", sorted(set(tree) - set(index))),
+        ("differ between tree and index", sorted(i for i in tree if i in index and tree[i] != index[i])),
+    ):  # fmt: skip
+        if ids:
+            shown = ", ".join(repr(i) for i in ids[:_SHOWN])
+            more = f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
+            message = f"collection {cid!r}: {len(ids)} items {label}: {shown}{more}"
+            found.append(Disagreement(href, "dafab:tree-index-agreement", message))
+    return found
