@@ -153,11 +153,12 @@ def _rows(data: bytes) -> list[dict[str, Any]]:
 def _compare(href: str, cid: str, tree: dict[str, bytes], index: dict[str, bytes]
              ) -> list[Disagreement]:  # fmt: skip
     found = []
+    changed = sorted(i for i in tree if i in index and tree[i] != index[i])
     for label, ids in (
         ("in the index but not in the tree", sorted(set(index) - set(tree))),
         ("in the tree but not in the index", sorted(set(tree) - set(index))),
-        ("differ between tree and index", sorted(i for i in tree if i in index and tree[i] != index[i])),
-    ):  # fmt: skip
+        ("differ between tree and index", changed),
+    ):
         if ids:
             shown = ", ".join(repr(i) for i in ids[:_SHOWN])
             more = f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
