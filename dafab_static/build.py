@@ -299,8 +299,8 @@ class _Build:
         jobs = []
         for cid in sorted(self.spool.counts):
             counts = self.spool.counts[cid]
-            given = self.given.get(cid) or {}
-            file_collection = {
+            given: dict[str, Any] = self.given.get(cid) or {}
+            file_collection: dict[str, Any] = {
                 "id": cid,
                 **{k: given[k] for k in ("title", "description", "license") if k in given},
             }

@@ -273,7 +273,7 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
         wkb = column.to_numpy(zero_copy_only=False)
         geojson = shapely.to_geojson(shapely.from_wkb(wkb))
         columns.append([orjson.loads(g) if g is not None else None for g in geojson])
-    rows = json_batch.to_pylist()
+    rows: list[dict[str, Any]] = json_batch.to_pylist()
     for i, row in enumerate(rows):
         for path, values in zip(paths, columns, strict=True):
             target = row

@@ -261,9 +261,12 @@ def open_store(url: str) -> ObjectStore | FolderStore:
 
         config, provider = _s3_settings()
         endpoint = str(config.get("endpoint", ""))
-        client = {"allow_http": True} if endpoint.startswith("http://") else {}
+        client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
         store = S3Store(
-            parts.netloc, config=config, client_options=client, credential_provider=provider
+            parts.netloc,
+            config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
+            client_options=client,
+            credential_provider=provider,
         )
         return ObjectStore(store, url, parts.path.strip("/"))
     raise StorageError(f"{url}: unsupported destination (use a folder or s3://bucket/prefix)")
