@@ -355,7 +355,7 @@ class _Build:
                                   children=year_children, linker=self.writer.linker)  # fmt: skip
         self.writer.check([(place.document, doc)], MonthResult(None), fatal=True)
         self.put(place.document, dumps(doc))
-        self.put(f"{place.index_folder}/partitions.json",
+        self.put(layout.manifest_path(place),
                  index.manifest(cid, parts, base=place.index_folder))  # fmt: skip
         self.report.collections[cid] = stats.count
         self.report.items += stats.count
@@ -371,13 +371,11 @@ class _Build:
                 "type": index.PARQUET_MEDIA_TYPE,
                 "title": "stac-geoparquet index (Hive-partitioned by year/month)",
                 "description": "One stac-geoparquet 1.1.0 file per year/month partition, rows in "
-                "Hilbert order of bbox centres; partitions.json lists every file.",
+                "Hilbert order of bbox centres; _partitions.json lists every file.",
                 "roles": ["collection-mirror"],
             },
             "partitions": {
-                "href": layout.href(
-                    here, self.release.locate(f"{place.index_folder}/partitions.json")
-                ),
+                "href": layout.href(here, self.release.locate(layout.manifest_path(place))),
                 "type": "application/json",
                 "title": "Partitions manifest: path, rows, bbox, time range, bytes, checksum",
                 "roles": ["metadata"],

@@ -288,19 +288,27 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 def drop_padding(item: dict[str, Any]) -> dict[str, Any]:
     """Remove, in place, the nulls a columnar file adds for fields other rows have.
 
-    A Parquet column exists for every row, so a property, link field or asset field that an
-    item never had reads back as ``null`` (``proj:centroid: null``, ``"title": null``), which
-    the STAC schemas reject. A null ``datetime`` is meaningful (a start/end interval) and
-    stays. Returns ``item`` for chaining.
+    A Parquet column (or struct field) exists for every row, so a property, link field,
+    asset field or nested field (``eo:bands[].description``) that an item never had reads
+    back as ``null``, which the STAC schemas reject. JSON ``null`` is never meaningful inside
+    a STAC object except a ``datetime`` given as a start/end interval, which stays.
+    Returns ``item`` for chaining.
     """
+    for key in ("properties", "links", "assets"):
+        if key in item:
+            _drop_nulls(item[key])
     props = item.get("properties")
-    if isinstance(props, dict):
-        for key in [k for k, v in props.items() if v is None and k != "datetime"]:
-            del props[key]
-    for link in item.get("links") or ():
-        for key in [k for k, v in link.items() if v is None]:
-            del link[key]
-    for asset in (item.get("assets") or {}).values():
-        for key in [k for k, v in asset.items() if v is None]:
-            del asset[key]
+    if isinstance(props, dict) and "datetime" not in props:
+        props["datetime"] = None
     return item
+
+
+def _drop_nulls(value: Any) -> None:
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for v in value.values():
+            _drop_nulls(v)
+    elif isinstance(value, list):
+        for v in value:
+            _drop_nulls(v)

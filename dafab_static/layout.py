@@ -11,6 +11,7 @@ The layout::
     sensors/<platform>/<collection>/<YYYY>/<MM>/<id>.json          Item
     derived/catalog.json, derived/<collection>.json, ...           derived products
     index/<collection>/year=<YYYY>/month=<MM>/items.parquet        stac-geoparquet
+    index/<collection>/_partitions.json                            partitions manifest
 
 A month holding more than ``max_children`` items is split by day (``<MM>/<DD>/``), a day by
 hour (``<DD>/<HH>/``), an hour into hash buckets (``<HH>/b<NN>/``), so that no catalog lists
@@ -232,6 +233,15 @@ def item_path(place: CollectionPlace, partition: str, item_id: str) -> str:
         'sensors/p/c/2024/07/a%20b.json'
     """
     return f"{place.folder}/{partition}/{segment(item_id)}.json"
+
+
+def manifest_path(place: CollectionPlace) -> str:
+    """Storage key of a collection's partitions manifest.
+
+    Inside the dataset folder but ``_``-prefixed, as Parquet's own ``_metadata`` is, so that
+    pyarrow, DuckDB and Spark skip it when they read the folder as a dataset.
+    """
+    return f"{place.index_folder}/_partitions.json"
 
 
 def index_path(place: CollectionPlace, year: int, month: int) -> str:
