@@ -69,8 +69,8 @@ def test_duckdb_reads_the_dataset_with_hive_partitions(built: Path) -> None:
         glob = str(built / "index" / collection / "**" / "*.parquet")
         con = duckdb.connect()
         rows = con.sql(
-            f"SELECT count(*), count(DISTINCT id), min(year), max(month) FROM read_parquet('{glob}', "
-            "hive_partitioning = true, union_by_name = true)"
+            "SELECT count(*), count(DISTINCT id), min(year), max(month) "
+            f"FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
         ).fetchone()
         assert rows is not None and rows[0] == rows[1] == len(tree)
         table = con.sql(
