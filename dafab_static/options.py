@@ -56,8 +56,9 @@ class BuildOptions:
                     "https://example.com/catalog"
                 )
             object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-        if self.max_children < 10:
-            raise OptionError(f"max_children={self.max_children}: must be at least 10")
+        if self.max_children < 31:
+            # A split month has up to 31 day catalogs and a split day 24 hour catalogs.
+            raise OptionError(f"--max-children {self.max_children}: must be at least 31")
         if self.batch_size < 1:
             raise OptionError(f"batch_size={self.batch_size}: must be positive")
         if self.datetime is not None and self.datetime.tzinfo is None:

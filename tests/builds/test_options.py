@@ -1,0 +1,104 @@
+"""Build options that change the output: splitting, given collections, credentials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import dafab_static
+from dafab_static.options import BuildOptions
+
+from .crawl import crawl, file_reader
+from .generate import item, write_ndjson
+
+
+def test_big_month_is_split_by_day_and_no_catalog_exceeds_max_children(tmp_path: Path) -> None:
+    items = [item(i, day=1 + i % 3) for i in range(30)]  # three quiet days
+    # a busy day: 80 items in hours 00 and 01, so each hour is split into hash buckets
+    items += [{**item(1000 + i, day=10), "properties": {**item(0)["properties"],
+               "datetime": f"2024-07-10T0{i % 2}:00:00Z"}} for i in range(80)]  # fmt: skip
+    src = write_ndjson(tmp_path / "a.ndjson", items)
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(src)], str(dest), options=BuildOptions(max_children=31))
+    assert report.ok and report.items == 110
+    objects = crawl((dest / "catalog.json").as_uri(), file_reader)
+    assert sum(d["type"] == "Feature" for d in objects.values()) == 110
+    for doc in objects.values():
+        if doc["type"] == "Catalog":
+            assert sum(ln["rel"] in ("child", "item") for ln in doc["links"]) <= 31
+    month = dest / "sensors" / "sentinel-2" / "gen" / "2024" / "07"
+    assert sorted(p.name for p in month.iterdir() if p.is_dir()) == ["01", "02", "03", "10"]
+    assert sorted(p.name for p in (month / "10").iterdir() if p.is_dir()) == ["00", "01"]
+    buckets = sorted(p.name for p in (month / "10" / "00").iterdir() if p.is_dir())
+    assert buckets and all(b.startswith("b") for b in buckets)
+    assert len(list((month / "01").glob("*.json"))) == 11  # 10 items + the day catalog
+
+
+def test_collection_json_is_used_and_its_extent_recomputed(tmp_path: Path) -> None:
+    given = {
+        "type": "Collection", "stac_version": "1.1.0", "id": "gen", "title": "Generated scenes",
+        "description": "Scenes for a test.", "license": "CC-BY-4.0",
+        "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[None, None]]}},
+        "keywords": ["test"], "links": [{"rel": "license", "href": "https://example.com/lic"}],
+    }  # fmt: skip
+    (tmp_path / "col.json").write_text(json.dumps(given))
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i) for i in range(5)])
+    dest = tmp_path / "cat"
+    dafab_static.build([str(src)], str(dest),
+                       options=BuildOptions(collections=(str(tmp_path / "col.json"),)))  # fmt: skip
+    doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
+    assert (doc["title"], doc["license"], doc["keywords"]) == (
+        "Generated scenes",
+        "CC-BY-4.0",
+        ["test"],
+    )
+    assert doc["extent"]["spatial"]["bbox"] == [[10.0, 45.0, 10.45, 45.05]]
+    assert doc["extent"]["temporal"]["interval"] == [
+        ["2024-07-01T00:00:00Z", "2024-07-01T04:00:00Z"]
+    ]
+    assert {"rel": "license", "href": "https://example.com/lic"} in doc["links"]
+
+
+def test_collection_option_overrides_item_collections(tmp_path: Path) -> None:
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i, collection=f"c{i}") for i in range(3)])
+    report = dafab_static.build(
+        [str(src)], str(tmp_path / "cat"), options=BuildOptions(collection="one")
+    )
+    assert report.collections == {"one": 3}
+
+
+def test_stac_validator_agrees_our_output_is_valid(tmp_path: Path) -> None:
+    from dafab_static.validate import validate_with_stac_validator
+
+    dest = tmp_path / "cat"
+    dafab_static.build([], str(dest), sample=True)
+    assert validate_with_stac_validator(str(dest / "catalog.json")) == []
+
+
+def test_s3_credentials_and_endpoint_from_a_profile(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    (tmp_path / "config").write_text(
+        f"[profile lab]\nregion = us-east-1\nendpoint_url = {endpoint}\n"
+    )
+    (tmp_path / "credentials").write_text(
+        "[lab]\naws_access_key_id = testing\naws_secret_access_key = testing\n")  # fmt: skip
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "lab")
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i) for i in range(3)])
+    report = dafab_static.build([str(src)], f"s3://{s3_bucket}/via-profile")
+    assert report.ok and report.items == 3
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from dafab_static.storage import open_store
+
+    assert open_store(f"s3://{s3_bucket}/via-profile").exists("catalog.json")
