@@ -75,16 +75,17 @@ class BuildReport:
         """A few human lines: what was built, how big, how long, what went wrong."""
         state = "published" if self.published else "NOT published"
         lines = [
-            f"{state} {self.dest}: {self.items} items in {len(self.collections)} collections, "
-            f"{self.partitions} index partitions, {self.objects} objects, "
+            f"{state} {self.dest}: {_count(self.items, 'item')} in "
+            f"{_count(len(self.collections), 'collection')}, "
+            f"{_count(self.partitions, 'index partition')}, {_count(self.objects, 'object')}, "
             f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s",
         ]
-        lines += [f"  {cid}: {n} items" for cid, n in sorted(self.collections.items())]
+        lines += [f"  {cid}: {_count(n, 'item')}" for cid, n in sorted(self.collections.items())]
         if self.warnings:
-            lines.append(f"{len(self.warnings)} warnings:")
+            lines.append(f"{_count(len(self.warnings), 'warning')}:")
             lines += [f"  warning: {w}" for w in self.warnings[:20]]
         if self.skipped:
-            lines.append(f"{len(self.skipped)} inputs skipped:")
+            lines.append(f"{_count(len(self.skipped), 'input')} skipped:")
             lines += [f"  skipped: {s}" for s in self.skipped[:50]]
             if len(self.skipped) > 50:
                 lines.append(f"  ... and {len(self.skipped) - 50} more")
@@ -157,6 +158,10 @@ def build(
         shutil.rmtree(spool_dir, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
