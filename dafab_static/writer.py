@@ -9,6 +9,7 @@ pay; results are gathered in order, so the output is the same either way.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -230,7 +231,12 @@ def run_months(
     """Write months, in a process pool when it pays; results come back in job order."""
     processes = workers or os.cpu_count() or 1
     if processes > 1 and total_items >= PARALLEL_MIN_ITEMS and len(jobs) > 1:
-        with ProcessPoolExecutor(processes, initializer=_init_worker, initargs=(config,)) as pool:
+        # forkserver, not fork: the parent may already run obstore's Tokio threads (S3),
+        # and forking a process that holds other threads' locks can deadlock the child.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_init_worker, initargs=(config,)
+        ) as pool:
             yield from pool.map(_run, jobs)
     else:
         writer = MonthWriter(config)
