@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from dafab_static.build import BuildReport, build
+from dafab_static.build import build
 from dafab_static.errors import (
     DafabError,
     InputError,
@@ -19,6 +19,7 @@ from dafab_static.errors import (
 )
 from dafab_static.info import CatalogInfo, info
 from dafab_static.options import BuildOptions
+from dafab_static.report import BuildReport
 from dafab_static.storage import Store, open_store
 from dafab_static.validate import ValidationReport, validate
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from dafab_static.collections import CollectionStats, make_collection
 from dafab_static.errors import DafabError, InputError, ValidationError
 from dafab_static.options import BuildOptions
 from dafab_static.publish import Release
+from dafab_static.report import BuildReport
 from dafab_static.spool import Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.writer import (
@@ -49,56 +50,6 @@ from dafab_static.writer import (
 
 ProgressFn = Callable[[str, int, int | None], None]
 _SPOOL_FLUSH = 1 << 20
-
-
-@dataclass
-class BuildReport:
-    """What a build did: counts, sizes, time and every problem met."""
-
-    dest: str
-    items: int = 0
-    collections: dict[str, int] = field(default_factory=dict)
-    partitions: int = 0
-    objects: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    skipped: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    published: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when the catalog was published and no input was skipped."""
-        return self.published and not self.skipped
-
-    def summary(self) -> str:
-        """A few human lines: what was built, how big, how long, what went wrong."""
-        state = "published" if self.published else "NOT published"
-        lines = [
-            f"{state} {self.dest}: {_count(self.items, 'item')} in "
-            f"{_count(len(self.collections), 'collection')}, "
-            f"{_count(self.partitions, 'index partition')}, {_count(self.objects, 'object')}, "
-            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s",
-        ]
-        lines += [f"  {cid}: {_count(n, 'item')}" for cid, n in sorted(self.collections.items())]
-        if self.warnings:
-            lines.append(f"{_count(len(self.warnings), 'warning')}:")
-            lines += [f"  warning: {w}" for w in self.warnings[:20]]
-        if self.skipped:
-            lines.append(f"{_count(len(self.skipped), 'input')} skipped:")
-            lines += [f"  skipped: {s}" for s in self.skipped[:50]]
-            if len(self.skipped) > 50:
-                lines.append(f"  ... and {len(self.skipped) - 50} more")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Machine-readable summary (``--json``)."""
-        return {
-            "dest": self.dest, "published": self.published, "ok": self.ok,
-            "items": self.items, "collections": dict(sorted(self.collections.items())),
-            "partitions": self.partitions, "objects": self.objects, "bytes": self.bytes,
-            "seconds": round(self.seconds, 3), "skipped": self.skipped, "warnings": self.warnings,
-        }  # fmt: skip
 
 
 def build(
@@ -158,10 +109,6 @@ def build(
         shutil.rmtree(spool_dir, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
