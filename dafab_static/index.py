@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
-import shapely.geometry
 
 STAC_GEOPARQUET_VERSION = "1.1.0"
 GEOPARQUET_VERSION = "1.1.0"
@@ -56,31 +55,39 @@ def to_table(items: Sequence[dict[str, Any]]) -> pa.Table:
     """
     from stac_geoparquet.arrow._batch import StacJsonBatch
 
-    rows = [_with_wkb(item) for item in items]
+    wkb = _wkb_many([item["geometry"] for item in items])
+    rows = [_with_wkb(item, geometry) for item, geometry in zip(items, wkb, strict=True)]
     batch = StacJsonBatch(pa.RecordBatch.from_struct_array(pa.array(rows)))
     table = pa.Table.from_batches([batch.to_arrow_batch().inner])
     return table.take(hilbert_order(table))
 
 
-def _with_wkb(item: dict[str, Any]) -> dict[str, Any]:
+def _with_wkb(item: dict[str, Any], geometry: bytes) -> dict[str, Any]:
     """``item`` with GeoJSON geometries as ISO WKB (what stac-geoparquet's from_dicts does),
     copying only the containers it changes."""
     row = dict(item)
-    row["geometry"] = _wkb(item["geometry"])
+    row["geometry"] = geometry
     props = item.get("properties", {})
     if "proj:geometry" in props:
-        row["properties"] = {**props, "proj:geometry": _wkb(props["proj:geometry"])}
+        row["properties"] = {**props, "proj:geometry": _wkb_many([props["proj:geometry"]])[0]}
     assets = item.get("assets", {})
     if any("proj:geometry" in a for a in assets.values()):
         row["assets"] = {
-            k: {**a, "proj:geometry": _wkb(a["proj:geometry"])} if "proj:geometry" in a else a
+            k: {**a, "proj:geometry": _wkb_many([a["proj:geometry"]])[0]}
+            if "proj:geometry" in a
+            else a
             for k, a in assets.items()
         }
     return row
 
 
-def _wkb(geometry: dict[str, Any]) -> bytes:
-    return bytes(shapely.to_wkb(shapely.geometry.shape(geometry), flavor="iso"))
+def _wkb_many(geometries: Sequence[dict[str, Any]]) -> list[bytes]:
+    """ISO WKB of GeoJSON geometries in one vectorised GEOS call (per-item
+    ``shapely.geometry.shape`` measured 0.78 s for 10k NAIP footprints)."""
+    import orjson
+
+    parsed = shapely.from_geojson([orjson.dumps(g) for g in geometries])
+    return [bytes(b) for b in shapely.to_wkb(parsed, flavor="iso")]
 
 
 def hilbert_order(table: pa.Table) -> np.ndarray:
