@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from dafab_static import index, layout
 from dafab_static.collections import CollectionStats
-from dafab_static.errors import ValidationError
+from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
 from dafab_static.spool import parse_time, read_month, time_key
 from dafab_static.tree import Linker, catalog_document, dumps, item_document
@@ -127,7 +127,16 @@ class MonthWriter:
         for path, _ in docs:
             members[path.rsplit("/", 1)[0]].append(path)
         self.partition_catalogs(result, job, month_folder, members)
-        table = index.to_table([d for _, d in docs])
+        try:
+            table = index.to_table([d for _, d in docs])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            # e.g. raster:bands nodata 0 in one item and "nan" in another: JSON allows it,
+            # one Parquet column cannot hold both. Nothing is published.
+            raise InputError(
+                f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}: items give "
+                f"one field values of different types, which one Parquet column cannot hold "
+                f"({e}); build them into separate collections (--collection)"
+            ) from None
         ipath = layout.index_path(place, job.year, job.month)
         data, info = index.encode(table, job.file_collection, path=ipath)
         self.release.store.put(self.release.locate(ipath), data)

@@ -193,3 +193,15 @@ def test_awkward_ids_are_kept_and_encoded_safely(tmp_path: Path) -> None:
         assert len(path.name.encode()) < 255
         assert all(ord(c) < 128 for c in path.name)
         assert "#" not in path.name and "?" not in path.name and " " not in path.name
+
+
+def test_mixed_field_types_in_one_partition_are_a_clear_error(tmp_path: Path) -> None:
+    a, b = item(1), item(2)
+    a["assets"]["data"]["raster:bands"] = [{"nodata": 0}]
+    b["assets"]["data"]["raster:bands"] = [{"nodata": "nan"}]
+    src = write_ndjson(tmp_path / "mixed.ndjson", [a, b])
+    run = _cli("build", str(src), "--out", str(tmp_path / "cat"))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.stderr.startswith("error: collection 'gen', 2024-07: items give one field values")
+    assert not (tmp_path / "cat").exists()
