@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -37,6 +38,7 @@ from dafab_static.storage import FolderStore, ObjectStore, open_store
 #: Marker written at the top of every catalog this tool publishes.
 MARKER = ".dafab-release.json"
 ROOT = "catalog.json"
+_RELEASE_ID = re.compile(r"[0-9a-f]{12}")
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -48,7 +50,6 @@ class Release:
         self.dest = dest
         self.id = release_id or secrets.token_hex(6)
         target = open_store(dest)
-        self._final = target
         self.store: FolderStore | ObjectStore
         if isinstance(target, FolderStore):
             _refuse_foreign_folder(target.root)
@@ -57,6 +58,7 @@ class Release:
             self.store = FolderStore(staging)
             self.body_prefix = ""
         else:
+            _refuse_foreign_prefix(target)
             self.store = target
             self.body_prefix = f"releases/{self.id}/"
 
@@ -71,20 +73,20 @@ class Release:
             root: The root ``catalog.json``: writing it is the commit point on a bucket.
             marker: What was built, kept in :data:`MARKER` beside the root.
         """
-        data = orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         if isinstance(self.store, FolderStore):
             self.store.put(ROOT, root)
-            self.store.put(MARKER, data)
+            self.store.put(MARKER, _dumps(marker))
             _swap_into_place(self.store.root, Path(self.dest).resolve())
             return
         previous = _read_marker(self.store)
-        data = orjson.dumps(
-            {**marker, "release": self.id}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-        )
         self.store.put(ROOT, root)  # the commit point: one atomic PUT
-        self.store.put(MARKER, data)
+        self.store.put(MARKER, _dumps({**marker, "release": self.id}))
         keep = {self.id, str(previous.get("release", ""))}
-        stale = [k for k in self.store.list("releases/") if k.split("/")[1] not in keep]
+        stale = [
+            key
+            for key in self.store.list("releases/")
+            if _RELEASE_ID.fullmatch(key.split("/")[1]) and key.split("/")[1] not in keep
+        ]
         self.store.delete(stale)
 
     def abort(self) -> None:
@@ -93,6 +95,19 @@ class Release:
             self.store.remove_tree()
         else:
             self.store.delete(list(self.store.list(f"releases/{self.id}/")))
+
+
+def _dumps(marker: dict[str, object]) -> bytes:
+    return orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+
+def _refuse_foreign_prefix(store: ObjectStore) -> None:
+    """Never publish over a bucket prefix holding objects this tool did not write."""
+    if next(iter(store.list()), None) is not None and not store.exists(MARKER):
+        raise StorageError(
+            f"{store.url}: prefix is not empty and was not published by dafab-static; "
+            "choose a new or empty prefix"
+        )
 
 
 def _read_marker(store: FolderStore | ObjectStore) -> dict[str, object]:

@@ -179,3 +179,12 @@ def test_killed_build_leaves_old_s3_catalog_unharmed(s3_bucket: str, tmp_path: P
     assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
         f"gen-{i:07d}" for i in range(7)
     ]
+
+
+def test_refuses_a_bucket_prefix_it_did_not_publish(s3_bucket: str, tmp_path: Path) -> None:
+    store = open_store(f"s3://{s3_bucket}/theirs")
+    store.put("releases/notes.txt", b"keep me")
+    src = write_ndjson(tmp_path / "a.ndjson", _items(2))
+    with pytest.raises(StorageError, match="not published by dafab-static"):
+        dafab_static.build([str(src)], f"s3://{s3_bucket}/theirs")
+    assert list(store.list()) == ["releases/notes.txt"]
