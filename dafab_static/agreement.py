@@ -9,7 +9,6 @@ its spelling (``...00Z`` and ``...00.000000Z`` are the same time).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 from collections import defaultdict
@@ -19,6 +18,7 @@ from typing import Any
 import orjson
 
 from dafab_static.errors import DafabError
+from dafab_static.spool import parse_time
 from dafab_static.storage import join_href, read_url
 
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
@@ -96,10 +96,9 @@ def _instant(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_time(value).isoformat()
     except ValueError:
         return value
-    return when.astimezone(_dt.timezone.utc).isoformat() if when.tzinfo else when.isoformat()
 
 
 def _partition_files(href: str, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:

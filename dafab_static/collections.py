@@ -127,12 +127,12 @@ def make_collection(
     """The Collection document: the user's or a crawled one if given, else a generated one;
     extent always recomputed from the items, summaries computed where none were given.
 
-    Structural links are left out; :mod:`dafab_static.tree` adds them.
+    Structural links are replaced by :func:`dafab_static.tree.collection_document`.
     """
     if given:
         doc = {k: v for k, v in given.items() if k not in ("links", "extent")}
         doc.setdefault("summaries", stats.summaries())
-        links = [ln for ln in given.get("links", []) if ln.get("rel") not in _STRUCTURAL]
+        links = list(given.get("links", []))
     else:
         doc = {
             "type": "Collection",
@@ -150,6 +150,3 @@ def make_collection(
     doc["links"] = links
     doc["assets"] = {**doc.get("assets", {}), **assets}
     return doc
-
-
-_STRUCTURAL = {"self", "root", "parent", "child", "item", "collection", "items"}

@@ -19,7 +19,9 @@ from dafab_static import layout
 STAC_VERSION = "1.1.0"
 JSON = "application/json"
 GEOJSON = "application/geo+json"
-_STRUCTURAL = {"self", "root", "parent", "child", "item", "collection"}
+#: Links that encode where an object sits in a tree; the build recreates them, so those of
+#: an input are dropped (``items`` is a STAC API link, meaningless in a static tree).
+STRUCTURAL_RELS = frozenset({"self", "root", "parent", "child", "item", "collection", "items"})
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def item_document(
     linker: Linker,
 ) -> dict[str, Any]:
     """The item as published: its own non-structural links kept after the structural ones."""
-    own = [ln for ln in item.get("links", []) if ln.get("rel") not in _STRUCTURAL]
+    own = [ln for ln in item.get("links", []) if ln.get("rel") not in STRUCTURAL_RELS]
     links = linker.structural(path, parent, kind=GEOJSON)
     links.append(linker.link("collection", path, collection))
     doc = dict(item)
@@ -108,7 +110,7 @@ def collection_document(
 ) -> dict[str, Any]:
     """The Collection with structural links; asset hrefs given as layout paths made relative."""
     doc = dict(collection)
-    own = [ln for ln in doc.get("links", []) if ln.get("rel") not in _STRUCTURAL]
+    own = [ln for ln in doc.get("links", []) if ln.get("rel") not in STRUCTURAL_RELS]
     links = linker.structural(path, parent)
     links += [linker.link("child", path, c, title=t) for c, t in children]
     doc["links"] = links + own

@@ -29,6 +29,7 @@ from dafab_static.ingest._fetch import (
     readline,
     seekable,
 )
+from dafab_static.tree import STRUCTURAL_RELS
 
 OnError = Callable[[InputError], None]
 OnNotice = Callable[[str], None]
@@ -46,7 +47,6 @@ JSON = "application/json"
 
 #: Links the build recreates. ``items`` is the STAC API link from a collection to its item
 #: endpoint, which means nothing in a static tree.
-STRUCTURAL_RELS = frozenset({"self", "root", "parent", "collection", "child", "item", "items"})
 #: Parquet rows converted at a time: a few MB of dicts for wide hub items.
 PARQUET_BATCH_ROWS = 1000
 
