@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data beside the repo, a real S3 server on 127.0.0.1."""
+"""Shared fixtures: the real data beside the repo, a real S3 server and web servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,74 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     if "pyarrow.fs" in sys.modules:
         sys.modules["pyarrow.fs"].finalize_s3()
+
+
+def _serve_folder(directory: Path, handler: type) -> tuple[Any, list[tuple[str, str, str | None]]]:
+    """Serve ``directory`` on 127.0.0.1 from a thread; returns the server and its request log
+    of (method, path, Range header)."""
+    import functools
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    log: list[tuple[str, str, str | None]] = []
+
+    class Quiet(handler):  # type: ignore[misc]
+        def log_message(self, format: str, *args: Any) -> None:
+            log.append((self.command, self.path, self.headers.get("Range")))
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # A client that hangs up mid-body (obstore, on a 200 to a range request) is normal.
+            import sys
+
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, log
+
+
+@pytest.fixture(scope="session")
+def _range_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, list[Any]]]:
+    handlers = pytest.importorskip("RangeHTTPServer", reason="rangehttpserver is not installed")
+    directory = tmp_path_factory.mktemp("http")
+    server, log = _serve_folder(directory, handlers.RangeRequestHandler)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", directory, log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def range_http_server(_range_http: tuple[str, Path, list[Any]]) -> tuple[str, Path]:
+    """A real web server that honours HTTP Range (``rangehttpserver``, answers 206) on
+    127.0.0.1, shared by the session: yields (base URL, the folder it serves). Write files
+    under a name of your own (for example a ``tmp_path.name`` subfolder)."""
+    return _range_http[0], _range_http[1]
+
+
+@pytest.fixture
+def range_http_requests(_range_http: tuple[str, Path, list[Any]]) -> list[Any]:
+    """The requests ``range_http_server`` has answered since this test began, as
+    (method, path, Range header): an independent count of what a reader asked for."""
+    log = _range_http[2]
+    log.clear()
+    return log
+
+
+@pytest.fixture
+def plain_http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Python's own ``http.server`` on 127.0.0.1, which ignores Range (answers 200 with the
+    whole file); yields (base URL, the folder it serves)."""
+    from http.server import SimpleHTTPRequestHandler
+
+    directory = tmp_path / "plain-http"
+    directory.mkdir()
+    server, _ = _serve_folder(directory, SimpleHTTPRequestHandler)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", directory
+    finally:
+        server.shutdown()
+        server.server_close()

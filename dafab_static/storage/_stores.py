@@ -1,12 +1,7 @@
-"""The only door to a local folder or an S3-compatible bucket.
+"""Whole-object stores (:class:`FolderStore`, :class:`ObjectStore`) and their configuration.
 
-:func:`open_store` turns a destination URL into a :class:`Store`; every writer in the package
-(`tree`, `index`, `publish`) talks to that interface and never to a filesystem API directly.
-:func:`arrow_filesystem` gives pyarrow the same location for Parquet scans.
-
-Endpoint and credentials for ``s3://`` come the usual AWS way: ``AWS_ENDPOINT_URL``,
-``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, ``AWS_REGION`` and, when
-boto3 is installed, ``AWS_PROFILE`` (credentials and ``endpoint_url`` from ``~/.aws``).
+Public names are re-exported by :mod:`dafab_static.storage`; see its docstring for the AWS
+environment variables that configure ``s3://``.
 """
 
 from __future__ import annotations
@@ -234,6 +229,37 @@ def _s3_settings() -> tuple[dict[str, Any], Any]:
     return config, provider
 
 
+def _s3_client(bucket: str) -> Any:
+    """A fresh obstore ``S3Store`` for ``bucket``, configured by :func:`_s3_settings`."""
+    from obstore.store import S3Store
+
+    config, provider = _s3_settings()
+    endpoint = str(config.get("endpoint", ""))
+    client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
+    return S3Store(
+        bucket,
+        config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
+        client_options=client,
+        credential_provider=provider,
+    )
+
+
+def _shared_s3_client(bucket: str) -> Any:
+    """One ``S3Store`` per bucket, shared by readers: building a client costs more than a GET.
+
+    Keyed on the AWS/obstore environment too, so a changed endpoint or key (tests, a
+    long-lived process) gets a fresh client instead of a stale one.
+    """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "OBSTORE_"))))
+    return _cached_s3_client(bucket, env)
+
+
+# lru_cache is thread-safe: at worst two threads both build a client once.
+@functools.lru_cache(maxsize=16)
+def _cached_s3_client(bucket: str, env: tuple[tuple[str, str], ...]) -> Any:
+    return _s3_client(bucket)
+
+
 def open_store(url: str) -> ObjectStore | FolderStore:
     """Open a destination or source: a local folder, ``file://``, ``s3://bucket/prefix``, or
     ``memory://`` (an in-process store for tests).
@@ -257,18 +283,7 @@ def open_store(url: str) -> ObjectStore | FolderStore:
     if parts.scheme == "s3":
         if not parts.netloc:
             raise StorageError(f"{url}: expected s3://bucket/prefix")
-        from obstore.store import S3Store
-
-        config, provider = _s3_settings()
-        endpoint = str(config.get("endpoint", ""))
-        client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
-        store = S3Store(
-            parts.netloc,
-            config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
-            client_options=client,
-            credential_provider=provider,
-        )
-        return ObjectStore(store, url, parts.path.strip("/"))
+        return ObjectStore(_s3_client(parts.netloc), url, parts.path.strip("/"))
     raise StorageError(f"{url}: unsupported destination (use a folder or s3://bucket/prefix)")
 
 
@@ -302,10 +317,9 @@ def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
     raise StorageError(f"{url}: unsupported location for Parquet (use a folder or s3://)")
 
 
-@functools.lru_cache(maxsize=16)
-def _bucket(name: str) -> ObjectStore | FolderStore:
-    """One client per bucket: building an S3 client costs more than a small GET."""
-    return open_store(f"s3://{name}")
+def _bucket(name: str) -> ObjectStore:
+    """The whole bucket ``name`` as a store, over the shared client."""
+    return ObjectStore(_shared_s3_client(name), f"s3://{name}")
 
 
 def read_url(url: str, *, timeout: float = 30.0) -> bytes:
@@ -333,6 +347,8 @@ def read_url(url: str, *, timeout: float = 30.0) -> bytes:
             reason = getattr(e, "reason", e)
             raise StorageError(f"{url}: cannot reach ({reason})") from None
     if parts.scheme == "s3":
+        if not parts.netloc:
+            raise StorageError(f"{url}: expected s3://bucket/key")
         return _bucket(parts.netloc).get(parts.path.lstrip("/"))
     path = parts.path if parts.scheme == "file" else url
     try:
