@@ -1,0 +1,282 @@
+"""The CQL2 AST: pygeofilter's nodes, plus the few the CQL2 standard needs and pygeofilter lacks.
+
+Both encodings parse to these nodes (``_text.py``, ``_json.py``) and ``to_arrow.py`` evaluates
+them, so a text filter and its JSON twin are the same expression by construction.
+
+Conventions shared by both parsers, so that ``==`` compares meaning, not spelling:
+
+- negations are ``Not(...)`` around the positive predicate (``x NOT LIKE p`` and
+  ``NOT x LIKE p`` are one node; pygeofilter's ``not_`` flags stay False);
+- ``AND``/``OR`` chains fold to the left;
+- numbers keep their JSON/Python type (``4`` is int, ``4.0`` float; they compare equal);
+- geometry literals are GeoJSON dicts with float coordinates; BBOX is a ``values.Envelope``;
+- DATE is a ``datetime.date``, TIMESTAMP an aware ``datetime``, ``'..'`` an open end (None);
+- CASEI/ACCENTI and custom functions are ``ast.Function`` with a lower-case standard name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pygeofilter import ast, values
+
+from dafab_static.errors import QueryError
+
+Node = ast.Node
+Attribute = ast.Attribute
+Function = ast.Function
+Geometry = values.Geometry
+Envelope = values.Envelope
+Interval = values.Interval
+
+
+@dataclass
+class TimeIntersects(ast.TemporalPredicate):  # type: ignore[misc]
+    """T_INTERSECTS: pygeofilter has T_DISJOINT but not its complement."""
+
+    op: ClassVar[str] = "INTERSECTS"
+
+
+@dataclass
+class Mod(ast.Arithmetic):  # type: ignore[misc]
+    """``%``: CQL2 arithmetic (clause 7.10) beyond pygeofilter's + - * /."""
+
+    op: ClassVar[str] = "%"
+
+
+@dataclass
+class IntDiv(ast.Arithmetic):  # type: ignore[misc]
+    """``div``: integer division, CQL2 clause 7.10."""
+
+    op: ClassVar[str] = "div"
+
+
+@dataclass
+class Pow(ast.Arithmetic):  # type: ignore[misc]
+    """``^``: exponentiation, CQL2 clause 7.10."""
+
+    op: ClassVar[str] = "^"
+
+
+COMPARISONS: dict[str, type[ast.Comparison]] = {
+    "=": ast.Equal,
+    "<>": ast.NotEqual,
+    "<": ast.LessThan,
+    "<=": ast.LessEqual,
+    ">": ast.GreaterThan,
+    ">=": ast.GreaterEqual,
+}
+ARITHMETIC: dict[str, type[ast.Arithmetic]] = {
+    "+": ast.Add,
+    "-": ast.Sub,
+    "*": ast.Mul,
+    "/": ast.Div,
+    "%": Mod,
+    "div": IntDiv,
+    "^": Pow,
+}
+SPATIAL: dict[str, type[ast.SpatialComparisonPredicate]] = {
+    "s_intersects": ast.GeometryIntersects,
+    "s_disjoint": ast.GeometryDisjoint,
+    "s_contains": ast.GeometryContains,
+    "s_within": ast.GeometryWithin,
+    "s_touches": ast.GeometryTouches,
+    "s_crosses": ast.GeometryCrosses,
+    "s_overlaps": ast.GeometryOverlaps,
+    "s_equals": ast.GeometryEquals,
+}
+# CQL2 names the Allen relations differently from pygeofilter (which follows OGC Filter 2.0).
+TEMPORAL: dict[str, type[ast.TemporalPredicate]] = {
+    "t_after": ast.TimeAfter,
+    "t_before": ast.TimeBefore,
+    "t_contains": ast.TimeContains,
+    "t_disjoint": ast.TimeDisjoint,
+    "t_during": ast.TimeDuring,
+    "t_equals": ast.TimeEquals,
+    "t_finishedby": ast.TimeEndedBy,
+    "t_finishes": ast.TimeEnds,
+    "t_intersects": TimeIntersects,
+    "t_meets": ast.TimeMeets,
+    "t_metby": ast.TimeMetBy,
+    "t_overlappedby": ast.TimeOverlappedBy,
+    "t_overlaps": ast.TimeOverlaps,
+    "t_startedby": ast.TimeBegunBy,
+    "t_starts": ast.TimeBegins,
+}
+ARRAY: dict[str, type[ast.ArrayPredicate]] = {
+    "a_equals": ast.ArrayEquals,
+    "a_contains": ast.ArrayContains,
+    "a_containedby": ast.ArrayContainedBy,
+    "a_overlaps": ast.ArrayOverlaps,
+}
+STRING_FUNCTIONS = ("casei", "accenti")
+
+
+def fold(op: type[ast.Combination], args: list[Any]) -> Any:
+    """Fold an AND/OR argument list to the left, the shape the text grammar produces."""
+    node = args[0]
+    for arg in args[1:]:
+        node = op(node, arg)
+    return node
+
+
+def instant(text: str, *, where: str) -> dt.date | dt.datetime | None:
+    """A DATE or TIMESTAMP string as CQL2 writes them; ``'..'`` is an open end (None).
+
+    Raises QueryError naming ``where`` when the string is neither.
+    """
+    if text == "..":
+        return None
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return timestamp(text, where=where)
+    except ValueError:
+        raise QueryError(
+            f"{where}: {text!r} is not a date (YYYY-MM-DD) or timestamp (RFC 3339)"
+        ) from None
+
+
+def timestamp(text: str, *, where: str) -> dt.datetime:
+    """An RFC 3339 timestamp; a missing offset means UTC, as STAC datetimes are UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{where}: {text!r} is not an RFC 3339 timestamp") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def date(text: str, *, where: str) -> dt.date:
+    """A CQL2 DATE string (YYYY-MM-DD)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def envelope(numbers: list[Any], *, where: str) -> values.Envelope:
+    """A CQL2 BBOX of 4 or 6 numbers as an Envelope.
+
+    The 3D form keeps only x and y: STAC geometries are 2D footprints, and pygeofilter's
+    Envelope has no z. A west edge greater than the east edge crosses the antimeridian
+    and is kept as given; spatial.py splits it.
+    """
+    if len(numbers) not in (4, 6) or not all(
+        isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers
+    ):
+        raise QueryError(f"{where}: BBOX takes 4 or 6 numbers, got {numbers!r}")
+    half = len(numbers) // 2
+    xmin, ymin, xmax, ymax = numbers[0], numbers[1], numbers[half], numbers[half + 1]
+    if ymin > ymax:
+        raise QueryError(f"{where}: BBOX south edge {ymin} is north of its north edge {ymax}")
+    return values.Envelope(float(xmin), float(xmax), float(ymin), float(ymax))
+
+
+def geometry(obj: dict[str, Any]) -> values.Geometry:
+    """A GeoJSON geometry with float coordinates, so WKT and GeoJSON spellings compare equal."""
+
+    def floats(c: Any) -> Any:
+        if isinstance(c, (list, tuple)):
+            return [floats(x) for x in c]
+        return float(c)
+
+    if obj.get("type") == "GeometryCollection":
+        return values.Geometry(
+            {
+                "type": "GeometryCollection",
+                "geometries": [geometry(g).geometry for g in obj.get("geometries", [])],
+            }
+        )
+    return values.Geometry({"type": obj["type"], "coordinates": floats(obj["coordinates"])})
+
+
+def _interval_end(value: Any, *, where: str) -> Any:
+    if isinstance(value, str):
+        return instant(value, where=where)
+    if isinstance(value, (ast.Node, dt.date)):
+        return value
+    raise QueryError(f"{where}: an INTERVAL end is a date, a timestamp, '..' or a property")
+
+
+def _arity(name: str, args: list[Any], n: int, where: str) -> None:
+    if len(args) != n:
+        raise QueryError(f"{where}: {name} takes {n} argument(s), got {len(args)}")
+
+
+def build(op: str, args: list[Any], *, where: str) -> Any:
+    """The AST node for CQL2 operator or function ``op`` applied to parsed ``args``.
+
+    The one place both encodings turn an operation into a node: the JSON parser calls it
+    with ``{"op": ..., "args": [...]}`` as written, the text transformer with the operator
+    its grammar rule stands for. ``where`` (a JSON path or a text position) prefixes errors.
+    """
+    name = op.lower()
+    if name in ("and", "or"):
+        if len(args) < 2:
+            raise QueryError(f"{where}: {name} needs at least 2 arguments")
+        return fold(ast.And if name == "and" else ast.Or, args)
+    if name == "not":
+        _arity(name, args, 1, where)
+        return ast.Not(args[0])
+    if op in COMPARISONS:
+        _arity(op, args, 2, where)
+        return COMPARISONS[op](args[0], args[1])
+    if name == "like":
+        _arity(name, args, 2, where)
+        return ast.Like(args[0], args[1], False, "%", "_", "\\", False)
+    if name == "between":
+        _arity(name, args, 3, where)
+        return ast.Between(args[0], args[1], args[2], False)
+    if name == "in":
+        _arity(name, args, 2, where)
+        if not isinstance(args[1], list):
+            raise QueryError(f"{where}: the second argument of IN is a list")
+        return ast.In(args[0], args[1], False)
+    if name == "isnull":
+        _arity("isNull", args, 1, where)
+        return ast.IsNull(args[0], False)
+    if name in ARITHMETIC:
+        if name in ("+", "-", "*", "/", "%") and len(args) > 2:
+            # CQL2 JSON chains these to the left: {"op": "+", "args": [a, b, c]} is (a + b) + c.
+            node = args[0]
+            for arg in args[1:]:
+                node = ARITHMETIC[name](node, arg)
+            return node
+        _arity(op, args, 2, where)
+        return ARITHMETIC[name](args[0], args[1])
+    if name in SPATIAL:
+        _arity(name.upper(), args, 2, where)
+        return SPATIAL[name](args[0], args[1])
+    if name in TEMPORAL:
+        _arity(name.upper(), args, 2, where)
+        return TEMPORAL[name](args[0], args[1])
+    if name in ARRAY:
+        _arity(name.upper(), args, 2, where)
+        # `('a')` in text is a parenthesised scalar; as an array operand it is `['a']`.
+        pair = [a if isinstance(a, (list, ast.Node)) else [a] for a in args]
+        return ARRAY[name](pair[0], pair[1])
+    if name in STRING_FUNCTIONS:
+        _arity(name.upper(), args, 1, where)
+        return ast.Function(name, [args[0]])
+    if name == "date":
+        _arity("DATE", args, 1, where)
+        return date(_text_arg(args[0], "DATE", where), where=where)
+    if name == "timestamp":
+        _arity("TIMESTAMP", args, 1, where)
+        return timestamp(_text_arg(args[0], "TIMESTAMP", where), where=where)
+    if name == "interval":
+        _arity("INTERVAL", args, 2, where)
+        return values.Interval(*(_interval_end(a, where=where) for a in args))
+    if name == "bbox":
+        return envelope(list(args), where=where)
+    return ast.Function(op, list(args))
+
+
+def _text_arg(value: Any, name: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise QueryError(f"{where}: {name} takes a string, got {value!r}")
+    return value

@@ -1,0 +1,346 @@
+"""Evaluate a CQL2 AST over Arrow columns, vectorised, with SQL three-valued logic.
+
+Comparisons with a null give null, AND/OR are Kleene (``pc.and_kleene``), and a row is
+selected only where the filter is true, as CQL2 (clause 7.7 and Annex A) and SQL agree.
+Columns are fetched lazily through ``Columns.column``, so a batch whose first conjunct
+rejects every row never decodes the columns that the rest would need.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pygeofilter import ast
+
+from dafab_static.cql2 import nodes, spatial, temporal
+from dafab_static.errors import QueryError
+
+_ARRAY_KINDS = {
+    ast.ArrayEquals: "equals",
+    ast.ArrayContains: "contains",
+    ast.ArrayContainedBy: "containedby",
+    ast.ArrayOverlaps: "overlaps",
+}
+# A_CONTAINS(literal, column) is A_CONTAINEDBY(column, literal), and so on.
+_ARRAY_SWAPPED = {
+    "equals": "equals",
+    "contains": "containedby",
+    "containedby": "contains",
+    "overlaps": "overlaps",
+}
+_COMPARE: dict[type[Any], Callable[[Any, Any], Any]] = {
+    ast.Equal: pc.equal,
+    ast.NotEqual: pc.not_equal,
+    ast.LessThan: pc.less,
+    ast.LessEqual: pc.less_equal,
+    ast.GreaterThan: pc.greater,
+    ast.GreaterEqual: pc.greater_equal,
+}
+
+
+class Columns(spatial.GeometryColumns, Protocol):
+    """A batch of rows, as the evaluator sees it."""
+
+    def column(self, name: str) -> pa.Array:
+        """The values of property ``name``; raises QueryError when there is no such property."""
+        ...
+
+
+def mask(node: Any, columns: Columns) -> np.ndarray:
+    """Rows where ``node`` is true (null, CQL2's unknown, does not select)."""
+    result = evaluate(node, columns)
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def evaluate(node: Any, columns: Columns) -> pa.Array:
+    """The boolean column of ``node`` over ``columns`` (nulls where the answer is unknown)."""
+    return _Evaluator(columns).boolean(node)
+
+
+class _Evaluator:
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+        self.n = columns.num_rows
+
+    def _broadcast(self, value: Any) -> pa.Array:
+        if isinstance(value, pa.Scalar):
+            if not value.is_valid:
+                return pa.nulls(self.n, pa.bool_())
+            return pa.array(np.full(self.n, bool(value.as_py())))
+        if isinstance(value, pa.ChunkedArray):
+            return value.combine_chunks()
+        return value
+
+    # -- boolean expressions ----------------------------------------------------------
+    def boolean(self, node: Any) -> pa.Array:
+        if isinstance(node, ast.And):
+            left = self.boolean(node.lhs)
+            if not pc.any(pc.fill_null(left, True)).as_py():
+                return left  # nothing can be true: skip (and skip loading) the rest
+            return pc.and_kleene(left, self.boolean(node.rhs))
+        if isinstance(node, ast.Or):
+            return pc.or_kleene(self.boolean(node.lhs), self.boolean(node.rhs))
+        if isinstance(node, ast.Not):
+            return pc.invert(self.boolean(node.sub_node))
+        if isinstance(node, bool):
+            return pa.array(np.full(self.n, node))
+        if isinstance(node, ast.Comparison):
+            return self._broadcast(self._compare(node))
+        if isinstance(node, ast.Like):
+            return self._broadcast(self._like(node))
+        if isinstance(node, ast.Between):
+            low = self._compare(ast.GreaterEqual(node.lhs, node.low))
+            high = self._compare(ast.LessEqual(node.lhs, node.high))
+            return self._broadcast(pc.and_kleene(low, high))
+        if isinstance(node, ast.In):
+            return self._broadcast(self._in(node))
+        if isinstance(node, ast.IsNull):
+            return self._broadcast(pc.is_null(self.value(node.lhs)))
+        if isinstance(node, ast.SpatialComparisonPredicate):
+            return spatial.evaluate(node, self.columns)
+        if isinstance(node, ast.TemporalPredicate):
+            return self._broadcast(temporal.evaluate(node, self._span))
+        if isinstance(node, ast.ArrayPredicate):
+            return self._array(node)
+        if isinstance(node, ast.Attribute):
+            column = self.columns.column(node.name)
+            if not pa.types.is_boolean(column.type):
+                raise QueryError(f"property {node.name!r} is {column.type}, not a boolean")
+            return column
+        if isinstance(node, ast.Function):
+            raise QueryError(_unknown_function(node))
+        raise QueryError(f"{_describe(node)} is not a condition")
+
+    # -- scalar expressions -----------------------------------------------------------
+    def value(self, node: Any) -> Any:
+        if isinstance(node, ast.Attribute):
+            return self.columns.column(node.name)
+        if isinstance(node, bool | int | float | str):
+            return pa.scalar(node)
+        if isinstance(node, dt.date):
+            return temporal.instant(node)
+        if isinstance(node, ast.Arithmetic):
+            return self._arithmetic(node)
+        if isinstance(node, ast.Function) and node.name in nodes.STRING_FUNCTIONS:
+            text = self.value(node.arguments[0])
+            if not _is_string(text):
+                raise QueryError(f"{node.name.upper()} takes a string, got {_describe(node)}")
+            return _casei(text) if node.name == "casei" else _accenti(text)
+        if isinstance(node, ast.Function):
+            raise QueryError(_unknown_function(node))
+        if isinstance(node, ast.Node):
+            return self._broadcast(self.boolean(node))
+        raise QueryError(f"{_describe(node)} cannot be used as a value here")
+
+    def _compare(self, node: ast.Comparison) -> Any:
+        lhs, rhs = self.value(node.lhs), self.value(node.rhs)
+        lhs, rhs = _align_times(lhs, rhs, node)
+        try:
+            return _COMPARE[type(node)](lhs, rhs)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            raise QueryError(
+                f"cannot compare {_describe(node.lhs)} ({lhs.type}) with "
+                f"{_describe(node.rhs)} ({rhs.type})"
+            ) from None
+
+    def _like(self, node: ast.Like) -> Any:
+        text = self.value(node.lhs)
+        pattern = self.value(node.pattern)
+        if not isinstance(pattern, pa.Scalar) or not _is_string(pattern):
+            raise QueryError(f"the LIKE pattern must be a string literal, got {node.pattern!r}")
+        if not _is_string(text):
+            raise QueryError(f"LIKE needs a string, but {_describe(node.lhs)} is {text.type}")
+        if not pattern.is_valid:
+            return pa.nulls(self.n, pa.bool_())
+        return pc.match_like(text, pattern.as_py())
+
+    def _in(self, node: ast.In) -> Any:
+        lhs = self.value(node.lhs)
+        items = [self.value(item) for item in node.sub_nodes]
+        if not all(isinstance(i, pa.Scalar) for i in items):
+            # A property in the list: expand to ORed equalities.
+            result: Any = pa.scalar(False)
+            for item in node.sub_nodes:
+                result = pc.or_kleene(result, self._compare(ast.Equal(node.lhs, item)))
+            return result
+        if lhs.type == temporal.TIMESTAMP or any(i.type == temporal.TIMESTAMP for i in items):
+            lhs = _as_time(lhs, node.lhs)
+            items = [_as_time(i, node.lhs) for i in items]
+        try:
+            value_set = pa.array([i.as_py() for i in items], type=lhs.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            raise QueryError(
+                f"IN list {[i.as_py() for i in items]!r} does not match the type of "
+                f"{_describe(node.lhs)} ({lhs.type})"
+            ) from None
+        found = pc.is_in(lhs, value_set=value_set)
+        # SQL: a null operand gives unknown, not false (so NOT IN stays unknown too).
+        return pc.if_else(pc.is_null(lhs), pa.scalar(None, pa.bool_()), found)
+
+    def _arithmetic(self, node: ast.Arithmetic) -> Any:
+        lhs, rhs = self.value(node.lhs), self.value(node.rhs)
+        for side, raw in ((lhs, node.lhs), (rhs, node.rhs)):
+            if not (pa.types.is_integer(side.type) or pa.types.is_floating(side.type)):
+                raise QueryError(f"arithmetic needs numbers, but {_describe(raw)} is {side.type}")
+        op = node.op if isinstance(node.op, str) else node.op.value
+        if op == "+":
+            return pc.add(lhs, rhs)
+        if op == "-":
+            return pc.subtract(lhs, rhs)
+        if op == "*":
+            return pc.multiply(lhs, rhs)
+        a, b = pc.cast(lhs, pa.float64()), pc.cast(rhs, pa.float64())
+        if op == "/":
+            return pc.divide(a, b)  # real division, also for integers (CQL2 clause 7.10)
+        if op == "^":
+            return pc.power(a, b)
+        quotient = pc.trunc(pc.divide(a, b))
+        if op == "div":
+            return pc.cast(quotient, pa.int64(), safe=False)
+        remainder = pc.subtract(a, pc.multiply(b, quotient))  # %: the sign of the dividend
+        both_int = pa.types.is_integer(lhs.type) and pa.types.is_integer(rhs.type)
+        return pc.cast(remainder, pa.int64()) if both_int else remainder
+
+    # -- temporal and array operands --------------------------------------------------
+    def _span(self, operand: Any) -> temporal.Span:
+        if isinstance(operand, nodes.Interval):
+            start = None if operand.start is None else self._instant(operand.start)
+            end = None if operand.end is None else self._instant(operand.end)
+            return temporal.open_start(start), temporal.open_end(end)
+        value = self._instant(operand)
+        return value, value
+
+    def _instant(self, operand: Any) -> Any:
+        if isinstance(operand, dt.date):
+            return temporal.instant(operand)
+        return _as_time(self.value(operand), operand)
+
+    def _array(self, node: ast.ArrayPredicate) -> pa.Array:
+        kind = _ARRAY_KINDS[type(node)]
+        lhs, rhs = self._array_operand(node.lhs), self._array_operand(node.rhs)
+        if isinstance(lhs, list) and isinstance(rhs, list):
+            return self._broadcast(pa.scalar(_set_relation(kind, set(lhs), set(rhs))))
+        if isinstance(lhs, list):
+            lhs, rhs, kind = rhs, lhs, _ARRAY_SWAPPED[kind]
+        if isinstance(rhs, list):
+            return _list_against_set(kind, lhs, rhs, self.n)
+        rows = [
+            None if a is None or b is None else _set_relation(kind, set(a), set(b))
+            for a, b in zip(lhs.to_pylist(), rhs.to_pylist(), strict=True)
+        ]
+        return pa.array(rows, pa.bool_())
+
+    def _array_operand(self, operand: Any) -> Any:
+        if isinstance(operand, list):
+            return [self.value(v).as_py() for v in operand]
+        value = self.value(operand)
+        if isinstance(value, pa.Scalar) or not (
+            pa.types.is_list(value.type) or pa.types.is_large_list(value.type)
+        ):
+            raise QueryError(f"{_describe(operand)} is not an array")
+        return value
+
+
+def _set_relation(kind: str, a: set[Any], b: set[Any]) -> bool:
+    # CQL2 A_* compare arrays as sets (clause 7.13), as cql2-rs does.
+    if kind == "equals":
+        return a == b
+    if kind == "contains":
+        return a >= b
+    if kind == "containedby":
+        return a <= b
+    return not a.isdisjoint(b)
+
+
+def _list_against_set(kind: str, lists: pa.Array, literal: list[Any], n: int) -> pa.Array:
+    flat = pc.list_flatten(lists)
+    parents = pc.list_parent_indices(lists).to_numpy()
+    value_set = pa.array(literal, type=flat.type) if literal else pa.array([], flat.type)
+    member = pc.fill_null(pc.is_in(flat, value_set=value_set), False).to_numpy(zero_copy_only=False)
+    overlaps = np.bincount(parents[member], minlength=n) > 0
+    contained = np.bincount(parents[~member], minlength=n) == 0
+    contains = np.ones(n, dtype=bool)
+    flat_values = np.asarray(flat.to_pylist(), dtype=object)
+    for item in set(literal):
+        contains &= np.bincount(parents[flat_values == item], minlength=n) > 0
+    result = {
+        "overlaps": overlaps,
+        "containedby": contained,
+        "contains": contains,
+        "equals": contains & contained,
+    }[kind]
+    return pa.array(result, mask=pc.is_null(lists).to_numpy(zero_copy_only=False))
+
+
+def _is_string(value: Any) -> bool:
+    return bool(pa.types.is_string(value.type) or pa.types.is_large_string(value.type))
+
+
+def _casei(value: Any) -> Any:
+    return pc.utf8_lower(value)
+
+
+def _accenti(value: Any) -> Any:
+    # Decompose (NFD), then drop the combining marks: 'Zürich' → 'Zurich'.
+    if isinstance(value, pa.Scalar):
+        if not value.is_valid:
+            return value
+        text = unicodedata.normalize("NFD", value.as_py())
+        return pa.scalar("".join(c for c in text if not unicodedata.combining(c)))
+    decomposed = pc.utf8_normalize(value, form="NFD")
+    return pc.replace_substring_regex(decomposed, pattern=r"\p{Mn}+", replacement="")
+
+
+def _as_time(value: Any, raw: Any) -> Any:
+    if isinstance(value, pa.Scalar):
+        if value.type == temporal.TIMESTAMP:
+            return value
+        if _is_string(value) and value.is_valid:
+            try:
+                return temporal.instant(nodes.instant(value.as_py(), where="CQL2") or dt.date.min)
+            except QueryError:
+                pass
+        raise QueryError(f"{_describe(raw)} is not a date or timestamp")
+    name = raw.name if isinstance(raw, ast.Attribute) else _describe(raw)
+    return temporal.as_timestamps(value, name=name)
+
+
+def _align_times(lhs: Any, rhs: Any, node: Any) -> tuple[Any, Any]:
+    """Compare times as times: a DATE/TIMESTAMP on one side converts the other side."""
+    either = lhs.type == temporal.TIMESTAMP or rhs.type == temporal.TIMESTAMP
+    if either and _is_time_like(lhs) and _is_time_like(rhs):
+        return _as_time(lhs, node.lhs), _as_time(rhs, node.rhs)
+    return lhs, rhs
+
+
+def _is_time_like(value: Any) -> bool:
+    kind = value.type
+    return bool(
+        pa.types.is_timestamp(kind)
+        or pa.types.is_date(kind)
+        or (isinstance(value, pa.Array) and _is_string(value))
+        or pa.types.is_null(kind)
+    )
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"property {node.name!r}"
+    if isinstance(node, ast.Function):
+        return f"{node.name}(...)"
+    if isinstance(node, str):
+        return repr(node)
+    return str(node)
+
+
+def _unknown_function(node: ast.Function) -> str:
+    return (
+        f"unknown function {node.name!r}: the functions this catalog supports are CASEI and "
+        "ACCENTI, plus the S_*, T_* and A_* predicates"
+    )
