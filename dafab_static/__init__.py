@@ -19,6 +19,7 @@ from dafab_static.errors import (
 )
 from dafab_static.info import CatalogInfo, info
 from dafab_static.options import BuildOptions
+from dafab_static.queryables import queryables
 from dafab_static.report import BuildReport
 from dafab_static.storage import Store, open_store
 from dafab_static.validate import ValidationReport, validate
@@ -39,5 +40,6 @@ __all__ = [
     "build",
     "info",
     "open_store",
+    "queryables",
     "validate",
 ]

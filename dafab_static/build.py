@@ -35,6 +35,14 @@ from dafab_static.collections import CollectionStats, make_collection
 from dafab_static.errors import DafabError, InputError, ValidationError
 from dafab_static.options import BuildOptions
 from dafab_static.publish import Release
+from dafab_static.queryables import (
+    CATALOG_PATH,
+    MEDIA_TYPE,
+    REL,
+    collection_path,
+    merge_queryables,
+    queryables_for_schema,
+)
 from dafab_static.report import BuildReport
 from dafab_static.spool import Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
@@ -158,6 +166,7 @@ class _Build:
         self.config = WriterConfig(release, opts.base_url, opts.validate, opts.strict, localized)
         self.writer = MonthWriter(self.config)  # catalogs above the months, in this process
         self.warned: dict[str, tuple[str, int]] = {}
+        self.queryables: list[dict[str, Any]] = []  # one small document per collection
 
     def problem(self, error: DafabError) -> None:
         if self.opts.strict:
@@ -240,6 +249,10 @@ class _Build:
             path="catalog.json", parent=None, children=branches, items=[],
             linker=self.writer.linker,
         )  # fmt: skip
+        merged = merge_queryables(self.queryables, title=f"Queryables of {self.opts.title}",
+                                  id_url=self.absolute(CATALOG_PATH))  # fmt: skip
+        self.put(CATALOG_PATH, dumps(merged))
+        root["links"].append(self.queryables_link("catalog.json", CATALOG_PATH))
         self.writer.check([("catalog.json", root)], MonthResult(None), fatal=True)
         data = dumps(root)
         self.report.objects += 1
@@ -280,7 +293,8 @@ class _Build:
     def write_collection(
         self, cid: str, place: layout.CollectionPlace, results: dict[str, list[MonthResult]]
     ) -> bool:
-        """Year catalogs, the Collection and its partitions manifest; False if it is empty."""
+        """Year catalogs, the Collection, its queryables and its partitions manifest; False
+        if it is empty."""
         stats = CollectionStats(cid)
         parts: list[index.PartitionInfo] = []
         schemas = []
@@ -305,8 +319,19 @@ class _Build:
         doc = make_collection(stats, given=self.given.get(cid), assets=self.index_assets(place))
         doc = collection_document(doc, path=place.document, parent=f"{place.branch}/catalog.json",
                                   children=year_children, linker=self.writer.linker)  # fmt: skip
+        queryables_path = collection_path(place.folder)
+        # A crawled Collection's own queryables link points at its former API: ours replaces it.
+        doc["links"] = [ln for ln in doc["links"] if ln.get("rel") != REL]
+        doc["links"].append(self.queryables_link(place.document, queryables_path))
         self.writer.check([(place.document, doc)], MonthResult(None), fatal=True)
         self.put(place.document, dumps(doc))
+        queryables = queryables_for_schema(
+            index.unify(schemas), collection=doc, extensions=sorted(stats.extensions),
+            title=f"Queryables of {doc.get('title') or cid}",
+            id_url=self.absolute(queryables_path),
+        )  # fmt: skip
+        self.put(queryables_path, dumps(queryables))
+        self.queryables.append(queryables)
         self.put(layout.manifest_path(place),
                  index.manifest(cid, parts, base=place.index_folder))  # fmt: skip
         self.report.collections[cid] = stats.count
@@ -333,6 +358,18 @@ class _Build:
                 "roles": ["metadata"],
             },
         }
+
+    def queryables_link(self, src: str, dst: str) -> dict[str, str]:
+        """The link from the object at ``src`` to the queryables at ``dst``: relative, or
+        absolute with a base URL (a STAC API client resolves it like a ``self`` link)."""
+        link = self.writer.linker.link(REL, src, dst, kind=MEDIA_TYPE, title="Queryables")
+        absolute = self.absolute(dst)
+        return {**link, "href": absolute} if absolute else link
+
+    def absolute(self, path: str) -> str | None:
+        """The public URL of the object at layout path ``path``, given a base URL."""
+        base = self.opts.base_url
+        return layout.absolute(base, self.release.locate(path)) if base else None
 
     def put_catalog(
         self, path: str, parent: str, cid: str, description: str, *, children: list[tuple[str, str]]

@@ -199,6 +199,31 @@ def info(
         console.print(summary.text(), highlight=False, soft_wrap=True)
 
 
+@app.command()
+def queryables(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Catalog root (folder, catalog.json, s3:// or https:// URL), a Collection "
+            "JSON, or a stac-geoparquet file or folder."
+        ),
+    ],
+    collection: Annotated[
+        str | None,
+        typer.Option("--collection", help="This collection's queryables, not the catalog's."),
+    ] = None,
+) -> None:
+    """Print the queryables: a JSON Schema of the item fields a CQL2 filter can use."""
+    import dafab_static
+
+    try:
+        doc = dafab_static.queryables(source, collection=collection)
+    except DafabError as e:
+        _fail(e)
+    # Plain stdout, not rich: its wrapping at the terminal width would break the JSON.
+    typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
 def _option_error(message: str) -> DafabError:
     from dafab_static.errors import OptionError
 

@@ -54,7 +54,7 @@ def test_layout_has_every_part(sample_catalog: tuple[Path, Any]) -> None:
     assert (dest / "derived" / "catalog.json").is_file()
     assert sorted(
         p.name for p in (dest / "sensors" / "sentinel-2" / "sentinel-2-l2a").iterdir()
-    ) == ["2024"]
+    ) == ["2024", "queryables.json"]
     months = sorted(
         p.name
         for p in (dest / "sensors" / "sentinel-2" / "sentinel-2-l2a" / "2024").iterdir()
