@@ -21,6 +21,7 @@ from dafab_static.info import CatalogInfo, info
 from dafab_static.options import BuildOptions
 from dafab_static.queryables import queryables
 from dafab_static.report import BuildReport
+from dafab_static.search import SearchResult, search
 from dafab_static.storage import Store, open_store
 from dafab_static.validate import ValidationReport, validate
 
@@ -32,6 +33,7 @@ __all__ = [
     "InputError",
     "OptionError",
     "QueryError",
+    "SearchResult",
     "StorageError",
     "Store",
     "ValidationError",
@@ -41,5 +43,6 @@ __all__ = [
     "info",
     "open_store",
     "queryables",
+    "search",
     "validate",
 ]

@@ -224,6 +224,90 @@ def queryables(
     typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
+@app.command()
+def search(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Catalog root (folder, s3:// or https://), or stac-geoparquet file/folder/glob."
+        ),
+    ],
+    ids: Annotated[str | None, typer.Option("--ids", help="Comma-separated item ids.")] = None,
+    collections: Annotated[
+        str | None, typer.Option("--collections", help="Comma-separated collection ids.")
+    ] = None,
+    bbox: Annotated[
+        str | None, typer.Option("--bbox", help="west,south,east,north (or 6 numbers).")
+    ] = None,
+    intersects: Annotated[
+        str | None, typer.Option("--intersects", help="A GeoJSON geometry, or a file holding one.")
+    ] = None,
+    when: Annotated[
+        str | None,
+        typer.Option("--datetime", help="Instant or interval: 2024-07, 2024-01-01/.., ../2020."),
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", help="CQL2 text or JSON, or @FILE to read it from a file."),
+    ] = None,
+    filter_lang: Annotated[
+        str | None, typer.Option("--filter-lang", help="cql2-text or cql2-json.")
+    ] = None,
+    sortby: Annotated[
+        str | None, typer.Option("--sortby", help="e.g. -eo:cloud_cover,+datetime")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many items.")] = None,
+    fields: Annotated[
+        str | None, typer.Option("--fields", help="e.g. id,properties.eo:cloud_cover,-assets")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="ndjson, geojson, parquet, ids or count.")
+    ] = "ndjson",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    geometry_column: Annotated[
+        str | None,
+        typer.Option("--geometry-column", help="Geometry column of plain GeoParquet."),
+    ] = None,
+    lenient: Annotated[
+        bool, typer.Option("--lenient", help="Unknown properties are null, not an error.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Report items, requests, bytes and time.")
+    ] = False,
+) -> None:
+    """Search items with STAC API Item Search parameters and CQL2, with no server."""
+    import time
+
+    import dafab_static
+    from dafab_static.search import output as formats
+
+    started = time.perf_counter()
+    try:
+        if output_format not in formats.FORMATS:
+            raise _option_error(
+                f"--format must be one of {', '.join(formats.FORMATS)}, not {output_format!r}"
+            )
+        result = dafab_static.search(
+            source, ids=ids, collections=collections, bbox=bbox,
+            intersects=formats.read_argument(intersects, "--intersects"), datetime=when,
+            filter=formats.read_argument(filter_, "--filter"), filter_lang=filter_lang,
+            sortby=sortby, limit=limit, fields=fields, geometry_column=geometry_column,
+            lenient=lenient,
+        )  # fmt: skip
+        written = formats.write(result, output_format, output)
+    except DafabError as e:
+        _fail(e)
+    if verbose:
+        seconds = time.perf_counter() - started
+        err.print(
+            f"{written} {'item' if written == 1 else 'items'}, {result.stats.requests} "
+            f"requests, {result.stats.bytes:,} bytes read, {seconds:.2f} s",
+            highlight=False,
+        )
+
+
 def _option_error(message: str) -> DafabError:
     from dafab_static.errors import OptionError
 

@@ -264,9 +264,10 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     from stac_geoparquet.arrow._batch import StacArrowBatch
 
     json_batch = StacArrowBatch(batch).to_json_batch().inner
-    paths: list[tuple[str, ...]] = [("geometry",)]
-    props = json_batch.schema.field("properties").type
-    if props.get_field_index("proj:geometry") >= 0:
+    names = json_batch.schema.names
+    paths: list[tuple[str, ...]] = [("geometry",)] if "geometry" in names else []
+    props = json_batch.schema.field("properties").type if "properties" in names else None
+    if props is not None and props.get_field_index("proj:geometry") >= 0:
         paths.append(("properties", "proj:geometry"))
     if "assets" in json_batch.schema.names:
         for asset in json_batch.schema.field("assets").type:
@@ -287,8 +288,9 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
             for name in path[:-1]:
                 target = target[name]
             target[path[-1]] = values[i]
-        assets = row.get("assets")
-        row["assets"] = {k: v for k, v in assets.items() if v is not None} if assets else {}
+        if "assets" in row:
+            assets = row["assets"]
+            row["assets"] = {k: v for k, v in assets.items() if v is not None} if assets else {}
     return rows
 
 

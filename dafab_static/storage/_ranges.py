@@ -48,8 +48,12 @@ class IOStats:
 
     def add(self, nbytes: int) -> None:
         """Count one request that returned ``nbytes`` bytes."""
+        self.add_many(1, nbytes)
+
+    def add_many(self, requests: int, nbytes: int) -> None:
+        """Count ``requests`` requests that returned ``nbytes`` bytes in all."""
         with self._lock:
-            self.requests += 1
+            self.requests += requests
             self.bytes += nbytes
 
 

@@ -1,0 +1,71 @@
+"""STAC API Item Search over stac-geoparquet indexes, with no server and no database.
+
+``search`` takes the parameters of STAC API Item Search with its Filter, Sort and Fields
+extensions, and returns a lazy :class:`SearchResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dafab_static.search.params import request
+from dafab_static.search.result import SearchResult
+from dafab_static.search.sources import resolve
+
+__all__ = ["SearchResult", "search"]
+
+
+def search(
+    source: str,
+    *,
+    ids: Sequence[str] | str | None = None,
+    collections: Sequence[str] | str | None = None,
+    bbox: Sequence[float] | str | None = None,
+    intersects: Mapping[str, Any] | str | None = None,
+    datetime: str | None = None,
+    filter: str | Mapping[str, Any] | None = None,
+    filter_lang: str | None = None,
+    sortby: Sequence[str | Mapping[str, str]] | str | None = None,
+    limit: int | None = None,
+    fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
+    geometry_column: str | None = None,
+    lenient: bool = False,
+) -> SearchResult:
+    """Search the items of a static catalog's indexes, or of stac-geoparquet files.
+
+    Args:
+        source: a catalog root (folder, ``catalog.json``, ``s3://`` or ``https://``), or
+            stac-geoparquet/GeoParquet as a file, folder or glob.
+        ids, collections: keep only these item ids / collection ids.
+        bbox: 4 or 6 numbers (west may exceed east across the antimeridian).
+        intersects: a GeoJSON geometry.
+        datetime: an instant or ``start/end`` interval, ``..`` or empty for an open end;
+            partial dates cover their period; an item's start/end interval counts when set.
+        filter, filter_lang: CQL2 as text or JSON (``cql2-text`` / ``cql2-json``).
+        sortby: ``"-eo:cloud_cover,datetime"`` or STAC API ``[{"field", "direction"}]``.
+        limit: at most this many items (reading stops early unless sorting).
+        fields: ``"id,properties.eo:cloud_cover,-assets"`` or ``{"include", "exclude"}``.
+        geometry_column: for plain GeoParquet whose geometry column is not ``geometry``.
+        lenient: unknown properties are null (CQL2 null semantics) instead of an error.
+
+    Raises:
+        QueryError: a bad parameter or filter, named with its position or value.
+        InputError, StorageError: a source that is not an index or cannot be read.
+
+    >>> result = search("out/", bbox=[5, 45, 11, 48], filter="eo:cloud_cover<20")  # doctest: +SKIP
+    >>> [item["id"] for item in result]  # doctest: +SKIP
+    """
+    parsed = request(
+        ids=ids,
+        collections=collections,
+        bbox=bbox,
+        intersects=intersects,
+        datetime=datetime,
+        filter=filter,
+        filter_lang=filter_lang,
+        sortby=sortby,
+        limit=limit,
+        fields=fields,
+    )
+    return SearchResult(resolve(source), parsed, geometry_column=geometry_column, lenient=lenient)

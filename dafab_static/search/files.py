@@ -1,0 +1,109 @@
+"""Open index files once per process: parsed footers are the cost of a warm search.
+
+A stac-geoparquet footer with a few hundred leaf columns (Sentinel-2 assets) takes
+milliseconds to parse, and a catalog partitioned by month has hundreds of files, so a
+search that reopened every file would spend most of its time in footers. Open readers
+are kept in a bounded LRU, keyed by what proves the content unchanged: the manifest's
+checksum, or a local file's size and modification time. Remote files without a checksum
+are not cached (nothing cheap proves they did not change).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from dafab_static.search.sources import IndexFile
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_CAPACITY = 2048  # open readers kept; local ones hold a file descriptor each
+_WORKERS = max(2, min(8, os.cpu_count() or 2))
+
+
+class Cache:
+    """An LRU of opened files; ``open`` is safe to call from several threads."""
+
+    def __init__(self, capacity: int = _CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[object, ...], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, index: IndexFile, make: Callable[[], T]) -> tuple[T, bool]:
+        """The cached object for ``index``, or a new one from ``make``; and whether it is
+        shared (cached), in which case the caller must not close it."""
+        key = _key(index)
+        if key is None:
+            return make(), False
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key], True  # type: ignore[return-value]
+        value = make()
+        with self._lock:
+            if key in self._entries:  # another thread won the race: keep one
+                _close(value)
+                self._entries.move_to_end(key)
+                return self._entries[key], True  # type: ignore[return-value]
+            self._entries[key] = value
+            while len(self._entries) > self.capacity:
+                _close(self._entries.popitem(last=False)[1])
+        return value, True
+
+    def clear(self) -> None:
+        """Close and forget every cached file."""
+        with self._lock:
+            for value in self._entries.values():
+                _close(value)
+            self._entries.clear()
+
+
+def _close(value: object) -> None:
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()
+
+
+def _key(index: IndexFile) -> tuple[object, ...] | None:
+    parts = urlsplit(index.url)
+    if parts.scheme in ("", "file"):
+        try:
+            stat = os.stat(parts.path if parts.scheme == "file" else index.url)
+        except OSError:
+            return None  # let the open report it
+        return (index.url, stat.st_size, stat.st_mtime_ns)
+    if index.checksum:
+        return (index.url, index.checksum)
+    return None
+
+
+def ordered_map(
+    function: Callable[[T], R], items: Iterable[T], *, window: int = 2 * _WORKERS
+) -> Iterator[R]:
+    """``map`` on a thread pool, results in input order, at most ``window`` in flight.
+
+    Parquet decoding and Arrow kernels release the GIL, so files scan in parallel; a
+    consumer that stops early (``limit``) leaves at most ``window`` tasks to finish.
+    """
+    iterator = iter(items)
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="dafab-scan") as pool:
+        pending: list[Future[R]] = []
+        try:
+            for item in iterator:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= window:
+                    yield pending.pop(0).result()
+            while pending:
+                yield pending.pop(0).result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+CACHE = Cache()

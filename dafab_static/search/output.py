@@ -1,0 +1,81 @@
+"""Write a search result in the CLI's formats: ndjson, geojson, parquet, ids, count."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from dafab_static.errors import OptionError
+from dafab_static.search.result import SearchResult
+
+FORMATS = ("ndjson", "geojson", "parquet", "ids", "count")
+
+
+def read_argument(value: str | None, option: str) -> str | None:
+    """An option's value, or the contents of the file it names (``@FILE``, or a path to an
+    existing file), so long filters and geometries need no shell quoting."""
+    if value is None:
+        return None
+    path = value[1:] if value.startswith("@") else value
+    if value.startswith("@") or (len(value) < 4096 and not value.lstrip().startswith(("{", "["))):
+        candidate = Path(path)
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+        if value.startswith("@"):
+            raise OptionError(f"{option}: no such file {path}")
+    return value
+
+
+@contextmanager
+def _sink(output: str | None) -> Iterator[IO[bytes]]:
+    if output is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        handle = open(output, "wb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise OptionError(f"--output {output}: {error.strerror}") from None
+    with handle:
+        yield handle
+
+
+def write(result: SearchResult, kind: str, output: str | None) -> int:
+    """Write ``result`` as ``kind`` to ``output`` (a path) or stdout; returns the item count."""
+    if kind == "parquet":
+        if output is None:
+            raise OptionError("--format parquet needs --output FILE")
+        import stac_geoparquet.arrow
+
+        table = result.to_arrow()
+        stac_geoparquet.arrow.to_parquet(table, output)
+        return int(table.num_rows)
+    if kind == "count":
+        n = result.count()
+        with _sink(output) as sink:
+            sink.write(f"{n}\n".encode())
+        return n
+    written = 0
+    with _sink(output) as sink:
+        if kind == "geojson":
+            sink.write(b'{"type":"FeatureCollection","features":[')
+        for item in result:
+            if kind == "ids":
+                sink.write(f"{item.get('id')}\n".encode())
+            elif kind == "geojson":
+                sink.write((b"," if written else b"") + _dumps(item))
+            else:
+                sink.write(_dumps(item) + b"\n")
+            written += 1
+        if kind == "geojson":
+            sink.write(b"]}\n")
+    return written
+
+
+def _dumps(item: dict[str, Any]) -> bytes:
+    return orjson.dumps(item)

@@ -1,0 +1,244 @@
+"""What a search can rule out before decoding a row: files (manifest) and row groups (stats).
+
+Only top-level conjuncts prune, and only conservatively: a file or row group is skipped
+when no row in it can satisfy some conjunct. Statistics can exclude, never confirm; the
+survivors get the exact test in cql2/. Longitudes stop pruning for files that hold items
+crossing the antimeridian (their boxes have west > east, so min/max ranges lie).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+from pygeofilter import ast
+
+from dafab_static.cql2 import nodes, spatial
+from dafab_static.search.sources import IndexFile
+
+Box = tuple[float, float, float, float]
+_TIME_COLUMNS = ("datetime", "start_datetime", "end_datetime")
+
+
+@dataclass
+class Pruner:
+    """Constraints taken from a search's conjuncts."""
+
+    boxes: list[list[Box]] = field(default_factory=list)  # each conjunct: union of boxes
+    ranges: list[tuple[str, Any, Any]] = field(default_factory=list)  # column, lo, hi
+    sets: list[tuple[str, set[Any]]] = field(default_factory=list)
+    time: tuple[dt.datetime | None, dt.datetime | None] | None = None
+    collections: frozenset[str] | None = None
+
+    @classmethod
+    def from_request(
+        cls,
+        conjuncts: tuple[Any, ...],
+        *,
+        time: tuple[dt.datetime | None, dt.datetime | None] | None,
+        collections: frozenset[str] | None,
+    ) -> Pruner:
+        pruner = cls(time=time, collections=collections)
+        for node in _conjuncts(conjuncts):
+            pruner._add(node)
+        return pruner
+
+    def _add(self, node: Any) -> None:
+        if isinstance(node, ast.SpatialComparisonPredicate) and not isinstance(
+            node, ast.GeometryDisjoint
+        ):
+            literal = node.rhs if isinstance(node.lhs, ast.Attribute) else node.lhs
+            if isinstance(literal, (nodes.Geometry, nodes.Envelope)):
+                geom = spatial.literal(literal)
+                parts = geom.geoms if geom.geom_type == "MultiPolygon" else [geom]
+                self.boxes.append([tuple(p.bounds) for p in parts])
+            return
+        if isinstance(node, ast.In) and isinstance(node.lhs, ast.Attribute):
+            if all(_is_literal(v) for v in node.sub_nodes):
+                self.sets.append((node.lhs.name, {_stat_value(v) for v in node.sub_nodes}))
+            return
+        if isinstance(node, ast.Between) and isinstance(node.lhs, ast.Attribute):
+            if _is_literal(node.low) and _is_literal(node.high):
+                self.ranges.append((node.lhs.name, _stat_value(node.low), _stat_value(node.high)))
+            return
+        if isinstance(node, ast.Comparison) and not isinstance(node, ast.NotEqual):
+            lhs, rhs, kind = node.lhs, node.rhs, type(node)
+            if isinstance(rhs, ast.Attribute) and _is_literal(lhs):
+                lhs, rhs = rhs, lhs
+                kind = _FLIP.get(kind, kind)
+            if isinstance(lhs, ast.Attribute) and _is_literal(rhs):
+                value = _stat_value(rhs)
+                if kind is ast.Equal:
+                    self.sets.append((lhs.name, {value}))
+                elif kind in (ast.LessThan, ast.LessEqual):
+                    self.ranges.append((lhs.name, None, value))
+                else:
+                    self.ranges.append((lhs.name, value, None))
+
+    # -- files ----------------------------------------------------------------------
+    def file_may_match(self, file: IndexFile) -> bool:
+        """False when the manifest proves no row of ``file`` can match."""
+        if (
+            self.collections is not None
+            and file.collection is not None
+            and file.collection not in self.collections
+        ):
+            return False
+        if file.bbox is not None and not _crosses(file.bbox):
+            for union in self.boxes:
+                if not any(_overlaps(file.bbox, box) for box in union):
+                    return False
+        elif file.bbox is not None:
+            for union in self.boxes:
+                if not any(file.bbox[1] <= b[3] and file.bbox[3] >= b[1] for b in union):
+                    return False
+        if self.time is not None and file.start is not None and file.end is not None:
+            lo, hi = self.time
+            if (hi is not None and file.start > hi) or (lo is not None and file.end < lo):
+                return False
+        return True
+
+    # -- row groups -----------------------------------------------------------------
+    def row_groups(
+        self, metadata: pq.FileMetaData, paths: dict[str, int], *, crossing: bool, resolve: Any
+    ) -> Iterator[int]:
+        """Row groups of a file that may hold a match. ``paths`` maps column paths to leaf
+        indices (``leaf_paths``); ``resolve`` maps a property name to its column path."""
+        if not (self.boxes or self.time or self.ranges or self.sets):
+            yield from range(metadata.num_row_groups)
+            return
+        for index in range(metadata.num_row_groups):
+            group = metadata.row_group(index)
+            if self._group_may_match(group, paths, resolve, crossing=crossing):
+                yield index
+
+    def _group_may_match(
+        self, group: Any, paths: dict[str, int], resolve: Any, *, crossing: bool
+    ) -> bool:
+        def stats(path: str | None) -> tuple[Any, Any] | None:
+            if path is None or path not in paths:
+                return None
+            s = group.column(paths[path]).statistics
+            if s is None or not s.has_min_max:
+                return None
+            return _normalise(s.min), _normalise(s.max)
+
+        if self.boxes:
+            x0, y0 = stats("bbox.xmin"), stats("bbox.ymin")
+            x1, y1 = stats("bbox.xmax"), stats("bbox.ymax")
+            if x0 and y0 and x1 and y1:
+                extent = (x0[0], y0[0], x1[1], y1[1])
+                for union in self.boxes:
+                    if crossing:
+                        hit = any(extent[1] <= b[3] and extent[3] >= b[1] for b in union)
+                    else:
+                        hit = any(_overlaps(extent, b) for b in union)
+                    if not hit:
+                        return False
+        if self.time is not None:
+            lo, hi = self.time
+            starts = [s for s in (stats("datetime"), stats("start_datetime")) if s]
+            ends = [s for s in (stats("datetime"), stats("end_datetime")) if s]
+            if starts and ends and len(starts) + len(ends) >= 2:
+                first = min(s[0] for s in starts)
+                last = max(e[1] for e in ends)
+                outside = (hi is not None and _lt(hi, first)) or (lo is not None and _lt(last, lo))
+                if outside and not _only_some_time_columns(paths):
+                    return False
+        for name, lo, hi in self.ranges:
+            s = stats(resolve(name))
+            if s is None:
+                continue
+            if (lo is not None and _lt(s[1], lo)) or (hi is not None and _lt(hi, s[0])):
+                return False
+        for name, values in self.sets:
+            s = stats(resolve(name))
+            if s is None:
+                continue
+            if not any(not _lt(v, s[0]) and not _lt(s[1], v) for v in values):
+                return False
+        return True
+
+
+_FLIP = {
+    ast.LessThan: ast.GreaterThan,
+    ast.LessEqual: ast.GreaterEqual,
+    ast.GreaterThan: ast.LessThan,
+    ast.GreaterEqual: ast.LessEqual,
+}
+
+
+def _conjuncts(nodes_: tuple[Any, ...]) -> Iterator[Any]:
+    for node in nodes_:
+        if isinstance(node, ast.And):
+            yield from _conjuncts((node.lhs, node.rhs))
+        else:
+            yield node
+
+
+def _is_literal(value: Any) -> bool:
+    return isinstance(value, (int, float, str, dt.date)) and not isinstance(value, bool)
+
+
+def _stat_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    return value
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _lt(a: Any, b: Any) -> bool:
+    """a < b, or False when the two cannot be compared (a type mismatch never prunes)."""
+    try:
+        return bool(a < b)
+    except TypeError:
+        return False
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] <= b[2] and a[2] >= b[0] and a[1] <= b[3] and a[3] >= b[1]
+
+
+def _crosses(bbox: tuple[float, ...]) -> bool:
+    return bbox[0] > bbox[2] or (bbox[0] <= -180 and bbox[2] >= 180)
+
+
+def leaf_paths(metadata: pq.FileMetaData) -> dict[str, int]:
+    """Column path (``bbox.xmin``) → leaf index, for reading a file's statistics."""
+    schema = metadata.schema
+    return {schema.column(i).path: i for i in range(metadata.num_columns)}
+
+
+def file_crosses(metadata: pq.FileMetaData) -> bool:
+    """True when some item's box has west > east (the file's geo bbox spans the globe, as
+    index.py writes it for such files), or when the file says nothing about it."""
+    import json
+
+    geo = (metadata.metadata or {}).get(b"geo")
+    if not geo:
+        return True
+    try:
+        columns = json.loads(geo)["columns"]
+        primary = json.loads(geo)["primary_column"]
+        bbox = columns[primary].get("bbox")
+    except (KeyError, ValueError, TypeError):
+        return True
+    return bbox is None or _crosses(tuple(bbox))
+
+
+def _only_some_time_columns(paths: dict[str, int]) -> bool:
+    # Items with start/end but no datetime column stats would make the min/max unsafe.
+    have = [c for c in _TIME_COLUMNS if c in paths]
+    return have == ["start_datetime"] or have == ["end_datetime"]

@@ -1,0 +1,367 @@
+"""The scan: prune, test the filter on the columns it needs, then read full rows of matches.
+
+Pass 1 decodes, per surviving row group, only the columns the filter touches (lazily: a
+conjunct that rejects every row stops the others from loading theirs). Pass 2 reads the
+projected columns of the matching rows' row groups. Peers that decode every column of
+every candidate row spend most of their time on rows this first pass throws away.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+from pygeofilter import ast
+
+from dafab_static import storage
+from dafab_static.cql2 import nodes, to_arrow
+from dafab_static.errors import QueryError
+from dafab_static.search.params import Request
+from dafab_static.search.prune import Pruner, file_crosses, leaf_paths
+from dafab_static.search.sources import IndexFile
+
+# Columns every returned item keeps, whatever ``fields`` says: without them it is no Feature.
+_ALWAYS = ("type", "stac_version", "id", "collection")
+_INF = np.inf
+
+
+@dataclass(frozen=True)
+class Match:
+    """Matching rows of one row group, and the batch that can read their other columns."""
+
+    batch: _Batch
+    rows: np.ndarray
+
+
+class OpenFile:
+    """A Parquet file opened for the scan, with its schema and property resolution.
+
+    ``io`` counts this file's requests and bytes; ``lock`` serialises its use, because a
+    reader (one file position) is shared by every search of the process (files.CACHE).
+    """
+
+    def __init__(self, index: IndexFile, geometry_column: str | None) -> None:
+        self.index = index
+        self.io = storage.IOStats()
+        self.lock = threading.Lock()
+        self.handle = storage.open_input(index.url, stats=self.io, size=index.size)
+        try:
+            self.parquet = pq.ParquetFile(self.handle, pre_buffer=True)
+        except (pa.ArrowInvalid, OSError) as error:
+            self.handle.close()
+            raise QueryError(f"{index.url}: not a Parquet file ({error})") from None
+        self.schema = self.parquet.schema_arrow
+        self.geometry = geometry_column or _geometry_column(self.parquet)
+        self._paths: dict[str, int] | None = None
+        self.crossing = file_crosses(self.parquet.metadata)
+        self.counted = False  # whether a search has counted the footer read yet
+
+    @property
+    def paths(self) -> dict[str, int]:
+        """Leaf column paths → indices, computed once per file (hundreds of leaves)."""
+        if self._paths is None:
+            self._paths = leaf_paths(self.parquet.metadata)
+        return self._paths
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def resolve(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+        """The top-level column and struct path of property ``name`` in this file."""
+        if name.startswith("properties."):
+            name = name[len("properties.") :]
+        if name == "geometry" and self.geometry:
+            return self.geometry, ()
+        names = self.schema.names
+        if name in names:
+            return name, ()
+        head, _, rest = name.partition(".")
+        if rest and head in names and pa.types.is_struct(self.schema.field(head).type):
+            return head, tuple(rest.split("."))
+        return None
+
+    def stats_path(self, name: str) -> str | None:
+        """The Parquet column path whose statistics describe property ``name``."""
+        found = self.resolve(name)
+        if found is None:
+            return None
+        column, path = found
+        return ".".join((column, *path))
+
+
+class _Batch:
+    """One row group as ``to_arrow.Columns``: columns load on first use and are kept."""
+
+    def __init__(self, file: OpenFile, group: int, *, lenient: bool) -> None:
+        self.file = file
+        self.group = group
+        self.lenient = lenient
+        self.num_rows = file.parquet.metadata.row_group(group).num_rows
+        self.loaded: dict[str, pa.Array] = {}
+
+    def _top(self, column: str) -> pa.Array:
+        if column not in self.loaded:
+            self.load([column])
+        return self.loaded[column]
+
+    def load(self, columns: list[str]) -> None:
+        missing = [c for c in columns if c not in self.loaded]
+        if missing:
+            table = self.file.parquet.read_row_group(self.group, columns=missing)
+            for name in missing:
+                self.loaded[name] = table[name].combine_chunks()
+
+    def column(self, name: str) -> pa.Array:
+        found = self.file.resolve(name)
+        if found is None:
+            # Known elsewhere (result.py checked the union of the files), or lenient:
+            # absent here means null, CQL2's unknown.
+            return pa.nulls(self.num_rows)
+        column, path = found
+        value = self._top(column)
+        for part in path:
+            if not pa.types.is_struct(value.type) or value.type.get_field_index(part) < 0:
+                return pa.nulls(self.num_rows)
+            value = pc.struct_field(value, part)
+        return value
+
+    def geometries(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        column = self.column(name)
+        if rows is not None:
+            column = column.take(pa.array(rows))
+        if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            raise QueryError(f"property {name!r} is {column.type}, not a geometry")
+        return np.asarray(shapely.from_wkb(column.to_numpy(zero_copy_only=False)))
+
+    def boxes(self, name: str) -> tuple[np.ndarray, ...] | None:
+        found = self.file.resolve(name)
+        if found is None or found[0] != self.file.geometry or "bbox" not in self.file.schema.names:
+            return None
+        bbox = self._top("bbox")
+        if not pa.types.is_struct(bbox.type):
+            return None
+        xmin, ymin, xmax, ymax = (
+            pc.struct_field(bbox, k).to_numpy(zero_copy_only=False).astype(float)
+            for k in ("xmin", "ymin", "xmax", "ymax")
+        )
+        crossing = xmin > xmax  # west > east: the item crosses the antimeridian
+        if crossing.any():
+            xmin, xmax = np.where(crossing, -_INF, xmin), np.where(crossing, _INF, xmax)
+        return xmin, ymin, xmax, ymax
+
+    def read(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
+        """Rows ``rows`` of this row group with ``columns`` (reusing pass-1 columns)."""
+        self.load(columns)
+        arrays = [self.loaded[c].take(pa.array(rows)) for c in columns]
+        fields = [self.file.schema.field(c) for c in columns]
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields, self.file.schema.metadata))
+
+
+def _geometry_column(parquet: pq.ParquetFile) -> str | None:
+    import json
+
+    geo = (parquet.metadata.metadata or {}).get(b"geo")
+    if geo:
+        try:
+            return str(json.loads(geo)["primary_column"])
+        except (KeyError, ValueError):
+            pass
+    return "geometry" if "geometry" in parquet.schema_arrow.names else None
+
+
+def time_conjunct(request: Request, names: set[str]) -> Any:
+    """The ``datetime`` parameter as CQL2: the item's instant, or its start/end interval when
+    it has one, intersects the requested interval (both ends inclusive)."""
+    if request.time is None:
+        return None
+    start, end = request.time
+    wanted = nodes.Interval(start, end)
+    instant = nodes.TimeIntersects(ast.Attribute("datetime"), wanted)
+    if {"start_datetime", "end_datetime"} <= names:
+        span = nodes.Interval(ast.Attribute("start_datetime"), ast.Attribute("end_datetime"))
+        return ast.Or(instant, nodes.TimeIntersects(span, wanted))
+    return instant
+
+
+def attributes(node: Any) -> Iterator[str]:
+    """Every property name a CQL2 node refers to."""
+    if isinstance(node, ast.Attribute):
+        yield node.name
+    elif isinstance(node, list):
+        for item in node:
+            yield from attributes(item)
+    elif isinstance(node, nodes.Interval):
+        yield from attributes([node.start, node.end])
+    elif isinstance(node, ast.Node):
+        children = node.get_sub_nodes()
+        if isinstance(node, ast.Like):
+            children = [node.lhs, node.pattern]
+        yield from attributes(list(children))
+
+
+def check(request: Request, files: list[OpenFile], *, where: str) -> None:
+    """Check the filter and sort keys against the files' columns before scanning.
+
+    An unknown property (one no file has) or an operand of the wrong type is a QueryError
+    naming it, never a silently empty result. ``lenient`` searches skip this and follow
+    CQL2 null semantics instead.
+    """
+    types: dict[str, pa.DataType] = {}
+    for file in files:
+        for field in file.schema:
+            types.setdefault(field.name, field.type)
+        if file.geometry:
+            types.setdefault("geometry", file.schema.field(file.geometry).type)
+
+    def kind(name: str) -> pa.DataType | None:
+        bare = name.removeprefix("properties.")
+        for file in files:
+            found = file.resolve(bare)
+            if found is not None:
+                column, path = found
+                value = file.schema.field(column).type
+                for part in path:
+                    if not pa.types.is_struct(value) or value.get_field_index(part) < 0:
+                        return pa.null()
+                    value = value.field(part).type
+                return value
+        close = difflib.get_close_matches(bare, sorted(types), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise QueryError(f"unknown property {name!r} in {where}{hint}")
+
+    for conjunct in request.conjuncts:
+        for name in attributes(conjunct):
+            kind(name)
+        _check_types(conjunct, kind)
+    for key in request.sortby:
+        try:
+            kind(key.field)
+        except QueryError as error:
+            raise QueryError(f"sortby: {error}") from None
+
+
+_GROUPS = {
+    "string": (pa.types.is_string, pa.types.is_large_string),
+    "number": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal),
+    "boolean": (pa.types.is_boolean,),
+    "time": (pa.types.is_timestamp, pa.types.is_date),
+    "array": (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list),
+    "binary": (pa.types.is_binary, pa.types.is_large_binary),
+}
+
+
+def _group(kind: pa.DataType) -> str:
+    for name, tests in _GROUPS.items():
+        if any(test(kind) for test in tests):
+            return name
+    return "null" if pa.types.is_null(kind) else "other"
+
+
+def _literal_group(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (dt.date, nodes.Interval)):
+        return "time"
+    return None
+
+
+def _check_types(node: Any, kind: Any) -> None:
+    """Type errors a schema can prove: comparing a text property with a number, LIKE on a
+    number, a spatial test on a non-geometry, an array function on a scalar."""
+
+    def prop(value: Any) -> str | None:
+        return _group(kind(value.name)) if isinstance(value, ast.Attribute) else None
+
+    def mismatch(a: Any, b: Any) -> None:
+        for p, lit in ((a, b), (b, a)):
+            group, other = prop(p), _literal_group(lit)
+            if group in (None, "null", "other") or other is None:
+                continue
+            ok = (
+                group == other
+                or (group == "time" and other == "string")
+                or (group == "string" and other == "time")
+            )
+            if not ok:
+                raise QueryError(
+                    f"type mismatch: property {p.name!r} is {kind(p.name)}, "
+                    f"but it is compared with {lit!r}"
+                )
+
+    if isinstance(node, (ast.And, ast.Or)):
+        _check_types(node.lhs, kind)
+        _check_types(node.rhs, kind)
+    elif isinstance(node, ast.Not):
+        _check_types(node.sub_node, kind)
+    elif isinstance(node, ast.Comparison):
+        mismatch(node.lhs, node.rhs)
+    elif isinstance(node, ast.Between):
+        mismatch(node.lhs, node.low)
+        mismatch(node.lhs, node.high)
+    elif isinstance(node, ast.In):
+        for item in node.sub_nodes:
+            mismatch(node.lhs, item)
+    elif isinstance(node, ast.Like):
+        if prop(node.lhs) not in (None, "string", "null"):
+            raise QueryError(
+                f"LIKE needs text, but property {node.lhs.name!r} is {kind(node.lhs.name)}"
+            )
+    elif isinstance(node, ast.SpatialComparisonPredicate):
+        for side in (node.lhs, node.rhs):
+            if prop(side) not in (None, "binary", "null"):
+                raise QueryError(f"{side.name!r} is {kind(side.name)}, not a geometry")
+    elif isinstance(node, ast.ArrayPredicate):
+        for side in (node.lhs, node.rhs):
+            if prop(side) not in (None, "array", "null"):
+                raise QueryError(f"{side.name!r} is {kind(side.name)}, not an array")
+    elif isinstance(node, ast.TemporalPredicate):
+        for side in (node.lhs, node.rhs):
+            if prop(side) not in (None, "time", "string", "null"):
+                raise QueryError(f"{side.name!r} is {kind(side.name)}, not a date or timestamp")
+
+
+def matches(file: OpenFile, node: Any, pruner: Pruner, *, lenient: bool) -> Iterator[Match]:
+    """Pass 1 over one file: its matching rows, row group by row group."""
+    groups = pruner.row_groups(
+        file.parquet.metadata, file.paths, crossing=file.crossing, resolve=file.stats_path
+    )
+    for group in groups:
+        batch = _Batch(file, group, lenient=lenient)
+        if node is None:
+            rows = np.arange(batch.num_rows)
+        else:
+            rows = np.flatnonzero(to_arrow.mask(node, batch))
+        if len(rows):
+            yield Match(batch, rows)
+
+
+def projection(file: OpenFile, include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
+    """Top-level columns of ``file`` that the Fields extension keeps, in file order."""
+    names = file.schema.names
+    wanted: set[str] = set(names)
+    if include:
+        wanted = {c for c in _ALWAYS if c in names}
+        for name in include:
+            found = file.resolve(name)
+            if found is not None:
+                wanted.add(found[0])
+            elif name == "properties":
+                wanted |= set(names) - {"assets", "links", "bbox", "geometry"}
+    for name in exclude:
+        found = file.resolve(name)
+        if found is not None and found[0] not in _ALWAYS:
+            wanted.discard(found[0])
+    return [n for n in names if n in wanted]

@@ -1,0 +1,212 @@
+"""Find the stac-geoparquet files behind a search SOURCE, with what prunes them.
+
+A SOURCE is a catalog root (its Collections' ``collection-mirror`` assets lead to the
+indexes, and the partitions manifest gives every file's rows, bbox, time range and size,
+so no bucket listing and no footer read is needed to prune), or stac-geoparquet /
+GeoParquet files given directly: a file, a folder, a glob, local or ``s3://``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import glob as globbing
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dafab_static import storage
+from dafab_static.errors import DafabError, InputError, StorageError
+
+_MIRROR = "collection-mirror"
+_MAX_DEPTH = 6  # catalog → sensors → platform → collection is 3; leave room for others
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One Parquet file to scan, and what is known about it before opening it."""
+
+    url: str
+    collection: str | None = None
+    rows: int | None = None
+    size: int | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    checksum: str | None = None  # the manifest's multihash: names the content exactly
+
+
+@dataclass(frozen=True)
+class Source:
+    """The files of a search source; ``catalog`` is the root document when there is one."""
+
+    location: str
+    files: tuple[IndexFile, ...]
+    catalog: dict[str, Any] | None = None
+
+
+def resolve(location: str) -> Source:
+    """Resolve a SOURCE to its index files.
+
+    Raises InputError when the catalog has no stac-geoparquet index or the path matches no
+    Parquet file, and StorageError when it cannot be read; both name the source.
+    """
+    location = location.rstrip("/") if location not in ("/", "") else location
+    if _is_parquet_source(location):
+        return Source(location, tuple(_parquet_files(location)))
+    document_url = _catalog_document(location)
+    catalog = _read_json(document_url, what="catalog")
+    if catalog.get("type") not in ("Catalog", "Collection"):
+        raise InputError(f"{document_url}: not a STAC Catalog or Collection (and not Parquet)")
+    files = [
+        f
+        for collection_url, c in _collections(document_url, catalog)
+        for f in _mirror(collection_url, c)
+    ]
+    if not files:
+        raise InputError(
+            f"{location}: no stac-geoparquet index found (no Collection has an asset with "
+            f"role {_MIRROR!r}); build it with dafab-static, or search the Parquet files directly"
+        )
+    return Source(location, tuple(files), catalog)
+
+
+def _is_parquet_source(location: str) -> bool:
+    if location.endswith((".parquet", ".geoparquet", ".pq")) or any(c in location for c in "*?["):
+        return True
+    path = Path(location)
+    if "://" not in location and path.is_dir():
+        return not (path / "catalog.json").exists() and not (path / "collection.json").exists()
+    return False
+
+
+def _catalog_document(location: str) -> str:
+    if location.endswith(".json"):
+        return location
+    if "://" not in location and Path(location, "collection.json").exists():
+        return str(Path(location, "collection.json"))
+    return storage.join_href(location + "/", "catalog.json")
+
+
+def _read_json(url: str, *, what: str) -> dict[str, Any]:
+    try:
+        data = storage.read_url(url)
+    except (StorageError, OSError) as error:
+        raise StorageError(f"cannot read the {what} {url}: {error}") from None
+    try:
+        document = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{url}: not JSON ({error.msg}, line {error.lineno})") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{url}: not a JSON object")
+    return document
+
+
+def _collections(
+    url: str, document: dict[str, Any], depth: int = 0
+) -> list[tuple[str, dict[str, Any]]]:
+    """Collections reachable through ``child`` links; a Collection's own children are its
+    partition catalogs, never other Collections in our layout, so the walk stops there."""
+    if document.get("type") == "Collection":
+        return [(url, document)]
+    if depth >= _MAX_DEPTH:
+        return []
+    found = []
+    for link in document.get("links", []):
+        if link.get("rel") == "child" and link.get("href"):
+            child_url = storage.join_href(url, link["href"])
+            found.extend(_collections(child_url, _read_json(child_url, what="catalog"), depth + 1))
+    return found
+
+
+def _mirror(url: str, collection: dict[str, Any]) -> list[IndexFile]:
+    collection_id = collection.get("id")
+    assets = collection.get("assets") or {}
+    mirrors = [a for a in assets.values() if _MIRROR in (a.get("roles") or [])]
+    files: list[IndexFile] = []
+    for asset in mirrors:
+        href = storage.join_href(url, asset["href"])
+        if asset["href"].endswith("/"):
+            # A Hive-partitioned folder: its manifest lists the files (a bucket or a web
+            # server need not be listable).
+            manifest_url = href.rstrip("/") + "/_partitions.json"
+            files.extend(_manifest_files(manifest_url, collection_id))
+        else:
+            files.append(IndexFile(href, collection=collection_id))
+    return files
+
+
+def _manifest_files(url: str, collection_id: str | None) -> list[IndexFile]:
+    manifest = _read_json(url, what="partitions manifest")
+    files = []
+    for part in manifest.get("partitions", []):
+        files.append(
+            IndexFile(
+                url=storage.join_href(url, part["path"]),
+                collection=manifest.get("collection", collection_id),
+                rows=part.get("rows"),
+                size=part.get("bytes"),
+                bbox=tuple(part["bbox"]) if part.get("bbox") else None,
+                start=_time(part.get("start_datetime")),
+                end=_time(part.get("end_datetime")),
+                checksum=part.get("checksum"),
+            )
+        )
+    return files
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _parquet_files(location: str) -> list[IndexFile]:
+    parts = urlsplit(location)
+    if parts.scheme == "s3":
+        if not any(c in location for c in "*?[") and location.endswith(".parquet"):
+            return [IndexFile(location)]
+        return _listed_files(location)
+    if parts.scheme in ("http", "https"):
+        if any(c in location for c in "*?["):
+            raise InputError(
+                f"{location}: a web server cannot be listed; name the file or a catalog"
+            )
+        return [IndexFile(location)]
+    if any(c in location for c in "*?["):
+        paths = sorted(globbing.glob(location, recursive=True))
+    elif Path(location).is_dir():
+        paths = sorted(str(p) for p in Path(location).rglob("*.parquet"))
+    else:
+        if not Path(location).exists():
+            raise InputError(f"{location}: no such file")
+        paths = [location]
+    files = [IndexFile(p) for p in paths if Path(p).is_file()]
+    if not files:
+        raise InputError(f"{location}: matches no Parquet file")
+    return files
+
+
+def _listed_files(location: str) -> list[IndexFile]:
+    """Parquet objects under an ``s3://`` prefix or glob (a glob matches keys under its
+    fixed prefix)."""
+    wildcard = min((location.find(c) for c in "*?[" if c in location), default=-1)
+    prefix = location if wildcard < 0 else location[: location.rfind("/", 0, wildcard) + 1]
+    bucket_url = prefix.rstrip("/")
+    try:
+        store = storage.open_store(bucket_url)
+        keys = sorted(store.list(""))
+    except DafabError:
+        raise
+    except Exception as error:  # obstore raises its own types; name the source
+        raise StorageError(f"{location}: cannot list ({error})") from None
+    urls = [f"{bucket_url}/{key}" for key in keys]
+    if wildcard >= 0:
+        urls = [u for u in urls if fnmatch.fnmatch(u, location)]
+    else:
+        urls = [u for u in urls if u.endswith(".parquet")]
+    if not urls:
+        raise InputError(f"{location}: matches no Parquet object")
+    return [IndexFile(u) for u in urls]

@@ -1,0 +1,139 @@
+"""STAC API Item Search semantics on a catalog whose answers are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dafab_static import search
+from dafab_static.search.files import CACHE
+from tests.search.conftest import ids
+
+
+def test_no_parameters_returns_every_item_and_counts_without_reading(
+    catalog: Path, items: list[dict[str, Any]]
+) -> None:
+    result = search(str(catalog))
+    assert ids(result) == {it["id"] for it in items}
+    counted = search(str(catalog))
+    assert counted.count() == 60
+    assert counted.stats.requests == 0  # the manifest has the row counts
+
+
+def test_items_equal_the_tree_json(catalog: Path) -> None:
+    """What search returns is the item the tree holds, field for field."""
+    tree = {
+        p.stem: json.loads(p.read_text())
+        for p in catalog.rglob("*.json")
+        if json.loads(p.read_text()).get("type") == "Feature"
+    }
+    got = {it["id"]: it for it in search(str(catalog))}
+    assert set(got) == set(tree)
+    for key, item in got.items():
+        expected = tree[key]
+        assert item["geometry"] == expected["geometry"]
+        assert item["properties"] == expected["properties"]
+        assert item["assets"] == expected["assets"]
+        assert item["bbox"] == expected["bbox"]
+
+
+def test_ids_and_collections(catalog: Path) -> None:
+    assert ids(search(str(catalog), ids=["gen-0000003", "gen-0000100", "zzz"])) == {
+        "gen-0000003",
+        "gen-0000100",
+    }
+    assert len(ids(search(str(catalog), collections=["other"]))) == 16
+    assert search(str(catalog), collections="other,gen").count() == 60
+
+
+def test_datetime_uses_start_end_intervals(catalog: Path) -> None:
+    # June 20-30: the June items of those days, plus the item spanning May 20 - July 5.
+    got = ids(search(str(catalog), datetime="2024-06-20/2024-06-30"))
+    assert "span-may-july" in got
+    assert "span-september" not in got
+    june = {it for it in got if it.startswith("gen-")}
+    assert all(int(i[4:]) % 3 == 0 for i in june)  # month 6 is i % 3 == 0
+    # Both ends are inclusive: an instant equal to an item's datetime matches.
+    # (span-may-july's interval holds that instant too.)
+    got = ids(search(str(catalog), datetime="2024-07-02T01:00:00Z"))
+    assert got == {"gen-0000001", "span-may-july"}
+    # A partial date covers its period; open ends work.
+    assert ids(search(str(catalog), datetime="2024-09")) == {"span-september"}
+    assert "span-may-july" in ids(search(str(catalog), datetime="../2024-05-21"))
+    assert search(str(catalog), datetime="2024-10-01/..").count() == 0
+
+
+def test_bbox_crossing_the_antimeridian(catalog: Path) -> None:
+    assert ids(search(str(catalog), bbox=[179.8, -17, -179.8, -16])) == {"dateline"}
+    assert ids(search(str(catalog), bbox=[-179.9, -17, -179.8, -16])) == {"dateline"}
+    assert ids(search(str(catalog), bbox=[179.6, -17, 179.7, -16])) == {"dateline"}
+    assert search(str(catalog), bbox=[170, -17, 175, -16]).count() == 0
+
+
+def test_intersects_polygon(catalog: Path) -> None:
+    # gen-0000000 spans lon 10..10.05, lat 45..45.05; gen-0000001 starts at lon 10.1.
+    polygon = {
+        "type": "Polygon",
+        "coordinates": [[[10.01, 45.01], [10.06, 45.01], [10.06, 45.02], [10.01, 45.01]]],
+    }
+    assert ids(search(str(catalog), intersects=polygon)) == {"gen-0000000"}
+
+
+def test_sortby_several_keys_nulls_last_and_limit(catalog: Path) -> None:
+    result = list(search(str(catalog), sortby="-eo:cloud_cover,id", limit=5))
+    covers = [it["properties"].get("eo:cloud_cover") for it in result]
+    assert covers == sorted(covers, reverse=True)
+    assert len(result) == 5
+    everything = [it["id"] for it in search(str(catalog), sortby=["+eo:cloud_cover", "-id"])]
+    assert everything[-1] == "cloudless"  # no eo:cloud_cover: last, whatever the direction
+    # cover 0, then id descending
+    assert everything[:3] == ["span-may-july", "gen-0000100", "gen-0000000"]
+
+
+def test_limit_without_sortby_stops_early(catalog: Path) -> None:
+    CACHE.clear()
+    one = search(str(catalog), limit=1)
+    assert len(list(one)) == 1
+    CACHE.clear()
+    full = search(str(catalog))
+    list(full)
+    assert one.stats.bytes < full.stats.bytes / 2
+
+
+def test_count_ignores_limit_and_pages(catalog: Path) -> None:
+    result = search(str(catalog), filter="eo:cloud_cover < 10", limit=3)
+    # cover = i % 100: gen 0..9, other 100..109, and the span and dateline items 200..202
+    assert result.count() == 23
+    pages = list(search(str(catalog), filter="eo:cloud_cover < 10").pages(10))
+    assert [len(p) for p in pages] == [10, 10, 3]
+
+
+def test_fields_include_and_exclude(catalog: Path) -> None:
+    slim = next(
+        iter(search(str(catalog), ids=["gen-0000001"], fields="id,properties.eo:cloud_cover"))
+    )
+    assert set(slim) == {"type", "stac_version", "id", "collection", "properties"}
+    assert slim["properties"] == {"eo:cloud_cover": 1}
+    no_assets = next(iter(search(str(catalog), ids=["gen-0000001"], fields="-assets")))
+    assert "assets" not in no_assets and "geometry" in no_assets
+
+
+def test_to_arrow_is_stac_geoparquet(catalog: Path) -> None:
+    table = search(str(catalog), filter="platform = 'landsat-9'").to_arrow()
+    assert isinstance(table, pa.Table)
+    assert table.num_rows == 16
+    assert {"id", "geometry", "bbox", "datetime", "eo:cloud_cover"} <= set(table.column_names)
+    assert search(str(catalog), ids=["nope"]).to_arrow().num_rows == 0
+
+
+def test_manifest_and_statistics_prune(catalog: Path) -> None:
+    CACHE.clear()  # count the footers too
+    everything = search(str(catalog), filter="eo:cloud_cover >= 0")
+    everything.count()
+    CACHE.clear()
+    one_month = search(str(catalog), datetime="2024-08-02/2024-08-03", filter="eo:cloud_cover >= 0")
+    assert ids(one_month) == {"gen-0000002", "gen-0000029"}  # Aug 3 and Aug 2
+    assert one_month.stats.bytes < everything.stats.bytes / 3

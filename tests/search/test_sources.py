@@ -1,0 +1,95 @@
+"""SOURCE forms: catalog roots, any stac-geoparquet file/folder/glob, plain GeoParquet."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from dafab_static import InputError, QueryError, StorageError, search
+from tests.search.conftest import ids
+
+
+def test_catalog_root_as_folder_file_and_file_url(catalog: Path) -> None:
+    expected = ids(search(str(catalog), filter="eo:cloud_cover < 5"))
+    assert len(expected) == 5 + 5 + 3  # gen 0..4, other 100..104, span/dateline 200..202
+    assert ids(search(str(catalog / "catalog.json"), filter="eo:cloud_cover < 5")) == expected
+
+
+def test_index_folder_and_glob(catalog: Path) -> None:
+    folder = catalog / "index" / "gen"
+    assert search(str(folder)).count() == 40 + 4  # gen items plus span, dateline, cloudless
+    glob = str(catalog / "index" / "*" / "year=2024" / "month=07" / "*.parquet")
+    july = ids(search(glob))
+    assert "dateline" in july and "gen-0000001" in july and "span-september" not in july
+
+
+def test_files_written_by_stac_geoparquet_and_rustac(
+    tmp_path: Path, items: list[dict[str, Any]]
+) -> None:
+    import rustac
+    import stac_geoparquet.arrow
+
+    plain = [copy.deepcopy(it) for it in items if it["collection"] == "gen"]
+    sg = tmp_path / "stac-geoparquet.parquet"
+    stac_geoparquet.arrow.to_parquet(stac_geoparquet.arrow.parse_stac_items_to_arrow(plain), sg)
+    rs = tmp_path / "rustac.parquet"
+    import asyncio
+
+    async def write() -> None:
+        await rustac.write(str(rs), plain)
+
+    asyncio.run(write())
+    for path in (sg, rs):
+        got = ids(search(str(path), bbox=[10.0, 45.0, 10.3, 45.05], filter="eo:cloud_cover >= 1"))
+        assert got == {"gen-0000001", "gen-0000002", "gen-0000003"}, path.name
+
+
+def test_plain_geoparquet_with_a_named_geometry_column(tmp_path: Path) -> None:
+    points = shapely.points([[0, 0], [5, 5], [10, 10]])
+    table = pa.table(
+        {
+            "name": ["a", "b", "c"],
+            "depth": [1.5, 20.0, 300.0],
+            "geom": pa.array(shapely.to_wkb(points).tolist(), pa.binary()),
+        }
+    )
+    path = tmp_path / "plain.parquet"
+    pq.write_table(table, path)
+    result = search(str(path), geometry_column="geom", bbox=[4, 4, 11, 11], filter="depth > 10")
+    features = list(result)
+    assert [f["properties"]["name"] for f in features] == ["b", "c"]
+    assert features[0]["geometry"] == {"type": "Point", "coordinates": [5.0, 5.0]}
+    for name in ("geom", "geometry"):  # the column's own name, or the CQL2 "geometry"
+        at_origin = search(
+            str(path), geometry_column="geom", filter=f"S_INTERSECTS({name}, POINT(0 0))"
+        )
+        assert [f["properties"]["name"] for f in at_origin] == ["a"]
+
+
+def test_missing_and_unreadable_sources(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        search(str(tmp_path / "nope.parquet"))
+    with pytest.raises(StorageError, match="cannot read the catalog"):
+        search(str(tmp_path / "nowhere"))
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "catalog.json").write_text(
+        json.dumps(
+            {"type": "Catalog", "id": "x", "description": "x", "stac_version": "1.1.0", "links": []}
+        )
+    )
+    with pytest.raises(InputError, match="no stac-geoparquet index found"):
+        search(str(tmp_path / "cat"))
+    with pytest.raises(InputError, match="matches no Parquet file"):
+        search(str(tmp_path / "*.parquet"))
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(QueryError, match=r"bad\.parquet: not a Parquet file"):
+        search(str(tmp_path / "bad.parquet")).count()
+    with pytest.raises(StorageError, match=r"127\.0\.0\.1:9"):
+        search("http://127.0.0.1:9/catalog.json")
