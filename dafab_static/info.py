@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
+from dafab_static import crawl
 from dafab_static.errors import InputError
-from dafab_static.storage import join_href, read_url
+from dafab_static.storage import join_href
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,11 @@ def info(target: str) -> CatalogInfo:
         12
     """
     root_url = target if target.endswith(".json") else target.rstrip("/") + "/catalog.json"
-    root = _load(root_url)
+    root = crawl.load(root_url)
     if root.get("type") != "Catalog":
         raise InputError(f"{root_url}: not a STAC Catalog")
-    marker = _try_load(join_href(root_url, ".dafab-release.json"))
-    collections = [_describe(url) for url in _collections(root_url, root, depth=0)]
+    marker = crawl.try_load(join_href(root_url, ".dafab-release.json"))
+    collections = [_describe(url, doc) for url, doc in crawl.collections(root_url, root)]
     return CatalogInfo(
         root=root_url,
         title=str(root.get("title") or root.get("id")),
@@ -88,27 +87,12 @@ def info(target: str) -> CatalogInfo:
     )
 
 
-def _collections(url: str, doc: dict[str, Any], *, depth: int) -> list[str]:
-    """URLs of the collections below a catalog (collections stop the descent)."""
-    if doc.get("type") == "Collection":
-        return [url]
-    if depth > 4:  # sensors/<platform>/<collection>.json is depth 3
-        return []
-    found = []
-    for link in doc.get("links", []):
-        if link.get("rel") == "child":
-            child = join_href(url, link["href"])
-            found += _collections(child, _load(child), depth=depth + 1)
-    return found
-
-
-def _describe(url: str) -> CollectionInfo:
-    doc = _load(url)
+def _describe(url: str, doc: dict[str, Any]) -> CollectionInfo:
     extent = doc.get("extent", {})
     manifest = None
     for asset in doc.get("assets", {}).values():
         if asset.get("href", "").endswith("partitions.json"):
-            manifest = _try_load(join_href(url, asset["href"]))
+            manifest = crawl.try_load(join_href(url, asset["href"]))
     return CollectionInfo(
         id=str(doc.get("id")),
         href=url,
@@ -118,21 +102,3 @@ def _describe(url: str) -> CollectionInfo:
         bbox=list(extent.get("spatial", {}).get("bbox", [[]])[0]),
         interval=list(extent.get("temporal", {}).get("interval", [[None, None]])[0]),
     )
-
-
-def _load(url: str) -> dict[str, Any]:
-    data = read_url(url)
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise InputError(f"{url}: not JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{url}: not a STAC object")
-    return doc
-
-
-def _try_load(url: str) -> dict[str, Any] | None:
-    try:
-        return _load(url)
-    except Exception:  # a missing optional document (manifest, marker) is not an error
-        return None

@@ -12,12 +12,11 @@ import orjson
 import pyarrow as pa
 
 from dafab_static import index
+from dafab_static.crawl import collections as _crawl_collections
+from dafab_static.crawl import load as _load
 from dafab_static.errors import InputError, StorageError
-from dafab_static.info import _collections, _load
 from dafab_static.queryables._document import REL, merge_queryables, queryables_for_schema
 from dafab_static.storage import arrow_filesystem, join_href, read_url
-
-_MIRROR_ROLE = "collection-mirror"
 
 
 def queryables(source: str, *, collection: str | None = None) -> dict[str, Any]:
@@ -63,7 +62,7 @@ def queryables(source: str, *, collection: str | None = None) -> dict[str, Any]:
     linked = _linked(root, doc)
     if linked is not None:
         return linked
-    found = [_collection_queryables(url, _load(url)) for url in _collections(root, doc, depth=0)]
+    found = [_collection_queryables(url, child) for url, child in _crawl_collections(root, doc)]
     parts = [q for q in found if q is not None]
     if not parts:
         raise InputError(f"{source}: no queryables link and no collection-mirror index")
@@ -75,8 +74,7 @@ def _find_collection(
 ) -> dict[str, Any]:
     """The queryables of the collection ``collection`` below the catalog ``doc``."""
     ids = []
-    for url in _collections(root, dict(doc), depth=0):
-        child = _load(url)
+    for url, child in _crawl_collections(root, dict(doc)):
         if child.get("id") == collection:
             return _one_collection(url, child)
         ids.append(str(child.get("id")))
@@ -109,21 +107,14 @@ def _collection_queryables(url: str, doc: Mapping[str, Any]) -> dict[str, Any] |
 
 
 def _mirror_files(url: str, doc: Mapping[str, Any]) -> list[str] | None:
-    assets = [a for a in (doc.get("assets") or {}).values() if isinstance(a, Mapping)]
-    mirrors = [a for a in assets if _MIRROR_ROLE in (a.get("roles") or ())]
-    if not mirrors:
+    """The index files of a Collection (search.sources finds them the same way)."""
+    from dafab_static.search.sources import mirror_files
+
+    files = [f.url for f in mirror_files(url, dict(doc))]
+    if not files:
         return None
-    mirror = join_href(url, str(mirrors[0].get("href", "")))
-    if mirror.endswith(".parquet"):
-        return [mirror]
-    for asset in assets:
-        if str(asset.get("href", "")).endswith("partitions.json"):
-            manifest_url = join_href(url, str(asset["href"]))
-            parts = _load(manifest_url).get("partitions") or []
-            files = [join_href(manifest_url, str(p["path"])) for p in parts]
-            # Over HTTP a file is read whole; dafab-static gives every partition one schema.
-            return files[:1] if manifest_url.startswith(("http://", "https://")) else files
-    return _parquet_files(mirror)
+    # Over HTTP a file is read whole; dafab-static gives every partition one schema.
+    return files[:1] if files[0].startswith(("http://", "https://")) else files
 
 
 def _parquet_files(url: str) -> list[str]:

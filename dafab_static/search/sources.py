@@ -11,17 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import glob as globbing
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dafab_static import storage
+from dafab_static import crawl, storage
 from dafab_static.errors import DafabError, InputError, StorageError
 
 _MIRROR = "collection-mirror"
-_MAX_DEPTH = 6  # catalog → sensors → platform → collection is 3; leave room for others
 
 
 @dataclass(frozen=True)
@@ -60,11 +58,8 @@ def resolve(location: str) -> Source:
     catalog = _read_json(document_url, what="catalog")
     if catalog.get("type") not in ("Catalog", "Collection"):
         raise InputError(f"{document_url}: not a STAC Catalog or Collection (and not Parquet)")
-    files = [
-        f
-        for collection_url, c in _collections(document_url, catalog)
-        for f in _mirror(collection_url, c)
-    ]
+    found = crawl.collections(document_url, catalog)
+    files = [f for collection_url, c in found for f in mirror_files(collection_url, c)]
     if not files:
         raise InputError(
             f"{location}: no stac-geoparquet index found (no Collection has an asset with "
@@ -92,36 +87,14 @@ def _catalog_document(location: str) -> str:
 
 def _read_json(url: str, *, what: str) -> dict[str, Any]:
     try:
-        data = storage.read_url(url)
-    except (StorageError, OSError) as error:
+        return crawl.load(url)
+    except StorageError as error:
         raise StorageError(f"cannot read the {what} {url}: {error}") from None
-    try:
-        document = json.loads(data)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{url}: not JSON ({error.msg}, line {error.lineno})") from None
-    if not isinstance(document, dict):
-        raise InputError(f"{url}: not a JSON object")
-    return document
 
 
-def _collections(
-    url: str, document: dict[str, Any], depth: int = 0
-) -> list[tuple[str, dict[str, Any]]]:
-    """Collections reachable through ``child`` links; a Collection's own children are its
-    partition catalogs, never other Collections in our layout, so the walk stops there."""
-    if document.get("type") == "Collection":
-        return [(url, document)]
-    if depth >= _MAX_DEPTH:
-        return []
-    found = []
-    for link in document.get("links", []):
-        if link.get("rel") == "child" and link.get("href"):
-            child_url = storage.join_href(url, link["href"])
-            found.extend(_collections(child_url, _read_json(child_url, what="catalog"), depth + 1))
-    return found
-
-
-def _mirror(url: str, collection: dict[str, Any]) -> list[IndexFile]:
+def mirror_files(url: str, collection: dict[str, Any]) -> list[IndexFile]:
+    """The index files of the Collection at ``url``: its ``collection-mirror`` asset, a
+    Parquet file or a Hive-partitioned folder listed by its partitions manifest."""
     collection_id = collection.get("id")
     assets = collection.get("assets") or {}
     mirrors = [a for a in assets.values() if _MIRROR in (a.get("roles") or [])]

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import dafab_static
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dafab_static.cli", *args],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+from tests.cli.runner import cli
 
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("cli") / "cat"
-    run = _cli("build", "--sample", "--out", str(dest), "--json")
+    run = cli("build", "--sample", "--out", str(dest), "--json")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["published"] is True and summary["items"] == 12
@@ -32,35 +24,35 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_version() -> None:
-    run = _cli("--version")
+    run = cli("--version")
     assert run.returncode == 0
     assert run.stdout.strip() == f"dafab-static {dafab_static.__version__}"
 
 
 @pytest.mark.parametrize("command", ["build", "validate", "info"])
 def test_every_command_has_help(command: str) -> None:
-    run = _cli(command, "--help")
+    run = cli(command, "--help")
     assert run.returncode == 0
     assert "Usage:" in run.stdout and command in run.stdout
 
 
 def test_build_prints_a_human_summary(tmp_path: Path) -> None:
-    run = _cli("build", "--sample", "--out", str(tmp_path / "c"))
+    run = cli("build", "--sample", "--out", str(tmp_path / "c"))
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"published {tmp_path / 'c'}: 12 items in 3 collections")
     assert "sentinel-2-l2a: 7 items" in run.stdout
 
 
 def test_quiet_prints_nothing(tmp_path: Path) -> None:
-    run = _cli("build", "--sample", "--out", str(tmp_path / "c"), "--quiet")
+    run = cli("build", "--sample", "--out", str(tmp_path / "c"), "--quiet")
     assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
 
 
 def test_validate_and_info(catalog: Path) -> None:
-    run = _cli("validate", str(catalog))
+    run = cli("validate", str(catalog))
     assert run.returncode == 0
     assert run.stdout.strip().startswith(f"valid: {catalog / 'catalog.json'}: 29 objects")
-    info = _cli("info", str(catalog), "--json")
+    info = cli("info", str(catalog), "--json")
     assert info.returncode == 0
     doc = json.loads(info.stdout)
     assert doc["items"] == 12
@@ -79,7 +71,7 @@ def test_validate_reports_a_broken_item_with_file_path_and_rule(
     doc = json.loads(item.read_text())
     del doc["properties"]["datetime"]
     item.write_text(json.dumps(doc))
-    run = _cli("validate", str(broken))
+    run = cli("validate", str(broken))
     assert run.returncode == 1
     line = next(ln for ln in run.stdout.splitlines() if "$.properties.datetime" in ln)
     assert line.startswith(str(item))
@@ -89,7 +81,7 @@ def test_validate_reports_a_broken_item_with_file_path_and_rule(
 
 def test_missing_target_is_one_line(tmp_path: Path) -> None:
     for command in ("validate", "info"):
-        run = _cli(command, str(tmp_path / "nothing"))
+        run = cli(command, str(tmp_path / "nothing"))
         assert run.returncode == 1
         assert run.stderr.startswith("error: ")
         assert run.stderr.strip().count("\n") == 0

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dafab_static.cli", *args],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+from tests.cli.runner import cli
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("search-cli") / "cat"
-    run = _cli("build", "--sample", "--out", str(dest), "--quiet")
+    run = cli("build", "--sample", "--out", str(dest), "--quiet")
     assert run.returncode == 0, run.stderr
     return dest
 
@@ -31,7 +24,7 @@ LANDSAT_JULY = ["LC09_L2SP_193028_20240702_02_T1", "LC09_L2SP_194028_20240709_02
 
 
 def test_ids_sorted_with_filter_and_datetime(sample: Path) -> None:
-    run = _cli("search", str(sample), "--collections", "landsat-c2-l2", "--datetime", "2024-07",
+    run = cli("search", str(sample), "--collections", "landsat-c2-l2", "--datetime", "2024-07",
                "--sortby", "datetime", "--format", "ids")  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == LANDSAT_JULY
@@ -39,18 +32,16 @@ def test_ids_sorted_with_filter_and_datetime(sample: Path) -> None:
 
 def test_ndjson_geojson_count_parquet(sample: Path, tmp_path: Path) -> None:
     query = ["--filter", "platform IN ('landsat-8','landsat-9') AND eo:cloud_cover < 50"]
-    ndjson = _cli("search", str(sample), *query)
+    ndjson = cli("search", str(sample), *query)
     lines = [json.loads(line) for line in ndjson.stdout.splitlines()]
     assert {f["properties"]["platform"] for f in lines} <= {"landsat-8", "landsat-9"}
     assert all(f["properties"]["eo:cloud_cover"] < 50 for f in lines) and lines
-    collection = json.loads(_cli("search", str(sample), *query, "--format", "geojson").stdout)
+    collection = json.loads(cli("search", str(sample), *query, "--format", "geojson").stdout)
     assert collection["type"] == "FeatureCollection"
     assert [f["id"] for f in collection["features"]] == [f["id"] for f in lines]
-    assert _cli("search", str(sample), *query, "--format", "count").stdout.strip() == str(
-        len(lines)
-    )
+    assert cli("search", str(sample), *query, "--format", "count").stdout.strip() == str(len(lines))
     out = tmp_path / "hits.parquet"
-    run = _cli("search", str(sample), *query, "--format", "parquet", "-o", str(out))
+    run = cli("search", str(sample), *query, "--format", "parquet", "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert pq.read_table(out).num_rows == len(lines)
 
@@ -58,7 +49,7 @@ def test_ndjson_geojson_count_parquet(sample: Path, tmp_path: Path) -> None:
 def test_cql2_json_from_a_file_and_verbose(sample: Path, tmp_path: Path) -> None:
     query = tmp_path / "q.json"
     query.write_text(json.dumps({"op": "like", "args": [{"property": "id"}, "LC09%"]}))
-    run = _cli("search", str(sample), "--filter", f"@{query}", "--format", "ids", "--verbose")
+    run = cli("search", str(sample), "--filter", f"@{query}", "--format", "ids", "--verbose")
     assert run.returncode == 0, run.stderr
     found = run.stdout.split()
     assert len(found) == 3 and all(i.startswith("LC09") for i in found)  # two July, one Sept
@@ -78,7 +69,7 @@ def test_cql2_json_from_a_file_and_verbose(sample: Path, tmp_path: Path) -> None
     ],
 )
 def test_errors_are_one_line(sample: Path, args: list[str], message: str) -> None:
-    run = _cli("search", str(sample), *args)
+    run = cli("search", str(sample), *args)
     assert run.returncode == 1
     assert message in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
