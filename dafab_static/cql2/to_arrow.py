@@ -9,6 +9,8 @@ rejects every row never decodes the columns that the rest would need.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -110,6 +112,8 @@ class _Evaluator:
             return self._array(node)
         if isinstance(node, ast.Attribute):
             column = self.columns.column(node.name)
+            if _absent(column):
+                return pa.nulls(self.n, pa.bool_())
             if not pa.types.is_boolean(column.type):
                 raise QueryError(f"property {node.name!r} is {column.type}, not a boolean")
             return column
@@ -129,6 +133,8 @@ class _Evaluator:
             return self._arithmetic(node)
         if isinstance(node, ast.Function) and node.name in nodes.STRING_FUNCTIONS:
             text = self.value(node.arguments[0])
+            if _absent(text):
+                return text
             if not _is_string(text):
                 raise QueryError(f"{node.name.upper()} takes a string, got {_describe(node)}")
             return _casei(text) if node.name == "casei" else _accenti(text)
@@ -140,6 +146,8 @@ class _Evaluator:
 
     def _compare(self, node: ast.Comparison) -> Any:
         lhs, rhs = self.value(node.lhs), self.value(node.rhs)
+        if _absent(lhs) or _absent(rhs):
+            return pa.nulls(self.n, pa.bool_())
         lhs, rhs = _align_times(lhs, rhs, node)
         try:
             return _COMPARE[type(node)](lhs, rhs)
@@ -150,8 +158,9 @@ class _Evaluator:
             ) from None
 
     def _like(self, node: ast.Like) -> Any:
-        text = self.value(node.lhs)
-        pattern = self.value(node.pattern)
+        text, pattern = self._like_operands(node)
+        if _absent(text):
+            return pa.nulls(self.n, pa.bool_())
         if not isinstance(pattern, pa.Scalar) or not _is_string(pattern):
             raise QueryError(f"the LIKE pattern must be a string literal, got {node.pattern!r}")
         if not _is_string(text):
@@ -160,8 +169,13 @@ class _Evaluator:
             return pa.nulls(self.n, pa.bool_())
         return pc.match_like(text, pattern.as_py())
 
+    def _like_operands(self, node: ast.Like) -> tuple[Any, Any]:
+        return self.value(node.lhs), self.value(node.pattern)
+
     def _in(self, node: ast.In) -> Any:
         lhs = self.value(node.lhs)
+        if _absent(lhs):
+            return pa.nulls(self.n, pa.bool_())
         items = [self.value(item) for item in node.sub_nodes]
         if not all(isinstance(i, pa.Scalar) for i in items):
             # A property in the list: expand to ORed equalities.
@@ -185,6 +199,8 @@ class _Evaluator:
 
     def _arithmetic(self, node: ast.Arithmetic) -> Any:
         lhs, rhs = self.value(node.lhs), self.value(node.rhs)
+        if _absent(lhs) or _absent(rhs):
+            return pa.nulls(self.n, pa.float64())
         for side, raw in ((lhs, node.lhs), (rhs, node.rhs)):
             if not (pa.types.is_integer(side.type) or pa.types.is_floating(side.type)):
                 raise QueryError(f"arithmetic needs numbers, but {_describe(raw)} is {side.type}")
@@ -224,6 +240,8 @@ class _Evaluator:
     def _array(self, node: ast.ArrayPredicate) -> pa.Array:
         kind = _ARRAY_KINDS[type(node)]
         lhs, rhs = self._array_operand(node.lhs), self._array_operand(node.rhs)
+        if (lhs is None) or (rhs is None):
+            return pa.nulls(self.n, pa.bool_())
         if isinstance(lhs, list) and isinstance(rhs, list):
             return self._broadcast(pa.scalar(_set_relation(kind, set(lhs), set(rhs))))
         if isinstance(lhs, list):
@@ -240,6 +258,8 @@ class _Evaluator:
         if isinstance(operand, list):
             return [self.value(v).as_py() for v in operand]
         value = self.value(operand)
+        if _absent(value):
+            return None
         if isinstance(value, pa.Scalar) or not (
             pa.types.is_list(value.type) or pa.types.is_large_list(value.type)
         ):
@@ -278,12 +298,43 @@ def _list_against_set(kind: str, lists: pa.Array, literal: list[Any], n: int) ->
     return pa.array(result, mask=pc.is_null(lists).to_numpy(zero_copy_only=False))
 
 
+def _absent(value: Any) -> bool:
+    """A property with no values in this file (all null, so Parquet stored no type): every
+    operation on it is unknown (null), as CQL2 treats a missing property."""
+    return isinstance(value, pa.Array) and pa.types.is_null(value.type)
+
+
 def _is_string(value: Any) -> bool:
     return bool(pa.types.is_string(value.type) or pa.types.is_large_string(value.type))
 
 
+@functools.cache
+def _folding_exceptions() -> str:
+    """A regex class of the characters whose full case folding is not their lower case
+    ('ß' → 'ss', 'ﬁ' → 'fi', Greek final sigma...): Arrow has only ``utf8_lower``."""
+    chars = [
+        chr(c)
+        for c in range(0x80, 0x1FFFF)
+        if not 0xD800 <= c <= 0xDFFF and chr(c).casefold() != chr(c).lower()
+    ]
+    return "[" + "".join(re.escape(c) for c in chars) + "]"
+
+
 def _casei(value: Any) -> Any:
-    return pc.utf8_lower(value)
+    # CASEI is full Unicode case folding (CQL2 requirement /req/case-insensitive-comparison/
+    # casei-function): vectorised lower case, then Python's casefold for the rare rows that
+    # hold a character whose folding differs ('Straße' = 'STRASSE').
+    if isinstance(value, pa.Scalar):
+        return pa.scalar(value.as_py().casefold()) if value.is_valid else value
+    lowered = pc.utf8_lower(value)
+    special = pc.fill_null(pc.match_substring_regex(lowered, _folding_exceptions()), False)
+    if not pc.any(special).as_py():
+        return lowered
+    rows = np.flatnonzero(special.to_numpy(zero_copy_only=False))
+    folded = lowered.to_pylist()
+    for row in rows:
+        folded[row] = folded[row].casefold()
+    return pa.array(folded, lowered.type)
 
 
 def _accenti(value: Any) -> Any:

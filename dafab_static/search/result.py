@@ -23,6 +23,11 @@ from dafab_static.search.sources import IndexFile, Source
 _SORT_CHUNK = 8192
 # Parquet timestamps come back with microseconds; whole seconds print without them.
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
+_NOT_PROPERTIES = {
+    "type", "stac_version", "stac_extensions", "id", "geometry", "bbox", "links", "assets",
+    "collection",
+}  # fmt: skip
+_PAD = "dafab:pad"
 T = TypeVar("T")
 
 
@@ -328,16 +333,22 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str, Any]]:
     names = table.column_names
     if "stac_version" in names and "type" in names:
-        # stac-geoparquet's converter needs a bbox column; a Fields projection may drop it.
+        # stac-geoparquet's converter needs a bbox column and at least one property column;
+        # a Fields projection may leave neither. Pad, convert, then drop the padding.
         padded = "bbox" not in names
+        zeros = pa.array(np.zeros(table.num_rows))
         if padded:
-            zeros = pa.array(np.zeros(table.num_rows))
             bbox = pa.StructArray.from_arrays([zeros] * 4, ["xmin", "ymin", "xmax", "ymax"])
             table = table.append_column("bbox", bbox)
+        no_properties = set(names) <= _NOT_PROPERTIES
+        if no_properties:
+            table = table.append_column(_PAD, zeros)
         for batch in table.to_batches():
             for item in index.to_items(batch):
                 if padded:
                     item.pop("bbox", None)
+                if no_properties:
+                    item["properties"].pop(_PAD, None)
                 index.drop_padding(item)
                 props = item.get("properties", {})
                 if "datetime" not in names and props.get("datetime", 0) is None:

@@ -138,6 +138,8 @@ class _Batch:
         column = self.column(name)
         if rows is not None:
             column = column.take(pa.array(rows))
+        if pa.types.is_null(column.type):  # no geometry in this file: unknown
+            return np.full(len(column), None, dtype=object)
         if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
             raise QueryError(f"property {name!r} is {column.type}, not a geometry")
         return np.asarray(shapely.from_wkb(column.to_numpy(zero_copy_only=False)))

@@ -117,6 +117,11 @@ def test_fields_include_and_exclude(catalog: Path) -> None:
     )
     assert set(slim) == {"type", "stac_version", "id", "collection", "properties"}
     assert slim["properties"] == {"eo:cloud_cover": 1}
+    bare = next(iter(search(str(catalog), ids=["gen-0000001"], fields=["id"])))
+    assert bare == {
+        "type": "Feature", "stac_version": "1.1.0", "id": "gen-0000001", "collection": "gen",
+        "properties": {},
+    }  # fmt: skip
     no_assets = next(iter(search(str(catalog), ids=["gen-0000001"], fields="-assets")))
     assert "assets" not in no_assets and "geometry" in no_assets
 
@@ -137,3 +142,14 @@ def test_manifest_and_statistics_prune(catalog: Path) -> None:
     one_month = search(str(catalog), datetime="2024-08-02/2024-08-03", filter="eo:cloud_cover >= 0")
     assert ids(one_month) == {"gen-0000002", "gen-0000029"}  # Aug 3 and Aug 2
     assert one_month.stats.bytes < everything.stats.bytes / 3
+
+
+def test_catalog_and_info_publish_the_cql2_conformance_classes(catalog: Path) -> None:
+    from dafab_static import info
+    from dafab_static.cql2 import CONFORMANCE
+
+    root = json.loads((catalog / "catalog.json").read_text())
+    assert root["conformsTo"] == list(CONFORMANCE)
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions" in CONFORMANCE
+    assert info(str(catalog)).conformance == list(CONFORMANCE)
+    assert "temporal-functions" in info(str(catalog)).text()
