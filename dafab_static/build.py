@@ -32,6 +32,7 @@ import orjson
 
 from dafab_static import __version__, index, layout
 from dafab_static.collections import CollectionStats, make_collection
+from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
 from dafab_static.errors import DafabError, InputError, ValidationError
 from dafab_static.options import BuildOptions
 from dafab_static.publish import Release
@@ -253,6 +254,10 @@ class _Build:
                                   id_url=self.absolute(CATALOG_PATH))  # fmt: skip
         self.put(CATALOG_PATH, dumps(merged))
         root["links"].append(self.queryables_link("catalog.json", CATALOG_PATH))
+        # The CQL2 conformance classes that dafab-static search passes on this catalog's
+        # indexes (OGC's name for such a list). No STAC API class is claimed: the catalog is
+        # static, and STAC Browser switches to API mode only for those.
+        root["conformsTo"] = list(CQL2_CONFORMANCE)
         self.writer.check([("catalog.json", root)], MonthResult(None), fatal=True)
         data = dumps(root)
         self.report.objects += 1

@@ -34,6 +34,7 @@ class CatalogInfo:
     generator: str | None
     built: str | None
     collections: list[CollectionInfo] = field(default_factory=list)
+    conformance: list[str] = field(default_factory=list)
 
     @property
     def items(self) -> int:
@@ -47,6 +48,9 @@ class CatalogInfo:
             f"{self.generator or 'unknown'}",
             f"  {self.items} items in {len(self.collections)} collections",
         ]
+        if self.conformance:
+            names = ", ".join(c.rsplit("/", 1)[-1] for c in self.conformance)
+            lines.append(f"  search (CQL2 conformance): {names}")
         for c in self.collections:
             lines.append(
                 f"  - {c.id}: {c.items} items, {c.partitions} index partitions "
@@ -84,6 +88,7 @@ def info(target: str) -> CatalogInfo:
         generator=marker.get("generator") if marker else None,
         built=marker.get("built") if marker else None,
         collections=sorted(collections, key=lambda c: c.id),
+        conformance=[str(c) for c in root.get("conformsTo", [])],
     )
 
 

@@ -307,7 +307,7 @@ def test_a_plain_parquet_file(tmp_path: Path) -> None:
     q = dafab_static.queryables(str(path))
     assert q["title"] == f"Queryables of {path}"
     assert q["properties"] == {
-        "id": {"title": "Provider ID", "description": "Provider item ID", "type": "string"},
+        "id": {"title": "Item ID", "description": "The item's identifier", "type": "string"},
         "collection": {"title": "Collection ID",
                        "description": "The ID of the STAC Collection this Item references to.",
                        "type": "string"},

@@ -70,7 +70,8 @@ def queryables_for_schema(
         'number'
     """
     props: dict[str, dict[str, Any]] = {
-        "id": {"type": "string"},
+        # The core schemas define "id" for several objects (providers first); an item's is this.
+        "id": {"title": "Item ID", "description": "The item's identifier", "type": "string"},
         "collection": {"type": "string"},
         "geometry": {"title": "Geometry", "$ref": GEOMETRY_REF},
         "datetime": {"type": "string", "format": "date-time"},
@@ -82,7 +83,7 @@ def queryables_for_schema(
     urls = schema_urls([*extensions, *(given.get("stac_extensions") or ())])
     summaries = given.get("summaries") or {}
     for name, prop in props.items():
-        if name != "geometry":
+        if name not in ("geometry", "id"):
             _describe(prop, definition(name, urls))
             _summarise(prop, summaries.get(name))
     if isinstance(given.get("id"), str):
