@@ -9,7 +9,7 @@ crossing the antimeridian (their boxes have west > east, so min/max ranges lie).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,16 +103,22 @@ class Pruner:
 
     # -- row groups -----------------------------------------------------------------
     def row_groups(
-        self, metadata: pq.FileMetaData, paths: dict[str, int], *, crossing: bool, resolve: Any
+        self,
+        metadata: pq.FileMetaData,
+        paths: dict[str, int],
+        *,
+        crossing: Callable[[], bool],
+        resolve: Any,
     ) -> Iterator[int]:
         """Row groups of a file that may hold a match. ``paths`` maps column paths to leaf
         indices (``leaf_paths``); ``resolve`` maps a property name to its column path."""
         if not (self.boxes or self.time or self.ranges or self.sets):
             yield from range(metadata.num_row_groups)
             return
+        crosses = crossing() if self.boxes else False  # asked only when longitudes matter
         for index in range(metadata.num_row_groups):
             group = metadata.row_group(index)
-            if self._group_may_match(group, paths, resolve, crossing=crossing):
+            if self._group_may_match(group, paths, resolve, crossing=crosses):
                 yield index
 
     def _group_may_match(
@@ -221,21 +227,20 @@ def leaf_paths(metadata: pq.FileMetaData) -> dict[str, int]:
     return {schema.column(i).path: i for i in range(metadata.num_columns)}
 
 
-def file_crosses(metadata: pq.FileMetaData) -> bool:
-    """True when some item's box has west > east (the file's geo bbox spans the globe, as
-    index.py writes it for such files), or when the file says nothing about it."""
+def file_crosses(metadata: pq.FileMetaData) -> bool | None:
+    """Whether the GeoParquet bbox of the file spans the globe, as index.py writes it for
+    files with items crossing the antimeridian; None when the file gives no bbox."""
     import json
 
     geo = (metadata.metadata or {}).get(b"geo")
     if not geo:
-        return True
+        return None
     try:
-        columns = json.loads(geo)["columns"]
-        primary = json.loads(geo)["primary_column"]
-        bbox = columns[primary].get("bbox")
-    except (KeyError, ValueError, TypeError):
-        return True
-    return bbox is None or _crosses(tuple(bbox))
+        document = json.loads(geo)
+        bbox = document["columns"][document["primary_column"]].get("bbox")
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return None if bbox is None else _crosses(tuple(bbox))
 
 
 def _only_some_time_columns(paths: dict[str, int]) -> bool:

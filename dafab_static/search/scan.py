@@ -62,8 +62,23 @@ class OpenFile:
         self.schema = self.parquet.schema_arrow
         self.geometry = geometry_column or _geometry_column(self.parquet)
         self._paths: dict[str, int] | None = None
-        self.crossing = file_crosses(self.parquet.metadata)
+        self._crossing: bool | None = file_crosses(self.parquet.metadata)
         self.counted = False  # whether a search has counted the footer read yet
+
+    @property
+    def crossing(self) -> bool:
+        """Whether some item's bbox crosses the antimeridian (west > east), which makes
+        longitude statistics unusable for pruning. The GeoParquet bbox says so when present
+        (dafab-static writes it); otherwise the bbox column is read once (files are cached)."""
+        if self._crossing is None:
+            self._crossing = True
+            if "bbox" in self.schema.names and pa.types.is_struct(self.schema.field("bbox").type):
+                bbox = self.parquet.read(columns=["bbox"])["bbox"].combine_chunks()
+                fields = {f.name for f in bbox.type}
+                if {"xmin", "xmax"} <= fields:
+                    west, east = pc.struct_field(bbox, "xmin"), pc.struct_field(bbox, "xmax")
+                    self._crossing = bool(pc.any(pc.greater(west, east)).as_py())
+        return self._crossing
 
     @property
     def paths(self) -> dict[str, int]:
@@ -338,7 +353,7 @@ def _check_types(node: Any, kind: Any) -> None:
 def matches(file: OpenFile, node: Any, pruner: Pruner, *, lenient: bool) -> Iterator[Match]:
     """Pass 1 over one file: its matching rows, row group by row group."""
     groups = pruner.row_groups(
-        file.parquet.metadata, file.paths, crossing=file.crossing, resolve=file.stats_path
+        file.parquet.metadata, file.paths, crossing=lambda: file.crossing, resolve=file.stats_path
     )
     for group in groups:
         batch = _Batch(file, group, lenient=lenient)

@@ -93,3 +93,58 @@ def test_missing_and_unreadable_sources(tmp_path: Path) -> None:
         search(str(tmp_path / "bad.parquet")).count()
     with pytest.raises(StorageError, match=r"127\.0\.0\.1:9"):
         search("http://127.0.0.1:9/catalog.json")
+
+
+def test_row_group_statistics_prune(tmp_path: Path) -> None:
+    """A file of many row groups, rows in spatial order: a small bbox decodes few of them."""
+    import stac_geoparquet.arrow
+
+    from dafab_static.search.files import CACHE
+    from tests.builds.generate import item
+
+    table = stac_geoparquet.arrow.parse_stac_items_to_arrow([item(i) for i in range(400)])
+    table = pa.Table.from_batches(list(table))
+    # GeoParquet 1.1 metadata with the file bbox, which says no item crosses the antimeridian.
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"],
+                                 "bbox": [10.0, 45.0, 19.95, 45.35]}},
+    }  # fmt: skip
+    table = table.replace_schema_metadata({"geo": json.dumps(geo)})
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=20)  # 20 groups, each 20 consecutive items
+    assert pq.ParquetFile(path).metadata.num_row_groups == 20
+
+    def cost(**query: object) -> tuple[int, int]:
+        CACHE.clear()
+        result = search(str(path), **query)  # type: ignore[arg-type]
+        return result.count(), result.stats.bytes
+
+    # Items 0..99 lie on one row of longitudes (lat 45.0); the box holds items 0 and 1 only.
+    assert ids(search(str(path), bbox=[10.0, 45.0, 10.12, 45.04])) == {"gen-0000000", "gen-0000001"}
+    # Bytes beyond the footer: an id no row group can hold reads the footer alone.
+    footer = cost(ids=["zzz"])[1]
+    corner, wide = cost(bbox=[10.0, 45.0, 10.12, 45.04]), cost(bbox=[0, 0, 90, 90])
+    assert (corner[0], wide[0]) == (2, 400)
+    assert corner[1] - footer < (wide[1] - footer) / 10  # 1 row group of 20
+    # Ranges on any column prune too: only one group holds ids >= gen-0000380.
+    few = cost(filter="eo:cloud_cover < 5 AND id >= 'gen-0000380'")
+    many = cost(filter="eo:cloud_cover < 5 AND id >= 'gen'")
+    assert (few[0], many[0]) == (0, 20)
+    assert few[1] - footer < (many[1] - footer) / 10
+
+
+def test_foreign_file_with_an_item_across_the_antimeridian(
+    tmp_path: Path, items: list[dict[str, Any]]
+) -> None:
+    """No GeoParquet bbox says whether some item crosses: longitudes must not prune blindly."""
+    import stac_geoparquet.arrow
+
+    table = pa.Table.from_batches(
+        list(stac_geoparquet.arrow.parse_stac_items_to_arrow(copy.deepcopy(items)))
+    )
+    path = tmp_path / "foreign.parquet"
+    pq.write_table(table, path, row_group_size=8)
+    assert ids(search(str(path), bbox=[-179.9, -17, -179.8, -16])) == {"dateline"}
+    assert ids(search(str(path), bbox=[179.8, -17, -179.8, -16.9])) == {"dateline"}
