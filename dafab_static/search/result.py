@@ -272,7 +272,9 @@ class SearchResult:
         try:
             import geopandas
         except ImportError:
-            raise QueryError("to_geodataframe needs geopandas: pip install geopandas") from None
+            raise QueryError(
+                "to_geodataframe needs geopandas: pip install 'dafab-static[geo]'"
+            ) from None
         table = self.to_arrow()
         geometry = self.geometry_column or "geometry"
         if geometry not in table.column_names:

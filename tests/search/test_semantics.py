@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from dafab_static import search
 from dafab_static.search.files import CACHE
@@ -153,3 +154,12 @@ def test_catalog_and_info_publish_the_cql2_conformance_classes(catalog: Path) ->
     assert "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions" in CONFORMANCE
     assert info(str(catalog)).conformance == list(CONFORMANCE)
     assert "temporal-functions" in info(str(catalog)).text()
+
+
+def test_geodataframe(catalog: Path) -> None:
+    geopandas = pytest.importorskip("geopandas", reason="the optional [geo] extra is not installed")
+    frame = search(str(catalog), collections=["other"], sortby="id").to_geodataframe()
+    assert isinstance(frame, geopandas.GeoDataFrame)
+    assert len(frame) == 16 and str(frame.crs) == "OGC:CRS84"
+    assert frame["id"].iloc[0] == "gen-0000100"
+    assert frame.geometry.iloc[0].bounds == pytest.approx((-70.0, 45.1, -69.95, 45.15))
