@@ -56,8 +56,11 @@ class SearchResult:
         self._checked = False
 
     # -- files ------------------------------------------------------------------------
-    def _with_file(self, index_file: IndexFile, work: Callable[[scan.OpenFile], T]) -> T:
-        """Run ``work`` on an opened (usually cached) file, counting its I/O."""
+    def _with_file(
+        self, index_file: IndexFile, work: Callable[[scan.OpenFile], T], *, read: bool = True
+    ) -> T:
+        """Run ``work`` on a (usually cached) file, its reader open when ``read``, counting
+        its I/O."""
         file, shared = filecache.CACHE.get(
             index_file, lambda: scan.OpenFile(index_file, self.geometry_column)
         )
@@ -66,7 +69,10 @@ class SearchResult:
             if not file.counted:  # the footer read belongs to the first search that opened it
                 requests, nbytes, file.counted = 0, 0, True
             try:
-                return work(file)
+                if not read:
+                    return work(file)
+                with file.opened():
+                    return work(file)
             finally:
                 self.stats.add_many(file.io.requests - requests, file.io.bytes - nbytes)
                 if not shared:
@@ -83,7 +89,7 @@ class SearchResult:
             needed |= {key.field for key in self.request.sortby}
             opened: list[scan.OpenFile] = []
             for index_file in survivors or list(self.source.files[:1]):
-                opened.append(self._with_file(index_file, lambda file: file))
+                opened.append(self._with_file(index_file, lambda file: file, read=False))
                 needed = {n for n in needed if all(f.resolve(n) is None for f in opened)}
                 if not needed:
                     break
@@ -124,6 +130,14 @@ class SearchResult:
     # -- rows ---------------------------------------------------------------------------
     def batches(self) -> Iterator[pa.Table]:
         """Matching rows as Arrow tables, in result order (sorted when ``sortby`` is set)."""
+        try:
+            yield from self._batches()
+        finally:
+            # mimalloc keeps freed pages; a long-lived process (a notebook, a server) should
+            # not hold the peak of its last search.
+            pa.default_memory_pool().release_unused()
+
+    def _batches(self) -> Iterator[pa.Table]:
         if self.request.sortby:
             yield from self._sorted()
             return
@@ -221,7 +235,7 @@ class SearchResult:
         survivors = self._survivors() or list(self.source.files[:1])
         if not survivors:
             return pa.table({})
-        schema = self._with_file(survivors[0], lambda file: file.schema)
+        schema = self._with_file(survivors[0], lambda file: file.schema, read=False)
         return schema.empty_table()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

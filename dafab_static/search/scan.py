@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import io
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +29,8 @@ from dafab_static import storage
 from dafab_static.cql2 import nodes, to_arrow
 from dafab_static.errors import QueryError
 from dafab_static.search.params import Request
-from dafab_static.search.prune import Pruner, file_crosses, leaf_paths
+from dafab_static.search.parquet import Reader
+from dafab_static.search.prune import Pruner, file_crosses
 from dafab_static.search.sources import IndexFile
 
 # Columns every returned item keeps, whatever ``fields`` says: without them it is no Feature.
@@ -43,27 +47,49 @@ class Match:
 
 
 class OpenFile:
-    """A Parquet file opened for the scan, with its schema and property resolution.
+    """A Parquet file known to the scan: its schema and property resolution, kept between
+    searches (files.CACHE); the footer is parsed again for each use, in :meth:`opened`.
 
     ``io`` counts this file's requests and bytes; ``lock`` serialises its use, because a
-    reader (one file position) is shared by every search of the process (files.CACHE).
+    remote handle (one file position, the cached footer bytes) is shared by every search.
     """
 
     def __init__(self, index: IndexFile, geometry_column: str | None) -> None:
         self.index = index
         self.io = storage.IOStats()
         self.lock = threading.Lock()
-        self.handle = storage.open_input(index.url, stats=self.io, size=index.size)
+        self.counted = False  # whether a search has counted the first footer read yet
+        # A remote handle is kept: it holds the fetched footer, so reopening costs no request.
+        remote = urlsplit(index.url).scheme not in ("", "file")
+        self._handle = self._open_input() if remote else None
+        self.parquet: Reader = None  # type: ignore[assignment]  # set inside opened()
+        with self.opened():
+            self.schema = self.parquet.schema_arrow
+            self.geometry = geometry_column or _geometry_column(self.parquet.metadata, self.schema)
+            self._crossing: bool | None = file_crosses(self.parquet.metadata)
+
+    def _open_input(self) -> Any:
+        return storage.open_input(self.index.url, stats=self.io, size=self.index.size)
+
+    @contextmanager
+    def opened(self) -> Iterator[Reader]:
+        """The file's Parquet reader, open for the duration of the block."""
+        handle = self._handle if self._handle is not None else self._open_input()
+        handle.seek(0)
         try:
-            self.parquet = pq.ParquetFile(self.handle, pre_buffer=True)
+            # A reader closes its source when it closes: the kept handle must outlive it.
+            self.parquet = Reader(handle if self._handle is None else _Kept(handle))
         except (pa.ArrowInvalid, OSError) as error:
-            self.handle.close()
-            raise QueryError(f"{index.url}: not a Parquet file ({error})") from None
-        self.schema = self.parquet.schema_arrow
-        self.geometry = geometry_column or _geometry_column(self.parquet)
-        self._paths: dict[str, int] | None = None
-        self._crossing: bool | None = file_crosses(self.parquet.metadata)
-        self.counted = False  # whether a search has counted the footer read yet
+            if self._handle is None:
+                handle.close()
+            raise QueryError(f"{self.index.url}: not a Parquet file ({error})") from None
+        try:
+            yield self.parquet
+        finally:
+            self.parquet.close()
+            self.parquet = None  # type: ignore[assignment]
+            if self._handle is None:
+                handle.close()
 
     @property
     def crossing(self) -> bool:
@@ -73,7 +99,7 @@ class OpenFile:
         if self._crossing is None:
             self._crossing = True
             if "bbox" in self.schema.names and pa.types.is_struct(self.schema.field("bbox").type):
-                bbox = self.parquet.read(columns=["bbox"])["bbox"].combine_chunks()
+                bbox = self.parquet.read(["bbox"])["bbox"].combine_chunks()
                 fields = {f.name for f in bbox.type}
                 if {"xmin", "xmax"} <= fields:
                     west, east = pc.struct_field(bbox, "xmin"), pc.struct_field(bbox, "xmax")
@@ -82,13 +108,12 @@ class OpenFile:
 
     @property
     def paths(self) -> dict[str, int]:
-        """Leaf column paths → indices, computed once per file (hundreds of leaves)."""
-        if self._paths is None:
-            self._paths = leaf_paths(self.parquet.metadata)
-        return self._paths
+        """Leaf column paths → indices (computed once per schema, see parquet.py)."""
+        return self.parquet.paths
 
     def close(self) -> None:
-        self.handle.close()
+        if self._handle is not None:
+            self._handle.close()
 
     def resolve(self, name: str) -> tuple[str, tuple[str, ...]] | None:
         """The top-level column and struct path of property ``name`` in this file."""
@@ -131,7 +156,7 @@ class _Batch:
     def load(self, columns: list[str]) -> None:
         missing = [c for c in columns if c not in self.loaded]
         if missing:
-            table = self.file.parquet.read_row_group(self.group, columns=missing)
+            table = self.file.parquet.read_row_group(self.group, missing)
             for name in missing:
                 self.loaded[name] = table[name].combine_chunks()
 
@@ -183,16 +208,45 @@ class _Batch:
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields, self.file.schema.metadata))
 
 
-def _geometry_column(parquet: pq.ParquetFile) -> str | None:
+class _Kept(io.RawIOBase):
+    """A file object whose ``close`` leaves the underlying (cached) handle open."""
+
+    def __init__(self, handle: Any) -> None:
+        super().__init__()
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._handle.read(size)  # type: ignore[no-any-return]
+
+    def readinto(self, buffer: Any, /) -> int:
+        return self._handle.readinto(buffer)  # type: ignore[no-any-return]
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return self._handle.seek(offset, whence)  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return self._handle.tell()  # type: ignore[no-any-return]
+
+    def size(self) -> int:
+        return self._handle.size()  # type: ignore[no-any-return]
+
+
+def _geometry_column(metadata: pq.FileMetaData, schema: pa.Schema) -> str | None:
     import json
 
-    geo = (parquet.metadata.metadata or {}).get(b"geo")
+    geo = (metadata.metadata or {}).get(b"geo")
     if geo:
         try:
             return str(json.loads(geo)["primary_column"])
         except (KeyError, ValueError):
             pass
-    return "geometry" if "geometry" in parquet.schema_arrow.names else None
+    return "geometry" if "geometry" in schema.names else None
 
 
 def time_conjunct(request: Request, names: set[str]) -> Any:
