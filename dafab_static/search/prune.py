@@ -99,6 +99,21 @@ class Pruner:
             lo, hi = self.time
             if (hi is not None and file.start > hi) or (lo is not None and file.end < lo):
                 return False
+        return file.summaries is None or self._summaries_may_match(file.summaries)
+
+    def _summaries_may_match(self, summaries: dict[str, Any]) -> bool:
+        """False when the collection's summaries rule a conjunct out for all its items:
+        ``platform = 'landsat-7'`` skips every Sentinel-2 file unopened."""
+        for name, values in self.sets:
+            summary = summaries.get(name.removeprefix("properties."))
+            if isinstance(summary, list) and summary and not any(v in summary for v in values):
+                return False
+        for name, lo, hi in self.ranges:
+            summary = summaries.get(name.removeprefix("properties."))
+            if isinstance(summary, dict) and {"minimum", "maximum"} <= set(summary):
+                low, high = summary["minimum"], summary["maximum"]
+                if (lo is not None and _lt(high, lo)) or (hi is not None and _lt(hi, low)):
+                    return False
         return True
 
     # -- row groups -----------------------------------------------------------------

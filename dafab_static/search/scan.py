@@ -61,9 +61,11 @@ class OpenFile:
         self.counted = False  # whether a search has counted the first footer read yet
         # A remote handle is kept: it holds the fetched footer, so reopening costs no request.
         remote = urlsplit(index.url).scheme not in ("", "file")
+        self._kept: Reader | None = None
+        self._source: Any = None
         self._handle = self._open_input() if remote else None
         self.parquet: Reader = None  # type: ignore[assignment]  # set inside opened()
-        with self.opened():
+        with self.opened(keep=True):
             self.schema = self.parquet.schema_arrow
             self.geometry = geometry_column or _geometry_column(self.parquet.metadata, self.schema)
             self._crossing: bool | None = file_crosses(self.parquet.metadata)
@@ -72,8 +74,17 @@ class OpenFile:
         return storage.open_input(self.index.url, stats=self.io, size=self.index.size)
 
     @contextmanager
-    def opened(self) -> Iterator[Reader]:
-        """The file's Parquet reader, open for the duration of the block."""
+    def opened(self, *, keep: bool = False) -> Iterator[Reader]:
+        """The file's Parquet reader, open for the duration of the block. With ``keep``,
+        the next use gets this reader (a new file is opened, then used at once: one footer
+        parse, not two)."""
+        if self._kept is not None:
+            self.parquet, self._kept = self._kept, None
+            try:
+                yield self.parquet
+            finally:
+                self._release()
+            return
         handle = self._handle if self._handle is not None else self._open_input()
         handle.seek(0)
         try:
@@ -83,13 +94,21 @@ class OpenFile:
             if self._handle is None:
                 handle.close()
             raise QueryError(f"{self.index.url}: not a Parquet file ({error})") from None
+        self._source = handle
         try:
             yield self.parquet
         finally:
-            self.parquet.close()
-            self.parquet = None  # type: ignore[assignment]
-            if self._handle is None:
-                handle.close()
+            if keep:
+                self._kept = self.parquet
+            else:
+                self._release()
+
+    def _release(self) -> None:
+        self.parquet.close()
+        self.parquet = None  # type: ignore[assignment]
+        if self._handle is None and self._source is not None:
+            self._source.close()
+        self._source = None
 
     @property
     def crossing(self) -> bool:
@@ -112,6 +131,9 @@ class OpenFile:
         return self.parquet.paths
 
     def close(self) -> None:
+        if self._kept is not None:
+            self.parquet, self._kept = self._kept, None
+            self._release()
         if self._handle is not None:
             self._handle.close()
 

@@ -34,6 +34,9 @@ class IndexFile:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     checksum: str | None = None  # the manifest's multihash: names the content exactly
+    # The Collection's summaries, when dafab-static computed them from these very items
+    # (a partitions manifest proves it): exact value lists and ranges, so they can prune.
+    summaries: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +108,16 @@ def mirror_files(url: str, collection: dict[str, Any]) -> list[IndexFile]:
             # A Hive-partitioned folder: its manifest lists the files (a bucket or a web
             # server need not be listable).
             manifest_url = href.rstrip("/") + "/_partitions.json"
-            files.extend(_manifest_files(manifest_url, collection_id))
+            summaries = collection.get("summaries") or None
+            files.extend(_manifest_files(manifest_url, collection_id, summaries))
         else:
             files.append(IndexFile(href, collection=collection_id))
     return files
 
 
-def _manifest_files(url: str, collection_id: str | None) -> list[IndexFile]:
+def _manifest_files(
+    url: str, collection_id: str | None, summaries: dict[str, Any] | None
+) -> list[IndexFile]:
     manifest = _read_json(url, what="partitions manifest")
     files = []
     for part in manifest.get("partitions", []):
@@ -125,6 +131,7 @@ def _manifest_files(url: str, collection_id: str | None) -> list[IndexFile]:
                 start=_time(part.get("start_datetime")),
                 end=_time(part.get("end_datetime")),
                 checksum=part.get("checksum"),
+                summaries=summaries,
             )
         )
     return files

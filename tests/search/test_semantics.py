@@ -163,3 +163,17 @@ def test_geodataframe(catalog: Path) -> None:
     assert len(frame) == 16 and str(frame.crs) == "OGC:CRS84"
     assert frame["id"].iloc[0] == "gen-0000100"
     assert frame.geometry.iloc[0].bounds == pytest.approx((-70.0, 45.1, -69.95, 45.15))
+
+
+def test_collection_summaries_prune_whole_collections(catalog: Path) -> None:
+    """dafab-static's summaries list every platform of a collection: ``platform =
+    'landsat-9'`` need not open the files of the Sentinel-2 collection at all."""
+    CACHE.clear()
+    landsat = search(str(catalog), filter="platform = 'landsat-9'")
+    assert landsat.count() == 16
+    CACHE.clear()
+    everything = search(str(catalog), filter="platform <> 'nothing'")
+    assert everything.count() == 60
+    assert landsat.stats.bytes < everything.stats.bytes / 3
+    CACHE.clear()
+    assert search(str(catalog), filter="eo:cloud_cover > 1000").count() == 0
