@@ -31,7 +31,7 @@ class Reader:
         except (ImportError, TypeError):  # a pyarrow whose private reader moved: the public one
             self._reader = pq.ParquetFile(source, pre_buffer=True).reader
         self.metadata: pq.FileMetaData = self._reader.metadata
-        self.leaves, self.paths = _layout(self.metadata)
+        self.leaves, self.paths = _layout(self.metadata, self._reader.schema_arrow)
 
     @property
     def schema_arrow(self) -> pa.Schema:
@@ -52,12 +52,15 @@ class Reader:
         self._reader.close()
 
 
-def _layout(metadata: pq.FileMetaData) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """(top-level column → leaf indices, leaf path → index), shared by files of one schema."""
+def _layout(
+    metadata: pq.FileMetaData, arrow: pa.Schema
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """(top-level column → leaf indices, leaf path → index), shared by files of one schema.
+
+    Keyed by the Arrow schema without its metadata (which differs per file: bbox, counts).
+    """
     schema = metadata.schema
-    key = (metadata.metadata or {}).get(b"ARROW:schema")
-    if key is None:
-        return _compute(schema)
+    key = arrow.remove_metadata().serialize().to_pybytes()
     digest = hashlib.blake2b(key, digest_size=16).digest()
     found = _LAYOUTS.get(digest)
     if found is None:
