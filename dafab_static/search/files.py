@@ -25,6 +25,8 @@ R = TypeVar("R")
 
 _CAPACITY = 2048  # open readers kept; local ones hold a file descriptor each
 _WORKERS = max(2, min(8, os.cpu_count() or 2))
+# Remote reads wait on the network, not the CPU: more files in flight hide the round trips.
+REMOTE_WORKERS = 8
 
 
 class Cache:
@@ -84,7 +86,11 @@ def _key(index: IndexFile) -> tuple[object, ...] | None:
 
 
 def ordered_map(
-    function: Callable[[T], R], items: Iterable[T], *, window: int = 2 * _WORKERS
+    function: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    window: int | None = None,
+    workers: int | None = None,
 ) -> Iterator[R]:
     """``map`` on a thread pool, results in input order, at most ``window`` in flight.
 
@@ -92,7 +98,9 @@ def ordered_map(
     consumer that stops early (``limit``) leaves at most ``window`` tasks to finish.
     """
     iterator = iter(items)
-    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="dafab-scan") as pool:
+    workers = workers or _WORKERS
+    window = window or 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dafab-scan") as pool:
         pending: list[Future[R]] = []
         try:
             for item in iterator:

@@ -123,9 +123,9 @@ class SearchResult:
             return position, self._with_file(survivors[position], run)
 
         self._survivor_list = survivors
-        if window is None:
-            return filecache.ordered_map(task, range(len(survivors)))
-        return filecache.ordered_map(task, range(len(survivors)), window=window)
+        remote = any("://" in f.url and not f.url.startswith("file:") for f in survivors)
+        workers = filecache.REMOTE_WORKERS if remote else None
+        return filecache.ordered_map(task, range(len(survivors)), window=window, workers=workers)
 
     # -- rows ---------------------------------------------------------------------------
     def batches(self) -> Iterator[pa.Table]:
