@@ -26,7 +26,7 @@ R = TypeVar("R")
 _CAPACITY = 2048  # open readers kept; local ones hold a file descriptor each
 _WORKERS = max(2, min(8, os.cpu_count() or 2))
 # Remote reads wait on the network, not the CPU: more files in flight hide the round trips.
-REMOTE_WORKERS = 8
+REMOTE_WORKERS = 4
 
 
 class Cache:
