@@ -768,7 +768,6 @@ def bench(args: argparse.Namespace) -> None:
     print(info["df"], flush=True)
     snapshot = snapshot_package(workdir)
     info["snapshot"] = str(snapshot)
-    info["dafab_has_search"] = _has_search()
     from importlib.metadata import version
 
     info["versions"] = {p: version(p) for p in ("rustac", "duckdb", "moto", "shapely", "boto3")}
@@ -788,9 +787,6 @@ def bench(args: argparse.Namespace) -> None:
             "build": build,
         }
         catalogs[size] = src
-    if not info["dafab_has_search"] and "dafab" in engines:
-        print("!! dafab_static.search does not exist yet: measuring the peers only", flush=True)
-        engines = [e for e in engines if e != "dafab"]
     src = catalogs[n]
     all_shapes = shapes(json.loads((src / "generated.json").read_text())["sample_ids"])
     if args.shapes:
@@ -888,17 +884,6 @@ def bench(args: argparse.Namespace) -> None:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         print(f"\nwrote {args.json}")
-
-
-def _has_search() -> bool:
-    check = subprocess.run(
-        [sys.executable, "-c", "import dafab_static; dafab_static.search"],
-        cwd=CHILD["cwd"],
-        env=CHILD["env"],
-        capture_output=True,
-        check=False,
-    )
-    return check.returncode == 0
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ class _Evaluator:
             ) from None
 
     def _like(self, node: ast.Like) -> Any:
-        text, pattern = self._like_operands(node)
+        text, pattern = self.value(node.lhs), self.value(node.pattern)
         if _absent(text):
             return pa.nulls(self.n, pa.bool_())
         if not isinstance(pattern, pa.Scalar) or not _is_string(pattern):
@@ -168,9 +168,6 @@ class _Evaluator:
         if not pattern.is_valid:
             return pa.nulls(self.n, pa.bool_())
         return pc.match_like(text, pattern.as_py())
-
-    def _like_operands(self, node: ast.Like) -> tuple[Any, Any]:
-        return self.value(node.lhs), self.value(node.pattern)
 
     def _in(self, node: ast.In) -> Any:
         lhs = self.value(node.lhs)

@@ -126,7 +126,7 @@ class Pruner:
         resolve: Any,
     ) -> Iterator[int]:
         """Row groups of a file that may hold a match. ``paths`` maps column paths to leaf
-        indices (``leaf_paths``); ``resolve`` maps a property name to its column path."""
+        indices (``parquet.Reader.paths``); ``resolve`` maps a property name to its column path."""
         if not (self.boxes or self.time or self.ranges or self.sets):
             yield from range(metadata.num_row_groups)
             return
@@ -234,12 +234,6 @@ def _overlaps(a: Box, b: Box) -> bool:
 
 def _crosses(bbox: tuple[float, ...]) -> bool:
     return bbox[0] > bbox[2] or (bbox[0] <= -180 and bbox[2] >= 180)
-
-
-def leaf_paths(metadata: pq.FileMetaData) -> dict[str, int]:
-    """Column path (``bbox.xmin``) → leaf index, for reading a file's statistics."""
-    schema = metadata.schema
-    return {schema.column(i).path: i for i in range(metadata.num_columns)}
 
 
 def file_crosses(metadata: pq.FileMetaData) -> bool | None:

@@ -110,11 +110,14 @@ class SearchResult:
         return node
 
     def _per_file(
-        self, work: Callable[[scan.OpenFile, Any], T], *, window: int | None = None
+        self,
+        work: Callable[[scan.OpenFile, Any], T],
+        survivors: list[IndexFile],
+        *,
+        window: int | None = None,
     ) -> Iterator[tuple[int, T]]:
-        """``work(file, node)`` on every surviving file, in parallel (``window`` files in
-        flight), results in file order."""
-        survivors = self._survivors()
+        """``work(file, node)`` on every file of ``survivors``, in parallel (``window`` files
+        in flight), results in file order."""
 
         def task(position: int) -> tuple[int, T]:
             def run(file: scan.OpenFile) -> T:
@@ -122,7 +125,6 @@ class SearchResult:
 
             return position, self._with_file(survivors[position], run)
 
-        self._survivor_list = survivors
         remote = any("://" in f.url and not f.url.startswith("file:") for f in survivors)
         workers = filecache.REMOTE_WORKERS if remote else None
         return filecache.ordered_map(task, range(len(survivors)), window=window, workers=workers)
@@ -156,7 +158,8 @@ class SearchResult:
 
         remaining = cap
         # With a limit, read one file at a time so that reading stops where the limit does.
-        for _, tables in self._per_file(rows, window=1 if cap is not None else None):
+        window = 1 if cap is not None else None
+        for _, tables in self._per_file(rows, self._survivors(), window=window):
             for table in tables:
                 if remaining is not None:
                     table = table.slice(0, remaining)
@@ -192,7 +195,8 @@ class SearchResult:
             return _bounded(tables, limit, sort_keys[: len(keys)])
 
         top: pa.Table | None = None
-        for position, table in self._per_file(key_table):
+        survivors = self._survivors()
+        for position, table in self._per_file(key_table, survivors):
             if table is None:
                 continue
             table = table.append_column("f", pa.array(np.full(table.num_rows, position)))
@@ -204,7 +208,6 @@ class SearchResult:
         top = top.take(pc.sort_indices(top, sort_keys=_nulls_last(sort_keys)))
         if limit is not None:
             top = top.slice(0, limit)
-        survivors = self._survivor_list
         for start in range(0, top.num_rows, _SORT_CHUNK):
             yield self._fetch(survivors, top.slice(start, _SORT_CHUNK))
 
@@ -279,7 +282,7 @@ class SearchResult:
                 len(m.rows) for m in scan.matches(file, node, self._pruner, lenient=self.lenient)
             )
 
-        return sum(n for _, n in self._per_file(count))
+        return sum(n for _, n in self._per_file(count, self._survivors()))
 
     def to_geodataframe(self) -> Any:
         """Matching rows as a geopandas GeoDataFrame (needs the optional ``geopandas``)."""
