@@ -91,6 +91,8 @@ def test_missing_and_unreadable_sources(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_text("not parquet")
     with pytest.raises(QueryError, match=r"bad\.parquet: not a Parquet file"):
         search(str(tmp_path / "bad.parquet")).count()
+    with pytest.raises(InputError, match="a web server cannot be listed"):
+        search("http://127.0.0.1:9/index/*.parquet")
     with pytest.raises(StorageError, match=r"127\.0\.0\.1:9"):
         search("http://127.0.0.1:9/catalog.json")
 
