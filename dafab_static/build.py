@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from dafab_static.report import BuildReport
 from dafab_static.spool import Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.writer import (
+    RELEASE_HREF,
     MonthJob,
     MonthResult,
     MonthWriter,
@@ -93,13 +94,14 @@ def build(
     opts = options or BuildOptions()
     started = time.perf_counter()
     report = BuildReport(dest=dest)
+    recipe = _load_recipe(opts.pipeline)  # a bad recipe fails before anything is written
     release = Release(dest)
     spool_dir = Path(tempfile.mkdtemp(prefix="dafab-spool-"))
     try:
         with _sample_sources(sample) as sample_folder:
             localized = embed(release, sample_folder.path, "sample") if sample_folder.path else ()
             run = _Build(opts, release, report, Spool(spool_dir, collection=opts.collection),
-                         progress or _quiet, localized)  # fmt: skip
+                         progress or _quiet, localized, recipe)  # fmt: skip
             srcs = [*sample_folder.sources, *sources]
             run.ingest(srcs)
             if not run.spool.counts:
@@ -118,6 +120,14 @@ def build(
         shutil.rmtree(spool_dir, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _load_recipe(path: str | None) -> Any:
+    if path is None:
+        return None
+    from dafab_static.pipeline import load_recipe
+
+    return load_recipe(path)
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
@@ -157,14 +167,17 @@ class _Build:
         spool: Spool,
         progress: ProgressFn,
         localized: tuple[tuple[str, str], ...],
+        recipe: Any = None,
     ) -> None:
         self.opts = opts
+        self.recipe = recipe
         self.release = release
         self.report = report
         self.spool = spool
         self.progress = progress
         self.given: dict[str, dict[str, Any]] = {}
-        self.config = WriterConfig(release, opts.base_url, opts.validate, opts.strict, localized)
+        self.config = WriterConfig(release, opts.base_url, opts.validate, opts.strict, localized,
+                                   derived_assets=recipe is not None)  # fmt: skip
         self.writer = MonthWriter(self.config)  # catalogs above the months, in this process
         self.warned: dict[str, tuple[str, int]] = {}
         self.queryables: list[dict[str, Any]] = []  # one small document per collection
@@ -184,18 +197,18 @@ class _Build:
         for path in self.opts.collections:
             self.given_collection(_read_collection(path), path)
         count = 0
-        for record in iter_records(
+        records = iter_records(
             sources,
             datetime=self.opts.datetime,
             on_error=self.problem,
             on_notice=self.notice,
             workers=self.opts.workers,
-        ):
-            if record.kind == "collection":
-                self.given_collection(record.data, record.source)
-                continue
+        )
+        pairs = ((r.data, r) for r in records if r.kind != "collection" or
+                 self.given_collection(r.data, r.source))  # fmt: skip
+        for item, record in self.derive(pairs):
             try:
-                self.spool.accept(record.data, record.source)
+                self.spool.accept(item, record.source)
             except InputError as e:
                 self.problem(e)
                 continue
@@ -205,9 +218,37 @@ class _Build:
         self.progress("read", count, count)
         self.spool.flush()
 
-    def given_collection(self, doc: dict[str, Any], source: str) -> None:
+    def given_collection(self, doc: dict[str, Any], source: str) -> bool:
+        """Keep a Collection read from the sources; False, so generators can filter on it."""
         cid = layout.check_id(doc.get("id"), what="collection", source=source)
         self.given.setdefault(cid, doc)  # the first definition (--collection-json first) wins
+        return False
+
+    def derive(
+        self, pairs: Iterator[tuple[dict[str, Any], Any]]
+    ) -> Iterator[tuple[dict[str, Any], Any]]:
+        """Run the recipe over the items it applies to; its files go into the release."""
+        if self.recipe is None:
+            yield from pairs
+            return
+        from dafab_static.pipeline import Pipeline
+
+        pipeline = Pipeline(self.recipe, put_asset=self.put_derived, device=self.opts.device,
+                            strict=self.opts.strict, progress=self.progress,
+                            collection=self.opts.collection)  # fmt: skip
+        try:
+            yield from pipeline.run(pairs)
+        finally:
+            self.report.pipeline = pipeline.report
+
+    def put_derived(self, item: Mapping[str, Any], key: str, asset: Any) -> str:
+        """Store a pipeline's file at ``assets/<collection>/<item>/<file>``; the writer makes
+        the ``release:`` href relative to the item once its path is known."""
+        cid = self.opts.collection or item.get("collection") or "unassigned"
+        path = "/".join(("assets", layout.segment(str(cid)), layout.segment(str(item["id"])),
+                         asset.filename))  # fmt: skip
+        self.put(path, asset.data)
+        return RELEASE_HREF + path
 
     # -- phase 2 --------------------------------------------------------------------------
     def write(self) -> bytes:

@@ -58,8 +58,32 @@ def to_table(items: Sequence[dict[str, Any]]) -> pa.Table:
     wkb = _wkb_many([item["geometry"] for item in items])
     rows = [_with_wkb(item, geometry) for item, geometry in zip(items, wkb, strict=True)]
     batch = StacJsonBatch(pa.RecordBatch.from_struct_array(pa.array(rows)))
-    table = pa.Table.from_batches([batch.to_arrow_batch().inner])
+    table = _fixed_size_embeddings(pa.Table.from_batches([batch.to_arrow_batch().inner]))
     return table.take(hilbert_order(table))
+
+
+#: Item properties holding one embedding vector per model (see dafab_static.pipeline).
+EMBEDDING_PREFIX = "emb:"
+
+
+def _fixed_size_embeddings(table: pa.Table) -> pa.Table:
+    """Embedding columns as ``fixed_size_list<float32, n>``.
+
+    From JSON, stac-geoparquet infers ``list<double>``: twice the bytes, and a list per row
+    where kNN wants one contiguous ``(rows, n)`` matrix it can read without copying.
+    """
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if not name.startswith(EMBEDDING_PREFIX) or not pa.types.is_list(column.type):
+            continue
+        lengths = pc.unique(pc.list_value_length(column).drop_null())
+        if len(lengths) != 1:
+            continue  # vectors of several lengths: keep them as they came
+        fixed = pa.list_(pa.float32(), lengths[0].as_py())
+        table = table.set_column(i, name, column.cast(fixed))
+    return table
 
 
 def _with_wkb(item: dict[str, Any], geometry: bytes) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class BuildOptions:
         collections: Paths of Collection JSON files to use instead of generated ones.
         validate: Validate every object written against the STAC JSON Schemas.
         workers: Worker threads for writing objects (0 picks one per core).
+        pipeline: Path of a pipeline recipe (TOML) to run over the scenes before writing.
+        device: Torch device for the pipeline (``auto``: cuda, then mps, then cpu).
     """
 
     base_url: str | None = None
@@ -44,6 +46,8 @@ class BuildOptions:
     collections: tuple[str, ...] = field(default_factory=tuple)
     validate: bool = True
     workers: int = 0
+    pipeline: str | None = None
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.base_url is not None:

@@ -20,11 +20,13 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     published: bool = False
+    #: A :class:`dafab_static.pipeline.PipelineReport` when the build ran a pipeline.
+    pipeline: Any = None
 
     @property
     def ok(self) -> bool:
         """True when the catalog was published and no input was skipped."""
-        return self.published and not self.skipped
+        return self.published and not self.skipped and not (self.pipeline and self.pipeline.failed)
 
     def summary(self) -> str:
         """A few human lines: what was built, how big, how long, what went wrong."""
@@ -36,6 +38,8 @@ class BuildReport:
             f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s",
         ]
         lines += [f"  {cid}: {_count(n, 'item')}" for cid, n in sorted(self.collections.items())]
+        if self.pipeline is not None:
+            lines.append(self.pipeline.summary())
         if self.warnings:
             lines.append(f"{_count(len(self.warnings), 'warning')}:")
             lines += [f"  warning: {w}" for w in self.warnings[:20]]
@@ -53,6 +57,7 @@ class BuildReport:
             "items": self.items, "collections": dict(sorted(self.collections.items())),
             "partitions": self.partitions, "objects": self.objects, "bytes": self.bytes,
             "seconds": round(self.seconds, 3), "skipped": self.skipped, "warnings": self.warnings,
+            **({"pipeline": self.pipeline.to_dict()} if self.pipeline is not None else {}),
         }  # fmt: skip
 
 

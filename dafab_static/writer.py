@@ -27,6 +27,10 @@ from dafab_static.publish import Release
 from dafab_static.spool import parse_time, read_month, time_key
 from dafab_static.tree import Linker, catalog_document, dumps, item_document
 
+#: Spooled items point at files a pipeline put in the release as ``release:<layout path>``;
+#: the writer turns that into a path relative to the item once the item's path is known.
+RELEASE_HREF = "release:"
+
 # Below this many items a process pool costs more (start-up, pickling) than it saves.
 PARALLEL_MIN_ITEMS = 5000
 
@@ -68,6 +72,7 @@ class WriterConfig:
     validate: bool
     strict: bool
     localized: tuple[tuple[str, str], ...] = ()
+    derived_assets: bool = False
 
 
 class MonthWriter:
@@ -111,7 +116,7 @@ class MonthWriter:
             part = layout.partition_path(job.year, job.month, when.day, when.hour, item["id"],
                                          job.split)  # fmt: skip
             path = layout.item_path(place, part, item["id"])
-            if self.localized:
+            if self.localized or self.config.derived_assets:
                 self.localize(item, path)
             doc = item_document(item, path=path, parent=f"{place.folder}/{part}/catalog.json",
                                 collection=place.document, linker=self.linker)  # fmt: skip
@@ -173,10 +178,14 @@ class MonthWriter:
             )  # fmt: skip
 
     def localize(self, item: dict[str, Any], path: str) -> None:
-        """Point asset and link hrefs at embedded copies (see :func:`embed`), relatively."""
+        """Point asset and link hrefs at embedded copies (see :func:`embed`) and at files a
+        pipeline wrote into the release (:data:`RELEASE_HREF`), relatively."""
         for target in [*item.get("assets", {}).values(), *item.get("links", [])]:
             href = str(target.get("href", ""))
-            key = self.localized.get(unquote(href.removeprefix("file://")))
+            if href.startswith(RELEASE_HREF):
+                key: str | None = href.removeprefix(RELEASE_HREF)
+            else:
+                key = self.localized.get(unquote(href.removeprefix("file://")))
             if key:
                 target["href"] = layout.href(self.release.locate(path), self.release.locate(key))
 

@@ -1,0 +1,234 @@
+"""Read a scene's bands onto its analysis grid, window by window, with rasterio.
+
+Runs in reader processes (see :mod:`dafab_static.pipeline.runner`), so everything here takes
+and returns plain, picklable data: an item dict in, numpy arrays out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from affine import Affine
+
+from dafab_static.errors import InputError
+
+#: Asset keys and band names of the quality bands the cloud step compares with.
+_QA = {"scl": "scl", "qa_pixel": "qa_pixel"}
+_RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-hdf")
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """One band of one asset file."""
+
+    href: str
+    index: int  # 1-based, as rasterio counts
+    name: str  # STAC common name, or "scl" / "qa_pixel" for quality bands
+    scale: float
+    offset: float
+    nodata: float | None
+
+
+@dataclass
+class SceneData:
+    """A scene on its analysis grid, as numpy (picklable across processes).
+
+    ``pixels`` is ``(C, rows, cols)`` float32 with invalid pixels 0; ``reflectance`` is
+    False when the bands carry no scale and are not float (8-bit display values), which the
+    physical methods (cloud tests, land cover) refuse.
+    """
+
+    item_id: str
+    pixels: npt.NDArray[np.float32]
+    valid: npt.NDArray[np.bool_]
+    bands: tuple[str, ...]
+    transform: tuple[float, ...]
+    crs: str
+    window: int
+    reflectance: bool
+    qa: npt.NDArray[np.int32] | None = None
+    qa_kind: str | None = None
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+
+def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource | None]:
+    """The item's bands with a STAC common name, one per name, and its quality band.
+
+    Bands are named by ``eo:bands`` (STAC 1.0) or ``bands`` (1.1) of raster assets; scale,
+    offset and nodata come from ``raster:bands`` or the 1.1 band objects.
+    """
+    sources: dict[str, BandSource] = {}
+    qa: BandSource | None = None
+    for key, asset in item.get("assets", {}).items():
+        if not isinstance(asset, Mapping) or not _is_raster(asset):
+            continue
+        described = asset.get("eo:bands") or asset.get("bands") or []
+        raster = asset.get("raster:bands") or []
+        count = max(len(described), len(raster), 1)
+        for i in range(count):
+            eo = described[i] if i < len(described) else {}
+            rb = raster[i] if i < len(raster) else {}
+            name = eo.get("common_name") or eo.get("eo:common_name")
+            label = str(eo.get("name") or (key if count == 1 else "")).lower()
+            qa_kind = _QA.get(str(key).lower()) or _QA.get(label)
+            source = BandSource(
+                href=str(asset["href"]), index=i + 1, name=qa_kind or str(name),
+                scale=float(rb.get("scale", eo.get("scale", 1.0))),
+                offset=float(rb.get("offset", eo.get("offset", 0.0))),
+                nodata=_number(rb.get("nodata", eo.get("nodata"))),
+            )  # fmt: skip
+            if qa_kind:
+                qa = qa or source
+            elif name and name not in sources:
+                sources[str(name)] = source
+    return list(sources.values()), qa
+
+
+def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneData:
+    """Read an item's named bands (and quality band) onto one analysis grid.
+
+    The grid is the first band's file, decimated to at most ``max_size`` pixels on the long
+    side (rasterio then reads from overviews). Files on another grid are warped to it
+    (``WarpedVRT``): bilinear for reflectance, nearest for quality classes.
+
+    Raises:
+        InputError: naming the item and file when it has no readable bands.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    started = time.perf_counter()
+    item_id = str(item.get("id"))
+    bands, qa = band_sources(item)
+    if not bands:
+        raise InputError(f"item {item_id!r}: no raster asset with named bands (eo:bands)")
+    files = sorted({b.href for b in bands} | ({qa.href} if qa else set()), key=_order(bands))
+    with ExitStack() as stack:
+        opened = {href: stack.enter_context(_open(href, item_id, rasterio)) for href in files}
+        ref = opened[bands[0].href]
+        factor = max(1, math.ceil(max(ref.width, ref.height) / max_size))
+        rows, cols = math.ceil(ref.height / factor), math.ceil(ref.width / factor)
+        grid = ref.transform * Affine.scale(ref.width / cols, ref.height / rows)
+        readers = {
+            href: _Reader(src, grid, (rows, cols), ref.crs, nearest=qa is not None and
+                          href == qa.href and not any(b.href == href for b in bands))
+            for href, src in opened.items()
+        }  # fmt: skip
+        pixels = np.zeros((len(bands), rows, cols), np.float32)
+        valid = np.ones((rows, cols), bool)
+        qa_grid = np.zeros((rows, cols), np.int32) if qa else None
+        nbytes = 0
+        for r0, c0, h, w in _windows(rows, cols, window):
+            for href, reader in readers.items():
+                wanted = [b for b in bands if b.href == href]
+                extra = [qa] if qa and qa.href == href else []
+                chunk = reader.read(
+                    [b.index for b in [*wanted, *extra]],
+                    r0,
+                    c0,
+                    h,
+                    w,
+                    Resampling.average if factor > 1 else Resampling.nearest,
+                )
+                nbytes += chunk.nbytes
+                for k, band in enumerate(wanted):
+                    raw = chunk[k].astype(np.float32)
+                    ok = np.isfinite(raw)
+                    if band.nodata is not None and not math.isnan(band.nodata):
+                        ok &= raw != band.nodata
+                    valid[r0 : r0 + h, c0 : c0 + w] &= ok
+                    pixels[bands.index(band), r0 : r0 + h, c0 : c0 + w] = np.where(
+                        ok, raw * band.scale + band.offset, 0.0)  # fmt: skip
+                if extra and qa_grid is not None:
+                    qa_grid[r0 : r0 + h, c0 : c0 + w] = chunk[-1].astype(np.int32)
+        pixels *= valid
+        reflectance = any(b.scale != 1.0 for b in bands) or ref.dtypes[0].startswith("float")
+    return SceneData(
+        item_id=item_id, pixels=pixels, valid=valid, bands=tuple(b.name for b in bands),
+        transform=tuple(grid)[:6], crs=ref.crs.to_string() if ref.crs else "", window=window,
+        reflectance=reflectance, qa=qa_grid, qa_kind=qa.name if qa else None,
+        bytes_read=nbytes, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+class _Reader:
+    """Windows of one file on the analysis grid: a direct (decimated) read when the file is
+    on the grid's CRS and pixel lattice, a WarpedVRT otherwise."""
+
+    def __init__(self, src: Any, grid: Any, shape: tuple[int, int], crs: Any, *, nearest: bool):
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        self.src = src
+        self.grid = grid
+        self.aligned = src.crs == crs and _same_lattice(src, grid, shape)
+        self.vrt = None
+        if not self.aligned:
+            resampling = Resampling.nearest if nearest else Resampling.bilinear
+            self.vrt = WarpedVRT(src, crs=crs, transform=grid, width=shape[1], height=shape[0],
+                                 resampling=resampling)  # fmt: skip
+        self.fx = src.width / shape[1]
+        self.fy = src.height / shape[0]
+
+    def read(self, indexes: list[int], r0: int, c0: int, h: int, w: int, resampling: Any) -> Any:
+        from rasterio.windows import Window
+
+        if self.vrt is not None:
+            return self.vrt.read(indexes, window=Window(c0, r0, w, h))
+        window = Window(c0 * self.fx, r0 * self.fy, w * self.fx, h * self.fy)
+        return self.src.read(indexes, window=window, out_shape=(len(indexes), h, w),
+                             resampling=resampling)  # fmt: skip
+
+
+def _same_lattice(src: Any, grid: Any, shape: tuple[int, int]) -> bool:
+    """Whether ``src`` covers the grid with an integer decimation of the same origin."""
+    t = src.transform
+    return bool(
+        abs(t.c - grid.c) < 1e-6 * abs(t.a) + 1e-9
+        and abs(t.f - grid.f) < 1e-6 * abs(t.e) + 1e-9
+        and t.b == grid.b == 0
+        and t.d == grid.d == 0
+        and abs(src.width * t.a - shape[1] * grid.a) < abs(grid.a)
+        and abs(src.height * t.e - shape[0] * grid.e) < abs(grid.e)
+    )
+
+
+def _windows(rows: int, cols: int, size: int) -> Iterator[tuple[int, int, int, int]]:
+    for r0 in range(0, rows, size):
+        for c0 in range(0, cols, size):
+            yield r0, c0, min(size, rows - r0), min(size, cols - c0)
+
+
+def _open(href: str, item_id: str, rasterio: Any) -> Any:
+    try:
+        return rasterio.open(href.removeprefix("file://"))
+    except rasterio.errors.RasterioIOError as e:
+        raise InputError(f"item {item_id!r}: cannot read {href} ({e})") from None
+
+
+def _order(bands: list[BandSource]) -> Any:
+    first = {b.href: i for i, b in reversed(list(enumerate(bands)))}
+    return lambda href: first.get(href, len(bands))
+
+
+def _is_raster(asset: Mapping[str, Any]) -> bool:
+    kind = str(asset.get("type", ""))
+    href = str(asset.get("href", "")).lower()
+    return kind.startswith(_RASTER_TYPES) or href.endswith((".tif", ".tiff", ".jp2"))
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None  # "nan"/"inf" strings in STAC are handled by float(); others ignored

@@ -1,0 +1,115 @@
+"""Steps are plugins: classes registered by name, found three ways.
+
+1. Built-in steps register themselves with :func:`register_step` when
+   :mod:`dafab_static.pipeline.steps` is imported.
+2. Installed packages add steps through the ``dafab_static.steps`` entry-point group
+   (``[project.entry-points."dafab_static.steps"] mystep = "mypkg.steps:MyStep"``), the
+   mechanism pytest and rasterio's ``rio`` plugins use.
+3. A recipe may name any importable class as ``"module:Class"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from dafab_static.errors import OptionError
+
+if TYPE_CHECKING:
+    import torch
+
+    from dafab_static.pipeline.windows import StepOutput, Windows
+
+ENTRY_POINT_GROUP = "dafab_static.steps"
+_REGISTRY: dict[str, type[Step]] = {}
+S = TypeVar("S", bound="type[Step]")
+
+
+class Step:
+    """One unit of a recipe: in go a batch of windows and their item, out come properties,
+    assets or both.
+
+    Subclasses take their recipe parameters as keyword arguments (check them in
+    ``__init__`` and raise :class:`~dafab_static.errors.OptionError` naming the parameter),
+    load models in :meth:`setup`, and derive in :meth:`__call__`.
+
+    Attributes:
+        name: The name recipes use.
+        requires: STAC common band names the step cannot work without; an item that lacks
+            one is passed over by this step, with a note in the run summary.
+        reads_pixels: False for steps that take nothing from the item's own pixels (pooling
+            an embedding product), so a recipe of only those reads no scene.
+
+    Example:
+        >>> @register_step("brightness")
+        ... class Brightness(Step):
+        ...     requires = ("red",)
+        ...     def __call__(self, windows):
+        ...         red = windows.pixels[:, windows.channel("red")][windows.valid]
+        ...         return StepOutput(properties={"my:red_mean": float(red.mean())})
+    """
+
+    name: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    reads_pixels: ClassVar[bool] = True
+
+    def setup(self, device: torch.device) -> None:
+        """Load weights and move them to ``device``; called once per run."""
+        del device
+
+    def models(self) -> list[str]:
+        """Ids of the models this step runs, for provenance."""
+        return []
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        raise NotImplementedError
+
+
+def register_step(name: str) -> Callable[[S], S]:
+    """Class decorator: make a :class:`Step` available to recipes as ``name``."""
+
+    def add(cls: S) -> S:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def step_class(name: str, *, where: str) -> type[Step]:
+    """The step class recipes call ``name``.
+
+    Raises:
+        OptionError: naming ``where`` (the recipe and step) when no step has that name.
+    """
+    import dafab_static.pipeline.steps  # noqa: F401  (registers the built-ins)
+
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name == name:
+            return _checked(point.load(), name, where)
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            return _checked(getattr(importlib.import_module(module), attr), name, where)
+        except (ImportError, AttributeError) as e:
+            raise OptionError(f"{where}: cannot import step {name!r} ({e})") from None
+    raise OptionError(
+        f"{where}: unknown step {name!r}; known steps: {', '.join(available_steps())}"
+    )
+
+
+def available_steps() -> list[str]:
+    """Names of the built-in and installed steps."""
+    import dafab_static.pipeline.steps  # noqa: F401
+
+    return sorted({*_REGISTRY, *(p.name for p in entry_points(group=ENTRY_POINT_GROUP))})
+
+
+def _checked(obj: Any, name: str, where: str) -> type[Step]:
+    if not (isinstance(obj, type) and issubclass(obj, Step)):
+        raise OptionError(f"{where}: {name!r} is not a dafab_static.pipeline.Step subclass")
+    return obj

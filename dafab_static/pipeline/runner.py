@@ -1,0 +1,349 @@
+"""Run a recipe over items: read scenes in worker processes, compute on the device, merge
+what the steps derive into the items, and record provenance.
+
+Reading and computing overlap: up to ``2 * workers`` scenes are read ahead in a process
+pool (rasterio decodes there, outside this process's GIL) while the steps run here on the
+device. A scene that fails (unreadable file, missing bands, a step error) does not stop the
+run: its item passes through unchanged and the failure is in the report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+from dafab_static import __version__
+from dafab_static.errors import DafabError
+from dafab_static.pipeline.device import choose_device, describe_device
+from dafab_static.pipeline.reader import SceneData, band_sources, read_scene
+from dafab_static.pipeline.recipe import Recipe
+from dafab_static.pipeline.registry import Step
+from dafab_static.pipeline.windows import Asset, StepOutput, Windows
+
+if TYPE_CHECKING:
+    import torch
+
+PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+
+#: Where a step's asset goes: ``put_asset(item, key, asset)`` stores it and returns its href.
+PutAsset = Callable[[Mapping[str, Any], str, Asset], str]
+ProgressFn = Callable[[str, int, int | None], None]
+T = TypeVar("T")
+_Read = Union["Future[SceneData]", SceneData, Exception]
+
+
+@dataclass
+class PipelineReport:
+    """What a pipeline run did: scenes, failures, notes and where the time went."""
+
+    recipe: str
+    device: str
+    scenes: int = 0
+    processed: int = 0
+    failed: list[str] = field(default_factory=list)
+    notes: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    read_seconds: float = 0.0
+    bytes_read: int = 0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        rate = self.processed / self.seconds if self.seconds else 0.0
+        lines = [
+            f"pipeline {self.recipe} on {self.device}: {self.processed}/{self.scenes} scenes "
+            f"in {self.seconds:.1f} s ({rate:.2f} scenes/s, read {self.bytes_read / 1e6:.1f} MB)"
+        ]
+        if self.step_seconds:
+            lines.append("  time per step: " + ", ".join(
+                f"{k} {v:.2f} s" for k, v in self.step_seconds.items()))  # fmt: skip
+        lines += [f"  note: {n} ({c} scenes)" for n, c in sorted(self.notes.items())]
+        if self.failed:
+            lines.append(f"  {len(self.failed)} scenes failed:")
+            lines += [f"  failed: {f}" for f in self.failed[:50]]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Machine-readable form (``--json``)."""
+        return {
+            "recipe": self.recipe, "device": self.device, "scenes": self.scenes,
+            "processed": self.processed, "failed": self.failed, "notes": dict(self.notes),
+            "seconds": round(self.seconds, 3), "read_seconds": round(self.read_seconds, 3),
+            "bytes_read": self.bytes_read,
+            "step_seconds": {k: round(v, 4) for k, v in self.step_seconds.items()},
+        }  # fmt: skip
+
+
+class Pipeline:
+    """A recipe ready to run: steps created and set up on the device once.
+
+    Args:
+        recipe: A :class:`~dafab_static.pipeline.recipe.Recipe`.
+        put_asset: Stores a step's file for an item and returns the asset's href.
+        device: Overrides the recipe's device (``auto``, ``cpu``, ``cuda``, ``mps``).
+        workers: Overrides the recipe's reader processes (0 reads in this process).
+        strict: Raise at the first failing scene instead of reporting it.
+        progress: Called as ``progress("pipeline", scenes done, None)``.
+        collection: The collection every item is put in (``--collection``), for matching.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        *,
+        put_asset: PutAsset,
+        device: str | None = None,
+        workers: int | None = None,
+        strict: bool = False,
+        progress: ProgressFn | None = None,
+        collection: str | None = None,
+    ) -> None:
+        import torch
+
+        self.recipe = recipe
+        self.put_asset = put_asset
+        self.device = choose_device(device or recipe.execution.device)
+        self.steps: list[Step] = [spec.create() for spec in recipe.steps]
+        for step in self.steps:
+            step.setup(self.device)
+        self.reads_pixels = any(s.reads_pixels for s in self.steps)
+        configured = recipe.execution.workers if workers is None else workers
+        self.workers = (
+            max(1, min(4, (os.cpu_count() or 2) - 1)) if configured == "auto" else int(configured)
+        )
+        self.strict = strict
+        self.collection = collection
+        self.progress = progress
+        self.report = PipelineReport(recipe.name, describe_device(self.device))
+        self.autocast = self.device.type == "cuda" and recipe.execution.precision == "auto"
+        self.when = _run_time()
+        self.torch_version = torch.__version__
+
+    def run(self, pairs: Iterable[tuple[dict[str, Any], T]]) -> Iterator[tuple[dict[str, Any], T]]:
+        """Yield every ``(item, tag)``; items the recipe applies to come back enriched.
+
+        ``tag`` travels with its item untouched (the build passes the item's source, for its
+        error messages). Items the recipe does not apply to come back at once; the others
+        in the order they were read.
+        """
+        started = time.perf_counter()
+        pool = None
+        pending: deque[tuple[dict[str, Any], T, _Read]] = deque()
+        ahead = max(2, 2 * self.workers)
+        try:
+            for item, tag in pairs:
+                if not self.wants(item):
+                    yield item, tag
+                    continue
+                self.report.scenes += 1
+                if self.workers and pool is None and self.reads_pixels:
+                    # forkserver: the parent may run obstore's Tokio threads (S3), and a forked
+                    # child of a multi-threaded process can deadlock on a held lock.
+                    pool = ProcessPoolExecutor(
+                        self.workers, mp_context=multiprocessing.get_context("forkserver")
+                    )
+                pending.append((item, tag, self._read(item, pool)))
+                while len(pending) >= ahead:
+                    item, tag, read = pending.popleft()
+                    yield self._finish(item, read), tag
+            while pending:
+                item, tag, read = pending.popleft()
+                yield self._finish(item, read), tag
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            self.report.seconds += time.perf_counter() - started
+
+    def wants(self, item: Mapping[str, Any]) -> bool:
+        """Whether the recipe applies to ``item``: its collection matches, and its raster
+        assets are local files unless the recipe reads remote ones (``assets = "any"``)."""
+        if not self.recipe.applies_to(self.collection or item.get("collection")):
+            return False
+        if self.recipe.assets == "any" or not self.reads_pixels:
+            return True
+        hrefs = [str(b.href) for b in band_sources(item)[0]]
+        if hrefs and all(_is_local(h) for h in hrefs):
+            return True
+        self.report.notes["remote or no raster assets: not read (recipe assets = 'local')"] += 1
+        return False
+
+    def _read(self, item: dict[str, Any], pool: ProcessPoolExecutor | None) -> _Read:
+        if not self.reads_pixels:
+            return _empty_scene(item)
+        ex = self.recipe.execution
+        if pool is not None:
+            return pool.submit(read_scene, item, max_size=ex.max_size, window=ex.window)
+        try:
+            return read_scene(item, max_size=ex.max_size, window=ex.window)
+        except Exception as e:  # reported per scene, see _finish
+            return e
+
+    def _finish(self, item: dict[str, Any], read: _Read) -> dict[str, Any]:
+        try:
+            scene = read.result() if isinstance(read, Future) else read
+            if isinstance(scene, Exception):
+                raise scene
+            self.report.read_seconds += scene.seconds
+            self.report.bytes_read += scene.bytes_read
+            item = self.apply(item, scene)
+            self.report.processed += 1
+        except Exception as e:
+            if self.strict:
+                raise
+            # A bug in one scene must not cost a night's run; the type name keeps it
+            # distinguishable from input problems in the summary.
+            reason = str(e) if isinstance(e, DafabError) else f"{type(e).__name__}: {e}"
+            self.report.failed.append(f"{item.get('id')}: {reason}")
+        if self.progress:
+            self.progress("pipeline", self.report.processed + len(self.report.failed), None)
+        return item
+
+    def apply(self, item: dict[str, Any], scene: SceneData) -> dict[str, Any]:
+        """Run every step on one read scene and merge the outputs into a copy of ``item``."""
+        import torch
+
+        windows = _windows(item, scene, self.device)
+        out = {**item, "properties": dict(item.get("properties", {})),
+               "assets": dict(item.get("assets", {}))}  # fmt: skip
+        extensions = set(item.get("stac_extensions", []))
+        ran = []
+        for step in self.steps:
+            missing = [b for b in step.requires if not windows.has(b)]
+            if missing:
+                self.report.notes[f"{step.name}: skipped, no {'/'.join(missing)} band"] += 1
+                continue
+            if getattr(step, "needs_reflectance", False) and not scene.reflectance:
+                self.report.notes[f"{step.name}: skipped, bands are not reflectance"] += 1
+                continue
+            started = time.perf_counter()
+            with torch.inference_mode(), _autocast(self.autocast and
+                                                   getattr(step, "autocast", False)):  # fmt: skip
+                result: StepOutput = step(windows)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            spent = time.perf_counter() - started
+            self.report.step_seconds[step.name] = self.report.step_seconds.get(step.name, 0) + spent
+            windows.layers.update(result.layers)
+            out["properties"].update(result.properties)
+            for key, asset in result.assets.items():
+                out["assets"][key] = {"href": self.put_asset(out, key, asset), **asset.fields}
+            extensions |= result.extensions
+            for note in result.notes:
+                self.report.notes[f"{step.name}: {note}"] += 1
+            ran.append(step)
+        if ran:
+            self._provenance(out["properties"], ran)
+            extensions.add(PROCESSING_SCHEMA)
+        out["stac_extensions"] = sorted(extensions)
+        return out
+
+    def _provenance(self, properties: dict[str, Any], ran: list[Step]) -> None:
+        """processing extension fields: software, version, datetime, device and models."""
+        models = [m for step in ran for m in step.models()]
+        software = dict(properties.get("processing:software") or {})
+        software.update({"dafab-static": __version__, "torch": self.torch_version})
+        lineage = (
+            f"dafab-static pipeline {self.recipe.name!r} (recipe version {self.recipe.version}) "
+            f"on {self.report.device}: steps {', '.join(s.name for s in ran)}"
+            + (f"; models {', '.join(models)}" if models else "")
+        )
+        earlier = properties.get("processing:lineage")
+        properties.update({
+            "processing:software": software,
+            "processing:version": self.recipe.version,
+            "processing:datetime": self.when,
+            "processing:lineage": f"{earlier}; then {lineage}" if earlier else lineage,
+            "dafab:device": self.report.device,
+        })  # fmt: skip
+        if models:
+            properties["dafab:models"] = models
+
+
+def _windows(item: Mapping[str, Any], scene: SceneData, device: torch.device) -> Windows:
+    """Cut the scene into ``window``-sized tiles on the device (pinned copy on CUDA)."""
+    import torch
+    from affine import Affine
+
+    def to_device(array: Any) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        if device.type == "cuda":
+            return tensor.pin_memory().to(device, non_blocking=True)
+        return tensor.to(device)
+
+    c, rows, cols = scene.pixels.shape
+    size = scene.window
+    pr, pc = -rows % size, -cols % size
+
+    def tiles(t: torch.Tensor) -> torch.Tensor:
+        t = torch.nn.functional.pad(t, (0, pc, 0, pr))
+        k = t.shape[0]
+        return t.unfold(1, size, size).unfold(2, size, size).permute(1, 2, 0, 3, 4).reshape(
+            -1, k, size, size)  # fmt: skip
+
+    origins = tuple((r, col) for r in range(0, rows, size) for col in range(0, cols, size))
+    pixels = tiles(to_device(scene.pixels)) if c else torch.zeros((0, 0, size, size))
+    valid = tiles(to_device(scene.valid)[None])[:, 0] if rows else torch.zeros((0, size, size))
+    qa = tiles(to_device(scene.qa)[None])[:, 0] if scene.qa is not None else None
+    return Windows(
+        item=item, pixels=pixels, valid=valid.bool(), bands=scene.bands, origins=origins,
+        shape=(rows, cols), transform=Affine(*scene.transform), crs=scene.crs, qa=qa,
+        qa_kind=scene.qa_kind,
+    )  # fmt: skip
+
+
+def _empty_scene(item: Mapping[str, Any]) -> SceneData:
+    import numpy as np
+
+    return SceneData(str(item.get("id")), np.zeros((0, 0, 0), np.float32),
+                     np.zeros((0, 0), bool), (), (1, 0, 0, 0, -1, 0), "", 256, False)  # fmt: skip
+
+
+def _autocast(enabled: bool) -> Any:
+    import contextlib
+
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def _run_time() -> str:
+    """Now in UTC, or SOURCE_DATE_EPOCH (reproducible-builds.org) when set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch and epoch.isdigit()
+            else _dt.datetime.now(_dt.timezone.utc))  # fmt: skip
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_pipeline(
+    recipe: Recipe,
+    items: Iterable[dict[str, Any]],
+    *,
+    put_asset: PutAsset,
+    device: str | None = None,
+    workers: int | None = None,
+    strict: bool = False,
+) -> tuple[list[dict[str, Any]], PipelineReport]:
+    """Run ``recipe`` over ``items`` and return the enriched items and the report.
+
+    Raises:
+        OptionError: a bad device. InputError: with ``strict``, the first failing scene.
+
+    Example:
+        >>> items, report = run_pipeline(load_recipe("pipelines/default.toml"), items,
+        ...                              put_asset=folder_assets("out"))  # doctest: +SKIP
+    """
+    pipeline = Pipeline(recipe, put_asset=put_asset, device=device, workers=workers,
+                        strict=strict)  # fmt: skip
+    enriched = [item for item, _ in pipeline.run((item, None) for item in items)]
+    return enriched, pipeline.report
+
+
+def _is_local(href: str) -> bool:
+    return "://" not in href or href.startswith("file://")

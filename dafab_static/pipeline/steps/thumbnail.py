@@ -1,0 +1,83 @@
+"""True-colour thumbnails with a percentile stretch, as PNG assets with role ``thumbnail``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dafab_static.errors import OptionError
+from dafab_static.pipeline.registry import Step, register_step
+from dafab_static.pipeline.steps.indices import quantiles
+from dafab_static.pipeline.windows import Asset, StepOutput, Windows
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+
+@register_step("thumbnail")
+class Thumbnail(Step):
+    """A PNG of red, green and blue, stretched linearly between two percentiles.
+
+    One stretch for the three bands together (not one per band), so colours keep their
+    balance: water stays dark blue, vegetation green. Nodata is transparent.
+
+    Parameters (recipe keys):
+        size: Pixels on the long side.
+        stretch: Lower and upper percentiles of the valid RGB values mapped to 0 and 255.
+    """
+
+    requires = ("red", "green", "blue")
+
+    def __init__(self, size: int = 256, stretch: tuple[float, float] = (2.0, 98.0)) -> None:
+        if not isinstance(size, int) or not 16 <= size <= 4096:
+            raise OptionError(f"size={size!r}: expected an integer from 16 to 4096")
+        lo, hi = stretch
+        if not 0 <= lo < hi <= 100:
+            raise OptionError(f"stretch={list(stretch)!r}: expected 0 <= low < high <= 100")
+        self.size = size
+        self.stretch = (float(lo), float(hi))
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        refl, valid = windows.scene()
+        rgb = __import__("torch").stack([refl["red"], refl["green"], refl["blue"]])
+        return StepOutput(assets={"thumbnail": Asset("thumbnail.png", render(rgb, valid, self.size,
+                                                                             self.stretch), {
+            "type": "image/png", "title": "True-colour thumbnail", "roles": ["thumbnail"],
+        })})  # fmt: skip
+
+
+def render(
+    rgb: torch.Tensor, valid: torch.Tensor, size: int, stretch: tuple[float, float]
+) -> bytes:
+    """PNG bytes of a ``(3, rows, cols)`` reflectance stack, ``size`` px on the long side."""
+    import torch
+
+    rows, cols = valid.shape
+    scale = size / max(rows, cols)
+    shape = (max(1, round(rows * scale)), max(1, round(cols * scale)))
+    if valid.any():
+        lo, hi = quantiles(rgb[:, valid], stretch)
+    else:
+        lo, hi = 0.0, 1.0
+    byte = ((rgb - lo) / max(hi - lo, 1e-6)).clamp(0, 1) * 255
+    alpha = valid.float()[None] * 255
+    rgba = torch.cat([byte * valid, alpha])[None].float()
+    # Area averaging: each thumbnail pixel is the mean of the scene pixels under it.
+    small = torch.nn.functional.interpolate(rgba, size=shape, mode="area")[0]
+    return _png(small.round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.io import MemoryFile
+
+    count, rows, cols = rgba.shape
+    # A thumbnail is a picture, not a georeferenced raster: GDAL's warning says just that.
+    with warnings.catch_warnings(), MemoryFile() as memory:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with memory.open(driver="PNG", width=cols, height=rows, count=count,
+                         dtype="uint8") as png:  # fmt: skip
+            png.write(rgba)
+        return bytes(memory.read())
