@@ -59,6 +59,11 @@ def _main(
     """dafab-static: a unified Earth-observation metadata catalog that needs no server."""
 
 
+_DEVICE = typer.Option(
+    "--device", help="Torch device for pipelines: auto (cuda, then mps, then cpu), cpu, cuda..."
+)
+
+
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
     if not enabled:
@@ -122,6 +127,13 @@ def build(
     no_validate: Annotated[
         bool, typer.Option("--no-validate", help="Skip JSON Schema validation.")
     ] = False,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline", help="Recipe (TOML) to run over the scenes, e.g. pipelines/default.toml."
+        ),
+    ] = None,
+    device: Annotated[str | None, _DEVICE] = None,
 ) -> None:
     """Build a static STAC tree and stac-geoparquet indexes, and publish them atomically."""
     import dafab_static
@@ -136,6 +148,7 @@ def build(
             base_url=base_url, datetime=parse_datetime(when) if when else None,
             collection=collection, strict=strict, quiet=quiet, max_children=max_children,
             collections=tuple(collections or ()), validate=not no_validate,
+            pipeline=pipeline, device=device,
         )  # fmt: skip
         with _progress(not quiet and not as_json and err.is_terminal) as progress:
             report = dafab_static.build(
@@ -276,8 +289,24 @@ def search(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Report items, requests, bytes and time.")
     ] = False,
+    near: Annotated[
+        str | None,
+        typer.Option(
+            "--near",
+            help="Items most similar to this: an item id, a JSON array of numbers, or "
+            "@FILE holding one (exact cosine similarity of embeddings, after the filters).",
+        ),
+    ] = None,
+    k: Annotated[
+        int | None, typer.Option("--k", help="How many neighbours with --near (default 10).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Embedding model for --near: the emb:MODEL property."),
+    ] = None,
 ) -> None:
-    """Search items with STAC API Item Search parameters and CQL2, with no server."""
+    """Search items with STAC API Item Search parameters and CQL2, with no server; with
+    --near, the k items most similar by embedding, best first, with their dafab:score."""
     import time
 
     import dafab_static
@@ -289,12 +318,22 @@ def search(
             raise _option_error(
                 f"--format must be one of {', '.join(formats.FORMATS)}, not {output_format!r}"
             )
+        query: str | list[float] | None = near
+        # A vector is a JSON array, given or in @FILE; anything else is an item id, even one
+        # that happens to name a file.
+        from_file = near is not None and near.startswith("@")
+        text = formats.read_argument(near, "--near") if from_file else near
+        if text is not None and (from_file or text.lstrip().startswith("[")):
+            try:
+                query = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise _option_error(f"--near: not a JSON array ({error.msg})") from None
         result = dafab_static.search(
             source, ids=ids, collections=collections, bbox=bbox,
             intersects=formats.read_argument(intersects, "--intersects"), datetime=when,
             filter=formats.read_argument(filter_, "--filter"), filter_lang=filter_lang,
             sortby=sortby, limit=limit, fields=fields, geometry_column=geometry_column,
-            lenient=lenient,
+            lenient=lenient, near=query, k=k, model=model,
         )  # fmt: skip
         written = formats.write(result, output_format, output)
     except DafabError as e:
@@ -306,6 +345,62 @@ def search(
             f"requests, {result.stats.bytes:,} bytes read, {seconds:.2f} s",
             highlight=False,
         )
+
+
+pipeline_app = typer.Typer(
+    help="Run metadata pipelines (torch recipes) without building a catalog.",
+    no_args_is_help=True,
+)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    recipe: Annotated[str, typer.Argument(help="Recipe file (TOML), e.g. pipelines/default.toml.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Rasters, STAC files, folders, globs or URLs.")
+    ],
+    out: Annotated[str, typer.Option("--out", "-o", help="New or empty output folder.")] = "",
+    device: Annotated[str | None, _DEVICE] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Reader processes (0: read in-process).")
+    ] = None,
+    when: Annotated[
+        str | None,
+        typer.Option("--datetime", help="Datetime for rasters that carry none (ISO 8601)."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first failure.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run a recipe over the scenes of SOURCES; write out/items.ndjson and out/assets/."""
+    from dafab_static.options import parse_datetime
+    from dafab_static.pipeline import run
+
+    try:
+        if not out:
+            raise _option_error("--out is required (a new or empty folder)")
+        with _progress(not quiet and not as_json and err.is_terminal) as progress:
+            report = run(recipe, sources, out, device=device, workers=workers, strict=strict,
+                         datetime=parse_datetime(when) if when else None,
+                         progress=progress)  # fmt: skip
+    except DafabError as e:
+        _fail(e)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    elif not quiet:
+        console.print(report.summary(), highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+@pipeline_app.command("steps")
+def pipeline_steps() -> None:
+    """List the steps recipes can use: built-in and installed plugins."""
+    from dafab_static.pipeline import available_steps
+
+    for name in available_steps():
+        typer.echo(name)
 
 
 def _option_error(message: str) -> DafabError:

@@ -7,6 +7,7 @@ windows with their item and returns properties, assets, or both. ``dafab-static 
 """
 
 from dafab_static.pipeline.device import choose_device
+from dafab_static.pipeline.folder import run
 from dafab_static.pipeline.recipe import Execution, Recipe, StepSpec, load_recipe, parse_recipe
 from dafab_static.pipeline.registry import Step, available_steps, register_step
 from dafab_static.pipeline.runner import Pipeline, PipelineReport, run_pipeline
@@ -27,5 +28,6 @@ __all__ = [
     "load_recipe",
     "parse_recipe",
     "register_step",
+    "run",
     "run_pipeline",
 ]

@@ -116,7 +116,7 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
         ref = opened[bands[0].href]
         factor = max(1, math.ceil(max(ref.width, ref.height) / max_size))
         rows, cols = math.ceil(ref.height / factor), math.ceil(ref.width / factor)
-        grid = ref.transform * Affine.scale(ref.width / cols, ref.height / rows)
+        grid = ref.transform @ Affine.scale(ref.width / cols, ref.height / rows)
         readers = {
             href: _Reader(src, grid, (rows, cols), ref.crs, nearest=qa is not None and
                           href == qa.href and not any(b.href == href for b in bands))

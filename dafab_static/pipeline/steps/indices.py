@@ -77,7 +77,8 @@ class Indices(Step):
             stats[band] = {"mean": _round(values.mean()), "stddev": _round(values.std()),
                            "p2": lo, "p98": hi}  # fmt: skip
         out.properties["dafab:band_statistics"] = stats
-        out.properties["dafab:valid_percent"] = round(100.0 * float(valid.float().mean()), 4)
+        rows, cols = windows.shape  # not the padded windows
+        out.properties["dafab:valid_percent"] = round(100.0 * float(valid.sum()) / (rows * cols), 4)
         return out
 
 

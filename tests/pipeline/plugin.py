@@ -1,0 +1,18 @@
+"""A user's own step, outside the package: what the plugin tests register."""
+
+from __future__ import annotations
+
+from dafab_static.pipeline import Step, StepOutput, Windows
+
+
+class Brightness(Step):
+    """Mean reflectance of the red band over valid pixels."""
+
+    requires = ("red",)
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        red = windows.pixels[:, windows.channel("red")][windows.valid]
+        return StepOutput(properties={"test:red_mean": round(float(red.mean()) * self.scale, 6)})

@@ -1,0 +1,80 @@
+"""Synthetic Sentinel-2 L2A scenes whose truth is known, written as real GeoTIFFs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from affine import Affine
+
+S2_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+# Surface reflectance in blue, green, red, nir, swir16, swir22 (typical library spectra).
+SPECTRA: Mapping[str, tuple[float, ...]] = {
+    "water": (0.06, 0.05, 0.03, 0.015, 0.01, 0.005),
+    "vegetation": (0.03, 0.07, 0.035, 0.38, 0.18, 0.08),
+    "bare": (0.10, 0.14, 0.18, 0.26, 0.32, 0.28),
+    "cloud": (0.55, 0.56, 0.58, 0.60, 0.45, 0.35),
+    "snow": (0.9, 0.9, 0.88, 0.8, 0.08, 0.05),
+}
+# Sentinel-2 L2A scene classification values of the same covers.
+SCL = {"water": 6, "vegetation": 4, "bare": 5, "cloud": 9, "snow": 11}
+
+
+def s2_name(day: int = 15, tile: str = "T32TNS") -> str:
+    """A Sentinel-2 L2A product name, so the ingest names the bands and the collection."""
+    return f"S2A_MSIL2A_202407{day:02d}T103031_N0510_R108_{tile}_202407{day:02d}T150000"
+
+
+def write_scene(
+    path: Path,
+    cover: npt.NDArray[np.str_],
+    *,
+    valid: npt.NDArray[np.bool_] | None = None,
+    bands: tuple[str, ...] = S2_BANDS,
+    scl: bool = False,
+    noise: float = 0.005,
+    seed: int = 0,
+    origin: tuple[float, float] = (500000.0, 5100000.0),
+) -> Path:
+    """Write a uint16 L2A-scaled GeoTIFF (UTM 32N, 10 m) painting ``cover`` class names.
+
+    ``valid`` False pixels are nodata (0). With ``scl`` a last band ``SCL`` holds the
+    scene classification of the cover.
+    """
+    rows, cols = cover.shape
+    valid = np.ones(cover.shape, bool) if valid is None else valid
+    rng = np.random.default_rng(seed)
+    count = len(bands) + (1 if scl else 0)
+    data = np.zeros((count, rows, cols), np.uint16)
+    for b in range(len(bands)):
+        refl = np.zeros(cover.shape)
+        for kind, spectrum in SPECTRA.items():
+            refl[cover == kind] = spectrum[b]
+        refl = np.clip(refl + rng.normal(0, noise, cover.shape), 0.001, 1.5)
+        data[b] = np.where(valid, np.rint((refl + 0.1) / 1e-4), 0)
+    if scl:
+        classes = np.zeros(cover.shape, np.uint16)
+        for kind, value in SCL.items():
+            classes[cover == kind] = value
+        data[-1] = np.where(valid, classes, 0)
+    with rasterio.open(
+        path, "w", driver="GTiff", width=cols, height=rows, count=count, dtype="uint16",
+        crs="EPSG:32632", transform=Affine(10, 0, origin[0], 0, -10, origin[1]), nodata=0,
+        tiled=True, blockxsize=64, blockysize=64,
+    ) as dst:  # fmt: skip
+        dst.write(data)
+        for i, name in enumerate([*bands, *(["SCL"] if scl else [])], start=1):
+            dst.set_band_description(i, name)
+        dst.scales = [1e-4] * len(bands) + [1.0] * (count - len(bands))
+        dst.offsets = [-0.1] * len(bands) + [0.0] * (count - len(bands))
+    return path
+
+
+def halves(rows: int, cols: int, left: str, right: str) -> npt.NDArray[np.str_]:
+    """A cover map: ``left`` on the left half, ``right`` on the right."""
+    cover = np.full((rows, cols), right, dtype="<U10")
+    cover[:, : cols // 2] = left
+    return cover

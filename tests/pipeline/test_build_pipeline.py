@@ -1,0 +1,117 @@
+"""``build --pipeline`` and ``pipeline run``: derived files land in the catalog, hrefs
+resolve, the catalog validates, the index carries the new columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import dafab_static
+from dafab_static.options import BuildOptions
+from tests.cli.runner import cli
+from tests.pipeline.scenes import halves, s2_name, write_scene
+
+RECIPE = """
+[pipeline]
+name = "test"
+collections = ["sentinel-2-*"]
+[execution]
+window = 64
+[[steps]]
+name = "indices"
+[[steps]]
+name = "thumbnail"
+size = 32
+[[steps]]
+name = "tests.pipeline.plugin:Brightness"
+"""
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> Path:
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for day in (3, 4):
+        write_scene(folder / f"{s2_name(day)}.tif", halves(64, 64, "water", "vegetation"),
+                    seed=day)  # fmt: skip
+    return folder
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "test.toml"
+    path.write_text(RECIPE)
+    return path
+
+
+def test_build_with_pipeline(scenes: Path, recipe: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cat"
+    report = dafab_static.build([str(scenes)], str(out),
+                                options=BuildOptions(pipeline=str(recipe), workers=1))  # fmt: skip
+    assert report.ok, report.summary()
+    assert report.pipeline.processed == 2
+    items = sorted(out.rglob(f"{s2_name(3)}.json"))
+    assert len(items) == 1
+    item = json.loads(items[0].read_text())
+    thumb = (items[0].parent / item["assets"]["thumbnail"]["href"]).resolve()
+    assert thumb.is_file() and thumb.read_bytes().startswith(b"\x89PNG")
+    assert thumb.is_relative_to(out.resolve())
+    assert item["properties"]["test:red_mean"] > 0
+    assert dafab_static.validate(str(out)).ok
+    table = pq.read_table(next(out.rglob("*.parquet")))
+    for column in ("dafab:ndvi_mean", "test:red_mean", "processing:datetime"):
+        assert column in table.column_names
+    found = dafab_static.search(str(out), filter="dafab:ndvi_mean > 0").to_arrow()
+    assert sorted(found["id"].to_pylist()) == [s2_name(3), s2_name(4)]
+
+
+def test_build_with_pipeline_to_s3(scenes: Path, recipe: Path, s3_bucket: str) -> None:
+    import boto3
+
+    dest = f"s3://{s3_bucket}/cat"
+    report = dafab_static.build([str(scenes)], dest, options=BuildOptions(pipeline=str(recipe)))
+    assert report.ok, report.summary()
+    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    thumbs = sorted(k for k in keys if k.endswith("thumbnail.png"))
+    assert len(thumbs) == 2 and all(k.startswith("cat/") for k in thumbs)
+
+
+def test_bad_recipe_writes_nothing(scenes: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[steps]]\nname = 'indices'\nindices = ['evi']\n")
+    out = tmp_path / "never"
+    result = cli("build", str(scenes), "--out", str(out), "--pipeline", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: ")
+    assert "bad.toml step 1 (indices): indices: unknown index 'evi'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> None:
+    out = tmp_path / "derived"
+    result = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["scenes"], report["processed"], report["failed"]) == (2, 2, [])
+    lines = [json.loads(line) for line in (out / "items.ndjson").read_text().splitlines()]
+    assert sorted(i["id"] for i in lines) == [s2_name(3), s2_name(4)]
+    for item in lines:
+        assert Path(item["assets"]["thumbnail"]["href"]).is_file()
+    again = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(out))
+    assert again.returncode == 1 and "exists and is not an empty folder" in again.stderr
+    # The output is a build source like any other.
+    cat = tmp_path / "cat"
+    assert dafab_static.build([str(out / "items.ndjson")], str(cat)).ok
+
+
+def test_pipeline_steps_lists_builtins_and_devices_are_checked(scenes: Path, recipe: Path,
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    result = cli("pipeline", "steps")
+    assert {"indices", "thumbnail"} <= set(result.stdout.split())
+    bad = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(tmp_path / "o"),
+              "--device", "tpu")  # fmt: skip
+    assert bad.returncode == 1 and "--device 'tpu'" in bad.stderr

@@ -1,0 +1,69 @@
+"""Recipes: parsing, checking, and the errors that name the recipe, step and parameter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dafab_static.errors import OptionError
+from dafab_static.pipeline import load_recipe, parse_recipe
+from tests.conftest import REPO_ROOT
+
+RECIPES = sorted((REPO_ROOT / "pipelines").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_shipped_recipes_load(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe.steps
+    assert recipe.name == path.stem
+
+
+def test_recipe_fields(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(
+        '[pipeline]\nname = "x"\nversion = "3"\ncollections = ["sentinel-2-*"]\n'
+        "[execution]\nmax_size = 300\nwindow = 64\n"
+        '[[steps]]\nname = "indices"\nindices = ["ndvi"]\npercentiles = [50]\n'
+    )
+    recipe = load_recipe(path)
+    assert (recipe.name, recipe.version, recipe.execution.max_size) == ("x", "3", 300)
+    assert [s.name for s in recipe.steps] == ["indices"]
+    assert recipe.applies_to("sentinel-2-l2a") and not recipe.applies_to("landsat-c2-l2")
+    assert recipe.assets == "local"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[steps]]\nname = 'nope'\n", "step 1 (nope): unknown step 'nope'; known steps:"),
+        ("[[steps]]\nname = 'indices'\nbogus = 1\n", "step 1 (indices): "),
+        ("[[steps]]\nname = 'indices'\nindices = ['evi']\n", "unknown index 'evi'"),
+        ("[[steps]]\nname = 'thumbnail'\nsize = 2\n", "size=2: expected an integer"),
+        ("[pipeline]\nname = 'x'\n", "no [[steps]]"),
+        ("[pipeline]\nfoo = 1\n[[steps]]\nname = 'indices'\n", "[pipeline]: unknown key 'foo'"),
+        ("[execution]\nwindow = 0\n[[steps]]\nname = 'indices'\n", "window=0"),
+        ("[pipeline]\nassets = 'http'\n[[steps]]\nname = 'indices'\n", "assets='http'"),
+        ("[[steps]]\nname = 'no.such.module:Step'\n", "cannot import step"),
+        ("[[steps]]\nname = 'collections:OrderedDict'\n", "is not a dafab_static.pipeline.Step"),
+        ("not toml [", "not valid TOML"),
+    ],
+)
+def test_bad_recipes_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(OptionError) as error:
+        load_recipe(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_missing_recipe_file(tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match=r"--pipeline .*nope.toml: cannot read recipe"):
+        load_recipe(tmp_path / "nope.toml")
+
+
+def test_step_by_import_path() -> None:
+    recipe = parse_recipe({"steps": [{"name": "tests.pipeline.plugin:Brightness"}]})
+    assert recipe.steps[0].cls.__name__ == "Brightness"
