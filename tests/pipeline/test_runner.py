@@ -111,7 +111,7 @@ def test_failing_scene_is_reported_and_the_rest_goes_on(
     assert report.processed == 1
     assert len(report.failed) == 1 and report.failed[0].startswith("broken: item 'broken'")
     assert "gone.tif" in report.failed[0]
-    with pytest.raises(InputError, match="gone.tif"):
+    with pytest.raises(InputError, match=r"gone\.tif"):
         run_pipeline(recipe({"name": "indices"}), [broken], put_asset=Assets(), workers=0,
                      strict=True)  # fmt: skip
 
