@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from dafab_static.errors import DafabError
+from dafab_static.index import EMBEDDING_PREFIX
 from dafab_static.spool import parse_time
 from dafab_static.storage import join_href, read_url
 
@@ -86,10 +87,20 @@ def digest(item: dict[str, Any]) -> bytes:
     """A content digest of an item that ignores how its timestamps are spelled."""
     props = item.get("properties")
     if isinstance(props, dict):
-        props = {k: _instant(v) if k in _TIMES else v for k, v in props.items()}
+        props = {k: _instant(v) if k in _TIMES else _vector(v) if k.startswith(EMBEDDING_PREFIX)
+                 else v for k, v in props.items()}  # fmt: skip
         item = {**item, "properties": props}
     data = orjson.dumps(item, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _vector(value: Any) -> Any:
+    """An embedding as the index holds it: float32 (the JSON keeps 7 decimals)."""
+    if not isinstance(value, list):
+        return value
+    import numpy as np
+
+    return np.asarray(value, np.float32).tolist()
 
 
 def _instant(value: Any) -> Any:

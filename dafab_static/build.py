@@ -135,6 +135,13 @@ def _quiet(stage: str, done: int, total: int | None) -> None:
 
 
 @dataclass(frozen=True)
+class _Origin:
+    """Where an item came from, for error messages: the shape of an ingest record."""
+
+    source: str
+
+
+@dataclass(frozen=True)
 class _Sample:
     path: str | None = None
     sources: tuple[str, ...] = ()
@@ -238,6 +245,8 @@ class _Build:
                             collection=self.opts.collection)  # fmt: skip
         try:
             yield from pipeline.run(pairs)
+            origin = _Origin(f"pipeline {self.recipe.source}")
+            yield from ((card, origin) for card in pipeline.model_items())
         finally:
             self.report.pipeline = pipeline.report
 

@@ -79,7 +79,11 @@ class Spool:
         item["collection"] = cid
         counts = self.counts.get(cid)
         if counts is None:
-            derived = any(ln.get("rel") == "derived_from" for ln in item.get("links", []))
+            # Derived products link to their sources; model cards (MLM items) are products
+            # of the catalog too, not of a sensor.
+            derived = any(ln.get("rel") == "derived_from" for ln in item.get("links", [])) or (
+                "mlm:name" in item.get("properties", {})
+            )
             platform = layout.platform_slug(cid, item.get("properties", {}))
             counts = CollectionCounts(
                 layout.place_collection(cid, platform=platform, derived=derived)

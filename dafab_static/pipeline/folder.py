@@ -93,6 +93,8 @@ def run(
             for item, _ in pipeline.run(pairs):
                 f.write(orjson.dumps(item) + b"\n")
                 count += 1
+            for card in pipeline.model_items():
+                f.write(orjson.dumps(card) + b"\n")
         if not count:
             raise InputError("no STAC items found in " + ", ".join(sources))
         if final.exists():

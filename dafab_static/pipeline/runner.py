@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     import torch
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.4.0/schema.json"
+RASTER_SCHEMA = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
+#: Collection of the model cards (MLM items) of the encoders a run used.
+MODELS_COLLECTION = "dafab-models"
+# Floats, as the index gives them back (the tree/index agreement check compares bytes).
+_WORLD = {"type": "Polygon", "coordinates": [
+    [[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]]}  # fmt: skip
 
 #: Where a step's asset goes: ``put_asset(item, key, asset)`` stores it and returns its href.
 PutAsset = Callable[[Mapping[str, Any], str, Asset], str]
@@ -244,6 +251,46 @@ class Pipeline:
         out["stac_extensions"] = sorted(extensions)
         return out
 
+    def model_items(self) -> list[dict[str, Any]]:
+        """One MLM Item per encoder model the run used: what produced each ``emb:`` vector.
+
+        Model weights made in code (the default encoder) are published beside the card;
+        pretrained weights are referenced where the recipe loaded them from.
+        """
+        items = []
+        for step in self.steps:
+            card = getattr(step, "model_card", None)
+            if card is None or not self.report.processed:
+                continue
+            fields, artifact = card()
+            # No explicit nulls: the index drops them, and an absent field means the same.
+            fields = _without_nulls(fields)
+            item: dict[str, Any] = {
+                "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [MLM_SCHEMA],
+                "id": fields["mlm:name"], "collection": MODELS_COLLECTION,
+                "geometry": _WORLD, "bbox": [-180.0, -90.0, 180.0, 90.0],
+                "properties": {"datetime": self.when, "title": fields["mlm:name"],
+                               "description": getattr(getattr(step, "encoder", None),
+                                                      "description", ""), **fields},
+                "links": [], "assets": {},
+            }  # fmt: skip
+            href = (
+                self.put_asset(item, "model", artifact) if isinstance(artifact, Asset) else artifact
+            )
+            item["assets"]["model"] = {
+                "href": href, "type": "application/octet-stream; application=pytorch",
+                "title": "Model weights (PyTorch state_dict)", "roles": ["mlm:model", "weights"],
+                "mlm:artifact_type": "torch.save",
+            }  # fmt: skip
+            # MLM wants the input bands named on the model asset too (raster:bands).
+            names = [b for i in fields.get("mlm:input", []) for b in i.get("bands", [])]
+            if names:
+                bands = [{"name": str(b)} for b in dict.fromkeys(names)]
+                item["assets"]["model"]["raster:bands"] = bands
+                item["stac_extensions"].append(RASTER_SCHEMA)
+            items.append(item)
+        return items
+
     def _provenance(self, properties: dict[str, Any], ran: list[Step]) -> None:
         """processing extension fields: software, version, datetime, device and models."""
         models = [m for step in ran for m in step.models()]
@@ -347,3 +394,11 @@ def run_pipeline(
 
 def _is_local(href: str) -> bool:
     return "://" not in href or href.startswith("file://")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value

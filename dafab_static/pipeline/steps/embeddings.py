@@ -1,0 +1,245 @@
+"""64-d embeddings per scene (and per chip) from a torch encoder, or pooled from an
+existing embedding product; the model of each vector is named and described.
+
+Where the vectors go, one model per column so several models sit side by side:
+
+- item property ``emb:<model>``: the scene's unit vector (64 floats). The index stores it
+  as a ``fixed_size_list<float32, 64>`` column of the same name (see ``index.py``), which
+  ``search(near=...)`` scans;
+- asset ``embeddings-<model>``: a GeoParquet file of the scene's vector and, with
+  ``chips = true``, one row per window with its footprint in CRS84. Its ``emb:*`` fields
+  follow the STAC embeddings proposal (model, dimensions, data type, level). The
+  proposal has no published JSON Schema yet, so the items do not list one in
+  ``stac_extensions``;
+- a model card for our encoders: one Item per model in the ``dafab-models`` collection,
+  described with the MLM extension (architecture, input bands, output shape, weights as an
+  ``mlm:model`` asset), written by the runner. A pooled product's model is its maker's; its
+  asset names the product (``emb:source``) instead.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dafab_static.errors import OptionError
+from dafab_static.pipeline.registry import Step, register_step
+from dafab_static.pipeline.windows import Asset, StepOutput, Windows
+
+if TYPE_CHECKING:
+    import torch
+
+    from dafab_static.derive.encoders import Encoder
+
+PARQUET_TYPE = "application/vnd.apache.parquet"
+_ENCODERS = ("random-conv", "resnet18")
+
+
+@register_step("embedding")
+class Embedding(Step):
+    """Embed each scene with a torch encoder.
+
+    Parameters (recipe keys):
+        encoder: ``random-conv`` (the default: untrained seeded random features, needs no
+            download; good for near-duplicates and same-cover retrieval, not semantics) or
+            ``resnet18`` (pretrained weights, e.g. torchgeo's Sentinel-2 MoCo ResNet-18).
+        weights: Path or URL of the ``resnet18`` checkpoint.
+        model: Model id (a slug); names the property, column, asset and model card.
+        bands: Common band names the encoder takes, in order.
+        mean, std: Per-band normalisation of the pretrained model, in reflectance units.
+        chips: Also keep one vector per window in the embeddings asset.
+    """
+
+    autocast = True
+
+    def __init__(
+        self,
+        encoder: str = "random-conv",
+        weights: str | None = None,
+        model: str | None = None,
+        bands: Sequence[str] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        chips: bool = False,
+    ) -> None:
+        if encoder not in _ENCODERS:
+            raise OptionError(f"encoder={encoder!r}: expected one of {', '.join(_ENCODERS)}")
+        if encoder == "resnet18" and not (weights and model and bands):
+            raise OptionError("encoder='resnet18' needs weights (a path or URL), model and bands")
+        if encoder == "random-conv" and weights:
+            raise OptionError("encoder='random-conv' takes no weights (they come from a seed)")
+        self.kind = encoder
+        self.weights = weights
+        self.bands = tuple(bands) if bands else ("blue", "green", "red", "nir")
+        self.model_id = model or "dafab-random-conv-v1"
+        self.mean, self.std = mean, std
+        self.chips = bool(chips)
+        self.requires = self.bands  # type: ignore[misc]  # per instance: the model's bands
+        self.encoder: Encoder | None = None
+
+    def setup(self, device: torch.device) -> None:
+        """Build the encoder (load the weights) once; bad weights fail here, naming the file."""
+        if self.kind == "resnet18":
+            from dafab_static.derive.resnet import load_resnet
+
+            assert self.weights is not None
+            encoder: Encoder = load_resnet(self.weights, bands=self.bands, model_id=self.model_id,
+                                           mean=self.mean, std=self.std)  # fmt: skip
+        else:
+            from dafab_static.derive.encoders import RandomConvEncoder
+
+            encoder = RandomConvEncoder(self.bands, model_id=self.model_id)
+        self.encoder = encoder.to(device)
+
+    def models(self) -> list[str]:
+        return [self.model_id]
+
+    def model_card(self) -> tuple[dict[str, Any], Asset | str]:
+        """MLM fields of the model, and its weights: a file to publish, or their URL."""
+        assert self.encoder is not None
+        fields = self.encoder.mlm()
+        if self.weights:
+            return fields, self.weights
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save({k: v.cpu() for k, v in self.encoder._net.state_dict().items()}, buffer)
+        return fields, Asset(f"{self.model_id}.pt", buffer.getvalue(), {})
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        import torch
+
+        assert self.encoder is not None
+        chips = windows.pixels[:, [windows.channel(b) for b in self.bands]].float()
+        vectors = self.encoder.encode(chips, windows.valid).float()
+        weight = windows.valid.sum(dim=(1, 2)).float()
+        scene = (vectors * weight[:, None]).sum(0)
+        norm = torch.linalg.vector_norm(scene)
+        if float(norm) == 0.0:
+            return StepOutput(notes=["no valid pixel to embed"])
+        scene = scene / norm
+        rows = [("scene", -1, -1, dict(windows.item["geometry"]), scene)]
+        if self.chips:
+            rows += [("chip", r, c, _chip_footprint(windows, r, c), v)
+                     for (r, c), v, w in zip(windows.origins, vectors, weight, strict=True)
+                     if float(w) > 0]  # fmt: skip
+        key = f"embeddings-{self.model_id}"
+        return StepOutput(
+            properties={f"emb:{self.model_id}": vector_property(scene)},
+            assets={key: Asset(f"{key}.parquet", _geoparquet(rows), embedding_asset_fields(
+                self.model_id, levels=["scene", "chip"] if self.chips else ["scene"],
+                chip_size=windows.pixels.shape[-1] if self.chips else None))},
+        )  # fmt: skip
+
+
+@register_step("product_embedding")
+class ProductEmbedding(Step):
+    """Pool an existing embedding product (Google Satellite Embedding V1) over each item's
+    footprint, instead of running an encoder.
+
+    Parameters (recipe keys):
+        raster: Path or URL of the product raster (a COG or a VRT mosaic of them).
+        model: Model id for the vectors (default ``google-satellite-embedding-v1``).
+        dequantize: ``google-int8`` for Google's int8 release, ``none`` for float rasters.
+    """
+
+    reads_pixels = False
+
+    def __init__(
+        self,
+        raster: str = "",
+        model: str = "google-satellite-embedding-v1",
+        dequantize: str = "google-int8",
+    ) -> None:
+        if not raster:
+            raise OptionError("raster: give the path or URL of the embedding product")
+        if dequantize not in ("google-int8", "none"):
+            raise OptionError(f"dequantize={dequantize!r}: expected 'google-int8' or 'none'")
+        self.raster, self.model_id, self.dequantize = raster, model, dequantize
+
+    def models(self) -> list[str]:
+        return [self.model_id]
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        import torch
+
+        from dafab_static.derive.product_embedding import pool_product_embedding
+
+        vector = pool_product_embedding(
+            self.raster,
+            windows.item["geometry"],
+            dequantize="none" if self.dequantize == "none" else "google-int8",
+        )
+        if vector is None:
+            return StepOutput(notes=[f"footprint outside {self.raster} or no valid pixel"])
+        scene = torch.from_numpy(vector)
+        key = f"embeddings-{self.model_id}"
+        rows = [("scene", -1, -1, dict(windows.item["geometry"]), scene)]
+        return StepOutput(
+            properties={f"emb:{self.model_id}": vector_property(scene)},
+            assets={key: Asset(f"{key}.parquet", _geoparquet(rows), {
+                **embedding_asset_fields(self.model_id, levels=["scene"]),
+                "emb:source": self.raster,
+            })},
+        )  # fmt: skip
+
+
+def vector_property(vector: torch.Tensor) -> list[float]:
+    """A unit vector as JSON numbers: float32 has ~7 significant digits, 7 decimals keep them."""
+    return [round(float(v), 7) for v in vector.cpu()]
+
+
+def embedding_asset_fields(
+    model: str, *, levels: list[str], chip_size: int | None = None
+) -> Mapping[str, Any]:
+    """STAC asset fields of an embeddings file (``emb:`` proposal)."""
+    fields: dict[str, Any] = {
+        "type": PARQUET_TYPE, "title": f"Embeddings by {model}", "roles": ["data", "embeddings"],
+        "emb:model": model, "emb:dimensions": 64, "emb:data_type": "float32",
+        "emb:normalized": True, "emb:levels": levels,
+    }  # fmt: skip
+    if chip_size:
+        fields["emb:chip_size"] = chip_size
+    return fields
+
+
+def _chip_footprint(windows: Windows, row: int, col: int) -> dict[str, Any]:
+    from rasterio.warp import transform_geom
+
+    size = windows.pixels.shape[-1]
+    rows, cols = windows.shape
+    t = windows.transform
+    x0, y0 = t.c + col * t.a, t.f + row * t.e
+    x1, y1 = t.c + min(col + size, cols) * t.a, t.f + min(row + size, rows) * t.e
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    return dict(transform_geom(windows.crs, "OGC:CRS84", {"type": "Polygon", "coordinates": [ring]},
+                               antimeridian_cutting=True))  # fmt: skip
+
+
+def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) -> bytes:
+    """A GeoParquet 1.1 file: level, window row/col, footprint (WKB, CRS84), embedding."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    geometries = [shapely.geometry.shape(r[3]) for r in rows]
+    vectors = np.stack([r[4].float().cpu().numpy() for r in rows]).astype(np.float32)
+    table = pa.table({
+        "level": [r[0] for r in rows],
+        "row": pa.array([r[1] for r in rows], pa.int32()),
+        "col": pa.array([r[2] for r in rows], pa.int32()),
+        "geometry": shapely.to_wkb(geometries, flavor="iso"),
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 64),
+    })  # fmt: skip
+    types = sorted({g.geom_type for g in geometries})
+    geo = {"version": "1.1.0", "primary_column": "geometry",
+           "columns": {"geometry": {"encoding": "WKB", "geometry_types": types,
+                                    "bbox": list(shapely.total_bounds(geometries))}}}  # fmt: skip
+    table = table.replace_schema_metadata({"geo": json.dumps(geo)})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
