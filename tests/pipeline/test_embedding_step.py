@@ -1,0 +1,169 @@
+"""Embedding steps: deterministic vectors, near-duplicates first, pretrained weights from a
+file, pooled product embeddings, model cards that validate, fixed-size index columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import rasterio
+import torch
+from affine import Affine
+
+import dafab_static
+from dafab_static.derive.resnet import ResNet18
+from dafab_static.errors import DafabError
+from dafab_static.ingest.rasters import read_raster
+from dafab_static.options import BuildOptions
+from dafab_static.pipeline import Pipeline, parse_recipe, run_pipeline
+from tests.pipeline.scenes import halves, s2_name, write_scene
+from tests.pipeline.test_runner import Assets
+
+MODEL = "emb:dafab-random-conv-v1"
+
+
+def scene(tmp_path: Path, day: int, cover: Any, seed: int) -> dict[str, Any]:
+    return read_raster(str(write_scene(tmp_path / f"{s2_name(day)}.tif", cover, seed=seed)))
+
+
+def embed(items: list[dict[str, Any]], **step: Any) -> list[dict[str, Any]]:
+    recipe = parse_recipe({"execution": {"window": 32},
+                           "steps": [{"name": "embedding", **step}]})  # fmt: skip
+    out, report = run_pipeline(recipe, items, put_asset=Assets(), workers=0)
+    assert not report.failed, report.failed
+    return out
+
+
+def test_embeddings_are_deterministic_unit_vectors(tmp_path: Path) -> None:
+    item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
+    first, second = embed([item])[0], embed([item])[0]
+    vector = np.array(first["properties"][MODEL])
+    assert vector.shape == (64,)
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-6)
+    assert first["properties"][MODEL] == second["properties"][MODEL]
+
+
+def test_near_duplicate_ranks_first(tmp_path: Path) -> None:
+    cover = halves(64, 64, "water", "vegetation")
+    items = [
+        scene(tmp_path, 1, cover, 1),
+        scene(tmp_path, 2, cover, 2),  # same place, other noise: a near-duplicate
+        scene(tmp_path, 3, halves(64, 64, "bare", "vegetation"), 3),
+        scene(tmp_path, 4, halves(64, 64, "water", "water"), 4),
+        scene(tmp_path, 5, halves(64, 64, "cloud", "bare"), 5),
+    ]
+    vectors = np.array([i["properties"][MODEL] for i in embed(items)])
+    scores = vectors[1:] @ vectors[0]
+    assert int(np.argmax(scores)) == 0
+    assert scores[0] > 0.99 and scores[0] - max(scores[1:]) > 0.01
+
+
+def test_chip_embeddings_asset(tmp_path: Path) -> None:
+    assets = Assets()
+    item = scene(tmp_path, 1, halves(64, 96, "water", "vegetation"), 1)
+    recipe = parse_recipe({"execution": {"window": 32}, "steps": [{"name": "embedding",
+                                                                   "chips": True}]})  # fmt: skip
+    (out,), _ = run_pipeline(recipe, [item], put_asset=assets, workers=0)
+    asset = out["assets"]["embeddings-dafab-random-conv-v1"]
+    assert asset["emb:model"] == "dafab-random-conv-v1" and asset["emb:dimensions"] == 64
+    import io
+
+    table = pq.read_table(io.BytesIO(assets[asset["href"]]))
+    assert table["level"].to_pylist() == ["scene"] + ["chip"] * 6
+    assert str(table.schema.field("embedding").type) == "fixed_size_list<element: float>[64]"
+    assert np.allclose(table["embedding"][0].values.to_numpy(), out["properties"][MODEL],
+                       atol=1e-6)  # fmt: skip
+    assert b"geo" in table.schema.metadata
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    torch.manual_seed(7)
+    net = ResNet18(in_chans=4)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    path = tmp_path / "resnet18-test.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_pretrained_resnet_from_a_file_and_a_url(tmp_path: Path, weights: Path) -> None:
+    item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
+    step = {"encoder": "resnet18", "model": "test-resnet", "bands": ["blue", "green", "red", "nir"]}
+    by_path = embed([item], weights=str(weights), **step)[0]["properties"]["emb:test-resnet"]
+    by_url = embed([item], weights=weights.as_uri(), **step)[0]["properties"]["emb:test-resnet"]
+    assert by_path == by_url and len(by_path) == 64
+
+
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [(["blue", "green", "red"], "expect 4 input bands"), (None, "")],
+)
+def test_bad_weights_give_a_clear_error(tmp_path: Path, weights: Path, bands: Any,
+                                        message: str) -> None:  # fmt: skip
+    if bands is None:  # not a checkpoint at all
+        weights.write_bytes(b"not a checkpoint")
+        bands = ["blue", "green", "red", "nir"]
+    recipe = parse_recipe({"steps": [{"name": "embedding", "encoder": "resnet18",
+                                      "weights": str(weights), "model": "m", "bands": bands}]})  # fmt: skip
+    with pytest.raises(DafabError) as error:
+        Pipeline(recipe, put_asset=Assets())
+    assert str(weights) in str(error.value) and message in str(error.value)
+
+
+def write_product(path: Path, item: dict[str, Any], vector: np.ndarray) -> Path:
+    """A 64-band int8 raster, quantised as Google's release, covering the item's scene."""
+    q = np.clip(np.rint(np.sign(vector) * np.sqrt(np.abs(vector)) * 127.5), -127, 127)
+    data = np.broadcast_to(q.astype(np.int8)[:, None, None], (64, 40, 40)).copy()
+    data[:, :4, :] = -128  # a nodata strip
+    with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=64, dtype="int8",
+                       crs="EPSG:32632", transform=Affine(20, 0, 499800, 0, -20, 5100200),
+                       nodata=-128) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+def test_product_embedding_pooled_over_the_footprint(tmp_path: Path) -> None:
+    item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
+    rng = np.random.default_rng(3)
+    truth = rng.normal(size=64)
+    truth /= np.linalg.norm(truth)
+    product = write_product(tmp_path / "aef.tif", item, truth)
+    recipe = parse_recipe({"steps": [{"name": "product_embedding", "raster": str(product)},
+                                     {"name": "embedding"}]})  # fmt: skip
+    (out,), report = run_pipeline(recipe, [item], put_asset=Assets(), workers=0)
+    pooled = np.array(out["properties"]["emb:google-satellite-embedding-v1"])
+    assert float(pooled @ truth) > 0.999  # quantisation is the only loss
+    assert MODEL in out["properties"]  # side by side with our own model's vector
+    assert out["assets"]["embeddings-google-satellite-embedding-v1"]["emb:source"] == str(product)
+
+
+def test_build_stores_fixed_size_columns_and_valid_model_cards(tmp_path: Path) -> None:
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for day in (1, 2):
+        write_scene(folder / f"{s2_name(day)}.tif", halves(64, 64, "water", "vegetation"), seed=day)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[[steps]]\nname = "embedding"\n')
+    out = tmp_path / "cat"
+    report = dafab_static.build([str(folder)], str(out), options=BuildOptions(pipeline=str(recipe)))
+    assert report.ok, report.summary()
+    assert report.collections == {"dafab-models": 1, "sentinel-2-l2a": 2}
+    table = pq.read_table(next((out / "index" / "sentinel-2-l2a").rglob("*.parquet")))
+    assert str(table.schema.field(MODEL).type) == "fixed_size_list<element: float>[64]"
+    card = next(out.rglob("dafab-random-conv-v1.json"))
+    import json
+
+    doc = json.loads(card.read_text())
+    assert doc["properties"]["mlm:name"] == "dafab-random-conv-v1"
+    weights_file = (card.parent / doc["assets"]["model"]["href"]).resolve()
+    state = torch.load(weights_file, weights_only=True)
+    from dafab_static.derive.encoders import RandomConvEncoder
+
+    expected = RandomConvEncoder()._net.state_dict()
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[k], expected[k]) for k in expected)
+    assert dafab_static.validate(str(out)).ok
