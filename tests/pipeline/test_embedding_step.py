@@ -107,8 +107,9 @@ def test_bad_weights_give_a_clear_error(tmp_path: Path, weights: Path, bands: An
     if bands is None:  # not a checkpoint at all
         weights.write_bytes(b"not a checkpoint")
         bands = ["blue", "green", "red", "nir"]
-    recipe = parse_recipe({"steps": [{"name": "embedding", "encoder": "resnet18",
-                                      "weights": str(weights), "model": "m", "bands": bands}]})  # fmt: skip
+    step = {"name": "embedding", "encoder": "resnet18", "weights": str(weights), "model": "m",
+            "bands": bands}  # fmt: skip
+    recipe = parse_recipe({"steps": [step]})
     with pytest.raises(DafabError) as error:
         Pipeline(recipe, put_asset=Assets())
     assert str(weights) in str(error.value) and message in str(error.value)
@@ -134,7 +135,7 @@ def test_product_embedding_pooled_over_the_footprint(tmp_path: Path) -> None:
     product = write_product(tmp_path / "aef.tif", item, truth)
     recipe = parse_recipe({"steps": [{"name": "product_embedding", "raster": str(product)},
                                      {"name": "embedding"}]})  # fmt: skip
-    (out,), report = run_pipeline(recipe, [item], put_asset=Assets(), workers=0)
+    (out,), _ = run_pipeline(recipe, [item], put_asset=Assets(), workers=0)
     pooled = np.array(out["properties"]["emb:google-satellite-embedding-v1"])
     assert float(pooled @ truth) > 0.999  # quantisation is the only loss
     assert MODEL in out["properties"]  # side by side with our own model's vector
