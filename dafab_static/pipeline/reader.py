@@ -34,6 +34,7 @@ class BandSource:
     scale: float
     offset: float
     nodata: float | None
+    label: str = ""  # the band's own name (B04, SR_B5)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SceneData:
     pixels: npt.NDArray[np.float32]
     valid: npt.NDArray[np.bool_]
     bands: tuple[str, ...]
+    labels: tuple[str, ...]
     transform: tuple[float, ...]
     crs: str
     window: int
@@ -65,7 +67,7 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
     Bands are named by ``eo:bands`` (STAC 1.0) or ``bands`` (1.1) of raster assets; scale,
     offset and nodata come from ``raster:bands`` or the 1.1 band objects.
     """
-    sources: dict[str, BandSource] = {}
+    sources: dict[tuple[str, int], BandSource] = {}
     qa: BandSource | None = None
     for key, asset in item.get("assets", {}).items():
         if not isinstance(asset, Mapping) or not _is_raster(asset):
@@ -80,16 +82,23 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
             label = str(eo.get("name") or (key if count == 1 else "")).lower()
             qa_kind = _QA.get(str(key).lower()) or _QA.get(label)
             source = BandSource(
-                href=str(asset["href"]), index=i + 1, name=qa_kind or str(name),
+                href=str(asset["href"]), index=i + 1, name=qa_kind or str(name or label),
+                label=str(eo.get("name") or label),
                 scale=float(rb.get("scale", eo.get("scale", 1.0))),
                 offset=float(rb.get("offset", eo.get("offset", 0.0))),
                 nodata=_number(rb.get("nodata", eo.get("nodata"))),
             )  # fmt: skip
             if qa_kind:
                 qa = qa or source
-            elif name and name not in sources:
-                sources[str(name)] = source
-    return list(sources.values()), qa
+            elif (name or source.label) and (source.href, i) not in sources:
+                sources[(source.href, i)] = source
+    # One band per common name, except bands the names of which tell them apart (Sentinel-2
+    # B05, B06 and B07 are all "rededge"): a recipe may ask for either.
+    kept: list[BandSource] = []
+    for source in sources.values():
+        if not any(k.name == source.name and k.label == source.label for k in kept):
+            kept.append(source)
+    return kept, qa
 
 
 def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneData:
@@ -153,6 +162,7 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
         reflectance = any(b.scale != 1.0 for b in bands) or ref.dtypes[0].startswith("float")
     return SceneData(
         item_id=item_id, pixels=pixels, valid=valid, bands=tuple(b.name for b in bands),
+        labels=tuple(b.label for b in bands),
         transform=tuple(grid)[:6], crs=ref.crs.to_string() if ref.crs else "", window=window,
         reflectance=reflectance, qa=qa_grid, qa_kind=qa.name if qa else None,
         bytes_read=nbytes, seconds=time.perf_counter() - started,

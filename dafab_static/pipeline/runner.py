@@ -341,15 +341,18 @@ def _windows(item: Mapping[str, Any], scene: SceneData, device: torch.device) ->
     return Windows(
         item=item, pixels=pixels, valid=valid.bool(), bands=scene.bands, origins=origins,
         shape=(rows, cols), transform=Affine(*scene.transform), crs=scene.crs, qa=qa,
-        qa_kind=scene.qa_kind,
+        qa_kind=scene.qa_kind, labels=scene.labels,
     )  # fmt: skip
 
 
 def _empty_scene(item: Mapping[str, Any]) -> SceneData:
     import numpy as np
 
-    return SceneData(str(item.get("id")), np.zeros((0, 0, 0), np.float32),
-                     np.zeros((0, 0), bool), (), (1, 0, 0, 0, -1, 0), "", 256, False)  # fmt: skip
+    return SceneData(
+        item_id=str(item.get("id")), pixels=np.zeros((0, 0, 0), np.float32),
+        valid=np.zeros((0, 0), bool), bands=(), labels=(), transform=(1, 0, 0, 0, -1, 0),
+        crs="", window=256, reflectance=False,
+    )  # fmt: skip
 
 
 def _autocast(enabled: bool) -> Any:

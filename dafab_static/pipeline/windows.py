@@ -34,6 +34,7 @@ class Windows:
             invalid pixels are 0.
         valid: ``(N, h, w)`` bool, False for nodata, padding and outside the footprint.
         bands: STAC common names of the ``C`` channels, in order.
+        labels: The bands' own names (``B04``, ``SR_B4``), in the same order.
         origins: ``(row, col)`` of each window's top-left pixel on the analysis grid.
         shape: ``(rows, cols)`` of the analysis grid.
         transform: Affine transform of the analysis grid, in ``crs``.
@@ -54,6 +55,7 @@ class Windows:
     crs: str
     qa: torch.Tensor | None = None
     qa_kind: str | None = None
+    labels: tuple[str, ...] = ()
     layers: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
@@ -62,14 +64,21 @@ class Windows:
         return self.pixels.device
 
     def has(self, name: str) -> bool:
-        """Whether band ``name`` (or one of its narrow-band aliases) is present."""
-        return any(alias in self.bands for alias in BAND_ALIASES.get(name, (name,)))
+        """Whether band ``name`` is present: a common name (or one of its narrow-band
+        aliases), or a band's own name (``B05``)."""
+        try:
+            self.channel(name)
+        except KeyError:
+            return False
+        return True
 
     def channel(self, name: str) -> int:
-        """Index of band ``name`` in :attr:`bands`; KeyError when absent."""
+        """Index of band ``name`` (see :meth:`has`) in :attr:`bands`; KeyError when absent."""
         for alias in BAND_ALIASES.get(name, (name,)):
             if alias in self.bands:
                 return self.bands.index(alias)
+        if name in self.labels:
+            return self.labels.index(name)
         raise KeyError(name)
 
     def scene(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
