@@ -79,6 +79,7 @@ class _Band:
     unit: str
     labels: tuple[str, ...]
     statistics: dict[str, float] | None
+    colour: str = ""  # GDAL colour interpretation: "red", "gray", "undefined"...
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def _scene(src: Any) -> _Scene:
                 unit=src.units[i] or "",
                 labels=tuple(([description] if description else []) + names),
                 statistics=None if complex_data else band_statistics(data.data[i], valid[i]),
+                colour=src.colorinterp[i].name,
             )
         )
     return _Scene(
@@ -301,7 +303,7 @@ def _item(
     asset["raster:bands"] = [_raster_band(band, resolution) for band in scene.bands]
     stem_label = stem_band_label(stem) if len(scene.bands) == 1 else None
     labels = [[*band.labels, *([stem_label] if stem_label else [])] for band in scene.bands]
-    if eo := eo_bands(instruments, labels):
+    if eo := eo_bands(instruments, labels) or _colour_bands(scene.bands):
         asset["eo:bands"] = eo
         extensions.add(_EO)
 
@@ -317,6 +319,19 @@ def _item(
         "assets": {"data": asset},
         "collection": product.collection if product else DEFAULT_COLLECTION,
     }
+
+
+def _colour_bands(bands: tuple[_Band, ...]) -> list[dict[str, Any]]:
+    """``eo:bands`` of an RGB(A) picture of an unknown sensor, from GDAL's colour
+    interpretation: the common names say which band is red, green and blue (no wavelengths
+    are claimed)."""
+    colours = [b.colour for b in bands if b.colour != "alpha"]
+    if sorted(colours) != ["blue", "green", "red"]:
+        return []
+    return [
+        {"name": b.colour, "common_name": b.colour} if b.colour != "alpha" else {"name": "alpha"}
+        for b in bands
+    ]
 
 
 def _acquired(
