@@ -20,7 +20,7 @@ from affine import Affine
 from dafab_static.errors import InputError
 
 #: Asset keys and band names of the quality bands the cloud step compares with.
-_QA = {"scl": "scl", "qa_pixel": "qa_pixel"}
+_QA = {"scl": "scl", "qa_pixel": "qa_pixel", "bqa": "bqa_pre_collection"}
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-hdf")
 
 

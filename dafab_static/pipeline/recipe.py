@@ -128,6 +128,7 @@ def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:
     if not isinstance(raw_steps, list) or not raw_steps:
         raise OptionError(f"{source}: no [[steps]]; a recipe needs at least one step")
     steps = []
+    provided: set[str] = set()
     for n, raw in enumerate(raw_steps, start=1):
         where = f"{source} step {n}"
         raw = _table(raw, where)
@@ -137,7 +138,14 @@ def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:
         where = f"{source} step {n} ({name})"
         spec = StepSpec(name, step_class(name, where=where),
                         {k: v for k, v in raw.items() if k != "name"})  # fmt: skip
-        _try_create(spec, where)
+        step = _try_create(spec, where)
+        missing = [layer for layer in getattr(step, "needs", ()) if layer not in provided]
+        if missing:
+            raise OptionError(
+                f"{where}: needs the {', '.join(missing)} layer of an earlier step "
+                "(cloud_mask gives cloud and shadow, land_cover gives landcover)"
+            )
+        provided.update(getattr(step, "provides", ()))
         steps.append(spec)
     return Recipe(
         name=str(head.get("name", Path(source).stem)),
@@ -151,10 +159,10 @@ def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:
     )
 
 
-def _try_create(spec: StepSpec, where: str) -> None:
+def _try_create(spec: StepSpec, where: str) -> Step:
     """Instantiate once so a bad parameter is reported before any scene is read."""
     try:
-        spec.create()
+        return spec.create()
     except TypeError as e:
         # The step's __init__ signature is the parameter list: an unexpected keyword is a
         # typo in the recipe.

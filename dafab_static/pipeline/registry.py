@@ -41,6 +41,8 @@ class Step:
             one is passed over by this step, with a note in the run summary.
         reads_pixels: False for steps that take nothing from the item's own pixels (pooling
             an embedding product), so a recipe of only those reads no scene.
+        provides, needs: Names of scene layers (``cloud``, ``landcover``) a step gives to
+            later steps or takes from earlier ones; recipes are checked for the order.
 
     Example:
         >>> @register_step("brightness")
@@ -52,8 +54,15 @@ class Step:
     """
 
     name: ClassVar[str] = ""
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: tuple[str, ...] = ()
     reads_pixels: ClassVar[bool] = True
+    #: Scene layers this step puts in ``StepOutput.layers`` / needs from earlier steps.
+    provides: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    #: Steps of physical methods refuse bands that are not reflectance (no scale).
+    needs_reflectance: ClassVar[bool] = False
+    #: Run under bfloat16 autocast on CUDA (encoders); others stay float32.
+    autocast: ClassVar[bool] = False
 
     def setup(self, device: torch.device) -> None:
         """Load weights and move them to ``device``; called once per run."""

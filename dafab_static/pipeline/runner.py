@@ -226,12 +226,11 @@ class Pipeline:
             if missing:
                 self.report.notes[f"{step.name}: skipped, no {'/'.join(missing)} band"] += 1
                 continue
-            if getattr(step, "needs_reflectance", False) and not scene.reflectance:
+            if step.needs_reflectance and not scene.reflectance:
                 self.report.notes[f"{step.name}: skipped, bands are not reflectance"] += 1
                 continue
             started = time.perf_counter()
-            with torch.inference_mode(), _autocast(self.autocast and
-                                                   getattr(step, "autocast", False)):  # fmt: skip
+            with torch.inference_mode(), _autocast(self.autocast and step.autocast):
                 result: StepOutput = step(windows)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)

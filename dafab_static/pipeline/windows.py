@@ -40,7 +40,8 @@ class Windows:
         transform: Affine transform of the analysis grid, in ``crs``.
         crs: The analysis grid's CRS, as WKT or ``EPSG:n``.
         qa: ``(N, h, w)`` integer quality band when the item has one, else None.
-        qa_kind: ``"scl"`` (Sentinel-2 L2A) or ``"qa_pixel"`` (Landsat Collection 2).
+        qa_kind: ``"scl"`` (Sentinel-2 L2A), ``"qa_pixel"`` (Landsat Collection 2) or
+            ``"bqa_pre_collection"`` (Landsat 8 before Collection 1).
         layers: Scene-grid ``(rows, cols)`` results of earlier steps (``"cloud"``,
             ``"shadow"``, ``"landcover"``), for later steps of the same recipe.
     """

@@ -75,7 +75,7 @@ class Embedding(Step):
         self.model_id = model or "dafab-random-conv-v1"
         self.mean, self.std = mean, std
         self.chips = bool(chips)
-        self.requires = self.bands  # type: ignore[misc]  # per instance: the model's bands
+        self.requires = self.bands  # per instance: the model's bands
         self.encoder: Encoder | None = None
 
     def setup(self, device: torch.device) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dafab_static.errors import OptionError
+from dafab_static.pipeline.encode import png
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.steps.indices import quantiles
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 
@@ -64,20 +64,4 @@ def render(
     rgba = torch.cat([byte * valid, alpha])[None].float()
     # Area averaging: each thumbnail pixel is the mean of the scene pixels under it.
     small = torch.nn.functional.interpolate(rgba, size=shape, mode="area")[0]
-    return _png(small.round().clamp(0, 255).to(torch.uint8).cpu().numpy())
-
-
-def _png(rgba: np.ndarray) -> bytes:
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
-    from rasterio.io import MemoryFile
-
-    count, rows, cols = rgba.shape
-    # A thumbnail is a picture, not a georeferenced raster: GDAL's warning says just that.
-    with warnings.catch_warnings(), MemoryFile() as memory:
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with memory.open(driver="PNG", width=cols, height=rows, count=count,
-                         dtype="uint8") as png:  # fmt: skip
-            png.write(rgba)
-        return bytes(memory.read())
+    return png(small.round().clamp(0, 255).to(torch.uint8).cpu().numpy())
