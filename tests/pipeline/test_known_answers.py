@@ -148,3 +148,21 @@ def test_default_recipe_on_every_real_raster(shared_data: Path, tmp_path: Path) 
     assert "dafab:ndvi_mean" not in items["RGB.byte"]["properties"]
     # Six unnamed Landsat 7 bands: nothing to compute, nothing invented.
     assert set(items["L7_ETMs"]["assets"]) == {"data"}
+
+
+def test_readme_quick_start_default_recipe_on_the_sample(tmp_path: Path) -> None:
+    """The README's main job: the bundled sample through the default recipe."""
+    import dafab_static
+    from dafab_static.options import BuildOptions
+
+    out = tmp_path / "catalog"
+    report = dafab_static.build([], str(out), sample=True,
+                                options=BuildOptions(pipeline=str(DEFAULT)))  # fmt: skip
+    assert report.ok, report.summary()
+    assert (report.pipeline.scenes, report.pipeline.processed) == (4, 4)
+    assert report.collections["dafab-models"] == 1
+    assert dafab_static.validate(str(out)).ok
+    found = dafab_static.search(str(out), filter="eo:cloud_cover >= 0 and dafab:water_percent > 0")
+    assert found.count() == 4
+    thumbs = sorted(out.glob("assets/*/*/thumbnail.png"))
+    assert len(thumbs) == 4
