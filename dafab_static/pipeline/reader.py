@@ -41,9 +41,11 @@ class BandSource:
 class SceneData:
     """A scene on its analysis grid, as numpy (picklable across processes).
 
-    ``pixels`` is ``(C, rows, cols)`` float32 with invalid pixels 0; ``reflectance`` is
-    False when the bands carry no scale and are not float (8-bit display values), which the
-    physical methods (cloud tests, land cover) refuse.
+    ``pixels`` is ``(C, rows, cols)`` in the files' own data type (uint16 for most
+    products: half the bytes of float32 to pickle and to move to the GPU); apply
+    ``scales``/``offsets`` for reflectance (:meth:`physical`, or the runner on the device).
+    ``reflectance`` is False when the bands carry no scale and are not float (8-bit display
+    values), which the physical methods (cloud tests, land cover) refuse.
     """
 
     item_id: str
@@ -59,6 +61,14 @@ class SceneData:
     qa_kind: str | None = None
     bytes_read: int = 0
     seconds: float = 0.0
+    scales: tuple[float, ...] = ()
+    offsets: tuple[float, ...] = ()
+
+    def physical(self) -> npt.NDArray[np.float32]:
+        """``pixels`` as float32 with scale and offset applied, invalid pixels 0."""
+        scale = np.asarray(self.scales or [1.0] * len(self.bands), np.float32)[:, None, None]
+        offset = np.asarray(self.offsets or [0.0] * len(self.bands), np.float32)[:, None, None]
+        return np.where(self.valid, self.pixels * scale + offset, 0).astype(np.float32)
 
 
 def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource | None]:
@@ -131,38 +141,35 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
                           href == qa.href and not any(b.href == href for b in bands))
             for href, src in opened.items()
         }  # fmt: skip
-        pixels = np.zeros((len(bands), rows, cols), np.float32)
+        dtype = np.result_type(*(opened[b.href].dtypes[b.index - 1] for b in bands))
+        raw = np.zeros((len(bands), rows, cols), dtype)
         valid = np.ones((rows, cols), bool)
         qa_grid = np.zeros((rows, cols), np.int32) if qa else None
         nbytes = 0
-        for r0, c0, h, w in _windows(rows, cols, window):
+        # Strips as tall as the file's blocks (at grid scale): each block is decoded once.
+        strip = max(window, math.ceil(ref.block_shapes[0][0] / factor))
+        resampling = Resampling.average if factor > 1 else Resampling.nearest
+        for r0, c0, h, w in _windows(rows, cols, strip, width=cols):
             for href, reader in readers.items():
                 wanted = [b for b in bands if b.href == href]
                 extra = [qa] if qa and qa.href == href else []
-                chunk = reader.read(
-                    [b.index for b in [*wanted, *extra]],
-                    r0,
-                    c0,
-                    h,
-                    w,
-                    Resampling.average if factor > 1 else Resampling.nearest,
-                )
+                indexes = [b.index for b in [*wanted, *extra]]
+                chunk = reader.read(indexes, r0, c0, h, w, resampling)
                 nbytes += chunk.nbytes
                 for k, band in enumerate(wanted):
-                    raw = chunk[k].astype(np.float32)
-                    ok = np.isfinite(raw)
+                    values = chunk[k]
+                    ok = np.isfinite(values) if values.dtype.kind == "f" else True
                     if band.nodata is not None and not math.isnan(band.nodata):
-                        ok &= raw != band.nodata
+                        ok = ok & (values != band.nodata)
                     valid[r0 : r0 + h, c0 : c0 + w] &= ok
-                    pixels[bands.index(band), r0 : r0 + h, c0 : c0 + w] = np.where(
-                        ok, raw * band.scale + band.offset, 0.0)  # fmt: skip
+                    raw[bands.index(band), r0 : r0 + h, c0 : c0 + w] = values
                 if extra and qa_grid is not None:
-                    qa_grid[r0 : r0 + h, c0 : c0 + w] = chunk[-1].astype(np.int32)
-        pixels *= valid
+                    qa_grid[r0 : r0 + h, c0 : c0 + w] = chunk[-1]
         reflectance = any(b.scale != 1.0 for b in bands) or ref.dtypes[0].startswith("float")
     return SceneData(
-        item_id=item_id, pixels=pixels, valid=valid, bands=tuple(b.name for b in bands),
-        labels=tuple(b.label for b in bands),
+        item_id=item_id, pixels=raw, valid=valid, bands=tuple(b.name for b in bands),
+        labels=tuple(b.label for b in bands), scales=tuple(b.scale for b in bands),
+        offsets=tuple(b.offset for b in bands),
         transform=tuple(grid)[:6], crs=ref.crs.to_string() if ref.crs else "", window=window,
         reflectance=reflectance, qa=qa_grid, qa_kind=qa.name if qa else None,
         bytes_read=nbytes, seconds=time.perf_counter() - started,
@@ -211,10 +218,13 @@ def _same_lattice(src: Any, grid: Any, shape: tuple[int, int]) -> bool:
     )
 
 
-def _windows(rows: int, cols: int, size: int) -> Iterator[tuple[int, int, int, int]]:
+def _windows(
+    rows: int, cols: int, size: int, *, width: int | None = None
+) -> Iterator[tuple[int, int, int, int]]:
+    width = width or size
     for r0 in range(0, rows, size):
-        for c0 in range(0, cols, size):
-            yield r0, c0, min(size, rows - r0), min(size, cols - c0)
+        for c0 in range(0, cols, width):
+            yield r0, c0, min(size, rows - r0), min(width, cols - c0)
 
 
 def _open(href: str, item_id: str, rasterio: Any) -> Any:

@@ -314,6 +314,7 @@ class Pipeline:
 
 def _windows(item: Mapping[str, Any], scene: SceneData, device: torch.device) -> Windows:
     """Cut the scene into ``window``-sized tiles on the device (pinned copy on CUDA)."""
+    import numpy as np
     import torch
     from affine import Affine
 
@@ -334,8 +335,18 @@ def _windows(item: Mapping[str, Any], scene: SceneData, device: torch.device) ->
             -1, k, size, size)  # fmt: skip
 
     origins = tuple((r, col) for r in range(0, rows, size) for col in range(0, cols, size))
-    pixels = tiles(to_device(scene.pixels)) if c else torch.zeros((0, 0, size, size))
-    valid = tiles(to_device(scene.valid)[None])[:, 0] if rows else torch.zeros((0, size, size))
+    if c:
+        # Raw counts travel (uint16: half the bytes); reflectance is made on the device.
+        raw = to_device(scene.pixels.astype(np.int32) if scene.pixels.dtype == np.uint32
+                        else scene.pixels)  # fmt: skip
+        mask = to_device(scene.valid)
+        scale = torch.tensor(scene.scales or [1.0] * c, device=device)[:, None, None]
+        offset = torch.tensor(scene.offsets or [0.0] * c, device=device)[:, None, None]
+        physical = torch.where(mask, raw.to(torch.float32) * scale + offset, 0.0)
+        pixels = tiles(physical)
+        valid = tiles(mask[None])[:, 0]
+    else:
+        pixels, valid = torch.zeros((0, 0, size, size)), torch.zeros((0, size, size))
     qa = tiles(to_device(scene.qa)[None])[:, 0] if scene.qa is not None else None
     return Windows(
         item=item, pixels=pixels, valid=valid.bool(), bands=scene.bands, origins=origins,
