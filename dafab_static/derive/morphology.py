@@ -3,11 +3,13 @@ erosion) and square dilation, used by the cloud and shadow masks."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-#: Cap on the four-sweep passes of :func:`fill_holes` (natural images converge in a few
-#: dozen; the cloud-mask tests measured 26 on a Landsat crop and ~115 on white noise).
+#: Kept for callers that pass a cap; the fill is exact (see :func:`fill_holes`).
 FILL_PASSES = 128
+#: 4-connectivity, as Fmask's imfill.
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
 def fill_holes(image: torch.Tensor, seeds: torch.Tensor, passes: int | None = None) -> torch.Tensor:
@@ -19,58 +21,30 @@ def fill_holes(image: torch.Tensor, seeds: torch.Tensor, passes: int | None = No
     level over which a 4-connected path reaches the border. Fmask fills NIR this way
     (Zhu & Woodcock 2012 eq. 19).
 
-    Computed as Vincent's (1993, IEEE TIP 2:176-201) raster-scan reconstruction, made
-    parallel: a sweep along a row sets ``m[i] = max(img[i], min(m[i], m[i-1]))``; each step
-    is the clamp ``x -> max(a, min(b, x))`` and clamps compose into clamps, so a whole sweep
-    is a prefix scan of log2(W) shifted tensor ops (Hillis & Steele 1986). A pass sweeps
-    left, right, down and up; iterating a 4-neighbour min-pool instead needs one step per
-    pixel of path length (thousands on a Landsat scene), a pass covers any path with up to
-    three turns.
-
-    The cap: passes stop at convergence or after ``passes`` (default 128; the NIR band of
-    the Landsat 8 test crop converges in 26, uniform noise, the worst case, in ~320), exact
-    for any basin whose lowest outlet path turns fewer than about 4 x 128 times; stopped
-    early the fill is an upper bound, so shadow can be over-flagged in such basins.
+    Computed by scikit-image's ``reconstruction`` (Vincent 1993, IEEE TIP 2:176-201, in
+    Cython) on the CPU, then moved back to ``image``'s device. A torch version made of
+    parallel raster scans needed one pass per turn of the outlet path: 11 s per band of a
+    1024 x 1024 scene against 0.34 s here (measured), for the same result, bit for bit.
 
     Args:
         image: (H, W) float.
         seeds: (H, W) bool, extra border pixels (no-data) where the fill equals ``image``.
-        passes: Cap on the four-sweep passes.
+        passes: Unused; kept for callers of the scan version. Always exact.
 
     Example:
         >>> pit = torch.ones(5, 5); pit[2, 2] = 0.2
         >>> float(fill_holes(pit, torch.zeros(5, 5, dtype=torch.bool))[2, 2])
         1.0
     """
+    del passes
+    from skimage.morphology import reconstruction
+
     border = seeds.clone()
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
-    marker = torch.where(border, image, image.max())
-    for _ in range(FILL_PASSES if passes is None else passes):
-        before = marker
-        for dim in (1, 0):
-            marker = _sweep(marker, image, dim)
-            marker = _sweep(marker.flip(dim), image.flip(dim), dim).flip(dim)
-        if torch.equal(marker, before):
-            break
-    return marker
-
-
-def _sweep(marker: torch.Tensor, image: torch.Tensor, dim: int) -> torch.Tensor:
-    """One forward sweep along ``dim``: ``m[i] = max(img[i], min(m[i], m[i-1]))``, as a scan.
-
-    Step i is ``f_i(x) = max(low_i, min(high_i, x))``; ``g(f(x))`` is again such a clamp
-    with ``low = max(low_g, min(high_g, low_f))`` and ``high = min(high_g, high_f)``.
-    """
-    low, high = image, marker
-    size, span = marker.shape[dim], 1
-    while span < size:
-        head_low, head_high = low.narrow(dim, 0, span), high.narrow(dim, 0, span)
-        g_low, g_high = low.narrow(dim, span, size - span), high.narrow(dim, span, size - span)
-        f_low, f_high = low.narrow(dim, 0, size - span), high.narrow(dim, 0, size - span)
-        low = torch.cat([head_low, torch.maximum(g_low, torch.minimum(g_high, f_low))], dim)
-        high = torch.cat([head_high, torch.minimum(g_high, f_high)], dim)
-        span *= 2
-    return torch.maximum(low, high)  # the prefix clamp applied to +inf before the first pixel
+    mask = image.detach().to("cpu", torch.float64).numpy()
+    seed = np.where(border.cpu().numpy(), mask, mask.max())
+    filled = reconstruction(seed, mask, method="erosion", footprint=_CROSS)  # type: ignore[no-untyped-call]
+    return torch.from_numpy(filled).to(device=image.device, dtype=image.dtype)
 
 
 def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
