@@ -19,17 +19,9 @@ from dafab_static.derive.landcover import (
     fractions,
 )
 from dafab_static.errors import InputError
+from tests.spectra import BANDS, SPECTRA
 
-BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 VNIR = BANDS[:4]
-SPECTRA = {
-    "water": (0.06, 0.05, 0.03, 0.015, 0.01, 0.005),
-    "vegetation": (0.03, 0.07, 0.035, 0.38, 0.18, 0.08),
-    "bare": (0.10, 0.14, 0.18, 0.26, 0.32, 0.28),
-    "cloud": (0.55, 0.56, 0.58, 0.60, 0.45, 0.35),
-    "snow-ice": (0.9, 0.9, 0.88, 0.8, 0.08, 0.05),
-    "built-up": (0.12, 0.13, 0.14, 0.18, 0.25, 0.22),
-}
 SCHEMAS = Path(__file__).parents[2] / "dafab_static" / "schemas" / "stac-extensions.github.io"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +9,11 @@ import numpy.typing as npt
 import rasterio
 from affine import Affine
 
+from tests.spectra import SPECTRA
+
 S2_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
-# Surface reflectance in blue, green, red, nir, swir16, swir22 (typical library spectra).
-SPECTRA: Mapping[str, tuple[float, ...]] = {
-    "water": (0.06, 0.05, 0.03, 0.015, 0.01, 0.005),
-    "vegetation": (0.03, 0.07, 0.035, 0.38, 0.18, 0.08),
-    "bare": (0.10, 0.14, 0.18, 0.26, 0.32, 0.28),
-    "cloud": (0.55, 0.56, 0.58, 0.60, 0.45, 0.35),
-    "snow": (0.9, 0.9, 0.88, 0.8, 0.08, 0.05),
-}
 # Sentinel-2 L2A scene classification values of the same covers.
-SCL = {"water": 6, "vegetation": 4, "bare": 5, "cloud": 9, "snow": 11}
+SCL = {"water": 6, "vegetation": 4, "bare": 5, "cloud": 9, "snow-ice": 11, "built-up": 5}
 
 
 def s2_name(day: int = 15, tile: str = "T32TNS") -> str:
