@@ -1,7 +1,9 @@
 """STAC API Item Search over stac-geoparquet indexes, with no server and no database.
 
 ``search`` takes the parameters of STAC API Item Search with its Filter, Sort and Fields
-extensions, and returns a lazy :class:`SearchResult`.
+extensions, and returns a lazy :class:`SearchResult`. With ``near`` it is an exact
+k-nearest-neighbour search by cosine similarity of item embeddings (:mod:`.knn`), after
+those filters.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dafab_static.errors import QueryError
+from dafab_static.search.knn import near_request, nearest
 from dafab_static.search.params import request
 from dafab_static.search.result import SearchResult
 from dafab_static.search.sources import resolve
@@ -31,6 +35,9 @@ def search(
     fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
     geometry_column: str | None = None,
     lenient: bool = False,
+    near: str | Sequence[float] | None = None,
+    k: int | None = None,
+    model: str | None = None,
 ) -> SearchResult:
     """Search the items of a static catalog's indexes, or of stac-geoparquet files.
 
@@ -48,13 +55,25 @@ def search(
         fields: ``"id,properties.eo:cloud_cover,-assets"`` or ``{"include", "exclude"}``.
         geometry_column: for plain GeoParquet whose geometry column is not ``geometry``.
         lenient: unknown properties are null (CQL2 null semantics) instead of an error.
+        near: find the items most similar to this: an item id (its embedding is the query;
+            ``collections`` narrows where it is looked up, the other filters do not apply to
+            it) or a vector. Exact cosine similarity over the items the other parameters
+            keep; results come best first, ties by id, each with property ``dafab:score``.
+            Items without an embedding are skipped. ``sortby`` cannot be combined with it.
+        k: how many neighbours (default 10); ``limit`` caps it further. Needs ``near``.
+        model: the embedding model, i.e. the property ``emb:<model>``; by default the only
+            one the index has. Needs ``near``.
 
     Raises:
-        QueryError: a bad parameter or filter, named with its position or value.
+        QueryError: a bad parameter or filter, named with its position or value; with
+            ``near``: an unknown item, an item without embedding, no or several models
+            (without ``model``), a vector of the wrong length, ``k`` below 1.
         InputError, StorageError: a source that is not an index or cannot be read.
 
     >>> result = search("out/", bbox=[5, 45, 11, 48], filter="eo:cloud_cover<20")  # doctest: +SKIP
     >>> [item["id"] for item in result]  # doctest: +SKIP
+    >>> similar = search("out/", near="S2A_0001", k=5, datetime="2024")  # doctest: +SKIP
+    >>> [(item["id"], item["properties"]["dafab:score"]) for item in similar]  # doctest: +SKIP
     """
     parsed = request(
         ids=ids,
@@ -68,4 +87,13 @@ def search(
         limit=limit,
         fields=fields,
     )
-    return SearchResult(resolve(source), parsed, geometry_column=geometry_column, lenient=lenient)
+    if near is None:
+        if k is not None or model is not None:
+            raise QueryError("k and model need near (an item id or a vector)")
+        return SearchResult(
+            resolve(source), parsed, geometry_column=geometry_column, lenient=lenient
+        )
+    wanted = near_request(near, k=k, model=model)
+    return nearest(
+        resolve(source), parsed, wanted, geometry_column=geometry_column, lenient=lenient
+    )

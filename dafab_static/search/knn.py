@@ -1,0 +1,285 @@
+"""Exact k-nearest-neighbour search by cosine similarity of item embeddings.
+
+An item's embedding from model ``M`` is its property ``emb:M``: in a stac-geoparquet index,
+a top-level ``fixed_size_list<float>`` column (or ``list<double>``, as stac-geoparquet writes
+it before a cast); null where the item has none. The STAC/CQL2 parameters filter first, with
+the usual file and row-group pruning of :mod:`scan`; the survivors' vectors are then scored
+row group by row group against the query, into one bounded running top-k shared by the
+files scanned in parallel: memory holds a row group of vectors per file in flight, never
+the catalog's, and only the final k rows are read in full.
+
+Scores are computed in torch, on the GPU when there is one. Results are exact: the top k
+by cosine similarity, ties broken by item id, each with its score in ``dafab:score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dafab_static.errors import QueryError
+from dafab_static.search import scan
+from dafab_static.search.cosine import Entry, Scorer, TopK, vectors
+from dafab_static.search.params import Request, request
+from dafab_static.search.result import SearchResult
+from dafab_static.search.sources import IndexFile, Source
+
+SCORE = "dafab:score"
+"""The property (and Arrow column) holding each result's cosine similarity."""
+PREFIX = "emb:"
+DEFAULT_K = 10
+
+
+@dataclass(frozen=True)
+class Near:
+    """A validated kNN request: the query (an item id or a vector), ``k`` and the model."""
+
+    k: int
+    item: str | None = None
+    vector: tuple[float, ...] | None = None
+    model: str | None = None
+
+
+def near_request(
+    near: str | Sequence[float], *, k: int | None = None, model: str | None = None
+) -> Near:
+    """Check the kNN parameters once, at the edge.
+
+    Args:
+        near: an item id, or the query vector (a sequence of finite numbers, not all zero).
+        k: how many neighbours, at least 1 (default 10).
+        model: the embedding model, i.e. the column ``emb:<model>``; ``None`` picks the only
+            one there is. A leading ``emb:`` is accepted.
+
+    Raises:
+        QueryError: naming the parameter and the value.
+
+    >>> near_request("S2A_0001", k=5).k
+    5
+    """
+    k = DEFAULT_K if k is None else k
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise QueryError(f"k must be a positive integer, not {k!r}")
+    if model is not None:
+        model = model.removeprefix(PREFIX)
+        if not model:
+            raise QueryError("model: empty name")
+    if isinstance(near, str):
+        if not near.strip():
+            raise QueryError("near: empty item id")
+        return Near(k, item=near.strip(), model=model)
+    try:
+        values = np.asarray(near, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise QueryError(f"near: expected an item id or a list of numbers, not {near!r}") from None
+    if values.ndim != 1 or not len(values):
+        raise QueryError(f"near: expected a flat, non-empty list of numbers (shape {values.shape})")
+    if not np.isfinite(values).all():
+        raise QueryError("near: the vector holds NaN or infinite values")
+    if not values.any():
+        raise QueryError("near: the vector is all zeros, so it has no cosine similarity")
+    return Near(k, vector=tuple(values.tolist()), model=model)
+
+
+class NearestResult(SearchResult):
+    """The ``k`` items most similar to the query among those the filter keeps, best first.
+
+    Rows carry ``dafab:score`` (the cosine similarity); ``limit`` caps the count below ``k``.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        request: Request,
+        near: Near,
+        *,
+        geometry_column: str | None = None,
+        lenient: bool = False,
+    ) -> None:
+        if request.sortby:
+            raise QueryError("sortby: a near search is ordered by similarity; drop sortby")
+        super().__init__(source, request, geometry_column=geometry_column, lenient=lenient)
+        self.near = near
+
+    # -- the public face ----------------------------------------------------------------
+    def to_arrow(self) -> pa.Table:
+        """The results as one pyarrow Table, best first, with a ``dafab:score`` column."""
+        table = super().to_arrow()
+        if self._scored and SCORE not in table.column_names:  # nothing matched
+            table = table.append_column(SCORE, pa.array([], pa.float64()))
+        return table
+
+    @property
+    def _scored(self) -> bool:
+        """Whether rows get ``dafab:score``: unless the Fields extension excludes it."""
+        exclude = set(self.request.fields.exclude)
+        return not {SCORE, f"properties.{SCORE}"} & exclude
+
+    def count(self) -> int:
+        """How many items the search returns, ignoring ``limit``: at most ``k``."""
+        return min(self.near.k, len(self._top(self._survivors(), self.near.k)))
+
+    # -- the scan -----------------------------------------------------------------------
+    def _batches(self) -> Iterator[pa.Table]:
+        limit = self.request.limit
+        wanted = self.near.k if limit is None else min(self.near.k, limit)
+        survivors = self._survivors()
+        top = self._top(survivors, wanted)
+        if not top:
+            return
+        keys = pa.table(
+            {name: pa.array([e[i] for e in top], pa.int64()) for i, name in enumerate("fgr", 1)}
+        )
+        # Ids come with the rows: only now can ties at the k-th score be broken by id.
+        table = self._fetch(survivors, keys)
+        ids = table["id"].to_pylist() if "id" in table.column_names else [""] * len(top)
+        order = sorted(range(len(top)), key=lambda i: (top[i][0], ids[i], i))[:wanted]
+        table = table.take(pa.array(order, pa.int64()))
+        if self._scored:
+            scores = pa.array([-top[i][0] for i in order], pa.float64())
+            table = table.append_column(SCORE, scores)
+        yield table
+
+    def _top(self, survivors: list[IndexFile], wanted: int) -> list[Entry]:
+        """The best ``wanted`` entries over every surviving file, plus any that tie with the
+        last of them (the id, read later, decides between those)."""
+        opened = [self._with_file(f, lambda file: file, read=False) for f in survivors]
+        if not opened and self.source.files:  # nothing survives: still check the model name
+            opened = [self._with_file(self.source.files[0], lambda file: file, read=False)]
+        column = self._column(opened)
+        query = self._query(column)
+        size = _fixed_size(opened, column)
+        if size is not None and size != len(query):
+            raise QueryError(
+                f"near: the query vector has {len(query)} values, but {column} has {size}"
+            )
+        if not survivors:
+            return []
+        scorer = Scorer(query)
+        positions = {f.url: i for i, f in enumerate(survivors)}
+        # One top-k shared by the files scanned in parallel: its threshold (the k-th best
+        # score so far, over all files) rejects most row groups' rows as soon as it is set.
+        top = TopK(wanted)
+
+        def per_file(file: scan.OpenFile, node: Any) -> None:
+            if column not in file.schema.names:
+                return  # a file whose items have no embedding of this model
+            position = positions[file.index.url]
+            where = f"{column} in {file.index.url}"
+            scorer.serial()
+            for match in scan.matches(file, node, self._pruner, lenient=self.lenient):
+                array = match.batch.column(column)
+                rows = match.rows
+                if len(rows) != len(array):
+                    array = array.take(pa.array(rows))
+                values, kept = vectors(array, len(query), where=where)
+                if kept is not None:
+                    rows = rows[kept]
+                if not len(rows):
+                    continue
+                picked, scores = scorer.candidates(values, top.threshold, wanted)
+                if len(picked):
+                    top.offer(position, match.batch.group, rows[picked], scores)
+
+        try:
+            for _ in self._per_file(per_file, survivors):
+                pass
+        finally:
+            scorer.restore()
+        return top.entries
+
+    def _column(self, files: list[scan.OpenFile]) -> str:
+        """The embedding column: ``emb:<model>``, or the only one the files have."""
+        names = sorted(
+            {n for f in files for n in f.schema.names if _is_embedding(f.schema.field(n))}
+        )
+        where = self.source.location
+        if self.near.model is not None:
+            column = PREFIX + self.near.model
+            if column not in names:
+                have = f"its embeddings are {', '.join(names)}" if names else "it has none"
+                raise QueryError(f"model {self.near.model!r}: {where} has no {column} ({have})")
+            return column
+        if not names:
+            raise QueryError(f"near: {where} has no embeddings (no emb:* column to search)")
+        if len(names) > 1:
+            raise QueryError(
+                f"near: {where} has embeddings of {len(names)} models ({', '.join(names)}); "
+                "choose one with model"
+            )
+        return str(names[0])
+
+    def _query(self, column: str) -> np.ndarray:
+        """The query vector: given, or the embedding of the item named by ``near``."""
+        if self.near.vector is not None:
+            return np.asarray(self.near.vector, dtype=np.float64)
+        item = self.near.item
+        collections = sorted(self.request.collections) if self.request.collections else None
+        # The filter does not apply to the query item: only its id and the collections do.
+        lookup = SearchResult(
+            self.source,
+            request(ids=[str(item)], collections=collections, fields=[column]),
+            geometry_column=self.geometry_column,
+            lenient=True,
+        )
+        table = lookup.to_arrow()
+        self.stats.add_many(lookup.stats.requests, lookup.stats.bytes)
+        within = f" in collections {', '.join(collections)}" if collections else ""
+        if table.num_rows == 0:
+            raise QueryError(f"near: no item {item!r} in {self.source.location}{within}")
+        if table.num_rows > 1:
+            holders = table["collection"] if "collection" in table.column_names else []
+            found = sorted(str(c) for c in holders)
+            raise QueryError(
+                f"near: {table.num_rows} items have the id {item!r} (collections "
+                f"{', '.join(found)}); choose one with collections"
+            )
+        value = table[column][0].as_py() if column in table.column_names else None
+        if value is None:
+            raise QueryError(f"near: item {item!r} has no embedding {column}")
+        vector = np.asarray(value, dtype=np.float64)
+        if not np.isfinite(vector).all() or not vector.any():
+            raise QueryError(f"near: the {column} of item {item!r} is zero or not finite")
+        return vector
+
+
+def _is_embedding(field: pa.Field) -> bool:
+    kind = field.type
+    if not field.name.startswith(PREFIX):
+        return False
+    lists = (pa.types.is_fixed_size_list, pa.types.is_list, pa.types.is_large_list)
+    return any(test(kind) for test in lists) and bool(pa.types.is_floating(kind.value_type))
+
+
+def _fixed_size(files: list[scan.OpenFile], column: str) -> int | None:
+    """The column's dimension when a file stores it as a fixed-size list."""
+    for file in files:
+        if column in file.schema.names:
+            kind = file.schema.field(column).type
+            if pa.types.is_fixed_size_list(kind):
+                return int(kind.list_size)
+    return None
+
+
+def nearest(
+    source: Source,
+    request: Request,
+    near: Near,
+    *,
+    geometry_column: str | None = None,
+    lenient: bool = False,
+) -> NearestResult:
+    """The kNN search over ``source``, after the filters of ``request``.
+
+    Raises:
+        QueryError: ``sortby`` given (results are ordered by score); at scan time, an unknown
+            item or model, several models and none chosen, or a vector of the wrong length.
+
+    >>> from dafab_static.search.sources import resolve
+    >>> nearest(resolve("out/"), request(), near_request("S2A_0001"))  # doctest: +SKIP
+    """
+    return NearestResult(source, request, near, geometry_column=geometry_column, lenient=lenient)
