@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_EXECUTION_KEYS = {"max_size", "window", "device", "workers", "precision", "batch"}
+_EXECUTION_KEYS = {"max_size", "window", "device", "workers", "reader", "precision"}
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,18 @@ class Execution:
             ~107 m, finer than the 160 m s2cloudless works at.
         window: Side of the square windows a scene is cut into.
         device: ``auto`` (cuda, then mps, then cpu), or a torch device name.
-        workers: Reader processes; ``auto`` is one per core up to 4, none for few scenes.
+        workers: Readers working ahead of the compute; ``auto`` is one per core but one, 1 to
+            4; 0 reads in the computing thread.
+        reader: ``threads`` (GDAL decodes without the GIL; no copies) or ``processes``.
         precision: ``auto`` (bfloat16 autocast for encoders on CUDA), ``float32``.
-        batch: Scenes per chunk handed to the reader pool.
     """
 
     max_size: int = 1024
     window: int = 256
     device: str = "auto"
     workers: int | str = "auto"
+    reader: str = "threads"
     precision: str = "auto"
-    batch: int = 64
 
 
 @dataclass(frozen=True)
@@ -177,14 +178,18 @@ def _execution(table: Mapping[str, Any], source: str) -> Execution:
         execution = Execution(**table)
     except TypeError as e:
         raise OptionError(f"{source} [execution]: {e}") from None
-    for key in ("max_size", "window", "batch"):
+    for key in ("max_size", "window"):
         value = getattr(execution, key)
-        if not isinstance(value, int) or (value < 16 and key != "batch") or value < 1:
-            raise OptionError(f"{source} [execution] {key}={value!r}: expected a positive integer")
+        if not isinstance(value, int) or value < 16:
+            raise OptionError(f"{source} [execution] {key}={value!r}: expected an integer >= 16")
     if execution.workers != "auto" and (
         not isinstance(execution.workers, int) or execution.workers < 0
     ):
         raise OptionError(f"{source} [execution] workers={execution.workers!r}: 'auto' or >= 0")
+    if execution.reader not in ("threads", "processes"):
+        raise OptionError(
+            f"{source} [execution] reader={execution.reader!r}: 'threads' or 'processes'"
+        )
     if execution.precision not in ("auto", "float32"):
         raise OptionError(
             f"{source} [execution] precision={execution.precision!r}: 'auto' or 'float32'"

@@ -1,10 +1,11 @@
 """Run a recipe over items: read scenes in worker processes, compute on the device, merge
 what the steps derive into the items, and record provenance.
 
-Reading and computing overlap: up to ``2 * workers`` scenes are read ahead in a process
-pool (rasterio decodes there, outside this process's GIL) while the steps run here on the
-device. A scene that fails (unreadable file, missing bands, a step error) does not stop the
-run: its item passes through unchanged and the failure is in the report.
+Reading and computing overlap: up to ``2 * workers`` scenes are read ahead by reader
+threads (GDAL reads and decodes without the GIL; see :meth:`Pipeline._pool`) or processes
+while the steps run on the device. A scene that fails (unreadable file, missing bands, a
+step error) does not stop the run: its item passes through unchanged and the failure is in
+the report.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
@@ -151,11 +152,7 @@ class Pipeline:
                     continue
                 self.report.scenes += 1
                 if self.workers and pool is None and self.reads_pixels:
-                    # forkserver: the parent may run obstore's Tokio threads (S3), and a forked
-                    # child of a multi-threaded process can deadlock on a held lock.
-                    pool = ProcessPoolExecutor(
-                        self.workers, mp_context=multiprocessing.get_context("forkserver")
-                    )
+                    pool = self._pool()
                 pending.append((item, tag, self._read(item, pool)))
                 while len(pending) >= ahead:
                     item, tag, read = pending.popleft()
@@ -181,7 +178,21 @@ class Pipeline:
         self.report.notes["remote or no raster assets: not read (recipe assets = 'local')"] += 1
         return False
 
-    def _read(self, item: dict[str, Any], pool: ProcessPoolExecutor | None) -> _Read:
+    def _pool(self) -> Executor:
+        """Reader threads by default: GDAL releases the GIL while it reads and decodes, and
+        a thread hands its arrays over without copying. Measured on 1024 x 1024 x 7 uint16
+        COGs: 125 ms a scene with one reader thread, 457 ms with one reader process, which
+        pickles 15 MB a scene through a pipe (and pays the process start). Processes stay
+        available (``reader = "processes"``) for readers that hold the GIL."""
+        if self.recipe.execution.reader == "threads":
+            return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
+        # forkserver: the parent may run obstore's Tokio threads (S3), and a forked child of
+        # a multi-threaded process can deadlock on a held lock.
+        return ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("forkserver")
+        )
+
+    def _read(self, item: dict[str, Any], pool: Executor | None) -> _Read:
         if not self.reads_pixels:
             return _empty_scene(item)
         ex = self.recipe.execution

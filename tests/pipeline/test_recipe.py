@@ -29,6 +29,7 @@ def test_recipe_fields(tmp_path: Path) -> None:
     )
     recipe = load_recipe(path)
     assert (recipe.name, recipe.version, recipe.execution.max_size) == ("x", "3", 300)
+    assert recipe.execution.reader == "threads"
     assert [s.name for s in recipe.steps] == ["indices"]
     assert recipe.applies_to("sentinel-2-l2a") and not recipe.applies_to("landsat-c2-l2")
     assert recipe.assets == "local"

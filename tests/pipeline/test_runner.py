@@ -128,7 +128,7 @@ def test_missing_bands_skip_the_step_with_a_note(tmp_path: Path) -> None:
     assert report.notes["indices: ndvi not computed: no nir band"] == 1
 
 
-def test_reader_processes_give_the_same_numbers(tmp_path: Path) -> None:
+def test_reader_threads_and_processes_give_the_same_numbers(tmp_path: Path) -> None:
     items = [
         read_raster(str(write_scene(tmp_path / f"{s2_name(day)}.tif",
                                     halves(80, 80, "water", "vegetation"), seed=day)))
@@ -136,11 +136,13 @@ def test_reader_processes_give_the_same_numbers(tmp_path: Path) -> None:
     ]  # fmt: skip
     steps = ({"name": "indices"},)
     inline, _ = run_pipeline(recipe(*steps), items, put_asset=Assets(), workers=0)
-    pooled, report = run_pipeline(recipe(*steps), items, put_asset=Assets(), workers=2)
-    assert report.processed == 3
     key = "dafab:ndvi_mean"
-    assert sorted((i["id"], i["properties"][key]) for i in inline) == sorted(
-        (i["id"], i["properties"][key]) for i in pooled)  # fmt: skip
+    expected = sorted((i["id"], i["properties"][key]) for i in inline)
+    for reader in ("threads", "processes"):
+        pooled, report = run_pipeline(recipe(*steps, reader=reader), items, put_asset=Assets(),
+                                      workers=2)  # fmt: skip
+        assert report.processed == 3
+        assert sorted((i["id"], i["properties"][key]) for i in pooled) == expected
 
 
 def test_large_scenes_are_read_decimated(tmp_path: Path) -> None:
