@@ -160,7 +160,7 @@ def generate(n: int, root: Path) -> dict[str, Any]:
     marker = root / "generated.json"
     if marker.exists():
         info = json.loads(marker.read_text())
-        if info.get("n") == n and info.get("seed") == SEED:
+        if info.get("n") == n and info.get("seed") == SEED and info.get("vectors"):
             info["cached"] = True
             return info  # type: ignore[no-any-return]
     import shutil
@@ -184,6 +184,9 @@ def generate(n: int, root: Path) -> dict[str, Any]:
         data, part = index.encode(table, {"id": MODEL}, path=path)
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
+        vectors = index.encode_vectors(table)  # the sidecar a build writes beside it
+        if vectors is not None:
+            (root / index.vectors_path(path)).write_bytes(vectors)
         parts.append(part)
         print(f"   {path}: {count} items, {len(data) / 1e6:.1f} MB", file=sys.stderr, flush=True)
     (root / "index" / "_partitions.json").write_bytes(index.manifest(MODEL, parts, base="index"))
@@ -200,6 +203,7 @@ def generate(n: int, root: Path) -> dict[str, Any]:
     info = {
         "n": n,
         "seed": SEED,
+        "vectors": True,
         "files": len(parts),
         "bytes": sum(p.bytes for p in parts),
         "row_group_size": index.ROW_GROUP_SIZE,
@@ -225,7 +229,10 @@ def plain_variant(root: Path, dest: Path) -> dict[str, Any]:
         return {**json.loads(marker.read_text()), "cached": True}
     shutil.rmtree(dest, ignore_errors=True)
     started = time.perf_counter()
-    shutil.copytree(root, dest, ignore=shutil.ignore_patterns("*.parquet", "generated.json"))
+    # No vectors sidecar here: this variant measures what reading the Parquet column costs.
+    shutil.copytree(
+        root, dest, ignore=shutil.ignore_patterns("*.parquet", "*.arrow", "generated.json")
+    )
     total = 0
     for path in sorted(root.glob("index/year=*/month=*/items.parquet")):
         table = pq.read_table(path)

@@ -147,6 +147,11 @@ class MonthWriter:
         self.release.store.put(self.release.locate(ipath), data)
         result.objects += 1
         result.bytes += len(data)
+        vectors = index.encode_vectors(table)
+        if vectors is not None:
+            self.release.store.put(self.release.locate(index.vectors_path(ipath)), vectors)
+            result.objects += 1
+            result.bytes += len(vectors)
         result.stats = CollectionStats(job.collection_id)
         result.stats.add(table, info.bbox, info.start_datetime, info.end_datetime)
         result.items, result.info, result.schema = len(docs), info, table.schema

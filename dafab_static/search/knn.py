@@ -171,11 +171,21 @@ class NearestResult(SearchResult):
             position = positions[file.index.url]
             where = f"{column} in {file.index.url}"
             scorer.serial()
+            sidecar = _sidecar(file, column)
             for match in scan.matches(file, node, self._pruner, lenient=self.lenient):
-                array = match.batch.column(column)
                 rows = match.rows
-                if len(rows) != len(array):
-                    array = array.take(pa.array(rows))
+                if sidecar is not None:
+                    # The vectors sidecar holds the same rows: no Parquet decoding at all.
+                    side, starts = sidecar
+                    start = int(starts[match.batch.group])
+                    if len(rows) == match.batch.num_rows:
+                        array = side.slice(start, len(rows))
+                    else:
+                        array = side.take(pa.array(rows + start))
+                else:
+                    array = match.batch.column(column)
+                    if len(rows) != len(array):
+                        array = array.take(pa.array(rows))
                 values, kept = vectors(array, len(query), where=where)
                 if kept is not None:
                     rows = rows[kept]
@@ -245,6 +255,37 @@ class NearestResult(SearchResult):
         if not np.isfinite(vector).all() or not vector.any():
             raise QueryError(f"near: the {column} of item {item!r} is zero or not finite")
         return vector
+
+
+def _sidecar(file: scan.OpenFile, column: str) -> tuple[pa.Array, np.ndarray] | None:
+    """``column`` from the partition's vectors sidecar (see ``index.encode_vectors``),
+    memory-mapped, and the first row of each row group; None when there is none here.
+
+    Only local files: over HTTP or S3 a sidecar would be a second download of vectors the
+    Parquet file already holds, so remote searches read the Parquet column.
+    """
+    import os
+    from urllib.parse import unquote, urlsplit
+
+    from dafab_static.index import vectors_path
+
+    parts = urlsplit(file.index.url)
+    if parts.scheme not in ("", "file"):
+        return None
+    path = vectors_path(unquote(parts.path) if parts.scheme == "file" else file.index.url)
+    if not os.path.exists(path):
+        return None
+    try:
+        table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+    except (OSError, pa.ArrowInvalid):
+        return None  # unreadable: the Parquet column still answers
+    metadata = file.parquet.metadata
+    if column not in table.column_names or table.num_rows != metadata.num_rows:
+        return None  # not this file's sidecar (rewritten since): trust the Parquet file
+    counts = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    chunks = table.column(column)
+    return (chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()), starts
 
 
 def _is_embedding(field: pa.Field) -> bool:

@@ -53,12 +53,14 @@ def write_index(
     row_group_size: int = index.ROW_GROUP_SIZE,
     fixed: bool = True,
     extra: Callable[[pa.Table], pa.Table] | None = None,
+    sidecar: bool = False,
 ) -> Path:
     """One stac-geoparquet file per collection in ``folder``, written by the index writer.
 
     ``fixed`` stores embeddings as ``fixed_size_list<float32, 64>`` (the index contract);
     otherwise as stac-geoparquet's ``list<double>``. Small ``row_group_size`` values make
     several row groups per file. ``extra`` may change each table before it is encoded.
+    ``sidecar`` also writes the vectors sidecar a build writes (``index.encode_vectors``).
     """
     folder.mkdir(parents=True, exist_ok=True)
     by_collection: dict[str, list[dict[str, Any]]] = {}
@@ -76,6 +78,9 @@ def write_index(
         # Rewrite with small row groups; the schema metadata (geo, stac-geoparquet) stays.
         encoded = pq.read_table(io.BytesIO(data))
         pq.write_table(encoded, folder / f"{collection}.parquet", row_group_size=row_group_size)
+        vectors = index.encode_vectors(encoded) if sidecar else None
+        if vectors is not None:
+            (folder / index.vectors_path(f"{collection}.parquet")).write_bytes(vectors)
     return folder
 
 
