@@ -166,3 +166,8 @@ def test_readme_quick_start_default_recipe_on_the_sample(tmp_path: Path) -> None
     assert found.count() == 4
     thumbs = sorted(out.glob("assets/*/*/thumbnail.png"))
     assert len(thumbs) == 4
+    # The sample has no SWIR band: no built-up or snow class is claimed, not even as 0 %.
+    props = next(iter(found))["properties"]
+    assert "dafab:water_percent" in props and "dafab:built_up_percent" not in props
+    assert {c["name"] for c in props["classification:classes"]} <= {
+        "nodata", "water", "vegetation", "bare", "cloud"}  # fmt: skip

@@ -68,3 +68,23 @@ def test_missing_recipe_file(tmp_path: Path) -> None:
 def test_step_by_import_path() -> None:
     recipe = parse_recipe({"steps": [{"name": "tests.pipeline.plugin:Brightness"}]})
     assert recipe.steps[0].cls.__name__ == "Brightness"
+
+
+def test_installed_plugin_steps_are_found_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package that declares a ``dafab_static.steps`` entry point adds a step by name,
+    without editing dafab-static: a real distribution's metadata on ``sys.path``."""
+    from dafab_static.pipeline import available_steps
+
+    dist = tmp_path / "my_steps-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-steps\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[dafab_static.steps]\nbrightness = tests.pipeline.plugin:Brightness\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "brightness" in available_steps()
+    recipe = parse_recipe({"steps": [{"name": "brightness", "scale": 2.0}]})
+    assert recipe.steps[0].cls.__name__ == "Brightness"
+    assert recipe.steps[0].create().scale == 2.0  # type: ignore[attr-defined]

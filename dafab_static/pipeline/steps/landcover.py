@@ -41,8 +41,11 @@ class LandCoverStep(Step):
 
         refl, valid = windows.scene()
         cover = classify(refl, valid, windows.layers.get("cloud"))
-        shares = fractions(cover.classes, valid)
-        classes = classification_classes(shares, class_counts(cover.classes, valid))
+        # Only the classes these bands can decide: without SWIR, "built-up: 0 %" would
+        # claim an absence nobody looked for.
+        shares = {k: v for k, v in fractions(cover.classes, valid).items() if k in cover.available}
+        classes = [c for c in classification_classes(shares, class_counts(cover.classes, valid))
+                   if c["name"] in cover.available]  # fmt: skip
         out = StepOutput(layers={"landcover": cover.classes}, extensions={CLASSIFICATION_SCHEMA})
         out.properties["classification:classes"] = classes
         out.properties.update(
