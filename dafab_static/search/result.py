@@ -88,7 +88,11 @@ class SearchResult:
             needed = {n for c in self.request.conjuncts for n in scan.attributes(c)}
             needed |= {key.field for key in self.request.sortby}
             opened: list[scan.OpenFile] = []
-            for index_file in survivors or list(self.source.files[:1]):
+            # Survivors first; then pruned files, which still define what a name means (the
+            # summaries may prune every file that has the column, e.g. `x > max(x)`).
+            kept = set(map(id, survivors))
+            pruned = [f for f in self.source.files if id(f) not in kept]
+            for index_file in [*survivors, *pruned]:
                 opened.append(self._with_file(index_file, lambda file: file, read=False))
                 needed = {n for n in needed if all(f.resolve(n) is None for f in opened)}
                 if not needed:
