@@ -171,3 +171,23 @@ def test_readme_quick_start_default_recipe_on_the_sample(tmp_path: Path) -> None
     assert "dafab:water_percent" in props and "dafab:built_up_percent" not in props
     assert {c["name"] for c in props["classification:classes"]} <= {
         "nodata", "water", "vegetation", "bare", "cloud"}  # fmt: skip
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+def test_cpu_and_gpu_agree_within_the_stated_tolerance(tmp_path: Path) -> None:
+    """The README's tolerance: reductions within 1e-4 (6 decimals reported; a class share may
+    move by a pixel or two), embeddings at cosine >= 0.999 under bfloat16 autocast."""
+    cover = halves(128, 160, "water", "vegetation")
+    cover[20:60, 90:140] = "cloud"
+    item = read_raster(str(write_scene(tmp_path / f"{s2_name()}.tif", cover, scl=True)))
+    recipe = load_recipe(DEFAULT)
+    (cpu,), _ = run_pipeline(recipe, [item], put_asset=Assets(), device="cpu", workers=0)
+    (gpu,), _ = run_pipeline(recipe, [item], put_asset=Assets(), device="cuda", workers=0)
+    pixel = 100 / (128 * 160)
+    for key, value in cpu["properties"].items():
+        if key.startswith("dafab:") and isinstance(value, float):
+            tolerance = 3 * pixel if key.endswith(("_percent", "_cover")) else 1e-4
+            assert gpu["properties"][key] == pytest.approx(value, abs=tolerance), key
+    a = np.asarray(cpu["properties"]["emb:dafab-random-conv-v1"])
+    b = np.asarray(gpu["properties"]["emb:dafab-random-conv-v1"])
+    assert float(a @ b) >= 0.999
