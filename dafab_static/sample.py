@@ -3,10 +3,11 @@
 Nothing large lives in git: :func:`write_sample` writes the same bytes on every run (fixed
 seeds, no clock, no host names) in well under a second. The scenes are synthetic but shaped
 like the real thing: Sentinel-2 L2A and Landsat 9 C2 L2 products named as ESA and USGS name
-them, L2A/C2 scale and offset, nodata borders where a swath or WRS frame ends, one scene
-across the antimeridian. The hub items imitate the Planetary Computer's (links to a hub,
-https assets, eo/proj/sat/view fields), mixing STAC 1.0.0 and 1.1.0, delivered as single
-files, a FeatureCollection and NDJSON.
+them, with blue, green, red, NIR and both SWIR bands at L2A/C2 scale and offset, and the
+product's own quality band last (SCL, QA_PIXEL) painted from the same cover map; nodata
+borders where a swath or WRS frame ends; one scene across the antimeridian. The hub items
+imitate the Planetary Computer's (links to a hub, https assets, eo/proj/sat/view fields),
+mixing STAC 1.0.0 and 1.1.0, delivered as single files, a FeatureCollection and NDJSON.
 """
 
 from __future__ import annotations
@@ -37,12 +38,20 @@ _COG = {"driver": "COG", "blocksize": 128, "compress": "DEFLATE", "predictor": 2
         "overview_resampling": "nearest", "num_threads": 1, "bigtiff": "NO"}  # fmt: skip
 _COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
-# Surface reflectance of four cover types in blue, green, red, near infrared.
+# Surface reflectance of four cover types in blue, green, red, near infrared, SWIR 1.6 and
+# 2.2 um.
 _REFLECTANCE = {
-    "water": (0.06, 0.05, 0.03, 0.015),
-    "vegetation": (0.03, 0.07, 0.035, 0.38),
-    "soil": (0.10, 0.14, 0.18, 0.26),
-    "cloud": (0.55, 0.56, 0.58, 0.60),
+    "water": (0.06, 0.05, 0.03, 0.015, 0.01, 0.005),
+    "vegetation": (0.03, 0.07, 0.035, 0.38, 0.18, 0.08),
+    "soil": (0.10, 0.14, 0.18, 0.26, 0.32, 0.28),
+    "cloud": (0.55, 0.56, 0.58, 0.60, 0.45, 0.35),
+}
+# The products' own quality band, last in each file: Sentinel-2 L2A scene classification
+# (4 vegetation, 5 not vegetated, 6 water, 9 cloud high probability) and Landsat C2
+# QA_PIXEL bits (3 cloud, 6 clear, 7 water; bits 8-9 cloud confidence: 1 low, 3 high).
+_QUALITY = {
+    "SCL": {"water": 6, "vegetation": 4, "soil": 5, "cloud": 9},
+    "QA_PIXEL": {"water": 448, "vegetation": 320, "soil": 320, "cloud": 776},
 }
 
 
@@ -92,19 +101,22 @@ class _Scene:
     offset: float
     valid: str  # see _valid_mask
     seed: int
+    quality: str  # the name of the quality band, a key of _QUALITY
     tags: tuple[tuple[str, str], ...] = ()
 
 
+_S2 = ("B02", "B03", "B04", "B08", "B11", "B12")
 _SCENES = (
     _Scene("S2A_MSIL2A_20240715T103031_N0510_R108_T32TNS_20240715T150000", 32632,
-           (518000.0, 5112000.0), 10.0, ("B02", "B03", "B04", "B08"), 1e-4, -0.1, "swath-east", 1),
+           (518000.0, 5112000.0), 10.0, _S2, 1e-4, -0.1, "swath-east", 1, "SCL"),
     _Scene("S2B_MSIL2A_20240824T102559_N0511_R108_T33TUL_20240824T131500", 32633,
-           (343300.0, 5075000.0), 10.0, ("B02", "B03", "B04", "B08"), 1e-4, -0.1, "swath-west", 2),
+           (343300.0, 5075000.0), 10.0, _S2, 1e-4, -0.1, "swath-west", 2, "SCL"),
     _Scene("LC09_L2SP_192028_20240918_20240919_02_T1", 32632, (512000.0, 5125000.0), 30.0,
-           ("SR_B2", "SR_B3", "SR_B4", "SR_B5"), 2.75e-5, -0.2, "frame", 3,
+           ("SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"), 2.75e-5, -0.2, "frame", 3,
+           "QA_PIXEL",
            (("DATE_ACQUIRED", "2024-09-18"), ("SCENE_CENTER_TIME", "10:02:43.5312450Z"))),
     _Scene("S2B_MSIL2A_20241005T221939_N0511_R029_T01KAB_20241006T001500", 32701,
-           (178930.0, 8141440.0), 10.0, ("B02", "B03", "B04", "B08"), 1e-4, -0.1, "full", 4),
+           (178930.0, 8141440.0), 10.0, _S2, 1e-4, -0.1, "full", 4, "SCL"),
 )  # fmt: skip
 
 
@@ -178,7 +190,7 @@ def _scene_pixels(scene: _Scene) -> tuple[npt.NDArray[Any], dict[str, Any]]:
     cover = np.select(
         [cloud > 0.8, terrain < 0.3, terrain < 0.7], ["cloud", "water", "vegetation"], "soil"
     )
-    data = np.zeros((len(scene.bands), *shape), dtype=np.uint16)
+    data = np.zeros((len(scene.bands) + 1, *shape), dtype=np.uint16)
     valid = valid_mask(scene.valid, shape)
     for b in range(len(scene.bands)):
         reflectance = np.zeros(shape)
@@ -188,13 +200,15 @@ def _scene_pixels(scene: _Scene) -> tuple[npt.NDArray[Any], dict[str, Any]]:
         reflectance = np.clip(reflectance + rng.normal(0.0, 0.008, shape), 0.001, 1.0)
         digital = np.clip(np.rint((reflectance - scene.offset) / scene.scale), 1, 65535)
         data[b] = np.where(valid, digital, 0).astype(np.uint16)
+    for kind, value in _QUALITY[scene.quality].items():
+        data[-1][(cover == kind) & valid] = value
     profile = {
         "crs": f"EPSG:{scene.epsg}",
         "transform": Affine(scene.pixel, 0, scene.origin[0], 0, -scene.pixel, scene.origin[1]),
         "nodata": 0,
-        "descriptions": scene.bands,
-        "scales": (scene.scale,) * len(scene.bands),
-        "offsets": (scene.offset,) * len(scene.bands),
+        "descriptions": (*scene.bands, scene.quality),
+        "scales": (scene.scale,) * len(scene.bands) + (1.0,),
+        "offsets": (scene.offset,) * len(scene.bands) + (0.0,),
         "tags": dict(scene.tags),
     }
     return data, profile

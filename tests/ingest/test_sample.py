@@ -83,8 +83,12 @@ def test_raster_items(sample: SampleManifest) -> None:
     landsat = items["LC09_L2SP_192028_20240918_20240919_02_T1"]
     assert landsat["properties"]["datetime"] == "2024-09-18T10:02:43.531245Z"  # from its tags
     assert [b["name"] for b in landsat["assets"]["data"]["eo:bands"]] == [
-        "SR_B2", "SR_B3", "SR_B4", "SR_B5"
+        "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7", "QA_PIXEL"
     ]  # fmt: skip
+    assert [b.get("common_name") for b in landsat["assets"]["data"]["eo:bands"]] == [
+        "blue", "green", "red", "nir08", "swir16", "swir22", None
+    ]  # fmt: skip
+    assert "scale" not in landsat["assets"]["data"]["raster:bands"][-1]  # QA values as they are
     for name, item in items.items():
         asset = item["assets"]["data"]
         assert asset["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
