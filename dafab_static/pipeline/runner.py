@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from dafab_static import __version__
 from dafab_static.errors import DafabError
+from dafab_static.pipeline.cards import model_card
 from dafab_static.pipeline.device import choose_device, describe_device
 from dafab_static.pipeline.reader import SceneData, band_sources, read_scene
 from dafab_static.pipeline.recipe import Recipe
@@ -32,14 +33,6 @@ if TYPE_CHECKING:
     import torch
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
-MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.4.0/schema.json"
-RASTER_SCHEMA = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
-#: Collection of the model cards (MLM items) of the encoders a run used.
-MODELS_COLLECTION = "dafab-models"
-# Floats, as the index gives them back (the tree/index agreement check compares bytes).
-_WORLD = {"type": "Polygon", "coordinates": [
-    [[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]]}  # fmt: skip
-
 #: Where a step's asset goes: ``put_asset(item, key, asset)`` stores it and returns its href.
 PutAsset = Callable[[Mapping[str, Any], str, Asset], str]
 ProgressFn = Callable[[str, int, int | None], None]
@@ -273,31 +266,12 @@ class Pipeline:
             if card is None or not self.report.processed:
                 continue
             fields, artifact = card()
-            # No explicit nulls: the index drops them, and an absent field means the same.
-            fields = _without_nulls(fields)
-            item: dict[str, Any] = {
-                "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [MLM_SCHEMA],
-                "id": fields["mlm:name"], "collection": MODELS_COLLECTION,
-                "geometry": _WORLD, "bbox": [-180.0, -90.0, 180.0, 90.0],
-                "properties": {"datetime": self.when, "title": fields["mlm:name"],
-                               "description": getattr(getattr(step, "encoder", None),
-                                                      "description", ""), **fields},
-                "links": [], "assets": {},
-            }  # fmt: skip
+            description = getattr(getattr(step, "encoder", None), "description", "")
+            item = model_card(fields, when=self.when, description=description)
             href = (
                 self.put_asset(item, "model", artifact) if isinstance(artifact, Asset) else artifact
             )
-            item["assets"]["model"] = {
-                "href": href, "type": "application/octet-stream; application=pytorch",
-                "title": "Model weights (PyTorch state_dict)", "roles": ["mlm:model", "weights"],
-                "mlm:artifact_type": "torch.save",
-            }  # fmt: skip
-            # MLM wants the input bands named on the model asset too (raster:bands).
-            names = [b for i in fields.get("mlm:input", []) for b in i.get("bands", [])]
-            if names:
-                bands = [{"name": str(b)} for b in dict.fromkeys(names)]
-                item["assets"]["model"]["raster:bands"] = bands
-                item["stac_extensions"].append(RASTER_SCHEMA)
+            item["assets"]["model"] = {"href": href, **item["assets"]["model"]}
             items.append(item)
         return items
 
@@ -418,11 +392,3 @@ def run_pipeline(
 
 def _is_local(href: str) -> bool:
     return "://" not in href or href.startswith("file://")
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
