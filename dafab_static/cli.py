@@ -363,7 +363,7 @@ def pipeline_run(
     out: Annotated[str, typer.Option("--out", "-o", help="New or empty output folder.")] = "",
     device: Annotated[str | None, _DEVICE] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Reader processes (0: read in-process).")
+        int | None, typer.Option("--workers", help="Readers working ahead (0: read inline).")
     ] = None,
     when: Annotated[
         str | None,

@@ -1,7 +1,7 @@
-"""Read a scene's bands onto its analysis grid, window by window, with rasterio.
+"""Read a scene's bands onto its analysis grid, strip by strip, with rasterio.
 
-Runs in reader processes (see :mod:`dafab_static.pipeline.runner`), so everything here takes
-and returns plain, picklable data: an item dict in, numpy arrays out.
+Runs in reader threads or processes (see :mod:`dafab_static.pipeline.runner`), so everything
+here takes and returns plain, picklable data: an item dict in, numpy arrays out.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class Pipeline:
         recipe: A :class:`~dafab_static.pipeline.recipe.Recipe`.
         put_asset: Stores a step's file for an item and returns the asset's href.
         device: Overrides the recipe's device (``auto``, ``cpu``, ``cuda``, ``mps``).
-        workers: Overrides the recipe's reader processes (0 reads in this process).
+        workers: Overrides the recipe's readers (threads or processes; 0 reads in this thread).
         strict: Raise at the first failing scene instead of reporting it.
         progress: Called as ``progress("pipeline", scenes done, None)``.
         collection: The collection every item is put in (``--collection``), for matching.
