@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))  # bench_build: the machine facts shared by the benchmarks
 SEED = 20261130
 DIM = 64
 MODEL = "bench"
@@ -358,34 +358,13 @@ def child(args: argparse.Namespace) -> None:
 
 
 def _facts(workdir: Path) -> dict[str, Any]:
+    """The machine facts every benchmark records (``bench_build.facts``), plus the versions
+    of this benchmark's engines."""
     from importlib.metadata import version
 
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = ["git", "-C", str(REPO)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "dafab_static/search"],
-        capture_output=True,
-        text=True,
-    )
-    return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("pyarrow", "numpy", "torch", "duckdb")},
-        "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
-        "git_head": head.stdout.strip(),
-        "search_uncommitted": dirty.stdout.splitlines(),
-        "workdir": str(workdir),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
+    from bench_build import facts
+
+    return {**facts(workdir), "versions": {p: version(p) for p in ("torch", "duckdb")}}
 
 
 def _run_child(engine: str, query: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:

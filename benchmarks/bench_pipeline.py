@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+from bench_build import facts  # noqa: E402  (the machine facts shared by the benchmarks)
 
 #: Each measured step, with the steps it needs before it.
 STEPS: dict[str, list[dict[str, Any]]] = {
@@ -245,8 +246,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
+            **facts(Path(args.workdir)),
             "device": probe.report.device,
             "reader_workers": workers,
         },
