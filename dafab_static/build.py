@@ -17,8 +17,6 @@ split is planned from phase 1's counts, so each item's path is known before it i
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import os
 import shutil
 import tempfile
 import time
@@ -30,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from dafab_static import __version__, index, layout
+from dafab_static import __version__, clock, index, layout
 from dafab_static.collections import CollectionStats, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
 from dafab_static.errors import DafabError, InputError, ValidationError
@@ -452,7 +450,7 @@ class _Build:
     def marker(self) -> dict[str, object]:
         return {
             "generator": f"dafab-static {__version__}",
-            "built": _build_time(),
+            "built": clock.now(),
             "items": self.report.items,
             "collections": dict(sorted(self.report.collections.items())),
         }
@@ -468,14 +466,3 @@ def _read_collection(path: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("type") != "Collection":
         raise InputError(f"{path}: not a STAC Collection (type must be 'Collection')")
     return doc
-
-
-def _build_time() -> str:
-    """Build time, honouring SOURCE_DATE_EPOCH (reproducible-builds.org) when set."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (
-        _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
-        if epoch and epoch.isdigit()
-        else _dt.datetime.now(_dt.timezone.utc)
-    )
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,7 +10,6 @@ the report.
 
 from __future__ import annotations
 
-import datetime as _dt
 import multiprocessing
 import os
 import time
@@ -20,7 +19,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from dafab_static import __version__
+from dafab_static import __version__, clock
 from dafab_static.errors import DafabError
 from dafab_static.pipeline.cards import model_card
 from dafab_static.pipeline.device import choose_device, describe_device
@@ -124,7 +123,7 @@ class Pipeline:
         self.progress = progress
         self.report = PipelineReport(recipe.name, describe_device(self.device))
         self.autocast = self.device.type == "cuda" and recipe.execution.precision == "auto"
-        self.when = _run_time()
+        self.when = clock.now()
         self.torch_version = torch.__version__
 
     def run(self, pairs: Iterable[tuple[dict[str, Any], T]]) -> Iterator[tuple[dict[str, Any], T]]:
@@ -356,14 +355,6 @@ def _autocast(enabled: bool) -> Any:
     import torch
 
     return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
-
-def _run_time() -> str:
-    """Now in UTC, or SOURCE_DATE_EPOCH (reproducible-builds.org) when set."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch and epoch.isdigit()
-            else _dt.datetime.now(_dt.timezone.utc))  # fmt: skip
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run_pipeline(
