@@ -118,6 +118,10 @@ class Encoder(ABC):
         first: torch.Tensor = next(iter(self._net.state_dict().values()))
         return first.device
 
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The model's state dict on the CPU: what a model card publishes."""
+        return {k: v.detach().cpu() for k, v in self._net.state_dict().items()}
+
     def to(self, device: str | torch.device) -> Encoder:
         """Move the weights to ``device`` (e.g. ``"cuda"``) and return this encoder."""
         self._net.to(device)

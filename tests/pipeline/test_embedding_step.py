@@ -164,7 +164,7 @@ def test_build_stores_fixed_size_columns_and_valid_model_cards(tmp_path: Path) -
     state = torch.load(weights_file, weights_only=True)
     from dafab_static.derive.encoders import RandomConvEncoder
 
-    expected = RandomConvEncoder()._net.state_dict()
+    expected = RandomConvEncoder().weights()
     assert state.keys() == expected.keys()
     assert all(torch.equal(state[k], expected[k]) for k in expected)
     assert dafab_static.validate(str(out)).ok

@@ -104,7 +104,7 @@ class Embedding(Step):
         import torch
 
         buffer = io.BytesIO()
-        torch.save({k: v.cpu() for k, v in self.encoder._net.state_dict().items()}, buffer)
+        torch.save(self.encoder.weights(), buffer)
         return fields, Asset(f"{self.model_id}.pt", buffer.getvalue(), {})
 
     def __call__(self, windows: Windows) -> StepOutput:

@@ -38,8 +38,10 @@ class Thumbnail(Step):
         self.stretch = (float(lo), float(hi))
 
     def __call__(self, windows: Windows) -> StepOutput:
+        import torch
+
         refl, valid = windows.scene()
-        rgb = __import__("torch").stack([refl["red"], refl["green"], refl["blue"]])
+        rgb = torch.stack([refl["red"], refl["green"], refl["blue"]])
         return StepOutput(assets={"thumbnail": Asset("thumbnail.png", render(rgb, valid, self.size,
                                                                              self.stretch), {
             "type": "image/png", "title": "True-colour thumbnail", "roles": ["thumbnail"],
