@@ -329,13 +329,15 @@ def _windows(item: Mapping[str, Any], scene: SceneData, device: torch.device) ->
         physical = torch.where(mask, raw.to(torch.float32) * scale + offset, 0.0)
         pixels = tiles(physical)
         valid = tiles(mask[None])[:, 0]
+        grid = (physical, mask)
     else:
         pixels, valid = torch.zeros((0, 0, size, size)), torch.zeros((0, size, size))
+        grid = None
     qa = tiles(to_device(scene.qa)[None])[:, 0] if scene.qa is not None else None
     return Windows(
         item=item, pixels=pixels, valid=valid.bool(), bands=scene.bands, origins=origins,
         shape=(rows, cols), transform=Affine(*scene.transform), crs=scene.crs, qa=qa,
-        qa_kind=scene.qa_kind, labels=scene.labels,
+        qa_kind=scene.qa_kind, labels=scene.labels, grid=grid,
     )  # fmt: skip
 
 

@@ -58,6 +58,10 @@ class Windows:
     qa_kind: str | None = None
     labels: tuple[str, ...] = ()
     layers: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: ``(C, rows, cols)`` reflectance and ``(rows, cols)`` valid mask of the whole grid, as
+    #: the windows were cut from: :meth:`scene` hands them out (several steps ask for it)
+    #: instead of mosaicking the windows again each time.
+    grid: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -89,8 +93,9 @@ class Windows:
             ``({common name: (rows, cols) reflectance}, (rows, cols) valid mask)``; narrow
             names are also given under their broad alias (``nir08`` as ``nir``).
         """
-        stacked = self.mosaic(self.pixels)
-        valid = self.mosaic(self.valid.unsqueeze(1))[0]
+        if self.grid is None:  # windows made by hand: mosaic them once
+            self.grid = (self.mosaic(self.pixels), self.mosaic(self.valid.unsqueeze(1))[0])
+        stacked, valid = self.grid
         refl = {name: stacked[i] for i, name in enumerate(self.bands)}
         for broad, aliases in BAND_ALIASES.items():
             present = [a for a in aliases if a in refl]

@@ -164,3 +164,20 @@ def test_large_scenes_are_read_decimated(tmp_path: Path) -> None:
     nir = scene.physical()[3]
     assert nir[:, :45].mean() == pytest.approx(0.015, abs=0.003)
     assert nir[:, 55:].mean() == pytest.approx(0.38, abs=0.003)
+
+
+def test_scene_from_the_grid_equals_the_mosaic_of_its_windows(half_scene: dict[str, Any]) -> None:
+    import dataclasses
+
+    import torch
+
+    from dafab_static.pipeline.reader import read_scene
+    from dafab_static.pipeline.runner import _windows
+
+    scene = read_scene(half_scene, max_size=1024, window=48)  # 100 x 120: padded windows
+    windows = _windows(half_scene, scene, torch.device("cpu"))
+    by_hand = dataclasses.replace(windows, grid=None)  # as a user builds them: no grid
+    (refl, valid), (refl2, valid2) = windows.scene(), by_hand.scene()
+    assert torch.equal(valid, valid2) and valid.shape == (100, 120)
+    assert all(torch.equal(refl[b], refl2[b]) for b in refl)
+    assert np.allclose(refl["nir"].numpy(), scene.physical()[3])
