@@ -43,7 +43,7 @@ from dafab_static.queryables import (
     queryables_for_schema,
 )
 from dafab_static.report import BuildReport
-from dafab_static.spool import Spool
+from dafab_static.spool import UNASSIGNED, Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.writer import (
     RELEASE_HREF,
@@ -251,9 +251,8 @@ class _Build:
     def put_derived(self, item: Mapping[str, Any], key: str, asset: Any) -> str:
         """Store a pipeline's file at ``assets/<collection>/<item>/<file>``; the writer makes
         the ``release:`` href relative to the item once its path is known."""
-        cid = self.opts.collection or item.get("collection") or "unassigned"
-        path = "/".join(("assets", layout.segment(str(cid)), layout.segment(str(item["id"])),
-                         asset.filename))  # fmt: skip
+        cid = self.opts.collection or item.get("collection") or UNASSIGNED
+        path = layout.derived_asset_path(str(cid), str(item["id"]), asset.filename)
         self.put(path, asset.data)
         return RELEASE_HREF + path
 

@@ -247,3 +247,20 @@ def manifest_path(place: CollectionPlace) -> str:
 def index_path(place: CollectionPlace, year: int, month: int) -> str:
     """Storage key of one stac-geoparquet partition file (Hive-style, for DuckDB/pyarrow)."""
     return f"{place.index_folder}/year={year:04d}/month={month:02d}/items.parquet"
+
+
+#: Folder, under the catalog root, of the files pipelines derive from each item.
+DERIVED_ASSETS = "assets"
+
+
+def derived_asset_path(collection_id: str, item_id: str, filename: str) -> str:
+    """Key of a file a pipeline made for an item: ``assets/<collection>/<item>/<file>``.
+
+    Not beside the item's JSON, whose folder depends on the month split planned only after
+    every item is read; the item's asset links to it relatively all the same.
+
+    Example:
+        >>> derived_asset_path("sentinel-2-l2a", "S2A_1", "thumbnail.png")
+        'assets/sentinel-2-l2a/S2A_1/thumbnail.png'
+    """
+    return f"{DERIVED_ASSETS}/{segment(collection_id)}/{segment(item_id)}/{filename}"

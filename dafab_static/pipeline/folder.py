@@ -22,6 +22,7 @@ from dafab_static.errors import InputError, OptionError
 from dafab_static.pipeline.recipe import Recipe, load_recipe
 from dafab_static.pipeline.runner import Pipeline, PipelineReport
 from dafab_static.pipeline.windows import Asset
+from dafab_static.spool import UNASSIGNED
 
 ITEMS_FILE = "items.ndjson"
 
@@ -76,11 +77,11 @@ def run(
 
     def put_asset(item: Mapping[str, Any], key: str, asset: Asset) -> str:
         del key
-        parts = ("assets", str(item.get("collection") or "unassigned"), str(item["id"]))
-        folder = staging.joinpath(*(layout.segment(p) for p in parts))
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / asset.filename).write_bytes(asset.data)
-        return str(final.joinpath(*(layout.segment(p) for p in parts), asset.filename))
+        cid = str(item.get("collection") or UNASSIGNED)
+        path = layout.derived_asset_path(cid, str(item["id"]), asset.filename)
+        (staging / path).parent.mkdir(parents=True, exist_ok=True)
+        (staging / path).write_bytes(asset.data)
+        return str(final / path)
 
     pipeline = Pipeline(recipe, put_asset=put_asset, device=device, workers=workers,
                         strict=strict, progress=progress)  # fmt: skip
