@@ -136,11 +136,7 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
         factor = max(1, math.ceil(max(ref.width, ref.height) / max_size))
         rows, cols = math.ceil(ref.height / factor), math.ceil(ref.width / factor)
         grid = ref.transform @ Affine.scale(ref.width / cols, ref.height / rows)
-        readers = {
-            href: _Reader(src, grid, (rows, cols), ref.crs, nearest=qa is not None and
-                          href == qa.href and not any(b.href == href for b in bands))
-            for href, src in opened.items()
-        }  # fmt: skip
+        readers = {href: _Reader(src, grid, (rows, cols), ref.crs) for href, src in opened.items()}
         dtype = np.result_type(*(opened[b.href].dtypes[b.index - 1] for b in bands))
         raw = np.zeros((len(bands), rows, cols), dtype)
         valid = np.ones((rows, cols), bool)
@@ -148,14 +144,27 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
         nbytes = 0
         # Strips as tall as the file's blocks (at grid scale): each block is decoded once.
         strip = max(window, math.ceil(ref.block_shapes[0][0] / factor))
-        resampling = Resampling.average if factor > 1 else Resampling.nearest
+        # Reflectance is averaged onto a coarser grid; classes never are (SCL 4 beside 6
+        # must not read as 5), so then the quality band takes a read of its own. On the
+        # file's own grid one read serves both: a second would decode every tile again.
+        smooth = Resampling.average if factor > 1 else Resampling.nearest
         for r0, c0, h, w in _windows(rows, cols, strip, width=cols):
             for href, reader in readers.items():
                 wanted = [b for b in bands if b.href == href]
-                extra = [qa] if qa and qa.href == href else []
-                indexes = [b.index for b in [*wanted, *extra]]
-                chunk = reader.read(indexes, r0, c0, h, w, resampling)
+                # The quality band of this file, if it has it (qa_grid exists then).
+                classes_at = qa.index if qa is not None and qa.href == href else None
+                apart = classes_at is not None and (factor > 1 or not reader.aligned or not wanted)
+                if apart and classes_at is not None and qa_grid is not None:
+                    classes = reader.read([classes_at], r0, c0, h, w, Resampling.nearest)
+                    qa_grid[r0 : r0 + h, c0 : c0 + w] = classes[0]
+                    nbytes += classes.nbytes
+                if not wanted:
+                    continue
+                along = [classes_at] if classes_at is not None and not apart else []
+                chunk = reader.read([b.index for b in wanted] + along, r0, c0, h, w, smooth)
                 nbytes += chunk.nbytes
+                if along and qa_grid is not None:
+                    qa_grid[r0 : r0 + h, c0 : c0 + w] = chunk[-1]
                 for k, band in enumerate(wanted):
                     values = chunk[k]
                     ok = np.isfinite(values) if values.dtype.kind == "f" else True
@@ -163,8 +172,6 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
                         ok = ok & (values != band.nodata)
                     valid[r0 : r0 + h, c0 : c0 + w] &= ok
                     raw[bands.index(band), r0 : r0 + h, c0 : c0 + w] = values
-                if extra and qa_grid is not None:
-                    qa_grid[r0 : r0 + h, c0 : c0 + w] = chunk[-1]
         reflectance = any(b.scale != 1.0 for b in bands) or ref.dtypes[0].startswith("float")
     return SceneData(
         item_id=item_id, pixels=raw, valid=valid, bands=tuple(b.name for b in bands),
@@ -178,28 +185,27 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
 
 class _Reader:
     """Windows of one file on the analysis grid: a direct (decimated) read when the file is
-    on the grid's CRS and pixel lattice, a WarpedVRT otherwise."""
+    on the grid's CRS and pixel lattice, a WarpedVRT (one per resampling) otherwise."""
 
-    def __init__(self, src: Any, grid: Any, shape: tuple[int, int], crs: Any, *, nearest: bool):
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
-
-        self.src = src
-        self.grid = grid
+    def __init__(self, src: Any, grid: Any, shape: tuple[int, int], crs: Any) -> None:
+        self.src, self.grid, self.shape, self.crs = src, grid, shape, crs
         self.aligned = src.crs == crs and _same_lattice(src, grid, shape)
-        self.vrt = None
-        if not self.aligned:
-            resampling = Resampling.nearest if nearest else Resampling.bilinear
-            self.vrt = WarpedVRT(src, crs=crs, transform=grid, width=shape[1], height=shape[0],
-                                 resampling=resampling)  # fmt: skip
+        self.vrts: dict[Any, Any] = {}
         self.fx = src.width / shape[1]
         self.fy = src.height / shape[0]
 
     def read(self, indexes: list[int], r0: int, c0: int, h: int, w: int, resampling: Any) -> Any:
+        from rasterio.vrt import WarpedVRT
         from rasterio.windows import Window
 
-        if self.vrt is not None:
-            return self.vrt.read(indexes, window=Window(c0, r0, w, h))
+        if not self.aligned:
+            vrt = self.vrts.get(resampling)
+            if vrt is None:
+                vrt = self.vrts[resampling] = WarpedVRT(
+                    self.src, crs=self.crs, transform=self.grid, width=self.shape[1],
+                    height=self.shape[0], resampling=resampling,
+                )  # fmt: skip
+            return vrt.read(indexes, window=Window(c0, r0, w, h))
         window = Window(c0 * self.fx, r0 * self.fy, w * self.fx, h * self.fy)
         return self.src.read(indexes, window=window, out_shape=(len(indexes), h, w),
                              resampling=resampling)  # fmt: skip

@@ -181,3 +181,15 @@ def test_scene_from_the_grid_equals_the_mosaic_of_its_windows(half_scene: dict[s
     assert torch.equal(valid, valid2) and valid.shape == (100, 120)
     assert all(torch.equal(refl[b], refl2[b]) for b in refl)
     assert np.allclose(refl["nir"].numpy(), scene.physical()[3])
+
+
+def test_decimated_quality_band_keeps_its_class_values(tmp_path: Path) -> None:
+    """Classes are never averaged: SCL 4 (vegetation) beside 6 (water) must not read as 5."""
+    from dafab_static.pipeline.reader import read_scene
+
+    cover = halves(200, 200, "water", "vegetation")
+    cover[::2, 90:110] = "water"  # a striped border: every coarse pixel there mixes both
+    path = write_scene(tmp_path / f"{s2_name()}.tif", cover, scl=True)
+    scene = read_scene(read_raster(str(path)), max_size=64, window=32)
+    assert scene.qa is not None and scene.qa.shape == scene.valid.shape
+    assert set(np.unique(scene.qa).tolist()) <= {4, 6}
