@@ -361,7 +361,7 @@ class _Build:
             years[year_folder].append((result.catalog, f"{year_folder[-4:]}-{month}"))
         if not parts:
             return False
-        conform_partitions(self.release, parts, schemas, self._add_bytes)
+        conform_partitions(self.release, cid, parts, schemas, self._add_bytes)
         year_children = []
         for folder in sorted(years):
             year = folder.rsplit("/", 1)[1]

@@ -269,9 +269,82 @@ def encode(
     return data, info
 
 
-def unify(schemas: Iterable[pa.Schema]) -> pa.Schema:
-    """One schema for all partitions of a collection (columns missing somewhere become null)."""
-    return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+class SchemaConflict(TypeError):
+    """Two files give one field types that no Arrow type holds both of (for example
+    ``raster:bands[].nodata`` as ``0`` in one collection and ``"nan"`` in another, both
+    valid STAC). ``path`` names the field, dotted, with ``[]`` for list elements."""
+
+    def __init__(self, path: str, left: pa.DataType, right: pa.DataType) -> None:
+        super().__init__(f"field {path!r} is {left} in one file and {right} in another")
+        self.path = path
+
+
+def unify(schemas: Iterable[pa.Schema], *, conflicts: str = "raise") -> pa.Schema:
+    """One schema for several files: columns and struct fields missing somewhere become
+    null, numbers widen (int64 with double gives double).
+
+    Args:
+        schemas: the files' schemas (their metadata is ignored).
+        conflicts: what to do with a field whose types cannot be unified: ``"raise"`` a
+            :class:`SchemaConflict` naming it (the build: an index must keep the items'
+            values), or ``"string"`` to read it as text, as DuckDB's ``union_by_name`` does
+            (a search returning rows of several collections as one table).
+    """
+    schemas = [s.remove_metadata() for s in schemas]
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass  # find the field, field by field, to name it or to promote it
+    fields: dict[str, pa.DataType] = {}
+    for schema in schemas:
+        for field in schema:
+            known = fields.get(field.name)
+            fields[field.name] = (
+                field.type if known is None else _merge(known, field.type, field.name, conflicts)
+            )
+    return pa.schema(list(fields.items()))
+
+
+def find_conflict(items: Sequence[dict[str, Any]]) -> str | None:
+    """Which field makes ``items`` impossible to hold in one table, and the two types it
+    has, or None. Slow (one table per item): only for the error message."""
+    schemas = []
+    for item in items:
+        try:
+            schemas.append(to_table([item]).schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return f"item {item.get('id')!r}: values of different types in one field"
+    try:
+        unify(schemas)
+    except SchemaConflict as e:
+        return str(e).replace("in one file and", "in one item and")
+    return None
+
+
+def _merge(left: pa.DataType, right: pa.DataType, path: str, conflicts: str) -> pa.DataType:
+    if left.equals(right) or pa.types.is_null(right):
+        return left
+    if pa.types.is_null(left):
+        return right
+    if pa.types.is_struct(left) and pa.types.is_struct(right):
+        merged = {f.name: f.type for f in left}
+        for f in right:
+            known = merged.get(f.name)
+            here = f"{path}.{f.name}"
+            merged[f.name] = f.type if known is None else _merge(known, f.type, here, conflicts)
+        return pa.struct(list(merged.items()))
+    lists = (pa.types.is_list, pa.types.is_large_list)
+    if any(t(left) for t in lists) and any(t(right) for t in lists):
+        value = _merge(left.value_type, right.value_type, f"{path}[]", conflicts)
+        large = pa.types.is_large_list(left) or pa.types.is_large_list(right)
+        return pa.large_list(value) if large else pa.list_(value)
+    try:
+        pair = [pa.schema([("v", left)]), pa.schema([("v", right)])]
+        return pa.unify_schemas(pair, promote_options="permissive").field("v").type
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        if conflicts == "string" and not (pa.types.is_nested(left) or pa.types.is_nested(right)):
+            return pa.string()
+        raise SchemaConflict(path, left, right) from None
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -137,10 +137,14 @@ class MonthWriter:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             # e.g. raster:bands nodata 0 in one item and "nan" in another: JSON allows it,
             # one Parquet column cannot hold both. Nothing is published.
+            what = (
+                index.find_conflict([d for _, d in docs])
+                or f"items give values of different types ({e})"
+            )
             raise InputError(
-                f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}: items give "
-                f"one field values of different types, which one Parquet column cannot hold "
-                f"({e}); build them into separate collections (--collection)"
+                f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}: {what}; "
+                f"one Parquet column cannot hold both: build them into separate collections "
+                f"(--collection)"
             ) from None
         ipath = layout.index_path(place, job.year, job.month)
         data, info = index.encode(table, job.file_collection, path=ipath)
@@ -275,6 +279,7 @@ def _validator() -> Any:
 
 def conform_partitions(
     release: Release,
+    collection_id: str,
     parts: list[index.PartitionInfo],
     schemas: list[pa.Schema],
     on_bytes: Callable[[int], None],
@@ -283,7 +288,16 @@ def conform_partitions(
     import orjson
     import pyarrow.parquet as pq
 
-    unified = index.unify(schemas)
+    try:
+        unified = index.unify(schemas)
+    except index.SchemaConflict as e:
+        # The same as inside one partition (MonthWriter): JSON allows it, one Parquet column
+        # of the collection's dataset cannot hold both. Nothing is published.
+        raise InputError(
+            f"collection {collection_id!r}: {e} (partitions of different months); one "
+            f"Parquet column cannot hold both: build them into separate collections "
+            f"(--collection)"
+        ) from None
     for i, (info, schema) in enumerate(zip(parts, schemas, strict=True)):
         if schema.remove_metadata().equals(unified):
             continue

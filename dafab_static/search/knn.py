@@ -25,7 +25,7 @@ from dafab_static.errors import QueryError
 from dafab_static.search import scan
 from dafab_static.search.cosine import Entry, Scorer, TopK, vectors
 from dafab_static.search.params import Request, request
-from dafab_static.search.result import SearchResult
+from dafab_static.search.result import SearchResult, take_in_order
 from dafab_static.search.sources import IndexFile, Source
 
 SCORE = "dafab:score"
@@ -135,14 +135,20 @@ class NearestResult(SearchResult):
             {name: pa.array([e[i] for e in top], pa.int64()) for i, name in enumerate("fgr", 1)}
         )
         # Ids come with the rows: only now can ties at the k-th score be broken by id.
-        table = self._fetch(survivors, keys)
-        ids = table["id"].to_pylist() if "id" in table.column_names else [""] * len(top)
+        tables = list(self._fetch(survivors, keys))
+        piece = np.concatenate([np.full(t.num_rows, i) for i, t in enumerate(tables)])
+        row = np.concatenate([np.arange(t.num_rows) for t in tables])
+        ids: list[str] = []
+        for t in tables:
+            ids += t["id"].to_pylist() if "id" in t.column_names else [""] * t.num_rows
         order = sorted(range(len(top)), key=lambda i: (top[i][0], ids[i], i))[:wanted]
-        table = table.take(pa.array(order, pa.int64()))
-        if self._scored:
-            scores = pa.array([-top[i][0] for i in order], pa.float64())
-            table = table.append_column(SCORE, scores)
-        yield table
+        scores = np.array([-top[i][0] for i in order], dtype=np.float64)
+        done = 0
+        for table in take_in_order(tables, piece[order], row[order]):
+            if self._scored:
+                table = table.append_column(SCORE, pa.array(scores[done : done + table.num_rows]))
+            done += table.num_rows
+            yield table
 
     def _top(self, survivors: list[IndexFile], wanted: int) -> list[Entry]:
         """The best ``wanted`` entries over every surviving file, plus any that tie with the

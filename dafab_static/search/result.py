@@ -21,7 +21,7 @@ from dafab_static.search.prune import Pruner
 from dafab_static.search.sources import IndexFile, Source
 
 _SORT_CHUNK = 8192
-# Parquet timestamps come back with microseconds; whole seconds print without them.
+# Parquet timestamps come back with microseconds: see _short_time.
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 _NOT_PROPERTIES = {
     "type", "stac_version", "stac_extensions", "id", "geometry", "bbox", "links", "assets",
@@ -213,12 +213,19 @@ class SearchResult:
         if limit is not None:
             top = top.slice(0, limit)
         for start in range(0, top.num_rows, _SORT_CHUNK):
-            yield self._fetch(survivors, top.slice(start, _SORT_CHUNK))
+            yield from self._fetch(survivors, top.slice(start, _SORT_CHUNK))
 
-    def _fetch(self, survivors: list[IndexFile], keys: pa.Table) -> pa.Table:
-        """Full rows for (file, row group, row) keys, in the keys' order."""
+    def _fetch(self, survivors: list[IndexFile], keys: pa.Table) -> Iterator[pa.Table]:
+        """Full rows for (file, row group, row) keys, in the keys' order.
+
+        Rows of files that share a schema come as one table. Files of different
+        collections may give one field different types (``nodata`` 0 here, "nan" there):
+        their rows come as consecutive tables, each with its own file's types, so items
+        keep their values; only :meth:`to_arrow` has to make one table of them.
+        """
         f, g, r = (keys[c].to_numpy() for c in ("f", "g", "r"))
-        pieces, order = [], []
+        pieces, where_of = [], np.empty(len(r), dtype=np.int64)
+        position = np.empty(len(r), dtype=np.int64)
         for fi, gi in sorted(set(zip(f.tolist(), g.tolist(), strict=True))):
             where = np.flatnonzero((f == fi) & (g == gi))
 
@@ -226,12 +233,10 @@ class SearchResult:
                 batch = scan._Batch(file, gi, lenient=self.lenient)
                 return batch.read(r[where], self._projection(file))
 
+            where_of[where] = len(pieces)
+            position[where] = np.arange(len(where))
             pieces.append(self._with_file(survivors[fi], read))
-            order.append(where)
-        table = _concat(pieces)
-        inverse = np.empty(len(r), dtype=np.int64)
-        inverse[np.concatenate(order)] = np.arange(len(r))
-        return table.take(pa.array(inverse))
+        yield from take_in_order(pieces, where_of, position)
 
     # -- the public face ----------------------------------------------------------------
     def to_arrow(self) -> pa.Table:
@@ -305,6 +310,25 @@ class SearchResult:
         return geopandas.GeoDataFrame(frame, geometry=geoms, crs="OGC:CRS84")
 
 
+def take_in_order(pieces: list[pa.Table], piece: np.ndarray, row: np.ndarray) -> Iterator[pa.Table]:
+    """Rows ``row[i]`` of ``pieces[piece[i]]``, in the order of ``i``.
+
+    Pieces that share a schema give one table. Otherwise each run of consecutive rows from
+    one piece comes as its own table, with that piece's types: files of two collections
+    may type one field differently (``nodata`` 0 in one, "nan" in the other), and items
+    must keep their values. Only :meth:`SearchResult.to_arrow` makes one table of them.
+    """
+    schemas = [p.schema for p in pieces]
+    if all(s.equals(schemas[0]) for s in schemas):
+        offsets = np.cumsum([0] + [p.num_rows for p in pieces[:-1]])
+        yield pa.concat_tables(pieces).take(pa.array(offsets[piece] + row))
+        return
+    starts = np.flatnonzero(np.diff(piece, prepend=-1))
+    ends = np.append(starts[1:], len(row))
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield pieces[piece[start]].take(pa.array(row[start:end]))
+
+
 def _bounded(
     tables: list[pa.Table], limit: int | None, keys: list[tuple[str, str]]
 ) -> pa.Table | None:
@@ -344,13 +368,33 @@ def _sortable(column: pa.Array) -> pa.Array:
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of results from several files. A field that one collection types as a
+    number and another as text comes back as text, as DuckDB's ``union_by_name`` does;
+    iterating the result as items keeps each item's own types."""
     if len(tables) == 1:
         return tables[0]
     schemas = [t.schema for t in tables]
     if all(s.equals(schemas[0]) for s in schemas):
         return pa.concat_tables(tables)
-    schema = index.unify(schemas)
+    try:
+        schema = index.unify(schemas, conflicts="string")
+    except index.SchemaConflict as e:
+        raise QueryError(
+            f"the matching items cannot form one Arrow table: {e}; iterate the result as "
+            f"items, or narrow the search to one collection"
+        ) from None
     return pa.concat_tables([index.conform(t, schema) for t in tables])
+
+
+def _short_time(value: str) -> str:
+    """``...10:30:31.000000Z`` → ``...10:30:31Z``, ``...31.024000Z`` → ``...31.024Z``: the
+    spellings STAC items use (seconds, milliseconds, microseconds), for the same instant."""
+    head, dot, fraction = value[:-1].rpartition(".")
+    if not dot or len(fraction) != 6:
+        return value
+    if fraction == "000000":
+        return f"{head}Z"
+    return f"{head}.{fraction[:3]}Z" if fraction.endswith("000") else value
 
 
 def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str, Any]]:
@@ -378,8 +422,8 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
                     del props["datetime"]  # projected away by Fields, not null
                 for key in _TIMES:
                     value = props.get(key)
-                    if type(value) is str and value.endswith(".000000Z"):
-                        props[key] = value[:-8] + "Z"  # as STAC items usually write them
+                    if type(value) is str and value.endswith("000Z"):
+                        props[key] = _short_time(value)
                 yield item
         return
     # Plain GeoParquet: the other columns are the feature's properties.

@@ -195,13 +195,29 @@ def test_awkward_ids_are_kept_and_encoded_safely(tmp_path: Path) -> None:
         assert "#" not in path.name and "?" not in path.name and " " not in path.name
 
 
-def test_mixed_field_types_in_one_partition_are_a_clear_error(tmp_path: Path) -> None:
-    a, b = item(1), item(2)
+@pytest.mark.parametrize(
+    ("months", "expected"),
+    [
+        # One partition holds both values.
+        ((7, 7), "error: collection 'gen', 2024-07: field 'assets.data.raster:bands[].nodata' is "),
+        # Each month alone is consistent; only unifying the collection's partitions finds it.
+        (
+            (7, 8),
+            "error: collection 'gen': field 'assets.data.raster:bands[].nodata' is int64 in one "
+            "file and string in another (partitions of different months)",
+        ),
+    ],
+)
+def test_mixed_field_types_are_a_clear_error(
+    tmp_path: Path, months: tuple[int, int], expected: str
+) -> None:
+    a, b = item(1, month=months[0]), item(2, month=months[1])
     a["assets"]["data"]["raster:bands"] = [{"nodata": 0}]
     b["assets"]["data"]["raster:bands"] = [{"nodata": "nan"}]
     src = write_ndjson(tmp_path / "mixed.ndjson", [a, b])
     run = _cli("build", str(src), "--out", str(tmp_path / "cat"))
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert run.stderr.startswith("error: collection 'gen', 2024-07: items give one field values")
+    assert run.stderr.startswith(expected)
+    assert "cannot hold both" in run.stderr
     assert not (tmp_path / "cat").exists()
