@@ -224,7 +224,8 @@ class SearchResult:
         keep their values; only :meth:`to_arrow` has to make one table of them.
         """
         f, g, r = (keys[c].to_numpy() for c in ("f", "g", "r"))
-        pieces, where_of = [], np.empty(len(r), dtype=np.int64)
+        pieces: list[pa.Table] = []
+        where_of = np.empty(len(r), dtype=np.int64)
         position = np.empty(len(r), dtype=np.int64)
         for fi, gi in sorted(set(zip(f.tolist(), g.tolist(), strict=True))):
             where = np.flatnonzero((f == fi) & (g == gi))
