@@ -137,8 +137,10 @@ def test_to_items_equals_stac_geoparquets_own_reader() -> None:
     items[9]["assets"]["extra"] = {"href": "https://x/e.tif", "roles": ["data"]}
     table = index.to_table(items)
     ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
-    assert ours == list(stac_table_to_items(table))
+    assert ours == [index.drop_padding(it) for it in stac_table_to_items(table)]
     assert {it["id"] for it in ours} == {it["id"] for it in items}
+    # Padding is gone: only item 9 ever had the "extra" asset.
+    assert [it["id"] for it in ours if "extra" in it["assets"]] == ["item-9"]
 
 
 def test_to_items_handles_proj_geometry_on_some_rows_only() -> None:
@@ -148,7 +150,7 @@ def test_to_items_handles_proj_geometry_on_some_rows_only() -> None:
     back = index.to_items(index.to_table(items).to_batches()[0])
     by_id = {it["id"]: it for it in back}
     assert by_id["item-1"]["properties"]["proj:geometry"] == items[1]["geometry"]
-    assert by_id["item-0"]["properties"]["proj:geometry"] is None
+    assert "proj:geometry" not in by_id["item-0"]["properties"]
 
 
 def test_to_items_round_trips_real_sentinel2_rows(shared_data) -> None:  # type: ignore[no-untyped-def]
@@ -158,5 +160,34 @@ def test_to_items_round_trips_real_sentinel2_rows(shared_data) -> None:  # type:
         0, 200
     )
     ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
-    assert ours == list(stac_table_to_items(table))
+    assert ours == [index.drop_padding(it) for it in stac_table_to_items(table)]
     assert len(ours) == 200
+
+
+def test_to_items_drops_padding_at_every_depth_of_a_sliced_batch() -> None:
+    """Nulls a column adds (fields other rows have) go; values items had stay. Sliced
+    batches (a search's row selection) and lists that are null on some rows included."""
+    items = [_item(i, i * 0.7, i * 0.3) for i in range(6)]
+    items[1]["assets"]["data"]["eo:bands"] = [{"name": "b1"}, {"name": "b2", "gsd": 10.0}]
+    items[2]["assets"]["data"]["eo:bands"] = [{"name": "b3", "center_wavelength": 0.49}]
+    items[3]["links"] = [{"rel": "via", "href": "https://x/3", "title": "three"}]
+    items[4]["links"] = [{"rel": "via", "href": "https://x/4"}]
+    items[4]["assets"]["thumb"] = {"href": "https://x/t.png"}
+    del items[5]["properties"]["datetime"]
+    span = {"start_datetime": "2024-07-01T00:00:00Z", "end_datetime": "2024-07-02T00:00:00Z"}
+    items[5]["properties"].update(span)
+    table = index.to_table(items)
+    expected = {it["id"]: it for it in items}
+    expected["item-5"]["properties"]["datetime"] = None  # an interval stands in
+    for start in range(len(items)):
+        batch = table.slice(start).combine_chunks().to_batches()[0]
+        for got in index.to_items(batch):
+            want = expected[got["id"]]
+            assert got["assets"] == want["assets"]
+            assert got["links"] == want["links"]
+            # Parquet keeps microseconds: the same instants, spelled longer.
+            props = {
+                k: v.replace(".000000Z", "Z") if isinstance(v, str) else v
+                for k, v in got["properties"].items()
+            }
+            assert props == want["properties"]

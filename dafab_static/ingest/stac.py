@@ -149,7 +149,7 @@ class _Reader:
     def parquet(self, loc: str) -> Iterator[Record]:
         import pyarrow as pa
 
-        from dafab_static.index import drop_padding, to_items
+        from dafab_static.index import to_items
 
         with contextlib.ExitStack() as stack:
             try:
@@ -170,7 +170,6 @@ class _Reader:
                     self.on_error(InputError(f"{loc}#{row}: not stac-geoparquet: {error}"))
                     return
                 for data in items:
-                    drop_padding(data)
                     if (record := self.item(data, loc, f"{loc}#{row}", PARQUET, None)) is not None:
                         yield record
                     row += 1

@@ -11,6 +11,7 @@ from typing import IO, Any
 import orjson
 
 from dafab_static.errors import OptionError
+from dafab_static.search.params import Fields
 from dafab_static.search.result import SearchResult
 
 FORMATS = ("ndjson", "geojson", "parquet", "ids", "count")
@@ -60,6 +61,10 @@ def write(result: SearchResult, kind: str, output: str | None) -> int:
         with _sink(output) as sink:
             sink.write(f"{n}\n".encode())
         return n
+    if kind == "ids":
+        # Only the ids are written: read that column alone (pass 2 then decodes no asset
+        # or link of a matching row), as the Fields extension would ask.
+        result = result.with_fields(Fields(include=("id",)))
     written = 0
     with _sink(output) as sink:
         if kind == "geojson":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -16,7 +18,7 @@ from dafab_static import index, storage
 from dafab_static.errors import QueryError
 from dafab_static.search import files as filecache
 from dafab_static.search import scan
-from dafab_static.search.params import Request
+from dafab_static.search.params import Fields, Request
 from dafab_static.search.prune import Pruner
 from dafab_static.search.sources import IndexFile, Source
 
@@ -54,6 +56,13 @@ class SearchResult:
             request.conjuncts, time=request.time, collections=request.collections
         )
         self._checked = False
+
+    def with_fields(self, fields: Fields) -> SearchResult:
+        """The same search, returning other members of the items (the Fields extension);
+        the I/O counted so far is shared."""
+        clone = copy.copy(self)
+        clone.request = dataclasses.replace(self.request, fields=fields)
+        return clone
 
     # -- files ------------------------------------------------------------------------
     def _with_file(
@@ -417,7 +426,6 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
                     item.pop("bbox", None)
                 if no_properties:
                     item["properties"].pop(_PAD, None)
-                index.drop_padding(item)
                 props = item.get("properties", {})
                 if "datetime" not in names and props.get("datetime", 0) is None:
                     del props["datetime"]  # projected away by Fields, not null

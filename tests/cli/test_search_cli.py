@@ -56,6 +56,21 @@ def test_cql2_json_from_a_file_and_verbose(sample: Path, tmp_path: Path) -> None
     assert "3 items" in run.stderr and "requests" in run.stderr and "bytes read" in run.stderr
 
 
+def _bytes_read(stderr: str) -> int:
+    line = next(ln for ln in stderr.splitlines() if "bytes read" in ln)
+    return int(line.split(" requests, ")[1].split(" bytes")[0].replace(",", ""))
+
+
+def test_ids_format_reads_the_id_column_only(sample: Path) -> None:
+    ids = cli("search", str(sample), "--sortby", "id", "--format", "ids", "--verbose")
+    full = cli("search", str(sample), "--sortby", "id", "--verbose")
+    assert ids.returncode == 0 and full.returncode == 0, ids.stderr + full.stderr
+    assert ids.stdout.split() == [json.loads(line)["id"] for line in full.stdout.splitlines()]
+    assert len(ids.stdout.split()) == 12
+    # Same footers (most of the bytes of these small files); no asset or link for ids.
+    assert _bytes_read(ids.stderr) < _bytes_read(full.stderr)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
