@@ -23,6 +23,8 @@ from dafab_static.search.prune import Pruner
 from dafab_static.search.sources import IndexFile, Source
 
 _SORT_CHUNK = 8192
+_COALESCE_ROWS = 2048
+_COALESCE_TABLES = 16
 # Parquet timestamps come back with microseconds: see _short_time.
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 _NOT_PROPERTIES = {
@@ -262,7 +264,7 @@ class SearchResult:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Matching items as STAC (GeoJSON Feature) dicts."""
-        for table in self.batches():
+        for table in _coalesced(self.batches()):
             yield from _features(table, self.geometry_column)
 
     def items(self) -> Iterator[dict[str, Any]]:
@@ -318,6 +320,26 @@ class SearchResult:
         geoms = shapely.from_wkb(table[geometry].to_numpy(zero_copy_only=False))
         frame = table.drop_columns([geometry]).to_pandas()
         return geopandas.GeoDataFrame(frame, geometry=geoms, crs="OGC:CRS84")
+
+
+def _coalesced(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The same rows in the same order, consecutive tables of one schema joined (up to
+    about ``_COALESCE_ROWS`` rows from at most ``_COALESCE_TABLES`` tables). Scattered
+    matches come a few rows per row group, and turning a table into dicts has a fixed cost
+    (a few ms for a wide schema: 24 assets of a Sentinel-2 item) that would otherwise be
+    paid once per row group. The table cap keeps iteration lazy: the first item waits for
+    at most that many row groups."""
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        full = count >= _COALESCE_ROWS or len(held) >= _COALESCE_TABLES
+        if held and (full or not table.schema.equals(held[0].schema)):
+            yield pa.concat_tables(held).combine_chunks()
+            held, count = [], 0
+        held.append(table)
+        count += table.num_rows
+    if held:
+        yield pa.concat_tables(held).combine_chunks()
 
 
 def take_in_order(pieces: list[pa.Table], piece: np.ndarray, row: np.ndarray) -> Iterator[pa.Table]:

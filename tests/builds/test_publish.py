@@ -71,7 +71,9 @@ def test_failed_strict_build_leaves_previous_catalog_intact(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name] == []
 
 
-def _kill_mid_build(cmd: list[str], env: dict[str, str], started: Any) -> None:
+def _kill_mid_build(cmd: list[str], env: dict[str, str], started: Any, tmp: Path) -> None:
+    # A killed build cannot remove its spool folder: keep it in the test's own tmp.
+    env = {**env, "TMPDIR": str(tmp)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     try:
@@ -112,7 +114,7 @@ def test_killed_build_leaves_old_folder_catalog_unharmed(tmp_path: Path) -> None
         str(dest),
         "--quiet",
     ]
-    _kill_mid_build(cmd, dict(os.environ), staging_has_items)
+    _kill_mid_build(cmd, dict(os.environ), staging_has_items, tmp_path)
     assert _snapshot(dest) == before
     objects = crawl((dest / "catalog.json").as_uri(), file_reader)
     assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
@@ -173,7 +175,7 @@ def test_killed_build_leaves_old_s3_catalog_unharmed(s3_bucket: str, tmp_path: P
         return sum(1 for k in store.list("releases/") if k not in old_keys) > 50
 
     cmd = [sys.executable, "-m", "dafab_static.cli", "build", str(big), "--out", dest, "--quiet"]
-    _kill_mid_build(cmd, dict(os.environ), new_release_started)
+    _kill_mid_build(cmd, dict(os.environ), new_release_started, tmp_path)
     assert store.get("catalog.json") == root_before
     objects = crawl(f"{dest}/catalog.json", _s3_reader(s3_bucket))
     assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
