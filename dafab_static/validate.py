@@ -262,8 +262,13 @@ class _Crawl:
             scope = collection if isinstance(collection, str) else f"(none, under {parent})"
             first = self.ids.setdefault((scope, obj["id"]), href)
             if first != href:
+                # A warning: STAC says an id SHOULD be unique within its Collection, not MUST
+                # (the spec's own example collection reuses one id for three items, and
+                # stac-validator passes it). `build` refuses duplicates: they would share a path.
                 message = f"item id {obj['id']!r} is also used by {first} in collection {scope}"
-                self.problems.append(Problem(href, "$.id", "dafab:unique-id", message))
+                self.problems.append(
+                    Problem(href, "$.id", "dafab:unique-id", message, severity="warning")
+                )
         if self.recursive and kind in ("Catalog", "Collection"):
             self.queue.extend(self._links(href, obj, (*link.ancestors, href) if link else (href,)))
 

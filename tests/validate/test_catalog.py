@@ -46,12 +46,13 @@ def test_spec_collection_reuses_one_item_id(spec_examples: Path) -> None:
     root = spec_examples / "v1.1.0"
     report = validate(str(root / "collection.json"))
     assert (report.objects_checked, report.counts) == (4, {"Collection": 1, "Item": 3})
+    # STAC: an id SHOULD be unique within its Collection; the spec's example is valid STAC.
     assert rows(report, root) == {
-        ("core-item.json", "$.id", "dafab:unique-id", "error"),
-        ("extended-item.json", "$.id", "dafab:unique-id", "error"),
+        ("core-item.json", "$.id", "dafab:unique-id", "warning"),
+        ("extended-item.json", "$.id", "dafab:unique-id", "warning"),
     }
-    assert not report.ok
-    assert report.to_dict()["ok"] is False
+    assert report.ok
+    assert report.to_dict()["ok"] is True
     assert json.dumps(report.to_dict())  # plain data
 
 
@@ -107,7 +108,7 @@ def test_crawl_defects(small_catalog: Path) -> None:
         ("c1/collection.json", "$.links[4].href", "dafab:readable", "error"),
         ("c1/garbage.json", "$", "dafab:json", "error"),
         ("c1/collection.json", "$.links[6].href", "dafab:cycle", "error"),
-        ("c1/c/c.json", "$.id", "dafab:unique-id", "error"),
+        ("c1/c/c.json", "$.id", "dafab:unique-id", "warning"),
         ("c1/collection.json", "$.links[8].href", "dafab:linked-twice", "warning"),
     }
     readable = next(p for p in report.problems if p.rule == "dafab:readable")
