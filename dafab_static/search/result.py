@@ -350,6 +350,8 @@ def take_in_order(pieces: list[pa.Table], piece: np.ndarray, row: np.ndarray) ->
     may type one field differently (``nodata`` 0 in one, "nan" in the other), and items
     must keep their values. Only :meth:`SearchResult.to_arrow` makes one table of them.
     """
+    if not pieces:
+        return
     schemas = [p.schema for p in pieces]
     if all(s.equals(schemas[0]) for s in schemas):
         offsets = np.cumsum([0] + [p.num_rows for p in pieces[:-1]])
