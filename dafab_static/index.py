@@ -295,14 +295,11 @@ def unify(schemas: Iterable[pa.Schema], *, conflicts: str = "raise") -> pa.Schem
         return pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         pass  # find the field, field by field, to name it or to promote it
-    fields: dict[str, pa.DataType] = {}
-    for schema in schemas:
-        for field in schema:
-            known = fields.get(field.name)
-            fields[field.name] = (
-                field.type if known is None else _merge(known, field.type, field.name, conflicts)
-            )
-    return pa.schema(list(fields.items()))
+    # A schema is a struct's fields: merge them as one.
+    merged = pa.struct(list(schemas[0]))
+    for schema in schemas[1:]:
+        merged = _merge(merged, pa.struct(list(schema)), "", conflicts)
+    return pa.schema(list(merged))
 
 
 def find_conflict(items: Sequence[dict[str, Any]]) -> str | None:
@@ -330,7 +327,7 @@ def _merge(left: pa.DataType, right: pa.DataType, path: str, conflicts: str) -> 
         merged = {f.name: f.type for f in left}
         for f in right:
             known = merged.get(f.name)
-            here = f"{path}.{f.name}"
+            here = f"{path}.{f.name}" if path else f.name
             merged[f.name] = f.type if known is None else _merge(known, f.type, here, conflicts)
         return pa.struct(list(merged.items()))
     lists = (pa.types.is_list, pa.types.is_large_list)
@@ -510,32 +507,3 @@ def _drop_nulls(value: Any, plan: _Plan) -> None:
                 value.pop(name, None)
         elif below is not None:
             _drop_nulls(child, below)
-
-
-def drop_padding(item: dict[str, Any]) -> dict[str, Any]:
-    """Remove, in place, the nulls a columnar file pads an item with, for items that
-    another converter read (stac-geoparquet's ``stac_table_to_items``); :func:`to_items`
-    does this itself, faster. Same rule: no nulls in properties, links or assets, except a
-    ``datetime`` that a start/end interval replaces. Returns ``item`` for chaining."""
-    for key in ("properties", "links", "assets"):
-        if key in item:
-            _drop_all_nulls(item[key])
-    props = item.get("properties")
-    if isinstance(props, dict) and "datetime" not in props:
-        props["datetime"] = None
-    return item
-
-
-def _drop_all_nulls(value: Any) -> None:
-    if type(value) is dict:
-        for key in [k for k, v in value.items() if v is None]:
-            del value[key]
-        children: Any = value.values()
-    elif type(value) is list:
-        children = value
-    else:
-        return
-    for child in children:
-        kind = type(child)
-        if kind is dict or kind is list:
-            _drop_all_nulls(child)

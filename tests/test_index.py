@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dafab_static import index
+from tests.padding import drop_padding
 
 
 def _item(i: int, lon: float, lat: float, *, kind: str = "Polygon") -> dict[str, Any]:
@@ -137,7 +138,7 @@ def test_to_items_equals_stac_geoparquets_own_reader() -> None:
     items[9]["assets"]["extra"] = {"href": "https://x/e.tif", "roles": ["data"]}
     table = index.to_table(items)
     ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
-    assert ours == [index.drop_padding(it) for it in stac_table_to_items(table)]
+    assert ours == [drop_padding(it) for it in stac_table_to_items(table)]
     assert {it["id"] for it in ours} == {it["id"] for it in items}
     # Padding is gone: only item 9 ever had the "extra" asset.
     assert [it["id"] for it in ours if "extra" in it["assets"]] == ["item-9"]
@@ -160,7 +161,7 @@ def test_to_items_round_trips_real_sentinel2_rows(shared_data) -> None:  # type:
         0, 200
     )
     ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
-    assert ours == [index.drop_padding(it) for it in stac_table_to_items(table)]
+    assert ours == [drop_padding(it) for it in stac_table_to_items(table)]
     assert len(ours) == 200
 
 

@@ -357,6 +357,16 @@ def test_errors_name_the_source(sample: Path, tmp_path: Path) -> None:
         dafab_static.queryables(str(tmp_path / "gone.parquet"))
 
 
+def test_parquet_files_that_type_one_field_differently(tmp_path: Path) -> None:
+    # Both are valid STAC (raster nodata 0 or "nan"); one queryables schema cannot say both.
+    for name, nodata in (("a", 0), ("b", "nan")):
+        bands = pa.array([[{"nodata": nodata}]])
+        pq.write_table(pa.table({"id": [name], "bands": bands}), tmp_path / f"{name}.parquet")
+    with pytest.raises(InputError, match=rf"^{tmp_path}: its Parquet files have incompatible "
+                       r"schemas \(field 'bands\[\]\.nodata' is int64 in one file"):  # fmt: skip
+        dafab_static.queryables(str(tmp_path))
+
+
 def test_s3_catalog_and_index(s3_bucket: str, sample: Path) -> None:
     dest = f"s3://{s3_bucket}/stac"
     dafab_static.build([], dest, sample=True)

@@ -165,7 +165,7 @@ def _from_parquet(
             collection_doc = next(iter(embedded.values()))
     try:
         schema = index.unify(schemas)
-    except pa.ArrowException as e:
+    except (pa.ArrowException, index.SchemaConflict) as e:
         raise InputError(f"{source}: its Parquet files have incompatible schemas ({e})") from None
     name = (collection_doc or {}).get("title") or (collection_doc or {}).get("id") or source
     return queryables_for_schema(

@@ -227,13 +227,8 @@ class SearchResult:
             yield from self._fetch(survivors, top.slice(start, _SORT_CHUNK))
 
     def _fetch(self, survivors: list[IndexFile], keys: pa.Table) -> Iterator[pa.Table]:
-        """Full rows for (file, row group, row) keys, in the keys' order.
-
-        Rows of files that share a schema come as one table. Files of different
-        collections may give one field different types (``nodata`` 0 here, "nan" there):
-        their rows come as consecutive tables, each with its own file's types, so items
-        keep their values; only :meth:`to_arrow` has to make one table of them.
-        """
+        """Full rows for (file, row group, row) keys, in the keys' order, as one table or,
+        for files of different schemas, several (see :func:`take_in_order`)."""
         f, g, r = (keys[c].to_numpy() for c in ("f", "g", "r"))
         pieces: list[pa.Table] = []
         where_of = np.empty(len(r), dtype=np.int64)

@@ -11,7 +11,8 @@ import pytest
 
 import dafab_static
 from dafab_static.agreement import digest
-from dafab_static.index import drop_padding, to_items
+from dafab_static.index import to_items
+from tests.padding import drop_padding
 
 from .crawl import crawl, file_reader
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import dafab_static
-from dafab_static import index
 from dafab_static.options import BuildOptions
+from tests.padding import drop_padding
 
 from .crawl import crawl, file_reader, join, link
 
@@ -106,9 +106,7 @@ def test_tree_and_index_agree(
         tables = [
             pq.read_table(io.BytesIO(p.read_bytes())) for p in sorted(folder.rglob("*.parquet"))
         ]
-        from_index = {
-            it["id"]: index.drop_padding(it) for t in tables for it in stac_table_to_items(t)
-        }
+        from_index = {it["id"]: drop_padding(it) for t in tables for it in stac_table_to_items(t)}
         from_tree = {
             d["id"]: d
             for d in objects.values()
