@@ -179,6 +179,11 @@ class _Reader:
     ) -> Iterator[Record]:
         """Dispatch one parsed JSON document on its ``type``."""
         if isinstance(data, list):
+            if data and not any(isinstance(m, dict) and m.get("type") == "Feature" for m in data):
+                # Some other JSON list (a manifest, say): one line for the file, not one per entry.
+                count = f"{len(data)} value{'s' if len(data) != 1 else ''}"
+                self.on_error(InputError(f"{where}: not STAC: a JSON array of {count}, no Feature"))
+                return
             for index, member in enumerate(data):
                 if (record := self.item(member, loc, f"{where}#/{index}", JSON, None)) is not None:
                     yield record

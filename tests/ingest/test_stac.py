@@ -258,7 +258,8 @@ def test_ndjson_bad_lines_are_reported_and_skipped(tmp_path: Path) -> None:
             {"type": "Point", "coordinates": [0, 0]},
             "not STAC: type 'Point' is not Feature, FeatureCollection, Catalog or Collection",
         ),
-        ([1], "not a STAC item: type 'int', expected 'Feature'"),
+        ([1], "not STAC: a JSON array of 1 value, no Feature"),
+        ([{"name": "a"}, {"name": "b"}], "not STAC: a JSON array of 2 values, no Feature"),
         ("text", "not STAC: a JSON str, not an object"),
         (
             {"type": "Feature", "geometry": None, "properties": {}},
@@ -271,8 +272,18 @@ def test_non_stac_json(tmp_path: Path, doc: Any, message: str) -> None:
     path = write(tmp_path / "thing.json", doc)
     records, errors, _ = collect(path)
     assert records == []
-    where = f"{path}#/0" if isinstance(doc, list) else str(path)
-    assert errors == [f"{where}: {message}"]
+    assert errors == [f"{path}: {message}"]
+
+
+def test_array_reports_each_bad_member_beside_features(tmp_path: Path) -> None:
+    """An array holding Features is read as items: each bad member is its own error."""
+    path = write(tmp_path / "items.json", [item("a"), 1, {"type": "Point"}])
+    records, errors, _ = collect(path)
+    assert [r.data["id"] for r in records] == ["a"]
+    assert errors == [
+        f"{path}#/1: not a STAC item: type 'int', expected 'Feature'",
+        f"{path}#/2: not a STAC item: type 'Point', expected 'Feature'",
+    ]
 
 
 def test_invalid_json_file(tmp_path: Path) -> None:
