@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from dafab_static import __version__, clock, index, layout
-from dafab_static.collections import CollectionStats, make_collection
+from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
 from dafab_static.errors import DafabError, InputError, ValidationError
 from dafab_static.options import BuildOptions
@@ -185,6 +185,8 @@ class _Build:
                                    derived_assets=recipe is not None)  # fmt: skip
         self.writer = MonthWriter(self.config)  # catalogs above the months, in this process
         self.warned: dict[str, tuple[str, int]] = {}
+        #: The Collection each collection's index files embed (see ``file_collection``).
+        self.embedded: dict[str, dict[str, Any]] = {}
         self.queryables: list[dict[str, Any]] = []  # one small document per collection
 
     def problem(self, error: DafabError) -> None:
@@ -317,15 +319,14 @@ class _Build:
         for cid in sorted(self.spool.counts):
             counts = self.spool.counts[cid]
             given: dict[str, Any] = self.given.get(cid) or {}
-            file_collection: dict[str, Any] = {
-                "id": cid,
-                **{k: given[k] for k in ("title", "description", "license") if k in given},
-            }
+            bbox, start, end = self.spool.counts[cid].extent()
+            embedded = file_collection(cid, given=given or None, bbox=bbox, start=start, end=end)
+            self.embedded[cid] = embedded
             for year, month in sorted(counts.months):
                 split = counts.split(year, month, max_children=self.opts.max_children)
                 jobs.append(MonthJob(cid, counts.place, year, month,
                                      str(self.spool.path(cid, year, month)), split,
-                                     file_collection))  # fmt: skip
+                                     embedded))  # fmt: skip
         total, done = self.spool.total, 0
         results: dict[str, list[MonthResult]] = defaultdict(list)
         for job, result in zip(jobs, run_months(self.config, jobs, workers=self.opts.workers,
@@ -361,7 +362,13 @@ class _Build:
             years[year_folder].append((result.catalog, f"{year_folder[-4:]}-{month}"))
         if not parts:
             return False
-        conform_partitions(self.release, cid, parts, schemas, self._add_bytes)
+        embedded, stale = self.embedded[cid], self.embedded[cid]["extent"] != stats.extent()
+        if stale:
+            # Items dropped after spooling (they failed validation) shrank the extent that
+            # the files embed: rewrite them with the extent the Collection publishes.
+            embedded = {**embedded, "extent": stats.extent()}
+        conform_partitions(self.release, cid, parts, schemas, self._add_bytes,
+                           collection=embedded, force=stale)  # fmt: skip
         year_children = []
         for folder in sorted(years):
             year = folder.rsplit("/", 1)[1]

@@ -150,3 +150,28 @@ def make_collection(
     doc["links"] = links
     doc["assets"] = {**doc.get("assets", {}), **assets}
     return doc
+
+
+def file_collection(
+    collection_id: str,
+    *,
+    given: dict[str, Any] | None,
+    bbox: list[float],
+    start: str | None,
+    end: str | None,
+) -> dict[str, Any]:
+    """The Collection that each of the collection's index files embeds, as stac-geoparquet
+    1.1.0 ``collections`` metadata, so that a file alone is self-describing.
+
+    It is a valid Collection with the extent of all the collection's items, which the spool
+    knows before any file is written. It has no links (they are relative to the tree, so they
+    would be wrong inside a file), and no summaries unless the user gave them: ours are
+    computed while the files are being written.
+    """
+    stats = CollectionStats(collection_id, count=1, bbox=bbox, start=start, end=end)
+    doc = make_collection(stats, given=given, assets={})
+    doc["links"] = []
+    for key in ("summaries", "assets"):
+        if not doc.get(key):
+            doc.pop(key, None)
+    return doc

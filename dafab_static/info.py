@@ -8,6 +8,7 @@ from typing import Any
 
 from dafab_static import crawl
 from dafab_static.errors import InputError
+from dafab_static.report import counted
 from dafab_static.storage import join_href
 
 
@@ -46,14 +47,15 @@ class CatalogInfo:
             f"{self.title} ({self.root})",
             f"  STAC {self.stac_version}; built {self.built or 'unknown'} by "
             f"{self.generator or 'unknown'}",
-            f"  {self.items} items in {len(self.collections)} collections",
+            f"  {counted(self.items, 'item')} in {counted(len(self.collections), 'collection')}",
         ]
         if self.conformance:
             names = ", ".join(c.rsplit("/", 1)[-1] for c in self.conformance)
             lines.append(f"  search (CQL2 conformance): {names}")
         for c in self.collections:
             lines.append(
-                f"  - {c.id}: {c.items} items, {c.partitions} index partitions "
+                f"  - {c.id}: {counted(c.items, 'item')}, "
+                f"{counted(c.partitions, 'index partition')} "
                 f"({c.bytes / 1e6:.2f} MB), {c.interval[0]} .. {c.interval[1]}, "
                 f"bbox {[round(v, 4) for v in c.bbox]}"
             )

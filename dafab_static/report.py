@@ -32,19 +32,19 @@ class BuildReport:
         """A few human lines: what was built, how big, how long, what went wrong."""
         state = "published" if self.published else "NOT published"
         lines = [
-            f"{state} {self.dest}: {_count(self.items, 'item')} in "
-            f"{_count(len(self.collections), 'collection')}, "
-            f"{_count(self.partitions, 'index partition')}, {_count(self.objects, 'object')}, "
+            f"{state} {self.dest}: {counted(self.items, 'item')} in "
+            f"{counted(len(self.collections), 'collection')}, "
+            f"{counted(self.partitions, 'index partition')}, {counted(self.objects, 'object')}, "
             f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s",
         ]
-        lines += [f"  {cid}: {_count(n, 'item')}" for cid, n in sorted(self.collections.items())]
+        lines += [f"  {cid}: {counted(n, 'item')}" for cid, n in sorted(self.collections.items())]
         if self.pipeline is not None:
             lines.append(self.pipeline.summary())
         if self.warnings:
-            lines.append(f"{_count(len(self.warnings), 'warning')}:")
+            lines.append(f"{counted(len(self.warnings), 'warning')}:")
             lines += [f"  warning: {w}" for w in self.warnings[:20]]
         if self.skipped:
-            lines.append(f"{_count(len(self.skipped), 'input')} skipped:")
+            lines.append(f"{counted(len(self.skipped), 'input')} skipped:")
             lines += [f"  skipped: {s}" for s in self.skipped[:50]]
             if len(self.skipped) > 50:
                 lines.append(f"  ... and {len(self.skipped) - 50} more")
@@ -61,5 +61,6 @@ class BuildReport:
         }  # fmt: skip
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
+    """``1 item``, ``2 items``: a count with its noun, for summaries."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,49 @@ class CollectionCounts:
     months: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
     days: dict[tuple[int, int], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     hours: dict[tuple[int, int], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    #: Running extent of the items, known before any month is written, so each index file
+    #: can embed a whole Collection (see :meth:`extent`).
+    bbox: list[float] = field(default_factory=lambda: [math.inf, math.inf, -math.inf, -math.inf])
+    start: _dt.datetime | None = None
+    end: _dt.datetime | None = None
+
+    def extend(self, item: dict[str, Any], when: _dt.datetime) -> None:
+        """Fold one item's bbox and time into the running extent, as
+        :func:`dafab_static.index.time_range` and the file bbox read them from a partition:
+        a west > east (antimeridian) box covers every longitude; the time runs from the
+        earliest ``datetime``/``start_datetime`` to the latest ``datetime``/``end_datetime``."""
+        box = item.get("bbox")
+        # A malformed bbox is not counted here: the writer's validation reports it.
+        if isinstance(box, list) and len(box) in (4, 6) and all(map(_is_number, box)):
+            west, south = box[0], box[1]
+            east, north = (box[3], box[4]) if len(box) == 6 else (box[2], box[3])
+            if west > east:
+                west, east = -180.0, 180.0
+            b = self.bbox
+            b[:] = [min(b[0], west), min(b[1], south), max(b[2], east), max(b[3], north)]
+        start = end = when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+        props = item["properties"]
+        # `when` is `datetime`, else `start_datetime` (item_time): parse only the others.
+        for key in (
+            ("start_datetime", "end_datetime") if props.get("datetime") else ("end_datetime",)
+        ):
+            if (text := props.get(key)) and isinstance(text, str):
+                try:
+                    value = parse_time(text)
+                except ValueError:  # reported by the partition writer, which reads it too
+                    continue
+                value = value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+                start, end = min(start, value), max(end, value)
+        self.start = start if self.start is None else min(self.start, start)
+        self.end = end if self.end is None else max(self.end, end)
+
+    def extent(self) -> tuple[list[float], str | None, str | None]:
+        """The bbox and RFC 3339 start and end of every item spooled so far."""
+        text = [
+            None if t is None else t.isoformat().replace("+00:00", "Z")
+            for t in (self.start, self.end)
+        ]
+        return list(self.bbox), text[0], text[1]
 
     def split(self, year: int, month: int, *, max_children: int) -> layout.Split:
         """How to split one month so no catalog lists more than ``max_children`` links."""
@@ -89,6 +133,7 @@ class Spool:
                 layout.place_collection(cid, platform=platform, derived=derived)
             )
             self.counts[cid] = counts
+        counts.extend(item, when)
         month = (when.year, when.month)
         counts.months[month] += 1
         day = f"{when.day:02d}"
@@ -125,6 +170,10 @@ def read_month(path: str | Path) -> list[dict[str, Any]]:
         items = [orjson.loads(line) for line in f]
     items.sort(key=lambda it: (time_key(it), it["id"]))
     return items
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def time_key(item: dict[str, Any]) -> str:

@@ -283,9 +283,12 @@ def conform_partitions(
     parts: list[index.PartitionInfo],
     schemas: list[pa.Schema],
     on_bytes: Callable[[int], None],
+    *,
+    collection: dict[str, Any],
+    force: bool = False,
 ) -> None:
-    """Rewrite partitions whose schema differs, so one dataset schema reads them all."""
-    import orjson
+    """Rewrite partitions whose schema differs, so one dataset schema reads them all; with
+    ``force``, rewrite every partition (to embed a corrected ``collection``)."""
     import pyarrow.parquet as pq
 
     try:
@@ -299,11 +302,9 @@ def conform_partitions(
             f"(--collection)"
         ) from None
     for i, (info, schema) in enumerate(zip(parts, schemas, strict=True)):
-        if schema.remove_metadata().equals(unified):
+        if schema.remove_metadata().equals(unified) and not force:
             continue
         table = pq.read_table(io.BytesIO(release.store.get(release.locate(info.path))))
-        collections = orjson.loads((table.schema.metadata or {})[b"stac-geoparquet"])["collections"]
-        collection = next(iter(collections.values()))
         data, new = index.encode(index.conform(table, unified), collection, path=info.path)
         release.store.put(release.locate(info.path), data)
         on_bytes(new.bytes - info.bytes)

@@ -3,6 +3,7 @@ equal the JSON ones in the tree (timestamps compared as instants)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from dafab_static.index import to_items
 from tests.padding import drop_padding
 
 from .crawl import crawl, file_reader
+from .generate import item, write_ndjson
 
 
 def _tree_items(dest: Path) -> dict[str, dict[str, bytes]]:
@@ -93,3 +95,77 @@ def test_geoparquet_metadata_is_readable_by_pyarrow_dataset(built: Path) -> None
         )
         assert dataset.count_rows() == len(tree)
         assert {"year", "month", "geometry", "bbox", "id", "datetime"} <= set(dataset.schema.names)
+
+
+def test_each_index_file_embeds_its_valid_collection(built: Path) -> None:
+    """stac-geoparquet 1.1.0 `collections` metadata holds a whole Collection: valid against
+    the STAC schema, with the extent of the Collection that the tree publishes."""
+    from dafab_static.validate import validate_object
+
+    published = {
+        doc["id"]: doc
+        for doc in crawl((built / "catalog.json").as_uri(), file_reader).values()
+        if doc["type"] == "Collection"
+    }
+    assert published
+    for collection, doc in published.items():
+        for path in _files(built, collection):
+            meta = json.loads(pq.read_schema(path).metadata[b"stac-geoparquet"])
+            assert meta["version"] == "1.1.0"
+            assert list(meta["collections"]) == [collection]
+            embedded = meta["collections"][collection]
+            assert embedded["id"] == collection and embedded["type"] == "Collection"
+            assert embedded["extent"] == doc["extent"]
+            assert embedded["links"] == []
+            assert validate_object(embedded, href=path) == []
+
+
+def test_embedded_extent_covers_ranges_antimeridian_and_3d_boxes(tmp_path: Path) -> None:
+    """The extent known before writing (from the spool) equals the one computed from the
+    written partitions, for the awkward cases: a start/end range reaching past `datetime`,
+    an item across the antimeridian, a 3D bbox."""
+    ranged = item(0, month=3)
+    ranged["properties"].update(
+        start_datetime="2024-02-20T00:00:00.5Z", end_datetime="2024-05-01T02:00:00Z"
+    )
+    crossing = item(1, month=3)
+    crossing["bbox"] = [179.5, -17.0, -179.5, -16.0]
+    three_d = item(2, month=5)
+    three_d["bbox"] = [10.0, 45.0, -5.0, 10.1, 45.1, 20.0]
+    source = write_ndjson(tmp_path / "items.ndjson", [ranged, crossing, three_d])
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(source)], str(dest))
+    assert report.ok, report.summary()
+    doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
+    assert doc["extent"] == {
+        "spatial": {"bbox": [[-180.0, -17.0, 180.0, 45.1]]},
+        "temporal": {"interval": [["2024-02-20T00:00:00.500000Z", "2024-05-01T02:00:00Z"]]},
+    }
+    for path in _files(dest, "gen"):
+        meta = json.loads(pq.read_schema(path).metadata[b"stac-geoparquet"])
+        assert meta["collections"]["gen"]["extent"] == doc["extent"]
+
+
+def test_embedded_extent_leaves_out_items_that_failed_validation(tmp_path: Path) -> None:
+    """An item spooled but then rejected by schema validation (a non-UTC end_datetime) is
+    not in the published extent, nor in the one its month's file embeds."""
+    good = [item(i, month=3) for i in range(3)]
+    bad = item(9, month=3, lon=100.0)
+    bad["properties"].update(
+        start_datetime="2024-03-01T00:00:00Z", end_datetime="2024-12-02T12:00:00+02:00"
+    )
+    source = write_ndjson(tmp_path / "items.ndjson", [*good, bad])
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(source)], str(dest))
+    assert report.items == 3 and len(report.skipped) == 1
+    assert "end_datetime" in report.skipped[0]
+    doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
+    assert doc["extent"]["temporal"]["interval"][0][1] == "2024-03-01T02:00:00Z"
+    assert doc["extent"]["spatial"]["bbox"][0][2] < 100
+    (path,) = _files(dest, "gen")
+    meta = json.loads(pq.read_schema(path).metadata[b"stac-geoparquet"])
+    assert meta["collections"]["gen"]["extent"] == doc["extent"]
+    manifest = json.loads((dest / "index" / "gen" / "_partitions.json").read_text())
+    assert manifest["partitions"][0]["bytes"] == Path(path).stat().st_size
+    checked = dafab_static.validate(str(dest))  # checksums and tree/index agreement too
+    assert checked.ok, checked.summary()

@@ -58,6 +58,9 @@ def test_validate_and_info(catalog: Path) -> None:
     assert doc["items"] == 12
     assert [c["id"] for c in doc["collections"]] == [
         "landsat-c2-l2", "sentinel-2-l2a", "sentinel-2-l2a-ndvi"]  # fmt: skip
+    text = cli("info", str(catalog)).stdout.splitlines()
+    assert text[2] == "  12 items in 3 collections"
+    assert text[-1].startswith("  - sentinel-2-l2a-ndvi: 1 item, 1 index partition (0.03 MB), ")
 
 
 def test_validate_reports_a_broken_item_with_file_path_and_rule(
