@@ -172,8 +172,12 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
-    """Validate any STAC catalog offline against the STAC and extension JSON Schemas, and
-    check that a dafab-static catalog's tree and indexes agree."""
+    """Validate any STAC catalog offline, and check a dafab-static catalog's indexes.
+
+    Checks each object against its STAC version's and extensions' JSON Schemas, offline.
+
+    In a dafab-static catalog, the tree and the indexes must also agree.
+    """
     import dafab_static
 
     try:
@@ -305,8 +309,10 @@ def search(
         typer.Option("--model", help="Embedding model for --near: the emb:MODEL property."),
     ] = None,
 ) -> None:
-    """Search items with STAC API Item Search parameters and CQL2, with no server; with
-    --near, the k items most similar by embedding, best first, with their dafab:score."""
+    """Search items with STAC API Item Search parameters and CQL2, with no server.
+
+    With --near, the k items most similar by embedding, best first, with their dafab:score.
+    """
     import time
 
     import dafab_static
