@@ -396,7 +396,7 @@ def pipeline_run(
         console.print_json(json.dumps(report.to_dict()))
     elif not quiet:
         console.print(report.summary(), highlight=False, soft_wrap=True)
-    if report.failed:
+    if report.failed or report.skipped:
         raise typer.Exit(2)
 
 

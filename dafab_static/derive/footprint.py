@@ -157,6 +157,25 @@ def footprint(
     return _geojson(lonlat, precision)
 
 
+def union_footprints(
+    geometries: list[dict[str, Any]], *, precision: int = PRECISION
+) -> dict[str, Any]:
+    """The footprint of several files of one scene: the union of theirs, finished as
+    :func:`footprint` finishes one (valid, counter-clockwise, rounded).
+
+    Example:
+        >>> a = {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 1], [0, 1], [0, 0]]]}
+        >>> b = {"type": "Polygon", "coordinates": [[[1, 0], [3, 0], [3, 1], [1, 1], [1, 0]]]}
+        >>> geometry_bbox(union_footprints([a, b]))
+        [0.0, 0.0, 3.0, 1.0]
+    """
+    if all(g == geometries[0] for g in geometries[1:]):
+        return geometries[0]  # the usual case: every band has the same valid area
+    union = shapely.union_all([shape(g) for g in geometries])
+    union = _polygonal(shapely.set_precision(union, 10.0**-precision))
+    return _geojson(shapely.orient_polygons(union, exterior_cw=False), precision)
+
+
 def geometry_bbox(geometry: dict[str, Any]) -> list[float]:
     """Compute the RFC 7946 bbox of a CRS84 geometry, west > east across the antimeridian.
 

@@ -169,6 +169,13 @@ PLATFORMS: Mapping[str, Platform] = MappingProxyType(
 _LABEL = re.compile(r"^(?:(SR|ST)_)?B0*(8A|\d{1,2})(?![0-9A-Z])", re.IGNORECASE)
 # A band suffix at the end of a file stem: "..._B04", "..._SR_B4", "..._B8A_10m", "l8_B2".
 _STEM_LABEL = re.compile(r"(?:^|_)((?:SR_|ST_)?B(?:8A|\d{1,2}))(?:_\d{2}m)?$", re.IGNORECASE)
+# The part of a scene a per-file name ends in: a band, or a quality or auxiliary layer that
+# USGS (Landsat Collection 1/2, pre-collection) and ESA (Sentinel-2 L2A) ship beside the bands.
+_SCENE_PART = re.compile(
+    r"(?:^|_)((?:SR_|ST_)?B(?:8A|\d{1,2})|(?:SR_|ST_)?QA(?:_[A-Z]+)*|BQA"
+    r"|ST_(?:TRAD|URAD|DRAD|ATRAN|EMIS|EMSD|CDIST)|SCL|AOT|WVP|TCI)(?:_\d{2}m)?$",
+    re.IGNORECASE,
+)
 
 
 def band_for(instruments: Iterable[str], label: str) -> SpectralBand | None:
@@ -254,6 +261,30 @@ def stem_band_label(stem: str) -> str | None:
     """
     match = _STEM_LABEL.search(stem)
     return match.group(1) if match else None
+
+
+def scene_part(stem: str) -> tuple[str, str] | None:
+    """Split a per-file name into the scene it belongs to and the part of it the file holds.
+
+    USGS ships a Landsat scene as one GeoTIFF per band and quality layer, all named after the
+    product; such files are read together as one Item (see ``ingest.rasters.read_scene_files``).
+
+    Args:
+        stem: File name without its suffix.
+
+    Raises:
+        Nothing: None when the stem ends in no band or layer label.
+
+    Example:
+        >>> scene_part("LC09_L2SP_042034_20240712_20240713_02_T1_QA_PIXEL")
+        ('LC09_L2SP_042034_20240712_20240713_02_T1', 'QA_PIXEL')
+        >>> scene_part("l8_BQA")
+        ('l8', 'BQA')
+        >>> scene_part("T32TNS_20240715T103031_B8A_20m")
+        ('T32TNS_20240715T103031', 'B8A')
+    """
+    match = _SCENE_PART.search(stem)
+    return (stem[: match.start()], match.group(1)) if match else None
 
 
 def platform_for(text: str) -> str | None:

@@ -67,21 +67,22 @@ def iter_records(
     size = workers or os.cpu_count() or 1
     seen: set[str] = set()
     pool: ThreadPoolExecutor | None = None
-    pending: deque[tuple[str, Future[dict[str, Any]]]] = deque()
+    pending: deque[tuple[str, Future[list[dict[str, Any]]]]] = deque()
     try:
-        for kind, path in _expand(sources, on_error):
+        for kind, group in _scenes(_expand(sources, on_error)):
             if kind == "stac":
                 while pending:
                     yield from _finish(*pending.popleft(), on_error)
+                (path,) = group
                 yield from stac.read(path, on_error=on_error, on_notice=on_notice, seen=seen)
                 continue
-            if path in seen:
+            group = [path for path in group if path not in seen]
+            if not group:
                 continue
-            seen.add(path)
+            seen.update(group)
             if pool is None:
                 pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="dafab-raster")
-            read_raster = _rasters().read_raster
-            pending.append((path, pool.submit(read_raster, path, datetime=datetime)))
+            pending.append((_source(group), pool.submit(_read_rasters, group, datetime)))
             if len(pending) > 2 * size:  # keep the pool busy, memory bounded
                 yield from _finish(*pending.popleft(), on_error)
         while pending:
@@ -91,13 +92,59 @@ def iter_records(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _finish(path: str, future: Future[dict[str, Any]], on_error: OnError) -> Iterator[Record]:
+def _read_rasters(group: list[str], datetime: _dt.datetime | None) -> list[dict[str, Any]]:
+    """The items of one raster file, or of one scene's per-band files."""
+    rasters = _rasters()
+    if len(group) == 1:
+        return [rasters.read_raster(group[0], datetime=datetime)]
+    return list(rasters.read_scene_files(group, datetime=datetime))
+
+
+def _finish(
+    source: str, future: Future[list[dict[str, Any]]], on_error: OnError
+) -> Iterator[Record]:
     try:
-        item = future.result()
+        items = future.result()
     except InputError as error:
         on_error(error)
         return
-    yield Record("item", item, path)
+    for item in items:
+        yield Record("item", item, source if len(items) == 1 else item["assets"]["data"]["href"])
+
+
+def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[str]]]:
+    """Gather the per-band files of one scene: consecutive local rasters of one folder whose
+    names differ only in their band or layer label (``derive.sensors.scene_part``)."""
+    from dafab_static.derive.sensors import scene_part
+
+    group: list[str] = []
+    key: tuple[str, str] | None = None
+    for kind, path in found:
+        part = None
+        if kind == "raster" and not is_url(path):
+            split = scene_part(os.path.splitext(os.path.basename(path))[0])
+            part = (os.path.dirname(path), split[0]) if split else None
+        if group and (part is None or part != key):
+            yield "raster", group
+            group, key = [], None
+        if part is None:
+            yield kind, [path]
+        else:
+            group.append(path)
+            key = part
+    if group:
+        yield "raster", group
+
+
+def _source(group: list[str]) -> str:
+    """Where a scene was read, for messages: the file, or the pattern of its band files."""
+    if len(group) == 1:
+        return group[0]
+    from dafab_static.derive.sensors import scene_part
+
+    stem = os.path.splitext(os.path.basename(group[0]))[0]
+    prefix = (scene_part(stem) or (stem, ""))[0]
+    return os.path.join(os.path.dirname(group[0]), f"{prefix}*")
 
 
 def _rasters() -> ModuleType:

@@ -16,7 +16,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath, PurePosixPath
 from typing import Any
@@ -31,7 +31,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-from dafab_static.derive.footprint import footprint, geometry_bbox
+from dafab_static.derive.footprint import footprint, geometry_bbox, union_footprints
 from dafab_static.derive.products import (
     Product,
     acquisition_datetime,
@@ -45,7 +45,7 @@ from dafab_static.derive.projection import (
     projection_fields,
     spatial_resolution,
 )
-from dafab_static.derive.sensors import PLATFORMS, eo_bands, stem_band_label
+from dafab_static.derive.sensors import PLATFORMS, eo_bands, scene_part, stem_band_label
 from dafab_static.derive.stats import band_statistics
 from dafab_static.errors import InputError
 
@@ -134,7 +134,55 @@ def read_raster(
         >>> item["properties"]["datetime"], item["collection"]  # doctest: +SKIP
         ('2024-07-15T10:30:31Z', 'sentinel-2-l2a')
     """
-    name = os.fspath(path)
+    return _item([_read_part(os.fspath(path))], datetime)
+
+
+def read_scene_files(
+    paths: Sequence[str | os.PathLike[str]], *, datetime: _dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Describe the per-band files of one scene (``..._B2.TIF``, ``..._QA_PIXEL.TIF``) as one Item.
+
+    USGS ships a Landsat scene as one GeoTIFF per band and quality layer; one Item per file
+    would give a pipeline no scene to compute an index on, and a search one hit per band. The
+    Item has an asset per file, keyed by its part label (``B4``, ``SR_B4``, ``QA_PIXEL``, see
+    ``derive.sensors.scene_part``), each with the fields :func:`read_raster` gives its
+    ``data`` asset. Projection fields that all files share sit in the properties; the others
+    (a 15 m panchromatic band's shape and transform) sit in their assets. The geometry is the
+    union of the files' footprints. The id is the product id found in the names (the files'
+    common prefix, then their folders), else that prefix.
+
+    Files that turn out not to be one scene (different CRS or acquisition times in their tags)
+    are described one by one instead, as :func:`read_raster` does.
+
+    Args:
+        paths: The files, as found; at least one.
+        datetime: Acquisition time for scenes that carry none (naive means UTC).
+
+    Returns:
+        One Item, or one per file when they are not one scene.
+
+    Raises:
+        InputError: as :func:`read_raster`, naming the file at fault.
+    """
+    parts = [_read_part(os.fspath(p)) for p in paths]
+    times = {acquisition_datetime(p.scene.tags) for p in parts} - {None}
+    if len(parts) == 1 or len({p.scene.crs for p in parts}) > 1 or len(times) > 1:
+        return [_item([part], datetime) for part in parts]
+    return [_item(parts, datetime)]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One file read: where it is, what it holds, where its data is."""
+
+    path: str
+    href: str
+    scene: _Scene
+    geometry: dict[str, Any]
+    files: dict[str, Any]
+
+
+def _read_part(name: str) -> _Part:
     remote = _is_url(name)
     with _user_errors(name, "cannot read raster"):
         scene = _read_scene(name)
@@ -143,7 +191,7 @@ def read_raster(
         raise InputError(f"{name}: every pixel is nodata or masked; nothing to catalog")
     files = {} if remote else _file_fields(name)
     href = name if remote else os.path.abspath(name)
-    return _item(name, href, scene, geometry, files, datetime)
+    return _Part(name, href, scene, geometry, files)
 
 
 def _read_scene(path: str) -> _Scene:
@@ -260,20 +308,16 @@ def _file_fields(path: str) -> dict[str, Any]:
     return {"file:size": size, "file:checksum": "1220" + digest.hexdigest()}
 
 
-def _item(
-    path: str,
-    href: str,
-    scene: _Scene,
-    geometry: dict[str, Any],
-    files: dict[str, Any],
-    fallback: _dt.datetime | None,
-) -> dict[str, Any]:
-    stem, parents = _names(path)
-    product = find_product([stem, *parents])
-    platform = product.platform if product else tag_platform(scene.tags)
+def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
+    """The Item of one file (asset ``data``) or of one scene's per-band files."""
+    first = parts[0]
+    stem, parents = _names(first.path)
+    split = scene_part(stem) if len(parts) > 1 else None
+    product = find_product([split[0] if split else stem, *parents])
+    platform = product.platform if product else tag_platform(first.scene.tags)
     known = PLATFORMS.get(platform) if platform else None
     instruments = product.instruments if product else (known.instruments if known else ())
-    when = _acquired(path, scene.tags, product, fallback)
+    when = _acquired(first.path, first.scene.tags, product, fallback)
 
     properties: dict[str, Any] = {"datetime": format_datetime(when)}
     if platform:
@@ -290,14 +334,49 @@ def _item(
         properties["mgrs:latitude_band"] = tile[2]
         properties["mgrs:grid_square"] = tile[3:]
         extensions.add(_MGRS)
-    properties.update(projection_fields(scene.crs, scene.transform, scene.shape))
+    grids = [projection_fields(p.scene.crs, p.scene.transform, p.scene.shape) for p in parts]
+    shared = {k: v for k, v in grids[0].items() if all(g.get(k) == v for g in grids[1:])}
+    properties.update(shared)
 
-    asset: dict[str, Any] = {"href": href}
+    assets: dict[str, Any] = {}
+    for part, grid in zip(parts, grids, strict=True):
+        part_stem = _names(part.path)[0]
+        key = (scene_part(part_stem) or ("", part_stem))[1] if split else "data"
+        asset = _asset(part, part_stem, instruments, extensions)
+        asset.update({k: v for k, v in grid.items() if k not in shared})
+        assets[key] = asset
+
+    if split:
+        item_id = product.id if product else (split[0].rstrip("_") or parents[0])
+        geometry = union_footprints([p.geometry for p in parts])
+    else:
+        item_id = product.id if product and stem in (product.id, f"{product.id}.SAFE") else stem
+        geometry = first.geometry
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": sorted(extensions),
+        "id": item_id,
+        "geometry": geometry,
+        "bbox": geometry_bbox(geometry),
+        "properties": properties,
+        "links": [],
+        "assets": assets,
+        "collection": product.collection if product else DEFAULT_COLLECTION,
+    }
+
+
+def _asset(
+    part: _Part, stem: str, instruments: tuple[str, ...], extensions: set[str]
+) -> dict[str, Any]:
+    """One file's asset: href, media type, file and raster fields, eo bands when known."""
+    scene = part.scene
+    asset: dict[str, Any] = {"href": part.href}
     if scene.media_type:
         asset["type"] = scene.media_type
     asset["roles"] = ["data"]
-    if files:
-        asset.update(files)
+    if part.files:
+        asset.update(part.files)
         extensions.add(_FILE)
     resolution = spatial_resolution(scene.crs, scene.transform, scene.shape)
     asset["raster:bands"] = [_raster_band(band, resolution) for band in scene.bands]
@@ -306,19 +385,7 @@ def _item(
     if eo := eo_bands(instruments, labels) or _colour_bands(scene.bands):
         asset["eo:bands"] = eo
         extensions.add(_EO)
-
-    return {
-        "type": "Feature",
-        "stac_version": "1.1.0",
-        "stac_extensions": sorted(extensions),
-        "id": product.id if product and stem in (product.id, f"{product.id}.SAFE") else stem,
-        "geometry": geometry,
-        "bbox": geometry_bbox(geometry),
-        "properties": properties,
-        "links": [],
-        "assets": {"data": asset},
-        "collection": product.collection if product else DEFAULT_COLLECTION,
-    }
+    return asset
 
 
 def _colour_bands(bands: tuple[_Band, ...]) -> list[dict[str, Any]]:

@@ -104,5 +104,5 @@ def run(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    pipeline.report.failed[:0] = [f"input skipped: {p}" for p in problems]
+    pipeline.report.skipped = list(problems)
     return pipeline.report

@@ -27,6 +27,7 @@ from dafab_static.pipeline.reader import SceneData, band_sources, read_scene
 from dafab_static.pipeline.recipe import Recipe
 from dafab_static.pipeline.registry import Step
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
+from dafab_static.report import counted
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +49,8 @@ class PipelineReport:
     scenes: int = 0
     processed: int = 0
     failed: list[str] = field(default_factory=list)
+    #: Inputs that held no scene to run on (not STAC, unreadable), one line each.
+    skipped: list[str] = field(default_factory=list)
     notes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     read_seconds: float = 0.0
@@ -64,9 +67,12 @@ class PipelineReport:
         if self.step_seconds:
             lines.append("  time per step: " + ", ".join(
                 f"{k} {v:.2f} s" for k, v in self.step_seconds.items()))  # fmt: skip
-        lines += [f"  note: {n} ({c} scenes)" for n, c in sorted(self.notes.items())]
+        lines += [f"  note: {n} ({counted(c, 'scene')})" for n, c in sorted(self.notes.items())]
+        if self.skipped:
+            lines.append(f"  {counted(len(self.skipped), 'input')} skipped:")
+            lines += [f"  skipped: {f}" for f in self.skipped[:50]]
         if self.failed:
-            lines.append(f"  {len(self.failed)} scenes failed:")
+            lines.append(f"  {counted(len(self.failed), 'scene')} failed:")
             lines += [f"  failed: {f}" for f in self.failed[:50]]
         return "\n".join(lines)
 
@@ -74,7 +80,8 @@ class PipelineReport:
         """Machine-readable form (``--json``)."""
         return {
             "recipe": self.recipe, "device": self.device, "scenes": self.scenes,
-            "processed": self.processed, "failed": self.failed, "notes": dict(self.notes),
+            "processed": self.processed, "failed": self.failed, "skipped": self.skipped,
+            "notes": dict(self.notes),
             "seconds": round(self.seconds, 3), "read_seconds": round(self.read_seconds, 3),
             "bytes_read": self.bytes_read,
             "step_seconds": {k: round(v, 4) for k, v in self.step_seconds.items()},

@@ -48,6 +48,7 @@ class FakeRasters:
         self.calls: list[tuple[str, dt.datetime | None]] = []
         self.delays: dict[str, float] = {}
         self.threads: set[str] = set()
+        self.groups: list[list[str]] = []
         self._lock = threading.Lock()
 
     def read_raster(self, path: str, *, datetime: dt.datetime | None = None) -> dict[str, Any]:
@@ -59,6 +60,13 @@ class FakeRasters:
         if name.startswith("bad"):
             raise InputError(f"{path}: not a georeferenced raster")
         return item(name, assets={"data": {"href": path}})
+
+    def read_scene_files(
+        self, paths: list[str], *, datetime: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            self.groups.append([Path(p).name for p in paths])
+        return [item("+".join(Path(p).stem for p in paths))]
 
 
 @pytest.fixture
@@ -73,6 +81,7 @@ def rasters(monkeypatch: pytest.MonkeyPatch) -> FakeRasters:
         monkeypatch.setitem(sys.modules, RASTERS, module)
     fake = FakeRasters()
     monkeypatch.setattr(module, "read_raster", fake.read_raster, raising=False)
+    monkeypatch.setattr(module, "read_scene_files", fake.read_scene_files, raising=False)
     monkeypatch.setattr(module, "RASTER_SUFFIXES", frozenset({".tif", ".tiff"}), raising=False)
     return fake
 
@@ -266,3 +275,26 @@ def test_real_raster_reader(tmp_path: Path) -> None:
     assert [(r.kind, r.source, r.data["id"]) for r in records] == [("item", str(path), "scene")]
     assert records[0].data["assets"]["data"]["href"] == str(path)
     assert records[0].data["properties"]["datetime"] == "2024-07-01T00:00:00Z"
+
+
+def test_per_band_files_of_a_scene_are_read_together(tmp_path: Path, rasters: FakeRasters) -> None:
+    """Consecutive rasters of one folder whose names differ only in their band or layer
+    label are one scene; a lone band file, other names and other folders stay single."""
+    src = tmp_path / "src"
+    scene = "LC09_L2SP_192028_20240918_20240919_02_T1"
+    for name in (f"{scene}_SR_B4.TIF", f"{scene}_SR_B5.TIF", f"{scene}_QA_PIXEL.TIF",
+                 f"{scene}_MTL.txt", "other_B1.tif", "photo.tif", "sub/x_B1.tif",
+                 "sub/x_B2.tif"):  # fmt: skip
+        touch(src / name)
+    records, errors, _ = run([str(src)])
+    assert errors == []
+    assert rasters.groups == [
+        [f"{scene}_QA_PIXEL.TIF", f"{scene}_SR_B4.TIF", f"{scene}_SR_B5.TIF"],
+        ["x_B1.tif", "x_B2.tif"],
+    ]
+    assert sorted(Path(path).name for path, _ in rasters.calls) == ["other_B1.tif", "photo.tif"]
+    ids = [r.data["id"] for r in records]
+    assert ids == [f"{scene}_QA_PIXEL+{scene}_SR_B4+{scene}_SR_B5", "other_B1", "photo",
+                   "x_B1+x_B2"]  # fmt: skip
+    assert records[0].source == str(src / f"{scene}*")
+    assert records[1].source == str(src / "other_B1.tif")

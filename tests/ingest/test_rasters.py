@@ -24,7 +24,12 @@ from rasterio.io import MemoryFile
 from shapely.geometry import shape
 
 from dafab_static.errors import InputError
-from dafab_static.ingest.rasters import MAX_READ_SIZE, RASTER_SUFFIXES, read_raster
+from dafab_static.ingest.rasters import (
+    MAX_READ_SIZE,
+    RASTER_SUFFIXES,
+    read_raster,
+    read_scene_files,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RASTERS = REPO_ROOT.parent / "shared" / "data" / "rasters"
@@ -396,3 +401,80 @@ def test_cog_fixture(real: Callable[[str], Path]) -> None:
     stats = asset["raster:bands"][0]["statistics"]
     assert (stats["minimum"], stats["maximum"], stats["valid_percent"]) == (1, 7872, 100.0)
     assert item["properties"]["proj:code"] == "EPSG:32621"
+
+
+LC09 = "LC09_L2SP_192028_20240918_20240919_02_T1"
+
+
+def test_per_band_files_of_one_scene_are_one_item(write: Writer) -> None:
+    """USGS ships a scene as a GeoTIFF per band and quality layer: one Item, an asset each,
+    the id the product's; the 15 m band keeps its own grid in its asset."""
+    valid = tilted(80, 90).astype(np.uint16)
+    paths = [
+        write(f"{LC09}_SR_B4.TIF", valid * 8000),
+        write(f"{LC09}_SR_B5.TIF", valid * 20000),
+        write(f"{LC09}_QA_PIXEL.TIF", np.where(valid, 21824, 1).astype(np.uint16), nodata=1),
+        write(
+            f"{LC09}_B8.TIF",
+            np.kron(valid, np.ones((2, 2), np.uint16)) * 9000,
+            transform=Affine(15, 0, 500000, 0, -15, 5000000),
+        ),
+    ]
+    (item,) = read_scene_files(paths)
+    assert item["id"] == LC09 and item["collection"] == "landsat-c2-l2"
+    assert item["properties"]["platform"] == "landsat-9"
+    assert set(item["assets"]) == {"SR_B4", "SR_B5", "QA_PIXEL", "B8"}
+    assert item["assets"]["SR_B4"]["eo:bands"][0]["common_name"] == "red"
+    assert item["assets"]["SR_B5"]["eo:bands"][0]["common_name"] == "nir08"
+    assert "eo:bands" not in item["assets"]["QA_PIXEL"]
+    assert [a["href"] for a in item["assets"].values()] == [str(p) for p in paths]
+    # Shared by every file: in the properties; the pan band's grid: in its asset only.
+    assert item["properties"]["proj:code"] == "EPSG:32633"
+    assert "proj:shape" not in item["properties"]
+    assert item["assets"]["B8"]["proj:shape"] == [160, 180]
+    assert item["assets"]["SR_B4"]["proj:shape"] == [80, 90]
+    assert item["assets"]["B8"]["raster:bands"][0]["spatial_resolution"] == 15.0
+    # Every file covers the same tilted frame: the union is that frame.
+    single = shape(read_raster(paths[0])["geometry"])
+    assert shape(item["geometry"]).area == pytest.approx(single.area, rel=0.01)
+    assert item["bbox"] == pytest.approx(list(single.bounds), abs=1e-3)
+
+
+def test_footprint_of_a_scene_is_the_union_of_its_files(write: Writer) -> None:
+    left, right = np.zeros((60, 60), np.uint16), np.zeros((60, 60), np.uint16)
+    left[:, :40], right[:, 20:] = 1, 1
+    (item,) = read_scene_files(
+        [write("scene_B1.tif", left), write("scene_B2.tif", right)], datetime=WHEN
+    )
+    assert item["id"] == "scene"
+    assert set(item["assets"]) == {"B1", "B2"}
+    union = shape(item["geometry"])
+    one = shape(read_raster(write("only_B1.tif", left), datetime=WHEN)["geometry"])
+    assert union.area == pytest.approx(one.area * 1.5, rel=0.02)
+    assert shapely.is_ccw(union.exterior)
+
+
+def test_files_that_are_not_one_scene_stay_apart(write: Writer) -> None:
+    data = tilted(40, 40).astype(np.uint8)
+    paths = [write("x_B1.tif", data), write("x_B2.tif", data, crs="EPSG:32634")]
+    items = read_scene_files(paths, datetime=WHEN)
+    assert [i["id"] for i in items] == ["x_B1", "x_B2"]
+    assert all(set(i["assets"]) == {"data"} for i in items)
+
+
+def test_a_bad_band_file_fails_its_scene_naming_the_file(write: Writer, tmp_path: Path) -> None:
+    good = write("y_B1.tif", tilted(40, 40).astype(np.uint8))
+    bad = tmp_path / "y_B2.tif"
+    bad.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(InputError, match=r"y_B2\.tif: "):
+        read_scene_files([good, bad], datetime=WHEN)
+
+
+def test_landsat8_folder_is_one_scene(real: Callable[[str], Path]) -> None:
+    folder = real("landsat8-LC80200392015216LGN00/l8_B2.tif").parent
+    (item,) = read_scene_files(sorted(folder.glob("*.tif")))
+    assert item["id"] == "LC80200392015216LGN00"
+    assert set(item["assets"]) == {"B2", "B3", "B4", "B5", "BQA"}
+    names = [item["assets"][k]["eo:bands"][0]["common_name"] for k in ("B2", "B3", "B4", "B5")]
+    assert names == ["blue", "green", "red", "nir08"]
+    assert item["properties"]["proj:shape"] == [603, 627]  # one grid: in the properties
