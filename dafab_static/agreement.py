@@ -19,6 +19,7 @@ import orjson
 
 from dafab_static.errors import DafabError
 from dafab_static.index import EMBEDDING_PREFIX
+from dafab_static.report import counted
 from dafab_static.spool import parse_time
 from dafab_static.storage import join_href, read_url
 
@@ -84,14 +85,42 @@ class Agreement:
 
 
 def digest(item: dict[str, Any]) -> bytes:
-    """A content digest of an item that ignores how its timestamps are spelled."""
+    """A content digest of an item that ignores what Parquet cannot keep: how timestamps and
+    numbers are spelled, and object members that are null (see :func:`_canonical`)."""
     props = item.get("properties")
     if isinstance(props, dict):
         props = {k: _instant(v) if k in _TIMES else _vector(v) if k.startswith(EMBEDDING_PREFIX)
                  else v for k, v in props.items()}  # fmt: skip
         item = {**item, "properties": props}
-    data = orjson.dumps(item, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    data = orjson.dumps(_canonical(item), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+# Integers up to 2**53 are exactly representable as doubles.
+_EXACT = 2**53
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as Parquet can hold it, spelled one way.
+
+    - Integers become floats: JSON has one number type, so ``0`` and ``0.0`` are one value,
+      but orjson spells them apart, and Parquet turns some integers into floats (WKB stores
+      every coordinate as a double; a column holding ``0`` in one item and ``12.5`` in
+      another is a double column).
+    - Object members that are null are dropped: a Parquet struct field or column is null
+      where an item lacks the key, so ``"proj:epsg": null`` and no ``proj:epsg`` read back
+      alike (stac-geoparquet's own reader does the same). Nulls inside arrays stay.
+
+    Costs about 100 µs for a 24-asset Sentinel-2 item.
+    """
+    kind = type(value)  # not isinstance: bool is an int, and must stay a bool
+    if kind is dict:
+        return {k: _canonical(v) for k, v in value.items() if v is not None}
+    if kind is list:
+        return [_canonical(v) for v in value]
+    if kind is int and -_EXACT <= value <= _EXACT:
+        return float(value)
+    return value
 
 
 def _vector(value: Any) -> Any:
@@ -167,11 +196,12 @@ def _compare(href: str, cid: str, tree: dict[str, bytes], index: dict[str, bytes
     for label, ids in (
         ("in the index but not in the tree", sorted(set(index) - set(tree))),
         ("in the tree but not in the index", sorted(set(tree) - set(index))),
-        ("differ between tree and index", changed),
+        ("differ{s} between tree and index", changed),
     ):
         if ids:
             shown = ", ".join(repr(i) for i in ids[:_SHOWN])
             more = f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
-            message = f"collection {cid!r}: {len(ids)} items {label}: {shown}{more}"
+            label = label.format(s="s" if len(ids) == 1 else "")
+            message = f"collection {cid!r}: {counted(len(ids), 'item')} {label}: {shown}{more}"
             found.append(Disagreement(href, "dafab:tree-index-agreement", message))
     return found
