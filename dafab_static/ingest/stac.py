@@ -29,6 +29,7 @@ from dafab_static.ingest._fetch import (
     readline,
     seekable,
 )
+from dafab_static.spool import parse_time
 from dafab_static.tree import STRUCTURAL_RELS
 
 OnError = Callable[[InputError], None]
@@ -51,6 +52,9 @@ JSON = "application/json"
 PARQUET_BATCH_ROWS = 1000
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
+#: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC.
+_TIMESTAMPS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
+_RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,12 @@ def read(
             on_error(error)
             return
         yield from reader.document(data, loc, loc, (), None)
+    if reader.respelled:
+        old, new = reader.respelled[1]
+        on_notice(
+            f"{loc}: {reader.respelled[0]} item(s) with timestamps not in RFC 3339 UTC "
+            f"(e.g. {old!r}) rewritten as the same instants ({new!r})"
+        )
 
 
 @dataclass
@@ -122,6 +132,8 @@ class _Reader:
     on_error: OnError
     on_notice: OnNotice
     seen: set[str]
+    #: Items whose timestamps were respelled, and the first change: one notice per source.
+    respelled: tuple[int, tuple[str, str]] | None = None
 
     def ndjson(self, loc: str) -> Iterator[Record]:
         try:
@@ -266,6 +278,9 @@ class _Reader:
             properties = data["properties"]
             if not isinstance(properties, dict):
                 raise InputError(f"{where}: item {data['id']}: 'properties' is not an object")
+            if change := _respell_times(properties):
+                count, first = self.respelled or (0, change)
+                self.respelled = (count + 1, first)
             if properties.get("datetime") is None and (
                 properties.get("start_datetime") is None or properties.get("end_datetime") is None
             ):
@@ -313,6 +328,32 @@ class _Reader:
         new = migrated["stac_version"]
         self.on_notice(f"{where}: {what} migrated from STAC {version} to {new}")
         return migrated
+
+
+def _respell_times(properties: dict[str, Any]) -> tuple[str, str] | None:
+    """Rewrite, in place, timestamps that name an exact instant but are not RFC 3339 UTC, as
+    RFC 3339 UTC; return the first (old, new) spelling, or None if none changed.
+
+    Real hubs publish such items: the Planetary Computer's Sentinel-1 RTC items carry
+    ``'2024-04-19 04:58:39.219741+00:00'`` (Python's ``str`` of a datetime, a space for the
+    ``T``), and STAC 1.1's schema rejects them, with every other offset than ``+00:00``.
+    The instant is kept exactly; a date alone or a time without an offset is left as it is,
+    for validation to report, as which instant it means would be a guess.
+    """
+    first = None
+    for key in _TIMESTAMPS:
+        text = properties.get(key)
+        if not isinstance(text, str) or len(text) < 19 or _RFC3339_UTC.fullmatch(text):
+            continue
+        try:
+            value = parse_time(text)
+        except ValueError:
+            continue
+        if value.tzinfo is None:
+            continue
+        properties[key] = value.isoformat().replace("+00:00", "Z")
+        first = first or (text, properties[key])
+    return first
 
 
 def _rewrite(data: dict[str, Any], loc: str, media: str) -> None:

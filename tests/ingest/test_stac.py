@@ -173,7 +173,12 @@ def test_geoparquet_sample_json(name: str) -> None:
     manifest = {e["dest"]: e for e in json.loads(shared("MANIFEST.json").read_text())}
     entry = manifest[f"shared/data/stac-items/stac-geoparquet-samples/{name}.json"]
     records, errors, notices = collect(path)
-    assert (errors, notices) == ([], [])
+    assert errors == []
+    # Sentinel-1 RTC's start/end_datetime read '2024-04-19 04:58:39.219741+00:00'.
+    respelled = ["rewritten as the same instants"] if name == "sentinel-1-rtc-pc" else []
+    assert [n[n.index("rewritten") : n.index(" (", n.index("rewritten"))] for n in notices] == (
+        respelled
+    )
     assert len(records) == entry["items"]
     assert [r.data["id"] for r in records] == [f["id"] for f in raw]
     collections: dict[str, int] = {}
@@ -627,3 +632,46 @@ def test_parquet_column_padding_nulls_are_dropped(tmp_path: Path) -> None:
         {"datetime": "2024-01-01T00:00:00.000000Z", "only_a": 1},
         {"datetime": "2024-01-02T00:00:00.000000Z", "only_b": "x"},
     ]
+
+
+def test_timestamps_not_in_rfc3339_utc_are_respelled_once_noticed(tmp_path: Path) -> None:
+    """The Planetary Computer's Sentinel-1 RTC items write Python's str() of a datetime; an
+    exact instant in another spelling becomes RFC 3339 UTC (one notice per source); what is
+    not an exact instant is left for validation to report."""
+    spaced = {"datetime": None, "start_datetime": "2024-04-19 04:58:39.219741+00:00",
+              "end_datetime": "2024-04-19 04:59:04.218466+00:00"}  # fmt: skip
+    features = [
+        item("spaced", properties=spaced),
+        item("offset", properties={"datetime": "2024-04-19T06:58:39+02:00", "created": "x"}),
+        item("lower", properties={"datetime": "2024-04-19T04:58:39z"}),
+        item("fine", properties={"datetime": "2024-04-19T04:58:39.5Z"}),
+        item("date", properties={"datetime": "2024-04-19"}),
+        item("local", properties={"datetime": "2024-04-19T04:58:39"}),
+    ]
+    path = write(tmp_path / "fc.json", {"type": "FeatureCollection", "features": features})
+    records, errors, notices = collect(path)
+    props = {r.data["id"]: r.data["properties"] for r in records}
+    assert props["spaced"]["start_datetime"] == "2024-04-19T04:58:39.219741Z"
+    assert props["spaced"]["end_datetime"] == "2024-04-19T04:59:04.218466Z"
+    assert props["offset"] == {"datetime": "2024-04-19T04:58:39Z", "created": "x"}
+    assert props["lower"]["datetime"] == "2024-04-19T04:58:39Z"
+    assert props["fine"]["datetime"] == "2024-04-19T04:58:39.5Z"
+    assert props["date"]["datetime"] == "2024-04-19"
+    assert props["local"]["datetime"] == "2024-04-19T04:58:39"
+    assert errors == []
+    assert notices == [
+        f"{path}: 3 item(s) with timestamps not in RFC 3339 UTC (e.g. "
+        "'2024-04-19 04:58:39.219741+00:00') rewritten as the same instants "
+        "('2024-04-19T04:58:39.219741Z')"
+    ]
+
+
+def test_real_sentinel1_rtc_items_build(shared_data: Path, tmp_path: Path) -> None:
+    import dafab_static
+
+    source = shared_data / "stac-items" / "stac-geoparquet-samples" / "sentinel-1-rtc-pc.json"
+    report = dafab_static.build([str(source)], str(tmp_path / "cat"))
+    assert report.ok, report.summary()
+    assert report.collections == {"sentinel-1-rtc": 4}
+    assert len(report.warnings) == 1 and "rewritten as the same instants" in report.warnings[0]
+    assert dafab_static.validate(str(tmp_path / "cat")).ok
