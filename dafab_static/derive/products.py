@@ -11,6 +11,9 @@ Pure parsing of strings. Conventions recognised:
   Computer's ids, which drop the processing date (``LC09_L2SP_089090_20240417_02_T1``).
 - Landsat pre-collection scene ids: ``LC80200392015216LGN00`` (sensor, satellite,
   WRS path/row, year, day of year, ground station, version).
+- Element 84 Earth Search Sentinel-2 ids, the folder names of the ``sentinel-cogs`` bucket on
+  AWS, which holds a file per band (``B04.tif``): ``S2B_32TNS_20240710_0_L2A`` (satellite,
+  MGRS tile, sensing date, sequence, level).
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ class Product:
 _S2 = re.compile(
     r"(?<![A-Za-z0-9])(?P<sat>S2[A-D])_MSI(?P<level>L1C|L2A)_(?P<start>\d{8}T\d{6})"
     r"(?:_N\d{4})?_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[C-X][A-Z]{2})_\d{8}T\d{6}(?!\d)"
+)
+_S2_EARTH_SEARCH = re.compile(
+    r"(?<![A-Za-z0-9])(?P<sat>S2[A-D])_(?P<tile>\d{2}[C-X][A-Z]{2})_(?P<date>\d{8})_\d+_"
+    r"(?P<level>L1C|L2A)(?![A-Za-z0-9])"
 )
 _LANDSAT = re.compile(
     r"(?<![A-Za-z0-9])L(?P<sensor>[COTEM])(?P<sat>0[1-9])_(?P<level>L1TP|L1GT|L1GS|L2SP|L2SR)_"
@@ -113,6 +120,17 @@ def parse_product_name(text: str) -> Product | None:
         return Product(
             id=match.group(0),
             datetime=_dt.datetime.strptime(match["start"], "%Y%m%dT%H%M%S").replace(tzinfo=_UTC),
+            platform=f"sentinel-2{match['sat'][-1].lower()}",
+            constellation="sentinel-2",
+            instruments=("msi",),
+            collection=f"sentinel-2-{match['level'].lower()}",
+            mgrs_tile=match["tile"],
+        )
+    match = _S2_EARTH_SEARCH.search(text)
+    if match:
+        return Product(
+            id=match.group(0),
+            datetime=_dt.datetime.strptime(match["date"], "%Y%m%d").replace(tzinfo=_UTC),
             platform=f"sentinel-2{match['sat'][-1].lower()}",
             constellation="sentinel-2",
             instruments=("msi",),

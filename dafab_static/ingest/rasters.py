@@ -32,6 +32,7 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from dafab_static.derive.footprint import footprint, geometry_bbox, union_footprints
+from dafab_static.derive.mtl import Mtl, parse_mtl
 from dafab_static.derive.products import (
     Product,
     acquisition_datetime,
@@ -62,6 +63,7 @@ _EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 _FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 _MGRS = "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json"
 _RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
+_VIEW = "https://stac-extensions.github.io/view/v1.0.0/schema.json"
 _GEOTIFF = "image/tiff; application=geotiff"
 _MEDIA_TYPES = {"GTiff": _GEOTIFF, "COG": _GEOTIFF, "JP2OpenJPEG": "image/jp2", "PNG": "image/png"}
 _DATA_TYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "complex_int16": "cint16"}
@@ -317,7 +319,9 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
     platform = product.platform if product else tag_platform(first.scene.tags)
     known = PLATFORMS.get(platform) if platform else None
     instruments = product.instruments if product else (known.instruments if known else ())
-    when = _acquired(first.path, first.scene.tags, product, fallback)
+    sidecar = _mtl(first.path, product)
+    mtl = sidecar[1] if sidecar else None
+    when = _acquired(first.path, first.scene.tags, product, fallback, mtl)
 
     properties: dict[str, Any] = {"datetime": format_datetime(when)}
     if platform:
@@ -334,6 +338,8 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
         properties["mgrs:latitude_band"] = tile[2]
         properties["mgrs:grid_square"] = tile[3:]
         extensions.add(_MGRS)
+    if mtl:
+        properties.update(_mtl_properties(mtl, extensions))
     grids = [projection_fields(p.scene.crs, p.scene.transform, p.scene.shape) for p in parts]
     shared = {k: v for k, v in grids[0].items() if all(g.get(k) == v for g in grids[1:])}
     properties.update(shared)
@@ -344,7 +350,12 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
         key = (scene_part(part_stem) or ("", part_stem))[1] if split else "data"
         asset = _asset(part, part_stem, instruments, extensions)
         asset.update({k: v for k, v in grid.items() if k not in shared})
+        if mtl:
+            _rescale(asset, mtl, (scene_part(part_stem) or ("", ""))[1])
         assets[key] = asset
+    if sidecar and split:
+        assets["MTL"] = {"href": sidecar[0], "type": "text/plain", "roles": ["metadata"],
+                         "title": "Landsat product metadata (MTL)"}  # fmt: skip
 
     if split:
         item_id = product.id if product else (split[0].rstrip("_") or parents[0])
@@ -401,10 +412,60 @@ def _colour_bands(bands: tuple[_Band, ...]) -> list[dict[str, Any]]:
     ]
 
 
+def _mtl(path: str, product: Product | None) -> tuple[str, Mtl] | None:
+    """The Landsat MTL file beside a band file (``<scene>_MTL.txt``), parsed, if there is one."""
+    if _is_url(path):
+        return None
+    folder, stem = os.path.split(os.path.abspath(path))
+    prefix = (scene_part(os.path.splitext(stem)[0]) or ("", ""))[0]
+    names = [f"{prefix}_MTL.txt"] if prefix else []
+    names += [f"{product.id}_MTL.txt"] if product and product.constellation == "landsat" else []
+    for name in names:
+        candidate = os.path.join(folder, name)
+        try:
+            with open(candidate, encoding="utf-8", errors="replace") as f:
+                return candidate, parse_mtl(f.read(1 << 20))
+        except OSError:
+            continue
+    return None
+
+
+def _mtl_properties(mtl: Mtl, extensions: set[str]) -> dict[str, Any]:
+    """Cloud cover and sun angles of an MTL file as STAC eo and view fields."""
+    out: dict[str, Any] = {}
+    if mtl.cloud_cover is not None:
+        out["eo:cloud_cover"] = mtl.cloud_cover
+        extensions.add(_EO)
+    if mtl.sun_azimuth is not None and 0 <= mtl.sun_azimuth < 360:
+        out["view:sun_azimuth"] = mtl.sun_azimuth
+    if mtl.sun_elevation is not None and -90 <= mtl.sun_elevation <= 90:
+        out["view:sun_elevation"] = mtl.sun_elevation
+    if "view:sun_azimuth" in out or "view:sun_elevation" in out:
+        extensions.add(_VIEW)
+    return out
+
+
+def _rescale(asset: dict[str, Any], mtl: Mtl, label: str) -> None:
+    """Give a one-band asset the MTL's reflectance (or kelvin) scale and offset, unless the
+    file carries its own."""
+    bands = asset.get("raster:bands", [])
+    rescaling = mtl.rescaling(label) if len(bands) == 1 else None
+    if rescaling is None or "scale" in bands[0]:
+        return
+    bands[0]["scale"], bands[0]["offset"] = rescaling[0], rescaling[1]
+    if rescaling[2]:
+        bands[0]["unit"] = rescaling[2]
+
+
 def _acquired(
-    path: str, tags: dict[str, str], product: Product | None, fallback: _dt.datetime | None
+    path: str,
+    tags: dict[str, str],
+    product: Product | None,
+    fallback: _dt.datetime | None,
+    mtl: Mtl | None = None,
 ) -> _dt.datetime:
-    when = acquisition_datetime(tags) or (product.datetime if product else None)
+    when = acquisition_datetime(tags) or (mtl.datetime if mtl else None)
+    when = when or (product.datetime if product else None)
     when = when or creation_datetime(tags) or fallback
     if when is None:
         raise InputError(

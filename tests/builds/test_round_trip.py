@@ -147,18 +147,20 @@ def test_embedded_extent_covers_ranges_antimeridian_and_3d_boxes(tmp_path: Path)
 
 
 def test_embedded_extent_leaves_out_items_that_failed_validation(tmp_path: Path) -> None:
-    """An item spooled but then rejected by schema validation (a non-UTC end_datetime) is
+    """An item spooled but then rejected by schema validation (a cloud cover of 150 %) is
     not in the published extent, nor in the one its month's file embeds."""
     good = [item(i, month=3) for i in range(3)]
     bad = item(9, month=3, lon=100.0)
+    bad["stac_extensions"] = ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"]
     bad["properties"].update(
-        start_datetime="2024-03-01T00:00:00Z", end_datetime="2024-12-02T12:00:00+02:00"
+        start_datetime="2024-03-01T00:00:00Z", end_datetime="2024-12-02T10:00:00Z"
     )
+    bad["properties"]["eo:cloud_cover"] = 150
     source = write_ndjson(tmp_path / "items.ndjson", [*good, bad])
     dest = tmp_path / "cat"
     report = dafab_static.build([str(source)], str(dest))
     assert report.items == 3 and len(report.skipped) == 1
-    assert "end_datetime" in report.skipped[0]
+    assert "eo:cloud_cover" in report.skipped[0]
     doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
     assert doc["extent"]["temporal"]["interval"][0][1] == "2024-03-01T02:00:00Z"
     assert doc["extent"]["spatial"]["bbox"][0][2] < 100

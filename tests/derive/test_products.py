@@ -68,6 +68,12 @@ NAMES = [
         dt.datetime(2015, 8, 4, tzinfo=UTC),  # 2015, day 216
         "landsat-8", ("oli", "tirs"), "landsat-pre-collection", None, (20, 39),
     ),
+    (  # Element 84 Earth Search: the folder of a scene's per-band COGs on AWS
+        "S2B_32TNS_20240710_0_L2A",
+        "S2B_32TNS_20240710_0_L2A",
+        dt.datetime(2024, 7, 10, tzinfo=UTC),
+        "sentinel-2b", ("msi",), "sentinel-2-l2a", "32TNS", None,
+    ),
     (
         "LT50440342011161PAC01",
         "LT50440342011161PAC01",
@@ -110,6 +116,7 @@ def test_product_names(
         "S2B_MSIL2A_20240715T175911_N0510_R041_T13SDA_2024071",  # cut short
         "LC09_L2SP_042034_20240712_20240713_02_T9",  # no such tier
         "LC80200392015216LGN001",  # trailing digit
+        "S2B_32TNS_20240710_0_L3A",  # no such level
     ],
 )
 def test_names_that_are_not_products(name: str) -> None:

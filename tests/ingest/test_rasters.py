@@ -372,7 +372,8 @@ def test_rgb_byte_footprint_is_the_tilted_scene(real: Callable[[str], Path]) -> 
 def test_landsat8_band_from_its_folder_name(real: Callable[[str], Path]) -> None:
     item = read_raster(real("landsat8-LC80200392015216LGN00/l8_B2.tif"))
     assert item["id"] == "l8_B2"
-    assert item["properties"]["datetime"] == "2015-08-04T00:00:00Z"
+    # The date from the folder's product id, the time from l8_MTL.txt beside the file.
+    assert item["properties"]["datetime"] == "2015-08-04T16:19:21.791742Z"
     assert item["properties"]["platform"] == "landsat-8"
     assert item["properties"]["instruments"] == ["oli", "tirs"]
     assert item["collection"] == "landsat-pre-collection"
@@ -474,7 +475,43 @@ def test_landsat8_folder_is_one_scene(real: Callable[[str], Path]) -> None:
     folder = real("landsat8-LC80200392015216LGN00/l8_B2.tif").parent
     (item,) = read_scene_files(sorted(folder.glob("*.tif")))
     assert item["id"] == "LC80200392015216LGN00"
-    assert set(item["assets"]) == {"B2", "B3", "B4", "B5", "BQA"}
+    assert set(item["assets"]) == {"B2", "B3", "B4", "B5", "BQA", "MTL"}
     names = [item["assets"][k]["eo:bands"][0]["common_name"] for k in ("B2", "B3", "B4", "B5")]
     assert names == ["blue", "green", "red", "nir08"]
     assert item["properties"]["proj:shape"] == [603, 627]  # one grid: in the properties
+    # From l8_MTL.txt beside the bands: the scene-centre time, cloud cover, sun angles and
+    # each band's reflectance rescaling; the MTL itself as a metadata asset.
+    props = item["properties"]
+    assert props["datetime"] == "2015-08-04T16:19:21.791742Z"
+    assert props["eo:cloud_cover"] == 11.08
+    assert (props["view:sun_azimuth"], props["view:sun_elevation"]) == (115.87210674, 64.74360932)
+    assert item["assets"]["B4"]["raster:bands"][0]["scale"] == 2e-05
+    assert item["assets"]["B4"]["raster:bands"][0]["offset"] == -0.1
+    assert "scale" not in item["assets"]["BQA"]["raster:bands"][0]
+    assert item["assets"]["MTL"] == {
+        "href": str(folder / "l8_MTL.txt"), "type": "text/plain", "roles": ["metadata"],
+        "title": "Landsat product metadata (MTL)"}  # fmt: skip
+
+
+def test_earth_search_folder_of_band_cogs(write: Writer, tmp_path: Path) -> None:
+    """Element 84's Sentinel-2 COGs on AWS: a folder named after the scene, a file per band
+    (``B04.tif``, ``SCL.tif``); read through the dispatcher as one scene named after it."""
+    from dafab_static.ingest import iter_records
+
+    scene = "S2B_32TNS_20240710_0_L2A"
+    (tmp_path / scene).mkdir()
+    valid = tilted(60, 60).astype(np.uint16)
+    for name, scale in (("B04", 900), ("B08", 3000), ("SCL", 4)):
+        write(f"{scene}/{name}.tif", valid * scale, crs="EPSG:32632")
+    errors: list[str] = []
+    records = list(iter_records([str(tmp_path)], on_error=errors.append, on_notice=print))
+    assert errors == []
+    (record,) = records
+    item = record.data
+    assert record.source == str(tmp_path / scene / "*")
+    assert item["id"] == scene and item["collection"] == "sentinel-2-l2a"
+    assert item["properties"]["platform"] == "sentinel-2b"
+    assert item["properties"]["mgrs:grid_square"] == "NS"
+    assert item["properties"]["datetime"] == "2024-07-10T00:00:00Z"
+    assert set(item["assets"]) == {"B04", "B08", "SCL"}
+    assert item["assets"]["B08"]["eo:bands"][0]["common_name"] == "nir"

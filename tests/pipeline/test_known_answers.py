@@ -12,7 +12,7 @@ import rasterio
 from rasterio.io import MemoryFile
 
 from dafab_static.errors import OptionError
-from dafab_static.ingest.rasters import read_raster
+from dafab_static.ingest.rasters import read_raster, read_scene_files
 from dafab_static.pipeline import load_recipe, parse_recipe, run_pipeline
 from tests.conftest import REPO_ROOT
 from tests.pipeline.scenes import halves, s2_name, write_scene
@@ -96,21 +96,12 @@ def test_steps_that_need_layers_must_come_later() -> None:
 
 
 def test_real_landsat8_scene(shared_data: Path, tmp_path: Path) -> None:
-    """A hub-style item of the real Landsat 8 crop (per-band files, MTL reflectance scale)
-    and its pre-collection BQA: our cloud cover sits between the BQA's high-confidence and
-    medium+high covers (6.0% and 14.9% of the crop)."""
+    """The real Landsat 8 crop as USGS ships it (a file per band, BQA, the MTL with the
+    reflectance scale and sun angles), read as one scene: our cloud cover sits between the
+    BQA's high-confidence and medium+high covers (6.0% and 14.9% of the crop)."""
     folder = shared_data / "rasters" / "landsat8-LC80200392015216LGN00"
-    item = read_raster(str(folder / "l8_B2.tif"))
-    names = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir08"}
-    item["id"] = "LC80200392015216LGN00"
-    item["properties"].update({"view:sun_azimuth": 115.87210674, "view:sun_elevation": 64.74360932})
-    item["assets"] = {
-        band: {"href": str(folder / f"l8_{band}.tif"), "type": "image/tiff",
-               "eo:bands": [{"name": band, "common_name": common}],
-               "raster:bands": [{"scale": 2e-5, "offset": -0.1}]}
-        for band, common in names.items()
-    }  # fmt: skip
-    item["assets"]["BQA"] = {"href": str(folder / "l8_BQA.tif"), "type": "image/tiff"}
+    (item,) = read_scene_files(sorted(folder.glob("*.tif")))
+    assert item["id"] == "LC80200392015216LGN00"
     (out,), report, assets = run_default([item])
     props = out["properties"]
     assert 6.0 < props["dafab:cloud_cover"] < 32.0
