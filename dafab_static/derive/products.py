@@ -115,28 +115,19 @@ def parse_product_name(text: str) -> Product | None:
         >>> p.datetime.isoformat(), p.platform, p.collection, p.mgrs_tile
         ('2024-07-15T17:59:11+00:00', 'sentinel-2b', 'sentinel-2-l2a', '13SDA')
     """
-    match = _S2.search(text)
-    if match:
-        return Product(
-            id=match.group(0),
-            datetime=_dt.datetime.strptime(match["start"], "%Y%m%dT%H%M%S").replace(tzinfo=_UTC),
-            platform=f"sentinel-2{match['sat'][-1].lower()}",
-            constellation="sentinel-2",
-            instruments=("msi",),
-            collection=f"sentinel-2-{match['level'].lower()}",
-            mgrs_tile=match["tile"],
-        )
-    match = _S2_EARTH_SEARCH.search(text)
-    if match:
-        return Product(
-            id=match.group(0),
-            datetime=_dt.datetime.strptime(match["date"], "%Y%m%d").replace(tzinfo=_UTC),
-            platform=f"sentinel-2{match['sat'][-1].lower()}",
-            constellation="sentinel-2",
-            instruments=("msi",),
-            collection=f"sentinel-2-{match['level'].lower()}",
-            mgrs_tile=match["tile"],
-        )
+    for pattern, when, layout in ((_S2, "start", "%Y%m%dT%H%M%S"),
+                                  (_S2_EARTH_SEARCH, "date", "%Y%m%d")):  # fmt: skip
+        match = pattern.search(text)
+        if match:
+            return Product(
+                id=match.group(0),
+                datetime=_dt.datetime.strptime(match[when], layout).replace(tzinfo=_UTC),
+                platform=f"sentinel-2{match['sat'][-1].lower()}",
+                constellation="sentinel-2",
+                instruments=("msi",),
+                collection=f"sentinel-2-{match['level'].lower()}",
+                mgrs_tile=match["tile"],
+            )
     match = _LANDSAT.search(text)
     if match:
         platform = f"landsat-{int(match['sat'])}"
