@@ -173,7 +173,8 @@ _STEM_LABEL = re.compile(r"(?:^|_)((?:SR_|ST_)?B(?:8A|\d{1,2}))(?:_\d{2}m)?$", r
 # USGS (Landsat Collection 1/2, pre-collection) and ESA (Sentinel-2 L2A) ship beside the bands.
 _SCENE_PART = re.compile(
     r"(?:^|_)((?:SR_|ST_)?B(?:8A|\d{1,2})|(?:SR_|ST_)?QA(?:_[A-Z]+)*|BQA"
-    r"|ST_(?:TRAD|URAD|DRAD|ATRAN|EMIS|EMSD|CDIST)|SCL|AOT|WVP|TCI)(?:_\d{2}m)?$",
+    r"|ST_(?:TRAD|URAD|DRAD|ATRAN|EMIS|EMSD|CDIST)|SCL|AOT|WVP|TCI|(?:L[12][AC]_)?PVI)"
+    r"(?:_\d{2}m)?$",
     re.IGNORECASE,
 )
 
@@ -282,6 +283,8 @@ def scene_part(stem: str) -> tuple[str, str] | None:
         ('l8', 'BQA')
         >>> scene_part("T32TNS_20240715T103031_B8A_20m")
         ('T32TNS_20240715T103031', 'B8A')
+        >>> scene_part("L2A_PVI")  # Earth Search's preview, beside B04.tif
+        ('', 'L2A_PVI')
     """
     match = _SCENE_PART.search(stem)
     return (stem[: match.start()], match.group(1)) if match else None

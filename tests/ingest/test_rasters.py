@@ -501,7 +501,7 @@ def test_earth_search_folder_of_band_cogs(write: Writer, tmp_path: Path) -> None
     scene = "S2B_32TNS_20240710_0_L2A"
     (tmp_path / scene).mkdir()
     valid = tilted(60, 60).astype(np.uint16)
-    for name, scale in (("B04", 900), ("B08", 3000), ("SCL", 4)):
+    for name, scale in (("B04", 900), ("B08", 3000), ("L2A_PVI", 90), ("SCL", 4)):
         write(f"{scene}/{name}.tif", valid * scale, crs="EPSG:32632")
     errors: list[str] = []
     records = list(iter_records([str(tmp_path)], on_error=errors.append, on_notice=print))
@@ -513,5 +513,5 @@ def test_earth_search_folder_of_band_cogs(write: Writer, tmp_path: Path) -> None
     assert item["properties"]["platform"] == "sentinel-2b"
     assert item["properties"]["mgrs:grid_square"] == "NS"
     assert item["properties"]["datetime"] == "2024-07-10T00:00:00Z"
-    assert set(item["assets"]) == {"B04", "B08", "SCL"}
+    assert set(item["assets"]) == {"B04", "B08", "L2A_PVI", "SCL"}
     assert item["assets"]["B08"]["eo:bands"][0]["common_name"] == "nir"
