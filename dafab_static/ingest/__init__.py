@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Literal
 
+from dafab_static.derive.sensors import scene_part
 from dafab_static.errors import InputError, OptionError
 from dafab_static.ingest import stac
 from dafab_static.ingest._fetch import SCHEME, is_url, location
@@ -40,10 +41,13 @@ def iter_records(
     Each source is a file, a folder (walked recursively in sorted order, hidden entries
     skipped), a glob, or an ``http(s)://`` URL. Rasters (suffixes in
     ``rasters.RASTER_SUFFIXES``) are read by ``rasters.read_raster`` in a thread pool, yet
-    yielded in input order; JSON, NDJSON and stac-geoparquet go to :func:`stac.read`, which
-    decides by content whether a JSON document is an item, a list of items or a catalog to
-    crawl. Each document is read once per call, however many sources or links reach it.
-    Duplicate ids and unsafe ids are left to the caller.
+    yielded in input order; consecutive rasters of one folder whose names differ only in a
+    band or layer label (``..._SR_B4.TIF``, ``..._QA_PIXEL.TIF``) are one scene, read by
+    ``rasters.read_scene_files`` as one item (its source: ``folder/prefix*``). JSON, NDJSON
+    and stac-geoparquet go to :func:`stac.read`, which decides by content whether a JSON
+    document is an item, a list of items or a catalog to crawl. Each document is read once
+    per call, however many sources or links reach it. Duplicate ids and unsafe ids are left
+    to the caller.
 
     Args:
         sources: Paths, globs or URLs, as the user gave them.
@@ -115,8 +119,6 @@ def _finish(
 def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[str]]]:
     """Gather the per-band files of one scene: consecutive local rasters of one folder whose
     names differ only in their band or layer label (``derive.sensors.scene_part``)."""
-    from dafab_static.derive.sensors import scene_part
-
     group: list[str] = []
     key: tuple[str, str] | None = None
     for kind, path in found:
@@ -140,8 +142,6 @@ def _source(group: list[str]) -> str:
     """Where a scene was read, for messages: the file, or the pattern of its band files."""
     if len(group) == 1:
         return group[0]
-    from dafab_static.derive.sensors import scene_part
-
     stem = os.path.splitext(os.path.basename(group[0]))[0]
     prefix = (scene_part(stem) or (stem, ""))[0]
     return os.path.join(os.path.dirname(group[0]), f"{prefix}*")
