@@ -11,6 +11,7 @@ import datetime as _dt
 import glob
 import importlib
 import os
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from dafab_static.ingest.stac import OnError, OnNotice, Record
 __all__ = ["Record", "iter_records"]
 
 _Kind = Literal["raster", "stac"]
+_RESOLUTION_FOLDER = re.compile(r"R\d{2}m")
 
 
 def iter_records(
@@ -125,7 +127,7 @@ def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[st
         part = None
         if kind == "raster" and not is_url(path):
             split = scene_part(os.path.splitext(os.path.basename(path))[0])
-            part = (os.path.dirname(path), split[0]) if split else None
+            part = (_scene_folder(path), split[0]) if split else None
         if group and (part is None or part != key):
             yield "raster", group
             group, key = [], None
@@ -138,13 +140,24 @@ def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[st
         yield "raster", group
 
 
+def _scene_folder(path: str) -> str:
+    """The folder that holds a scene's band files: a Sentinel-2 L2A granule keeps them in
+    ``IMG_DATA/R10m``, ``R20m`` and ``R60m``, one scene across the three."""
+    folder = os.path.dirname(path)
+    return (
+        os.path.dirname(folder)
+        if _RESOLUTION_FOLDER.fullmatch(os.path.basename(folder))
+        else folder
+    )
+
+
 def _source(group: list[str]) -> str:
     """Where a scene was read, for messages: the file, or the pattern of its band files."""
     if len(group) == 1:
         return group[0]
     stem = os.path.splitext(os.path.basename(group[0]))[0]
     prefix = (scene_part(stem) or (stem, ""))[0]
-    return os.path.join(os.path.dirname(group[0]), f"{prefix}*")
+    return os.path.join(_scene_folder(group[0]), f"{prefix}*")
 
 
 def _rasters() -> ModuleType:

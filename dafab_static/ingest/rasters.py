@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import math
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ import rasterio.windows
 from affine import Affine
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
+from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from dafab_static.derive.footprint import footprint, geometry_bbox, union_footprints
@@ -51,7 +53,7 @@ from dafab_static.derive.stats import band_statistics
 from dafab_static.errors import InputError
 
 #: File suffixes the dispatcher sends here (exact match; GDAL itself ignores the case).
-RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".Tif", ".Tiff")
+RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".Tif", ".Tiff", ".jp2", ".JP2")
 #: Longest side, in pixels, of the decimated reads behind footprints and statistics.
 MAX_READ_SIZE = 1024
 #: Parent folders searched for a product id (a SAFE granule's band sits 5 levels down).
@@ -70,6 +72,8 @@ _DATA_TYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "complex_int16
 _BAND_NAME_TAGS = ("BANDNAME", "BAND_NAME", "NAME")
 _READ_ERRORS = (RasterioError, CPLE_BaseError, OSError)
 _OPEN_LOCK = threading.Lock()
+# The resolution that ends a Sentinel-2 L2A band file's name: "..._B02_10m".
+_RESOLUTION = re.compile(r"_(\d{2})m$")
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ def read_raster(
         >>> item["properties"]["datetime"], item["collection"]  # doctest: +SKIP
         ('2024-07-15T10:30:31Z', 'sentinel-2-l2a')
     """
-    return _item([_read_part(os.fspath(path))], datetime)
+    name = os.fspath(path)
+    return _item([_read_part(name, _product_fill(name))], datetime)
 
 
 def read_scene_files(
@@ -166,7 +171,9 @@ def read_scene_files(
     Raises:
         InputError: as :func:`read_raster`, naming the file at fault.
     """
-    parts = [_read_part(os.fspath(p)) for p in paths]
+    names = _finest([os.fspath(p) for p in paths])
+    fill = _product_fill(names[0])
+    parts = [_read_part(name, fill) for name in names]
     times = {acquisition_datetime(p.scene.tags) for p in parts} - {None}
     if len(parts) == 1 or len({p.scene.crs for p in parts}) > 1 or len(times) > 1:
         return [_item([part], datetime) for part in parts]
@@ -184,10 +191,32 @@ class _Part:
     files: dict[str, Any]
 
 
-def _read_part(name: str) -> _Part:
+def _finest(paths: list[str]) -> list[str]:
+    """One file per band label, the finest resolution (a Sentinel-2 L2A SAFE holds ``B02`` at
+    10, 20 and 60 m, in ``R10m/``, ``R20m/``, ``R60m/``), in the given order."""
+    best: dict[str, tuple[int, str]] = {}
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        label = (scene_part(stem) or ("", stem))[1].upper()
+        resolution = int(match[1]) if (match := _RESOLUTION.search(stem)) else 0
+        if label not in best or resolution < best[label][0]:
+            best[label] = (resolution, path)
+    kept = {path for _, path in best.values()}
+    return [path for path in paths if path in kept]
+
+
+def _product_fill(path: str) -> float | None:
+    """The fill value of the product ``path`` belongs to, for files that do not tag one:
+    0 for Sentinel-2 L1C/L2A (ESA's product specification; its JP2 files carry no nodata)
+    and Landsat, whose bands mark fill with 0 too."""
+    stem, parents = _names(path)
+    return 0.0 if find_product([stem, *parents]) is not None else None
+
+
+def _read_part(name: str, fill: float | None = None) -> _Part:
     remote = _is_url(name)
     with _user_errors(name, "cannot read raster"):
-        scene = _read_scene(name)
+        scene = _read_scene(name, fill)
         geometry = footprint(scene.mask, scene.mask_transform, scene.crs)
     if geometry is None:
         raise InputError(f"{name}: every pixel is nodata or masked; nothing to catalog")
@@ -196,11 +225,11 @@ def _read_part(name: str) -> _Part:
     return _Part(name, href, scene, geometry, files)
 
 
-def _read_scene(path: str) -> _Scene:
+def _read_scene(path: str, fill: float | None = None) -> _Scene:
     with _open(path) as src:
         _check_georeferenced(src, path)
         with _user_errors(path, "cannot read pixel data (truncated or corrupt file?)"):
-            return _scene(src)
+            return _scene(src, fill)
 
 
 def _open(path: str) -> Any:
@@ -215,12 +244,24 @@ def _open(path: str) -> Any:
         return rasterio.open(path)
 
 
-def _scene(src: Any) -> _Scene:
+def _scene(src: Any, fill: float | None = None) -> _Scene:
+    """Read what an Item says about a raster; ``fill`` is the product's fill value, used
+    only when the file marks no invalid pixels of its own (no nodata, mask or alpha)."""
     rows, cols = src.height, src.width
     factor = max(1, math.ceil(max(rows, cols) / MAX_READ_SIZE))
     out = (math.ceil(rows / factor), math.ceil(cols / factor))
-    mask = src.dataset_mask(out_shape=out)
-    data = src.read(out_shape=(src.count, *out), masked=True)
+    unmarked = all(v is None for v in src.nodatavals) and all(
+        flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums
+    )
+    nodatavals = list(src.nodatavals)
+    if fill is not None and unmarked:
+        pixels = src.read(out_shape=(src.count, *out))
+        data = np.ma.MaskedArray(pixels, pixels == fill)
+        mask = np.where((pixels != fill).any(axis=0), 255, 0).astype(np.uint8)
+        nodatavals = [fill] * src.count
+    else:
+        mask = src.dataset_mask(out_shape=out)
+        data = src.read(out_shape=(src.count, *out), masked=True)
     if factor > 1:
         _read_last_blocks(src)
     valid = ~np.ma.getmaskarray(data)
@@ -232,7 +273,7 @@ def _scene(src: Any) -> _Scene:
         bands.append(
             _Band(
                 dtype=src.dtypes[i],
-                nodata=src.nodatavals[i],
+                nodata=nodatavals[i],
                 scale=src.scales[i],
                 offset=src.offsets[i],
                 unit=src.units[i] or "",

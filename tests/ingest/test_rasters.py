@@ -515,3 +515,51 @@ def test_earth_search_folder_of_band_cogs(write: Writer, tmp_path: Path) -> None
     assert item["properties"]["datetime"] == "2024-07-10T00:00:00Z"
     assert set(item["assets"]) == {"B04", "B08", "L2A_PVI", "SCL"}
     assert item["assets"]["B08"]["eo:bands"][0]["common_name"] == "nir"
+
+
+def test_sentinel2_safe_granule_is_one_scene_at_its_finest_bands(tmp_path: Path) -> None:
+    """A Sentinel-2 L2A SAFE as ESA ships it: JPEG 2000 band files in ``R10m/``, ``R20m/``
+    and ``R60m/``, no nodata tag (ESA's fill value is 0). One item named after the product,
+    each band at its finest resolution, a footprint of the filled pixels only."""
+    from dafab_static.ingest import iter_records
+
+    safe = tmp_path / f"{S2_NAME}.SAFE"
+    img = safe / "GRANULE" / "L2A_T32TNS_A038220_20240715T103245" / "IMG_DATA"
+    tile = "T32TNS_20240715T103031"
+    for res, bands in ((10, ("B02", "B04", "B08")), (20, ("B02", "B04", "SCL")), (60, ("SCL",))):
+        size = 120 // (res // 10) if res < 60 else 20
+        valid = tilted(size, size)
+        for band in bands:
+            pixels = np.where(valid, 4 if band == "SCL" else 1200, 0).astype(np.uint16)
+            _write_jp2(img / f"R{res}m" / f"{tile}_{band}_{res}m.jp2", pixels, res)
+    (safe / "MTD_MSIL2A.xml").write_text("<not-read/>")
+    errors: list[str] = []
+    (record,) = iter_records([str(safe)], on_error=errors.append, on_notice=print)
+    assert errors == []
+    item = record.data
+    assert item["id"] == S2_NAME and item["collection"] == "sentinel-2-l2a"
+    assert item["properties"]["datetime"] == "2024-07-15T10:30:31Z"
+    assert set(item["assets"]) == {"B02", "B04", "B08", "SCL"}
+    assert "/R10m/" in item["assets"]["B02"]["href"] and "/R20m/" in item["assets"]["SCL"]["href"]
+    assert item["assets"]["B08"]["eo:bands"][0]["common_name"] == "nir"
+    assert item["assets"]["B04"]["type"] == "image/jp2"
+    assert item["assets"]["B04"]["raster:bands"][0]["nodata"] == 0
+    assert item["assets"]["SCL"]["proj:shape"] == [60, 60]  # the 20 m grid, in its asset
+    # The tilted valid area, not the whole 1.2 km tile: the 0 fill is outside it.
+    square = 1200.0 * 1200.0
+    assert shape(item["geometry"]).area > 0
+    area = source_area(item, "EPSG:32632")
+    assert 0.5 * square < area < 0.75 * square
+
+
+def _write_jp2(path: Path, pixels: npt.NDArray[Any], res: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows, cols = pixels.shape
+    profile = {"driver": "GTiff", "width": cols, "height": rows, "count": 1,
+               "dtype": pixels.dtype.name, "crs": "EPSG:32632",
+               "transform": Affine(res, 0, 500000, 0, -res, 5000000)}  # fmt: skip
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dataset:
+            dataset.write(pixels[None])
+        with memory.open() as dataset:
+            rasterio.shutil.copy(dataset, str(path), driver="JP2OpenJPEG", REVERSIBLE="YES")
