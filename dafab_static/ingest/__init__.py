@@ -15,6 +15,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
@@ -28,6 +29,9 @@ __all__ = ["Record", "iter_records"]
 
 _Kind = Literal["raster", "stac"]
 _RESOLUTION_FOLDER = re.compile(r"R\d{2}m")
+# Folders of a Sentinel-2 SAFE that hold no scene: quality masks and previews (QI_DATA, JPEG
+# 2000 files that are not bands), auxiliary data, datastrip metadata, the HTML report.
+_SAFE_AUXILIARY = frozenset({"QI_DATA", "AUX_DATA", "DATASTRIP", "HTML", "rep_info"})
 
 
 def iter_records(
@@ -211,7 +215,12 @@ def _walk(folder: str, on_error: OnError) -> Iterator[tuple[_Kind, str]]:
         on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
 
     for root, dirs, files in os.walk(folder, onerror=unlistable):
-        dirs[:] = sorted(name for name in dirs if not name.startswith("."))
+        in_safe = any(part.endswith(".SAFE") for part in Path(root).parts)
+        dirs[:] = sorted(
+            name
+            for name in dirs
+            if not name.startswith(".") and not (in_safe and name in _SAFE_AUXILIARY)
+        )
         for name in sorted(files):
             path = os.path.join(root, name)
             if not name.startswith(".") and (kind := _classify(path)) is not None:

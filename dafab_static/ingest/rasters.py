@@ -19,8 +19,8 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath, PurePosixPath
-from typing import Any
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -34,7 +34,7 @@ from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from dafab_static.derive.footprint import footprint, geometry_bbox, union_footprints
-from dafab_static.derive.mtl import Mtl, parse_mtl
+from dafab_static.derive.mtl import parse_mtl
 from dafab_static.derive.products import (
     Product,
     acquisition_datetime,
@@ -48,6 +48,7 @@ from dafab_static.derive.projection import (
     projection_fields,
     spatial_resolution,
 )
+from dafab_static.derive.safe import parse_safe
 from dafab_static.derive.sensors import PLATFORMS, eo_bands, scene_part, stem_band_label
 from dafab_static.derive.stats import band_statistics
 from dafab_static.errors import InputError
@@ -360,9 +361,9 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
     platform = product.platform if product else tag_platform(first.scene.tags)
     known = PLATFORMS.get(platform) if platform else None
     instruments = product.instruments if product else (known.instruments if known else ())
-    sidecar = _mtl(first.path, product)
-    mtl = sidecar[1] if sidecar else None
-    when = _acquired(first.path, first.scene.tags, product, fallback, mtl)
+    sidecar = _mtl(first.path, product) or _safe(first.path)
+    facts = sidecar[1] if sidecar else None
+    when = _acquired(first.path, first.scene.tags, product, fallback, facts)
 
     properties: dict[str, Any] = {"datetime": format_datetime(when)}
     if platform:
@@ -379,8 +380,8 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
         properties["mgrs:latitude_band"] = tile[2]
         properties["mgrs:grid_square"] = tile[3:]
         extensions.add(_MGRS)
-    if mtl:
-        properties.update(_mtl_properties(mtl, extensions))
+    if facts:
+        properties.update(_sidecar_properties(facts, extensions))
     grids = [projection_fields(p.scene.crs, p.scene.transform, p.scene.shape) for p in parts]
     shared = {k: v for k, v in grids[0].items() if all(g.get(k) == v for g in grids[1:])}
     properties.update(shared)
@@ -391,12 +392,11 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
         key = (scene_part(part_stem) or ("", part_stem))[1] if split else "data"
         asset = _asset(part, part_stem, instruments, extensions)
         asset.update({k: v for k, v in grid.items() if k not in shared})
-        if mtl:
-            _rescale(asset, mtl, (scene_part(part_stem) or ("", ""))[1])
+        if facts:
+            _rescale(asset, facts, (scene_part(part_stem) or ("", ""))[1])
         assets[key] = asset
     if sidecar and split:
-        assets["MTL"] = {"href": sidecar[0], "type": "text/plain", "roles": ["metadata"],
-                         "title": "Landsat product metadata (MTL)"}  # fmt: skip
+        assets.update(sidecar[0])
 
     if split:
         item_id = product.id if product else (split[0].rstrip("_") or parents[0])
@@ -453,7 +453,60 @@ def _colour_bands(bands: tuple[_Band, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def _mtl(path: str, product: Product | None) -> tuple[str, Mtl] | None:
+class _SceneFacts(Protocol):
+    """What a product's metadata files add to its band files (Landsat MTL, Sentinel-2 SAFE)."""
+
+    @property
+    def datetime(self) -> _dt.datetime | None: ...
+    @property
+    def cloud_cover(self) -> float | None: ...
+    @property
+    def sun_azimuth(self) -> float | None: ...
+    @property
+    def sun_elevation(self) -> float | None: ...
+    def rescaling(self, label: str) -> tuple[float, float, str] | None: ...
+
+
+#: Assets for a product's metadata files, by key, and what they say.
+_Sidecar = tuple[dict[str, dict[str, Any]], _SceneFacts]
+
+
+def _safe(path: str) -> _Sidecar | None:
+    """The metadata of the Sentinel-2 SAFE a band file sits in (``MTD_MSIL2A.xml`` at its
+    root, ``MTD_TL.xml`` in its granule), parsed, if the file is in one."""
+    if _is_url(path):
+        return None
+    folders = Path(os.path.abspath(path)).parents
+    root = next((f for f in list(folders)[:PRODUCT_SEARCH_DEPTH] if f.name.endswith(".SAFE")), None)
+    if root is None:
+        return None
+    granule = next((f.parent for f in folders if f.name == "IMG_DATA"), None)
+    files = {
+        "product-metadata": next((root / n for n in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml")
+                                  if (root / n).is_file()), None),
+        "granule-metadata": granule / "MTD_TL.xml" if granule else None,
+    }  # fmt: skip
+    texts = {key: _small_text(str(f)) if f else None for key, f in files.items()}
+    if not any(texts.values()):
+        return None
+    assets = {
+        key: {"href": str(files[key]), "type": "application/xml", "roles": ["metadata"],
+              "title": f"Sentinel-2 {key.replace('-', ' ')} (SAFE)"}
+        for key, text in texts.items() if text
+    }  # fmt: skip
+    return assets, parse_safe(texts["product-metadata"], texts["granule-metadata"])
+
+
+def _small_text(path: str) -> str | None:
+    """A metadata file's text (its first MiB), or None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return None
+
+
+def _mtl(path: str, product: Product | None) -> _Sidecar | None:
     """The Landsat MTL file beside a band file (``<scene>_MTL.txt``), parsed, if there is one."""
     if _is_url(path):
         return None
@@ -463,34 +516,33 @@ def _mtl(path: str, product: Product | None) -> tuple[str, Mtl] | None:
     names += [f"{product.id}_MTL.txt"] if product and product.constellation == "landsat" else []
     for name in names:
         candidate = os.path.join(folder, name)
-        try:
-            with open(candidate, encoding="utf-8", errors="replace") as f:
-                return candidate, parse_mtl(f.read(1 << 20))
-        except OSError:
-            continue
+        if (text := _small_text(candidate)) is not None:
+            asset = {"href": candidate, "type": "text/plain", "roles": ["metadata"],
+                     "title": "Landsat product metadata (MTL)"}  # fmt: skip
+            return {"MTL": asset}, parse_mtl(text)
     return None
 
 
-def _mtl_properties(mtl: Mtl, extensions: set[str]) -> dict[str, Any]:
-    """Cloud cover and sun angles of an MTL file as STAC eo and view fields."""
+def _sidecar_properties(facts: _SceneFacts, extensions: set[str]) -> dict[str, Any]:
+    """Cloud cover and sun angles of a product's metadata as STAC eo and view fields."""
     out: dict[str, Any] = {}
-    if mtl.cloud_cover is not None:
-        out["eo:cloud_cover"] = mtl.cloud_cover
+    if facts.cloud_cover is not None:
+        out["eo:cloud_cover"] = facts.cloud_cover
         extensions.add(_EO)
-    if mtl.sun_azimuth is not None and 0 <= mtl.sun_azimuth < 360:
-        out["view:sun_azimuth"] = mtl.sun_azimuth
-    if mtl.sun_elevation is not None and -90 <= mtl.sun_elevation <= 90:
-        out["view:sun_elevation"] = mtl.sun_elevation
+    if facts.sun_azimuth is not None and 0 <= facts.sun_azimuth < 360:
+        out["view:sun_azimuth"] = facts.sun_azimuth
+    if facts.sun_elevation is not None and -90 <= facts.sun_elevation <= 90:
+        out["view:sun_elevation"] = facts.sun_elevation
     if "view:sun_azimuth" in out or "view:sun_elevation" in out:
         extensions.add(_VIEW)
     return out
 
 
-def _rescale(asset: dict[str, Any], mtl: Mtl, label: str) -> None:
-    """Give a one-band asset the MTL's reflectance (or kelvin) scale and offset, unless the
-    file carries its own."""
+def _rescale(asset: dict[str, Any], facts: _SceneFacts, label: str) -> None:
+    """Give a one-band asset the product metadata's reflectance (or kelvin) scale and
+    offset, unless the file carries its own."""
     bands = asset.get("raster:bands", [])
-    rescaling = mtl.rescaling(label) if len(bands) == 1 else None
+    rescaling = facts.rescaling(label) if len(bands) == 1 else None
     if rescaling is None or "scale" in bands[0]:
         return
     bands[0]["scale"], bands[0]["offset"] = rescaling[0], rescaling[1]
@@ -503,9 +555,9 @@ def _acquired(
     tags: dict[str, str],
     product: Product | None,
     fallback: _dt.datetime | None,
-    mtl: Mtl | None = None,
+    facts: _SceneFacts | None = None,
 ) -> _dt.datetime:
-    when = acquisition_datetime(tags) or (mtl.datetime if mtl else None)
+    when = acquisition_datetime(tags) or (facts.datetime if facts else None)
     when = when or (product.datetime if product else None)
     when = when or creation_datetime(tags) or fallback
     if when is None:

@@ -532,14 +532,30 @@ def test_sentinel2_safe_granule_is_one_scene_at_its_finest_bands(tmp_path: Path)
         for band in bands:
             pixels = np.where(valid, 4 if band == "SCL" else 1200, 0).astype(np.uint16)
             _write_jp2(img / f"R{res}m" / f"{tile}_{band}_{res}m.jp2", pixels, res)
-    (safe / "MTD_MSIL2A.xml").write_text("<not-read/>")
+    # Quality masks and the preview are JPEG 2000 too, but no bands of the scene.
+    qi = img.parent / "QI_DATA"
+    _write_jp2(qi / "MSK_CLDPRB_20m.jp2", np.full((60, 60), 3, np.uint8), 20)
+    _write_jp2(qi / f"{tile}_PVI.jp2", np.full((20, 20), 9, np.uint8), 60)
+    (safe / "MTD_MSIL2A.xml").write_text(MTD_MSIL2A)
+    (img.parent / "MTD_TL.xml").write_text(MTD_TL)
     errors: list[str] = []
     (record,) = iter_records([str(safe)], on_error=errors.append, on_notice=print)
     assert errors == []
     item = record.data
     assert item["id"] == S2_NAME and item["collection"] == "sentinel-2-l2a"
-    assert item["properties"]["datetime"] == "2024-07-15T10:30:31Z"
-    assert set(item["assets"]) == {"B02", "B04", "B08", "SCL"}
+    # From the SAFE's metadata: the granule's sensing time, cloud cover, sun angles, and the
+    # baseline-04.00 rescaling (DN - 1000) / 10000 of the reflectance bands only.
+    props = item["properties"]
+    assert props["datetime"] == "2024-07-15T10:32:45.461Z"
+    assert props["eo:cloud_cover"] == 12.5
+    assert (props["view:sun_azimuth"], props["view:sun_elevation"]) == (150.25, 59.5)
+    assert item["assets"]["B04"]["raster:bands"][0]["scale"] == 0.0001
+    assert item["assets"]["B04"]["raster:bands"][0]["offset"] == -0.1
+    assert "scale" not in item["assets"]["SCL"]["raster:bands"][0]
+    assert item["assets"]["granule-metadata"]["href"].endswith("/MTD_TL.xml")
+    assert item["assets"]["product-metadata"]["roles"] == ["metadata"]
+    bands = {k for k, a in item["assets"].items() if "data" in a["roles"]}
+    assert bands == {"B02", "B04", "B08", "SCL"}
     assert "/R10m/" in item["assets"]["B02"]["href"] and "/R20m/" in item["assets"]["SCL"]["href"]
     assert item["assets"]["B08"]["eo:bands"][0]["common_name"] == "nir"
     assert item["assets"]["B04"]["type"] == "image/jp2"
@@ -550,6 +566,42 @@ def test_sentinel2_safe_granule_is_one_scene_at_its_finest_bands(tmp_path: Path)
     assert shape(item["geometry"]).area > 0
     area = source_area(item, "EPSG:32632")
     assert 0.5 * square < area < 0.75 * square
+
+
+# Shaped as ESA writes them (namespaces, nesting), cut to the fields that are read.
+MTD_MSIL2A = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+  <n1:General_Info><Product_Image_Characteristics>
+    <QUANTIFICATION_VALUES_LIST>
+      <BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
+      <AOT_QUANTIFICATION_VALUE unit="none">1000.0</AOT_QUANTIFICATION_VALUE>
+    </QUANTIFICATION_VALUES_LIST>
+    <BOA_ADD_OFFSET_VALUES_LIST>
+      <BOA_ADD_OFFSET band_id="1">-1000</BOA_ADD_OFFSET>
+      <BOA_ADD_OFFSET band_id="3">-1000</BOA_ADD_OFFSET>
+      <BOA_ADD_OFFSET band_id="7">-1000</BOA_ADD_OFFSET>
+    </BOA_ADD_OFFSET_VALUES_LIST>
+    <Spectral_Information_List>
+      <Spectral_Information bandId="1" physicalBand="B2"/>
+      <Spectral_Information bandId="3" physicalBand="B4"/>
+      <Spectral_Information bandId="7" physicalBand="B8"/>
+    </Spectral_Information_List>
+  </Product_Image_Characteristics></n1:General_Info>
+  <n1:Quality_Indicators_Info>
+    <Cloud_Coverage_Assessment>12.5</Cloud_Coverage_Assessment>
+  </n1:Quality_Indicators_Info>
+</n1:Level-2A_User_Product>
+"""
+MTD_TL = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd">
+  <n1:General_Info><SENSING_TIME metadataLevel="Standard">2024-07-15T10:32:45.461Z</SENSING_TIME>
+  </n1:General_Info>
+  <n1:Geometric_Info><Tile_Angles><Mean_Sun_Angle>
+    <ZENITH_ANGLE unit="deg">30.5</ZENITH_ANGLE>
+    <AZIMUTH_ANGLE unit="deg">150.25</AZIMUTH_ANGLE>
+  </Mean_Sun_Angle></Tile_Angles></n1:Geometric_Info>
+</n1:Level-2A_Tile_ID>
+"""
 
 
 def _write_jp2(path: Path, pixels: npt.NDArray[Any], res: int) -> None:
