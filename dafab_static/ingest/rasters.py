@@ -118,10 +118,15 @@ def read_raster(
     large raster are therefore those of a nearest-neighbour sample, as ``gdalinfo -approx_stats``.
 
     The acquisition time is taken, first found, from: acquisition tags (``ACQUISITIONDATETIME``,
-    ``DATE_ACQUIRED``..., see ``derive.products.ACQUISITION_TAGS``); the product name of the
-    file or of a parent folder (Sentinel-2, Landsat); ``TIFFTAG_DATETIME``; and last the
-    ``datetime`` argument. ``datetime`` is a fallback, like ``--datetime`` on the CLI: it never
-    overrides what the file says.
+    ``DATE_ACQUIRED``..., see ``derive.products.ACQUISITION_TAGS``); the product's metadata
+    files (a Landsat ``<scene>_MTL.txt`` beside the file, a Sentinel-2 SAFE's ``MTD_TL.xml``),
+    which also give cloud cover, sun angles and the bands' reflectance scale and offset; the
+    product name of the file or of a parent folder (Sentinel-2, Landsat); ``TIFFTAG_DATETIME``;
+    and last the ``datetime`` argument. ``datetime`` is a fallback, like ``--datetime`` on the
+    CLI: it never overrides what the file says.
+
+    A file of a recognised product that marks no invalid pixels (no nodata, mask or alpha, as
+    ESA's JPEG 2000 bands) takes the product's fill value, 0, as its nodata.
 
     Args:
         path: Local path or URL of the raster.
@@ -159,6 +164,9 @@ def read_scene_files(
     union of the files' footprints. The id is the product id found in the names (the files'
     common prefix, then their folders), else that prefix.
 
+    A band found at several resolutions (a Sentinel-2 SAFE's ``R10m/``, ``R20m/``, ``R60m/``)
+    is read at the finest. The product's metadata files become metadata assets (``MTL``,
+    ``product-metadata``, ``granule-metadata``); see :func:`read_raster` for what they give.
     Files that turn out not to be one scene (different CRS or acquisition times in their tags)
     are described one by one instead, as :func:`read_raster` does.
 
