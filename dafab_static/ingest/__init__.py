@@ -32,6 +32,9 @@ _RESOLUTION_FOLDER = re.compile(r"R\d{2}m")
 # Folders of a Sentinel-2 SAFE that hold no scene: quality masks and previews (QI_DATA, JPEG
 # 2000 files that are not bands), auxiliary data, datastrip metadata, the HTML report.
 _SAFE_AUXILIARY = frozenset({"QI_DATA", "AUX_DATA", "DATASTRIP", "HTML", "rep_info"})
+# Product metadata in JSON that is not STAC: USGS Landsat Collection 2 MTL files, and the
+# tile and product files of the Sentinel-2 archives on AWS (Earth Search, sentinel-s2-l2a).
+_PRODUCT_JSON = re.compile(r"(_MTL|^tileinfo_metadata|^tileInfo|^productInfo)\.json$")
 
 
 def iter_records(
@@ -209,7 +212,10 @@ def _expand(sources: Iterable[str], on_error: OnError) -> Iterator[tuple[_Kind, 
 
 
 def _walk(folder: str, on_error: OnError) -> Iterator[tuple[_Kind, str]]:
-    """Files under ``folder`` that can be read, sorted; others (``.aux.xml``, ``.md``) skipped."""
+    """Files under ``folder`` that can be read, sorted; others (``.aux.xml``, ``.md``) skipped,
+    as are the JSON metadata files that archives ship beside their band files and that are
+    not STAC (``<product>_MTL.json``, Earth Search's ``tileinfo_metadata.json``): found by a
+    walk, they would only be reported as bad input. Named explicitly, they still are."""
 
     def unlistable(error: OSError) -> None:
         on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
@@ -223,7 +229,9 @@ def _walk(folder: str, on_error: OnError) -> Iterator[tuple[_Kind, str]]:
         )
         for name in sorted(files):
             path = os.path.join(root, name)
-            if not name.startswith(".") and (kind := _classify(path)) is not None:
+            if name.startswith(".") or _PRODUCT_JSON.search(name):
+                continue
+            if (kind := _classify(path)) is not None:
                 yield kind, path
 
 

@@ -298,3 +298,22 @@ def test_per_band_files_of_a_scene_are_read_together(tmp_path: Path, rasters: Fa
                    "x_B1+x_B2"]  # fmt: skip
     assert records[0].source == str(src / f"{scene}*")
     assert records[1].source == str(src / "other_B1.tif")
+
+
+def test_product_metadata_json_beside_bands_is_not_reported(
+    tmp_path: Path, rasters: FakeRasters
+) -> None:
+    """A walk passes over the non-STAC JSON that archives ship beside their bands (USGS
+    ``_MTL.json``, Earth Search ``tileinfo_metadata.json``); named explicitly, it is reported."""
+    src = tmp_path / "src"
+    scene = "LC09_L2SP_192028_20240918_20240919_02_T1"
+    mtl = touch(src / scene / f"{scene}_MTL.json", json.dumps({"LANDSAT_METADATA_FILE": {}}))
+    touch(src / scene / f"{scene}_SR_B4.TIF")
+    touch(src / "S2B_32TNS_20240710_0_L2A" / "tileinfo_metadata.json", "{}")
+    touch(src / "S2B_32TNS_20240710_0_L2A" / "B04.tif")
+    other = touch(src / "other.json", json.dumps({"foo": 1}))
+    records, errors, _ = run([str(src)])
+    assert len(records) == 2
+    assert errors == [f"{other}: not STAC: no 'type' field"]
+    _, errors, _ = run([str(mtl)])
+    assert errors == [f"{mtl}: not STAC: no 'type' field"]
