@@ -126,7 +126,7 @@ class _Evaluator:
         if isinstance(node, ast.Attribute):
             return self.columns.column(node.name)
         if isinstance(node, bool | int | float | str):
-            return pa.scalar(node)
+            return pa.scalar(_number(node))
         if isinstance(node, dt.date):
             return temporal.instant(node)
         if isinstance(node, ast.Arithmetic):
@@ -183,6 +183,12 @@ class _Evaluator:
         if lhs.type == temporal.TIMESTAMP or any(i.type == temporal.TIMESTAMP for i in items):
             lhs = _as_time(lhs, node.lhs)
             items = [_as_time(i, node.lhs) for i in items]
+        elif (
+            _is_number(lhs.type)
+            and all(_is_number(i.type) for i in items)
+            and not all(pa.types.is_integer(i.type) for i in items)
+        ):
+            lhs = pc.cast(lhs, pa.float64())  # 1.5 or 1e30 against integers: numbers, as in =
         try:
             value_set = pa.array([i.as_py() for i in items], type=lhs.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
@@ -278,7 +284,7 @@ def _set_relation(kind: str, a: set[Any], b: set[Any]) -> bool:
 def _list_against_set(kind: str, lists: pa.Array, literal: list[Any], n: int) -> pa.Array:
     flat = pc.list_flatten(lists)
     parents = pc.list_parent_indices(lists).to_numpy()
-    value_set = pa.array(literal, type=flat.type) if literal else pa.array([], flat.type)
+    value_set = pa.array([v for v in literal if _fits(v, flat.type)], type=flat.type)
     member = pc.fill_null(pc.is_in(flat, value_set=value_set), False).to_numpy(zero_copy_only=False)
     overlaps = np.bincount(parents[member], minlength=n) > 0
     contained = np.bincount(parents[~member], minlength=n) == 0
@@ -293,6 +299,20 @@ def _list_against_set(kind: str, lists: pa.Array, literal: list[Any], n: int) ->
         "equals": contains & contained,
     }[kind]
     return pa.array(result, mask=pc.is_null(lists).to_numpy(zero_copy_only=False))
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
+
+
+def _fits(value: Any, kind: pa.DataType) -> bool:
+    """Whether a literal can be an element of an array of ``kind``: ``1`` of doubles, not
+    ``'msi'`` of numbers nor ``1`` of strings, which are never equal to one of its elements."""
+    try:
+        pa.scalar(value, kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return False
+    return True
 
 
 def _absent(value: Any) -> bool:
@@ -392,3 +412,11 @@ def _unknown_function(node: ast.Function) -> str:
         f"unknown function {node.name!r}: the functions this catalog supports are CASEI and "
         "ACCENTI, plus the S_*, T_* and A_* predicates"
     )
+
+
+def _number(value: Any) -> Any:
+    """A literal as Arrow can hold it: CQL2 numbers have no size limit, int64 has, so an
+    integer beyond it becomes the nearest double (``999…9`` compares as ``1e30``)."""
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        return float(value)
+    return value

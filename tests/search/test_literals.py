@@ -1,0 +1,51 @@
+"""Literals Arrow cannot take as written: integers past int64, array literals whose
+elements are of another type than the property's. Answers, not tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dafab_static
+from tests.builds.generate import item, write_ndjson
+from tests.search.conftest import ids
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("literals")
+    items = [item(i) for i in range(3)]
+    items[0]["properties"]["instruments"] = ["msi"]
+    items[1]["properties"]["instruments"] = ["oli", "tirs"]
+    source = write_ndjson(root / "items.ndjson", items)
+    report = dafab_static.build([str(source)], str(root / "cat"))
+    assert report.ok, report.summary()
+    return root / "cat"
+
+
+BIG = "999999999999999999999999999999"  # past int64: CQL2 numbers have no size limit
+
+
+@pytest.mark.parametrize(
+    ("cql2", "expected"),
+    [
+        (f"eo:cloud_cover < {BIG}", ["gen-0000000", "gen-0000001", "gen-0000002"]),
+        (f"eo:cloud_cover > -{BIG}", ["gen-0000000", "gen-0000001", "gen-0000002"]),
+        (f"eo:cloud_cover IN ({BIG}, 1)", ["gen-0000001"]),
+        ("eo:cloud_cover IN (1.5, 2.0)", ["gen-0000002"]),
+        (f"eo:cloud_cover + {BIG} > 0", ["gen-0000000", "gen-0000001", "gen-0000002"]),
+        ("a_contains(instruments, (1))", []),
+        ("a_overlaps(instruments, ('msi', 2))", ["gen-0000000"]),
+        ("a_containedby(instruments, ('oli', 'tirs', 7))", ["gen-0000001"]),
+        ("a_equals(instruments, ('msi', 2))", []),
+        (f"a_overlaps(instruments, ({BIG}))", []),
+    ],
+)
+def test_literal_answers(catalog: Path, cql2: str, expected: list[str]) -> None:
+    assert ids(dafab_static.search(str(catalog), filter=cql2)) == set(expected)
+
+
+def test_a_big_integer_against_a_boolean_is_a_query_error(catalog: Path) -> None:
+    with pytest.raises(dafab_static.QueryError, match="cannot compare True"):
+        dafab_static.search(str(catalog), filter=f"true > {BIG}").count()
