@@ -96,15 +96,26 @@ def request(
         time=time,
         collections=frozenset(collection_list) if collection_list is not None else None,
         sortby=parse_sortby(sortby),
-        limit=limit,
+        # A limit past any index (10**20) is no limit; Arrow slices take 64-bit lengths.
+        limit=None if limit is not None and limit >= 2**62 else limit,
         fields=parse_fields(fields),
     )
+
+
+def _listed(value: Any, name: str) -> list[Any]:
+    """A parameter given as comma-separated text or as a list, as a list; anything else (a
+    number, a mapping) is a QueryError naming the parameter, not a Python TypeError."""
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes):
+        return list(value)
+    raise QueryError(f"{name}: expected comma-separated text or a list, not {value!r}")
 
 
 def _strings(value: Sequence[str] | str | None, name: str) -> tuple[str, ...] | None:
     if value is None:
         return None
-    items = value.split(",") if isinstance(value, str) else list(value)
+    items = _listed(value, name)
     cleaned = tuple(str(v).strip() for v in items if str(v).strip())
     if not cleaned:
         raise QueryError(f"{name}: give at least one value")
@@ -116,7 +127,7 @@ def parse_bbox(value: Sequence[float] | str) -> nodes.Envelope:
 
     West may exceed east: the box then crosses the antimeridian (STAC API, RFC 7946 §5.2).
     """
-    raw = value.split(",") if isinstance(value, str) else list(value)
+    raw = _listed(value, "bbox")
     try:
         numbers = [float(v) for v in raw]
     except (TypeError, ValueError):
@@ -163,6 +174,8 @@ def parse_datetime(value: str) -> tuple[dt.datetime | None, dt.datetime | None]:
     ``..`` or an empty string opens an end. Partial dates (``2020``, ``2020-05``,
     ``2020-05-17``) cover their whole period, so ``datetime=2020-05`` is all of May.
     """
+    if not isinstance(value, str):
+        raise QueryError(f"datetime: expected text such as 2024-07 or 2024-01-01/.., not {value!r}")
     text = value.strip()
     if not text:
         raise QueryError("datetime: empty value")
@@ -207,7 +220,7 @@ def parse_sortby(value: Sequence[str | Mapping[str, str]] | str | None) -> tuple
     """``sortby`` as text (``-eo:cloud_cover,+datetime``), a list of such, or STAC API objects."""
     if value is None:
         return ()
-    items: list[Any] = value.split(",") if isinstance(value, str) else list(value)
+    items = _listed(value, "sortby")
     keys = []
     for item in items:
         if isinstance(item, Mapping):
@@ -231,8 +244,15 @@ def parse_fields(value: Sequence[str] | Mapping[str, Sequence[str]] | str | None
     if value is None:
         return Fields()
     if isinstance(value, Mapping):
-        return Fields(tuple(value.get("include", ())), tuple(value.get("exclude", ())))
-    items = value.split(",") if isinstance(value, str) else list(value)
+        include_, exclude_ = (
+            _listed(value.get(k) or [], f"fields.{k}") for k in ("include", "exclude")
+        )
+        if not all(isinstance(i, str) for i in (*include_, *exclude_)):
+            raise QueryError(f"fields: names must be text, not {value!r}")
+        return Fields(tuple(include_), tuple(exclude_))
+    items = _listed(value, "fields")
+    if not all(isinstance(i, str) for i in items):
+        raise QueryError(f"fields: names must be text, not {value!r}")
     include, exclude = [], []
     for item in (i.strip() for i in items):
         if item.startswith("-"):

@@ -117,6 +117,12 @@ def test_sortby_and_fields_forms() -> None:
             {"intersects": {"type": "Polygon", "coordinates": "x"}},
             "intersects: not a valid GeoJSON",
         ),
+        # Wrong Python types name the parameter (found by fuzzing the Python API).
+        ({"collections": -1}, "collections: expected comma-separated text or a list, not -1"),
+        ({"bbox": 5}, "bbox: expected comma-separated text or a list, not 5"),
+        ({"datetime": ["2024"]}, "datetime: expected text such as 2024-07"),
+        ({"fields": ["id", None]}, "fields: names must be text"),
+        ({"sortby": {"field": "id"}}, "sortby: expected comma-separated text or a list"),
     ],
 )
 def test_bad_queries_are_errors(catalog: Path, kwargs: dict[str, object], message: str) -> None:
@@ -134,3 +140,8 @@ def test_bad_property_is_caught_even_when_every_file_is_pruned(catalog: Path) ->
 def test_lenient_follows_null_semantics(catalog: Path) -> None:
     assert search(str(catalog), filter="nope = 1", lenient=True).count() == 0
     assert search(str(catalog), filter="nope IS NULL", lenient=True).count() == 60
+
+
+def test_a_limit_past_any_index_is_no_limit(catalog: Path) -> None:
+    """10**20 does not fit Arrow's 64-bit slice lengths (it was an OverflowError)."""
+    assert len(list(search(str(catalog), limit=10**20))) == search(str(catalog)).count()
