@@ -85,9 +85,11 @@ class Validator:
             return problems
         extensions = obj.get("stac_extensions")
         for i, url in enumerate(extensions if isinstance(extensions, list) else ()):
+            if not isinstance(url, str):  # the core schema reports it; a list is no key
+                continue
             if url in self.schemas:
                 urls.append(url)
-            elif isinstance(url, str):  # non-strings are the core schema's to report
+            else:
                 message = f"extension schema {url} is not vendored; not checked"
                 problems.append(
                     Problem(href, f"$.stac_extensions[{i}]", _UNKNOWN, message, "warning")

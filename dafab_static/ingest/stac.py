@@ -278,6 +278,7 @@ class _Reader:
             properties = data["properties"]
             if not isinstance(properties, dict):
                 raise InputError(f"{where}: item {data['id']}: 'properties' is not an object")
+            _check_members(data, where)
             if change := _respell_times(properties):
                 count, first = self.respelled or (0, change)
                 self.respelled = (count + 1, first)
@@ -328,6 +329,26 @@ class _Reader:
         new = migrated["stac_version"]
         self.on_notice(f"{where}: {what} migrated from STAC {version} to {new}")
         return migrated
+
+
+def _check_members(data: dict[str, Any], where: str) -> None:
+    """The members the build reads the structure of: ``links`` an array of objects, ``assets``
+    an object of objects, ``stac_extensions`` an array of strings. Anything else would not be
+    STAC, and would fail deep in the build; other fields are left to schema validation.
+
+    Raises:
+        InputError: naming the item and the member.
+    """
+    what = f"{where}: item {data['id']}"
+    links = data.get("links", [])
+    if not isinstance(links, list) or not all(isinstance(link, dict) for link in links):
+        raise InputError(f"{what}: 'links' is not an array of link objects")
+    assets = data.get("assets", {})
+    if not isinstance(assets, dict) or not all(isinstance(a, dict) for a in assets.values()):
+        raise InputError(f"{what}: 'assets' is not an object of asset objects")
+    extensions = data.get("stac_extensions", [])
+    if not isinstance(extensions, list) or not all(isinstance(e, str) for e in extensions):
+        raise InputError(f"{what}: 'stac_extensions' is not an array of schema URLs")
 
 
 def _respell_times(properties: dict[str, Any]) -> tuple[str, str] | None:

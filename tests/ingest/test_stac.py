@@ -675,3 +675,23 @@ def test_real_sentinel1_rtc_items_build(shared_data: Path, tmp_path: Path) -> No
     assert report.collections == {"sentinel-1-rtc": 4}
     assert len(report.warnings) == 1 and "rewritten as the same instants" in report.warnings[0]
     assert dafab_static.validate(str(tmp_path / "cat")).ok
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "message"),
+    [
+        ("links", 3, "'links' is not an array of link objects"),
+        ("links", ["x"], "'links' is not an array of link objects"),
+        ("assets", [], "'assets' is not an object of asset objects"),
+        ("assets", {"data": "x.tif"}, "'assets' is not an object of asset objects"),
+        ("stac_extensions", [["a"]], "'stac_extensions' is not an array of schema URLs"),
+    ],
+)
+def test_malformed_structure_is_one_line(
+    tmp_path: Path, member: str, value: Any, message: str
+) -> None:
+    """Found by fuzzing the build: these reached deep code as TypeErrors."""
+    path = write(tmp_path / "item.json", item("bent", **{member: value}))
+    records, errors, _ = collect(path)
+    assert records == []
+    assert errors == [f"{path}: item bent: {message}"]

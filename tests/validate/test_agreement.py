@@ -63,6 +63,7 @@ def test_what_parquet_cannot_keep_is_no_disagreement(tmp_path: Path) -> None:
     items[1]["properties"]["eo:cloud_cover"] = 0
     items[2]["properties"]["eo:cloud_cover"] = 12.5
     items[2]["properties"]["proj:epsg"] = None
+    items[2]["properties"]["custom:settings"] = {}  # Parquet has no struct without fields
     src = write_ndjson(tmp_path / "in.ndjson", items)
     dest = tmp_path / "cat"
     assert dafab_static.build([str(src)], str(dest)).ok

@@ -265,3 +265,14 @@ def test_unvendored_reference_is_a_warning_not_a_fetch(
         problem.message
     )
     assert no_network == []
+
+
+def test_a_list_among_stac_extensions_is_a_problem_not_a_crash() -> None:
+    """Found by fuzzing: an unhashable entry reached the schema lookup as a TypeError."""
+    from dafab_static.validate import validate_object
+
+    obj = {"type": "Feature", "stac_version": "1.1.0", "stac_extensions": [["x"]], "id": "a",
+           "geometry": None, "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
+           "assets": {}}  # fmt: skip
+    problems = validate_object(obj, href="a.json")
+    assert problems and all(p.json_path.startswith("$.stac_extensions") for p in problems)
