@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from dafab_static import crawl
 from dafab_static.errors import DafabError
 from dafab_static.index import EMBEDDING_PREFIX
 from dafab_static.report import counted
@@ -52,11 +53,8 @@ class Agreement:
 
     def collection(self, href: str, obj: dict[str, Any]) -> None:
         """Record a Collection's ``collection-mirror`` asset, if it has one."""
-        assets = obj.get("assets")
-        for asset in assets.values() if isinstance(assets, dict) else ():
-            if isinstance(asset, dict) and _MIRROR_ROLE in (asset.get("roles") or ()):
-                self.mirrors.append((href, str(obj.get("id")), obj))
-                return
+        if crawl.assets_with_role(obj, _MIRROR_ROLE):
+            self.mirrors.append((href, str(obj.get("id")), obj))
 
     def check(self) -> list[Disagreement]:
         """Compare every recorded mirror with the items seen under its collection."""
@@ -147,19 +145,16 @@ def _instant(value: Any) -> Any:
 def _partition_files(href: str, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
     """(URL, manifest line) of every index file: from the partitions manifest when the
     collection links one, else the mirror itself when it is a single ``.parquet`` file."""
-    assets = obj.get("assets") or {}
-    for asset in assets.values():
-        if str(asset.get("href", "")).endswith("partitions.json"):
+    for asset in crawl.assets(obj):
+        if asset["href"].endswith("partitions.json"):
             manifest_url = join_href(href, asset["href"])
-            manifest = orjson.loads(read_url(manifest_url))
+            manifest = crawl.load_manifest(manifest_url)
             return [
-                (join_href(manifest_url, part["path"]), part)
-                for part in manifest.get("partitions", [])
+                (join_href(manifest_url, part["path"]), part) for part in manifest["partitions"]
             ]
-    for asset in assets.values():
-        mirror = str(asset.get("href", ""))
-        if _MIRROR_ROLE in (asset.get("roles") or ()) and mirror.endswith(".parquet"):
-            return [(join_href(href, mirror), {})]
+    for asset in crawl.assets_with_role(obj, _MIRROR_ROLE):
+        if asset["href"].endswith(".parquet"):
+            return [(join_href(href, asset["href"]), {})]
     return None
 
 

@@ -21,14 +21,17 @@ def load(url: str) -> dict[str, Any]:
 
     Raises StorageError when it cannot be read, InputError when it is not a JSON object.
     """
-    data = read_url(url)
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise InputError(f"{url}: not JSON ({e})") from None
+    doc = _json(url)
     if not isinstance(doc, dict):
         raise InputError(f"{url}: not a STAC object")
     return doc
+
+
+def _json(url: str) -> Any:
+    try:
+        return orjson.loads(read_url(url))
+    except orjson.JSONDecodeError as e:
+        raise InputError(f"{url}: not JSON ({e})") from None
 
 
 def try_load(url: str) -> dict[str, Any] | None:
@@ -37,6 +40,46 @@ def try_load(url: str) -> dict[str, Any] | None:
         return load(url)
     except Exception:  # a missing optional document (manifest, marker) is not an error
         return None
+
+
+def links(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The link objects of a STAC document that have a string ``href``; malformed ones (in
+    someone else's catalog) are passed over here, and reported by schema validation."""
+    found = doc.get("links")
+    if not isinstance(found, list):
+        return []
+    return [ln for ln in found if isinstance(ln, dict) and isinstance(ln.get("href"), str)]
+
+
+def assets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The asset objects of a STAC document that have a string ``href`` (as :func:`links`)."""
+    found = doc.get("assets")
+    if not isinstance(found, dict):
+        return []
+    return [a for a in found.values() if isinstance(a, dict) and isinstance(a.get("href"), str)]
+
+
+def assets_with_role(doc: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The :func:`assets` of a document whose ``roles`` list holds ``role``."""
+    return [a for a in assets(doc) if isinstance(a.get("roles"), list) and role in a["roles"]]
+
+
+def load_manifest(url: str) -> dict[str, Any]:
+    """A partitions manifest (``dafab_static.index.manifest``), checked for the shape its
+    readers rely on: a ``partitions`` list of objects, each with a string ``path``.
+
+    Raises StorageError when it cannot be read, InputError when it is not such a manifest.
+    """
+    doc = _json(url)
+    if not isinstance(doc, dict):
+        raise InputError(f"{url}: not a partitions manifest (not a JSON object)")
+    parts = doc.get("partitions")
+    if not isinstance(parts, list):
+        raise InputError(f"{url}: not a partitions manifest (no 'partitions' list)")
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or not isinstance(part.get("path"), str):
+            raise InputError(f"{url}: partitions[{i}] is not an object with a 'path'")
+    return doc
 
 
 def collections(
@@ -51,8 +94,8 @@ def collections(
     if depth >= MAX_DEPTH:
         return []
     found: list[tuple[str, dict[str, Any]]] = []
-    for link in doc.get("links", []):
-        if link.get("rel") == "child" and link.get("href"):
+    for link in links(doc):
+        if link.get("rel") == "child" and link["href"]:
             child = join_href(url, link["href"])
             found += collections(child, load(child), depth=depth + 1)
     return found

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dafab_static import crawl
-from dafab_static.errors import InputError
+from dafab_static.errors import DafabError, InputError
 from dafab_static.report import counted
 from dafab_static.storage import join_href
 
@@ -90,22 +90,41 @@ def info(target: str) -> CatalogInfo:
         generator=marker.get("generator") if marker else None,
         built=marker.get("built") if marker else None,
         collections=sorted(collections, key=lambda c: c.id),
-        conformance=[str(c) for c in root.get("conformsTo", [])],
+        conformance=[c for c in _list(root.get("conformsTo")) if isinstance(c, str)],
     )
 
 
 def _describe(url: str, doc: dict[str, Any]) -> CollectionInfo:
-    extent = doc.get("extent", {})
-    manifest = None
-    for asset in doc.get("assets", {}).values():
-        if asset.get("href", "").endswith("partitions.json"):
-            manifest = crawl.try_load(join_href(url, asset["href"]))
+    manifest: dict[str, Any] = {}
+    for asset in crawl.assets(doc):
+        if asset["href"].endswith("partitions.json"):
+            try:
+                manifest = crawl.load_manifest(join_href(url, asset["href"]))
+            except DafabError:  # a missing or broken manifest: counts unknown, shown as 0
+                manifest = {}
+    extent: dict[str, Any] = doc["extent"] if isinstance(doc.get("extent"), dict) else {}
     return CollectionInfo(
         id=str(doc.get("id")),
         href=url,
-        items=int(manifest["rows"]) if manifest else 0,
-        partitions=len(manifest["partitions"]) if manifest else 0,
-        bytes=int(manifest["bytes"]) if manifest else 0,
-        bbox=list(extent.get("spatial", {}).get("bbox", [[]])[0]),
-        interval=list(extent.get("temporal", {}).get("interval", [[None, None]])[0]),
+        items=_count(manifest.get("rows")),
+        partitions=len(_list(manifest.get("partitions"))),
+        bytes=_count(manifest.get("bytes")),
+        bbox=_first(extent, "spatial", "bbox", []),
+        interval=_first(extent, "temporal", "interval", [None, None]),
     )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _first(extent: dict[str, Any], part: str, key: str, default: list[Any]) -> list[Any]:
+    """The first of an extent's boxes or intervals (the overall one), if well formed."""
+    inner = extent.get(part)
+    values = inner.get(key) if isinstance(inner, dict) else None
+    first = values[0] if isinstance(values, list) and values else None
+    return list(first) if isinstance(first, list) else default

@@ -99,8 +99,7 @@ def mirror_files(url: str, collection: dict[str, Any]) -> list[IndexFile]:
     """The index files of the Collection at ``url``: its ``collection-mirror`` asset, a
     Parquet file or a Hive-partitioned folder listed by its partitions manifest."""
     collection_id = collection.get("id")
-    assets = collection.get("assets") or {}
-    mirrors = [a for a in assets.values() if _MIRROR in (a.get("roles") or [])]
+    mirrors = crawl.assets_with_role(collection, _MIRROR)
     files: list[IndexFile] = []
     for asset in mirrors:
         href = storage.join_href(url, asset["href"])
@@ -118,9 +117,12 @@ def mirror_files(url: str, collection: dict[str, Any]) -> list[IndexFile]:
 def _manifest_files(
     url: str, collection_id: str | None, summaries: dict[str, Any] | None
 ) -> list[IndexFile]:
-    manifest = _read_json(url, what="partitions manifest")
+    try:
+        manifest = crawl.load_manifest(url)
+    except StorageError as error:
+        raise StorageError(f"cannot read the partitions manifest {url}: {error}") from None
     files = []
-    for part in manifest.get("partitions", []):
+    for part in manifest["partitions"]:
         files.append(
             IndexFile(
                 url=storage.join_href(url, part["path"]),
