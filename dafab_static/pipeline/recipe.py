@@ -170,6 +170,8 @@ def _try_create(spec: StepSpec, where: str) -> Step:
         raise OptionError(f"{where}: {e}".replace("__init__() ", "")) from None
     except OptionError as e:
         raise OptionError(f"{where}: {e}") from None
+    except ValueError as e:  # a parameter of the right name but the wrong shape
+        raise OptionError(f"{where}: a parameter has the wrong shape: {e}") from None
 
 
 def _execution(table: Mapping[str, Any], source: str) -> Execution:

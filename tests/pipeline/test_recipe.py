@@ -42,6 +42,10 @@ def test_recipe_fields(tmp_path: Path) -> None:
         ("[[steps]]\nname = 'indices'\nbogus = 1\n", "step 1 (indices): "),
         ("[[steps]]\nname = 'indices'\nindices = ['evi']\n", "unknown index 'evi'"),
         ("[[steps]]\nname = 'thumbnail'\nsize = 2\n", "size=2: expected an integer"),
+        # found by fuzzing the recipes: these were ValueError tracebacks
+        ("[[steps]]\nname = 'thumbnail'\nstretch = [2]\n", "stretch=[2]: expected two"),
+        ("[[steps]]\nname = 'thumbnail'\nstretch = 5\n", "stretch=5: expected two"),
+        ("[[steps]]\nname = 'thumbnail'\nstretch = ['a', 'b']\n", "expected two percentiles"),
         ("[pipeline]\nname = 'x'\n", "no [[steps]]"),
         ("[pipeline]\nfoo = 1\n[[steps]]\nname = 'indices'\n", "[pipeline]: unknown key 'foo'"),
         ("[execution]\nwindow = 0\n[[steps]]\nname = 'indices'\n", "window=0"),

@@ -31,7 +31,12 @@ class Thumbnail(Step):
     def __init__(self, size: int = 256, stretch: tuple[float, float] = (2.0, 98.0)) -> None:
         if not isinstance(size, int) or not 16 <= size <= 4096:
             raise OptionError(f"size={size!r}: expected an integer from 16 to 4096")
-        lo, hi = stretch
+        pair = list(stretch) if isinstance(stretch, list | tuple) else []
+        if len(pair) != 2 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in pair
+        ):
+            raise OptionError(f"stretch={stretch!r}: expected two percentiles, [low, high]")
+        lo, hi = pair
         if not 0 <= lo < hi <= 100:
             raise OptionError(f"stretch={list(stretch)!r}: expected 0 <= low < high <= 100")
         self.size = size
