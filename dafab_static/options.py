@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -50,8 +51,12 @@ class BuildOptions:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.base_url is not None:
-            parts = urlsplit(self.base_url)
+            try:
+                parts = urlsplit(self.base_url)
+            except ValueError:  # e.g. an unclosed IPv6 bracket
+                parts = urlsplit("")
             if parts.scheme not in ("http", "https", "s3", "file") or (
                 not parts.netloc and parts.scheme != "file"
             ):
@@ -67,6 +72,40 @@ class BuildOptions:
             raise OptionError(f"batch_size={self.batch_size}: must be positive")
         if self.datetime is not None and self.datetime.tzinfo is None:
             object.__setattr__(self, "datetime", self.datetime.replace(tzinfo=_dt.timezone.utc))
+
+    def _check_types(self) -> None:
+        """Python callers get what the CLI's parsing gives: a wrong type is an OptionError
+        naming the option, and the obvious spellings are taken (a date, ISO text, one path)."""
+        when: object = self.datetime
+        if isinstance(when, str):
+            object.__setattr__(self, "datetime", parse_datetime(when, option="datetime"))
+        elif isinstance(when, _dt.date) and not isinstance(when, _dt.datetime):
+            object.__setattr__(self, "datetime", _dt.datetime(when.year, when.month, when.day))
+        elif when is not None and not isinstance(when, _dt.datetime):
+            raise OptionError(f"datetime={when!r}: expected a datetime or ISO 8601 text")
+        paths: object = self.collections
+        if isinstance(paths, str | os.PathLike):
+            paths = (paths,)
+        if not isinstance(paths, list | tuple) or not all(
+            isinstance(p, str | os.PathLike) for p in paths
+        ):
+            raise OptionError(f"collections={self.collections!r}: expected paths of JSON files")
+        object.__setattr__(self, "collections", tuple(os.fspath(p) for p in paths))
+        if isinstance(self.pipeline, os.PathLike):
+            object.__setattr__(self, "pipeline", os.fspath(self.pipeline))
+        for name, kind in _TYPES.items():
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+            ):
+                raise OptionError(f"{name}={value!r}: expected {kind.__name__}")
+
+
+_TYPES: dict[str, type] = {
+    "base_url": str, "collection": str, "strict": bool, "quiet": bool, "max_children": int,
+    "batch_size": int, "title": str, "validate": bool, "workers": int, "pipeline": str,
+    "device": str,
+}  # fmt: skip
 
 
 def parse_datetime(text: str, *, option: str = "--datetime") -> _dt.datetime:

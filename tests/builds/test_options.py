@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 import dafab_static
+from dafab_static.errors import OptionError
 from dafab_static.options import BuildOptions
 
 from .crawl import crawl, file_reader
@@ -102,3 +105,32 @@ def test_s3_credentials_and_endpoint_from_a_profile(
     from dafab_static.storage import open_store
 
     assert open_store(f"s3://{s3_bucket}/via-profile").exists("catalog.json")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base_url": 5}, "base_url=5: expected str"),
+        ({"base_url": "http://[::1"}, "expected an absolute URL"),
+        ({"batch_size": "x"}, "batch_size='x': expected int"),
+        ({"workers": True}, "workers=True: expected int"),
+        ({"pipeline": 5}, "pipeline=5: expected str"),
+        ({"collections": 5}, "collections=5: expected paths of JSON files"),
+        ({"datetime": 5}, "datetime=5: expected a datetime or ISO 8601 text"),
+        ({"datetime": "2024-13-01"}, "datetime '2024-13-01': not an ISO 8601 date"),
+    ],
+)
+def test_python_options_of_the_wrong_type_name_the_option(
+    kwargs: dict[str, object], message: str
+) -> None:
+    """Found by fuzzing BuildOptions: these were AttributeError/TypeError tracebacks."""
+    with pytest.raises(OptionError, match=re.escape(message)):
+        BuildOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_python_options_take_the_obvious_spellings(tmp_path: Path) -> None:
+    opts = BuildOptions(datetime="2024-07-15", collections="c.json", pipeline=Path("r.toml"))  # type: ignore[arg-type]
+    assert opts.datetime == dt.datetime(2024, 7, 15, tzinfo=dt.timezone.utc)
+    assert opts.collections == ("c.json",)
+    assert opts.pipeline == "r.toml"
+    assert BuildOptions(datetime=dt.date(2024, 7, 15)).datetime == opts.datetime  # type: ignore[arg-type]
