@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from dafab_static.spool import format_time
+
 STAC_GEOPARQUET_VERSION = "1.1.0"
 GEOPARQUET_VERSION = "1.1.0"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -204,11 +206,7 @@ def time_range(table: pa.Table) -> tuple[str, str]:
     ends = [table[c] for c in ("datetime", "end_datetime") if c in table.column_names]
     lo = min(v for v in (pc.min(c).as_py() for c in starts) if v is not None)
     hi = max(v for v in (pc.max(c).as_py() for c in ends) if v is not None)
-    return _rfc3339(lo), _rfc3339(hi)
-
-
-def _rfc3339(value: Any) -> str:
-    return str(value.isoformat()).replace("+00:00", "Z")
+    return format_time(lo), format_time(hi)
 
 
 def encode(

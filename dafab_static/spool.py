@@ -53,7 +53,7 @@ class CollectionCounts:
                 west, east = -180.0, 180.0
             b = self.bbox
             b[:] = [min(b[0], west), min(b[1], south), max(b[2], east), max(b[3], north)]
-        start = end = when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+        start = end = _aware(when)
         props = item["properties"]
         # `when` is `datetime`, else `start_datetime` (item_time): parse only the others.
         for key in (
@@ -64,17 +64,13 @@ class CollectionCounts:
                     value = parse_time(text)
                 except ValueError:  # reported by the partition writer, which reads it too
                     continue
-                value = value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
-                start, end = min(start, value), max(end, value)
+                start, end = min(start, _aware(value)), max(end, _aware(value))
         self.start = start if self.start is None else min(self.start, start)
         self.end = end if self.end is None else max(self.end, end)
 
     def extent(self) -> tuple[list[float], str | None, str | None]:
         """The bbox and RFC 3339 start and end of every item spooled so far."""
-        text = [
-            None if t is None else t.isoformat().replace("+00:00", "Z")
-            for t in (self.start, self.end)
-        ]
+        text = [None if t is None else format_time(t) for t in (self.start, self.end)]
         return list(self.bbox), text[0], text[1]
 
     def split(self, year: int, month: int, *, max_children: int) -> layout.Split:
@@ -186,6 +182,17 @@ def parse_time(text: str) -> _dt.datetime:
     """Parse RFC 3339 (``Z`` or offsets) to an aware UTC datetime (naive stays naive)."""
     value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     return value.astimezone(_dt.timezone.utc) if value.tzinfo else value
+
+
+def format_time(value: _dt.datetime) -> str:
+    """An aware UTC datetime as the index writes instants (``isoformat`` with ``Z``): the
+    partitions' time ranges and the Collection extents that the spool computes ahead."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _aware(value: _dt.datetime) -> _dt.datetime:
+    """``parse_time`` keeps a naive time naive; the extent reads it as UTC, as Arrow does."""
+    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
 
 
 def item_time(item: dict[str, Any], where: str) -> _dt.datetime:

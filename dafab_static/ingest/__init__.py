@@ -82,7 +82,7 @@ def iter_records(
     pool: ThreadPoolExecutor | None = None
     pending: deque[tuple[str, Future[list[dict[str, Any]]]]] = deque()
     try:
-        for kind, group in _scenes(_expand(sources, on_error)):
+        for kind, group, source in _scenes(_expand(sources, on_error)):
             if kind == "stac":
                 while pending:
                     yield from _finish(*pending.popleft(), on_error)
@@ -95,7 +95,7 @@ def iter_records(
             seen.update(group)
             if pool is None:
                 pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="dafab-raster")
-            pending.append((_source(group), pool.submit(_read_rasters, group, datetime)))
+            pending.append((source, pool.submit(_read_rasters, group, datetime)))
             if len(pending) > 2 * size:  # keep the pool busy, memory bounded
                 yield from _finish(*pending.popleft(), on_error)
         while pending:
@@ -125,9 +125,10 @@ def _finish(
         yield Record("item", item, source if len(items) == 1 else item["assets"]["data"]["href"])
 
 
-def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[str]]]:
+def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[str], str]]:
     """Gather the per-band files of one scene: consecutive local rasters of one folder whose
-    names differ only in their band or layer label (``derive.sensors.scene_part``)."""
+    names differ only in their band or layer label (``derive.sensors.scene_part``). Each
+    comes with its source for messages: the file, or ``folder/prefix*`` for a scene."""
     group: list[str] = []
     key: tuple[str, str] | None = None
     for kind, path in found:
@@ -136,15 +137,15 @@ def _scenes(found: Iterable[tuple[_Kind, str]]) -> Iterator[tuple[_Kind, list[st
             split = scene_part(os.path.splitext(os.path.basename(path))[0])
             part = (_scene_folder(path), split[0]) if split else None
         if group and (part is None or part != key):
-            yield "raster", group
+            yield "raster", group, _source(group, key)
             group, key = [], None
         if part is None:
-            yield kind, [path]
+            yield kind, [path], path
         else:
             group.append(path)
             key = part
     if group:
-        yield "raster", group
+        yield "raster", group, _source(group, key)
 
 
 def _scene_folder(path: str) -> str:
@@ -158,13 +159,12 @@ def _scene_folder(path: str) -> str:
     )
 
 
-def _source(group: list[str]) -> str:
+def _source(group: list[str], key: tuple[str, str] | None) -> str:
     """Where a scene was read, for messages: the file, or the pattern of its band files."""
-    if len(group) == 1:
+    if len(group) == 1 or key is None:
         return group[0]
-    stem = os.path.splitext(os.path.basename(group[0]))[0]
-    prefix = (scene_part(stem) or (stem, ""))[0]
-    return os.path.join(_scene_folder(group[0]), f"{prefix}*")
+    folder, prefix = key
+    return os.path.join(folder, f"{prefix}*")
 
 
 def _rasters() -> ModuleType:

@@ -397,12 +397,12 @@ def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
     assets: dict[str, Any] = {}
     for part, grid in zip(parts, grids, strict=True):
         part_stem = _names(part.path)[0]
-        key = (scene_part(part_stem) or ("", part_stem))[1] if split else "data"
+        label = (scene_part(part_stem) or ("", part_stem))[1]
         asset = _asset(part, part_stem, instruments, extensions)
         asset.update({k: v for k, v in grid.items() if k not in shared})
         if facts:
-            _rescale(asset, facts, (scene_part(part_stem) or ("", ""))[1])
-        assets[key] = asset
+            _rescale(asset, facts, label)
+        assets[label if split else "data"] = asset
     if sidecar and split:
         assets.update(sidecar[0])
 

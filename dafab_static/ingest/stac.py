@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from dafab_static.derive.products import format_datetime
 from dafab_static.errors import InputError
 from dafab_static.ingest._fetch import (
     SCHEME,
@@ -372,7 +373,7 @@ def _respell_times(properties: dict[str, Any]) -> tuple[str, str] | None:
             continue
         if value.tzinfo is None:
             continue
-        properties[key] = value.isoformat().replace("+00:00", "Z")
+        properties[key] = format_datetime(value)
         first = first or (text, properties[key])
     return first
 
