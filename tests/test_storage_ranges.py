@@ -124,7 +124,7 @@ def test_one_column_of_one_row_group_moves_only_its_chunk(
     url = _publish(backend, index_file, request)
     size = index_file.stat().st_size
     stats = IOStats()
-    with open_input(url, stats=stats, size=size) as f:
+    with open_input(url, stats=stats, size=size, whole_below=0) as f:
         table = pq.ParquetFile(f, pre_buffer=True).read_row_group(2, columns=["eo:cloud_cover"])
     expected = pq.read_table(index_file).slice(2 * ROW_GROUP, ROW_GROUP).select(["eo:cloud_cover"])
     assert table.equals(expected)
@@ -162,7 +162,7 @@ def test_small_reads_inside_the_fetched_footer_are_free(
     data = index_file.read_bytes()
     size = len(data)
     stats = IOStats()
-    with open_input(url, stats=stats) as f:
+    with open_input(url, stats=stats, whole_below=0) as f:
         assert (f.seekable(), f.readable(), f.size(), f.tell()) == (True, True, size, 0)
         assert (stats.requests, stats.bytes) == (1, 0)  # the HEAD
         assert f.seek(-8, 2) == size - 8
@@ -194,6 +194,37 @@ def test_small_reads_inside_the_fetched_footer_are_free(
     assert f.closed
     with pytest.raises(ValueError, match="closed"):
         f.read(1)
+
+
+def test_a_small_object_is_fetched_whole_once_until_forgotten(
+    remote: str, index_file: Path, request: pytest.FixtureRequest
+) -> None:
+    url = _publish(remote, index_file, request)
+    size = index_file.stat().st_size
+    reference = pq.read_table(index_file)
+    stats = IOStats()
+    with open_input(url, stats=stats, size=size, whole_below=size) as f:
+        parquet = pq.ParquetFile(f, pre_buffer=True)
+        assert (stats.requests, stats.bytes) == (1, FOOTER_READ)
+        # Two passes of a search: the filter's column, then whole row groups. The first
+        # read outside the footer fetches the rest of the object, the second costs nothing.
+        cloud = parquet.read_row_group(1, columns=["eo:cloud_cover"])
+        assert (stats.requests, stats.bytes) == (2, size)
+        rows = parquet.read_row_groups([1, 3])
+        assert (stats.requests, stats.bytes) == (2, size)
+        f.forget()  # what a search does when it is done with the file: memory is freed
+        again = pq.ParquetFile(f, pre_buffer=True).read_row_group(0, columns=["id"])
+        assert (stats.requests, stats.bytes) == (3, 2 * size - FOOTER_READ)
+    assert cloud.equals(reference.slice(ROW_GROUP, ROW_GROUP).select(["eo:cloud_cover"]))
+    expected = [reference.slice(ROW_GROUP, ROW_GROUP), reference.slice(3 * ROW_GROUP, ROW_GROUP)]
+    assert rows.equals(pa.concat_tables(expected))
+    assert again.equals(reference.slice(0, ROW_GROUP).select(["id"]))
+    # One byte over the limit: ranges again, one request per read.
+    stats = IOStats()
+    with open_input(url, stats=stats, size=size, whole_below=size - 1) as f:
+        pq.ParquetFile(f, pre_buffer=True).read_row_group(1, columns=["eo:cloud_cover"])
+    chunk = pq.read_metadata(index_file).row_group(1).column(3)
+    assert (stats.requests, stats.bytes) == (2, FOOTER_READ + chunk.total_compressed_size)
 
 
 def test_a_file_smaller_than_the_footer_read_is_fetched_once(

@@ -1,7 +1,8 @@
 """Piecewise reads of one remote file: every read is one counted HTTP range request.
 
 A search opens a stac-geoparquet file with :func:`open_input` and hands it to pyarrow, which
-then reads the footer and only the column chunks it needs, never the whole object.
+then reads the footer and only the column chunks it needs. A small object is the exception:
+it is fetched whole at its first read (see ``WHOLE_OBJECT``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
 # the last 64 KiB, its kDefaultFooterReadSize). Fetching that much at the first read near the
 # end serves both in one round trip; footers of stac-geoparquet indexes are a few KiB to tens.
 _FOOTER_READ = 64 * 1024
+
+# Objects up to this size are fetched whole at the first read that the footer does not
+# serve, and later reads come from memory until the file's ``forget()``. A search reads
+# most of a small index file anyway (the columns its filter needs, then every column of the
+# matching row groups), in two to four requests; on S3 a request costs a round trip of
+# tens of ms, about what 4 MiB more takes to arrive, and on the local test server (moto)
+# a whole 745 KB file took 4.3 ms against 3.7 ms for a 10 KB range. Measured on the 1M
+# catalog (432 files of 0.6 MB): 1,410 → 432 requests for a bbox search.
+WHOLE_OBJECT = 4 * 1024 * 1024
 
 
 @dataclass
@@ -92,21 +102,28 @@ class InputFile(Protocol):
 
 
 def open_input(
-    url_or_path: str, *, stats: IOStats | None = None, size: int | None = None
+    url_or_path: str,
+    *,
+    stats: IOStats | None = None,
+    size: int | None = None,
+    whole_below: int = WHOLE_OBJECT,
 ) -> InputFile:
     """Open a file for random-access reading: a local path, ``file://``, ``s3://bucket/key``
     (configured like :func:`~dafab_static.storage.open_store`) or ``http(s)://``.
 
     Remote reads are HTTP range requests, one per ``read`` call, except that the first read
     in the last 64 KiB fetches all of it at once (the Parquet footer) and later reads inside
-    it are free. Pass ``pre_buffer=True`` to ``pyarrow.parquet.ParquetFile`` so that pyarrow
-    coalesces column chunks into few reads.
+    it are free, and that an object of at most ``whole_below`` bytes is fetched whole at its
+    first read outside the footer (``forget()`` on the file drops that copy). Pass
+    ``pre_buffer=True`` to ``pyarrow.parquet.ParquetFile`` so that pyarrow coalesces column
+    chunks into few reads.
 
     Args:
         url_or_path: where the file is.
         stats: counters to add every request and its bytes to.
         size: the object's size in bytes when the caller knows it (from a manifest); saves
             the HEAD request that otherwise finds it.
+        whole_below: fetch objects up to this size whole (0: always by ranges).
 
     Raises:
         StorageError: one line naming the URL: a missing object, an unreachable host, an
@@ -143,7 +160,7 @@ def open_input(
     else:
         raise StorageError(f"{url_or_path}: unsupported location (use a path, s3:// or https://)")
     reader = _RangeFile(url_or_path, store, key, stats if stats is not None else IOStats())
-    reader.open(size)
+    reader.open(size, whole_below=whole_below)
     return reader
 
 
@@ -204,9 +221,12 @@ class _RangeFile(io.RawIOBase):
         # The fetched end of the file (the Parquet footer); None until a read lands there.
         self._tail: bytes | None = None
         self._tail_start = 0
+        self._whole_below = 0
+        self._body: bytes | None = None  # the whole object, for a small one (WHOLE_OBJECT)
 
-    def open(self, size: int | None) -> None:
+    def open(self, size: int | None, *, whole_below: int = 0) -> None:
         """Learn the object's size: given, or from one HEAD request."""
+        self._whole_below = whole_below
         if size is None:
             import obstore
 
@@ -267,14 +287,23 @@ class _RangeFile(io.RawIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def forget(self) -> None:
+        """Drop the copy of a small object fetched whole; the footer stays."""
+        self._body = None
+
     def _read_range(self, start: int, end: int) -> bytes:
         tail_start = max(0, self._size - _FOOTER_READ)
         if self._tail is None and start >= tail_start:
             self._tail, self._tail_start = self._get(tail_start, self._size), tail_start
+        if self._tail is not None and start >= self._tail_start:
+            return self._tail[start - self._tail_start : end - self._tail_start]
+        if self._size <= self._whole_below:
+            if self._body is None:  # the fetched footer is not fetched again
+                tail = self._tail if self._tail is not None else b""
+                self._body = self._get(0, self._size - len(tail)) + tail
+            return self._body[start:end]
         if self._tail is None or end <= self._tail_start:
             return self._get(start, end)
-        if start >= self._tail_start:
-            return self._tail[start - self._tail_start : end - self._tail_start]
         # A read that runs into the fetched tail (a footer larger than 64 KiB): fetch the rest.
         return self._get(start, self._tail_start) + self._tail[: end - self._tail_start]
 
