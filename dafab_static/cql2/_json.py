@@ -68,7 +68,9 @@ def _walk(value: Any, path: str) -> Any:
         return nodes.envelope(list(value["bbox"]), where=where)
     if value.get("type") in _GEOJSON_TYPES:
         try:
-            return nodes.geometry(value)
+            return nodes.geometry(value, where=where)
+        except QueryError:
+            raise
         except (KeyError, TypeError, ValueError):
             raise QueryError(f"{where}: malformed GeoJSON {value['type']}") from None
     raise QueryError(f"{where}: unknown member(s) {', '.join(map(repr, sorted(value)))}")

@@ -138,7 +138,7 @@ class _ToAst(Transformer[Token, Any]):
     def _shape(kind: str) -> Any:  # type: ignore[misc]
         def rule(self: _ToAst, *parts: Any) -> nodes.Geometry:
             coordinates = parts[0] if kind in ("Point", "LineString", "Polygon") else list(parts)
-            return nodes.geometry({"type": kind, "coordinates": coordinates})
+            return nodes.geometry({"type": kind, "coordinates": coordinates}, where="CQL2 text")
 
         return rule
 
@@ -148,7 +148,8 @@ class _ToAst(Transformer[Token, Any]):
 
     def geometrycollection(self, *members: nodes.Geometry) -> nodes.Geometry:
         return nodes.geometry(
-            {"type": "GeometryCollection", "geometries": [m.geometry for m in members]}
+            {"type": "GeometryCollection", "geometries": [m.geometry for m in members]},
+            where="CQL2 text",
         )
 
 

@@ -173,22 +173,42 @@ def envelope(numbers: list[Any], *, where: str) -> values.Envelope:
     xmin, ymin, xmax, ymax = numbers[0], numbers[1], numbers[half], numbers[half + 1]
     if ymin > ymax:
         raise QueryError(f"{where}: BBOX south edge {ymin} is north of its north edge {ymax}")
+    for x, y in ((xmin, ymin), (xmax, ymax)):
+        _check_position(x, y, where=f"{where}: BBOX")
     return values.Envelope(float(xmin), float(xmax), float(ymin), float(ymax))
 
 
-def geometry(obj: dict[str, Any]) -> values.Geometry:
-    """A GeoJSON geometry with float coordinates, so WKT and GeoJSON spellings compare equal."""
+def _check_position(x: float, y: float, *, where: str) -> None:
+    """Reject a position outside CRS84: CQL2 geometry literals are longitude, latitude in
+    degrees (no filter-crs is supported), and the CQL2 conformance tests require
+    ``POINT(90 180)`` to be an error, not an empty result."""
+    if not -180 <= x <= 180:
+        raise QueryError(f"{where}: longitude {x} is outside [-180, 180] (CRS84: lon lat)")
+    if not -90 <= y <= 90:
+        raise QueryError(f"{where}: latitude {y} is outside [-90, 90] (CRS84: lon lat)")
+
+
+def geometry(obj: dict[str, Any], *, where: str = "geometry literal") -> values.Geometry:
+    """A GeoJSON geometry with float coordinates, so WKT and GeoJSON spellings compare equal.
+
+    Raises QueryError, prefixed with ``where``, for a position outside CRS84's range.
+    """
 
     def floats(c: Any) -> Any:
         if isinstance(c, (list, tuple)):
-            return [floats(x) for x in c]
+            out = [floats(x) for x in c]
+            if len(out) >= 2 and not isinstance(out[0], list):  # a position
+                _check_position(out[0], out[1], where=f"{where}: {obj.get('type')}")
+            return out
         return float(c)
 
     if obj.get("type") == "GeometryCollection":
         return values.Geometry(
             {
                 "type": "GeometryCollection",
-                "geometries": [geometry(g).geometry for g in obj.get("geometries", [])],
+                "geometries": [
+                    geometry(g, where=where).geometry for g in obj.get("geometries", [])
+                ],
             }
         )
     return values.Geometry({"type": obj["type"], "coordinates": floats(obj["coordinates"])})

@@ -49,3 +49,33 @@ def test_literal_answers(catalog: Path, cql2: str, expected: list[str]) -> None:
 def test_a_big_integer_against_a_boolean_is_a_query_error(catalog: Path) -> None:
     with pytest.raises(dafab_static.QueryError, match="cannot compare True"):
         dafab_static.search(str(catalog), filter=f"true > {BIG}").count()
+
+
+@pytest.mark.parametrize(
+    ("cql2", "message"),
+    [
+        ("S_INTERSECTS(geometry, POINT(90 180))", "CQL2 text: Point: latitude 180.0 is outside"),
+        (
+            "S_WITHIN(geometry, POLYGON((0 0, 181 0, 181 1, 0 0)))",
+            r"CQL2 text: Polygon: longitude 181.0 is outside \[-180, 180\]",
+        ),
+        ("S_INTERSECTS(geometry, BBOX(-190, 0, 10, 10))", "BBOX: longitude -190 is outside"),
+        (
+            '{"op": "s_intersects", "args": [{"property": "geometry"},'
+            ' {"type": "LineString", "coordinates": [[0, 0], [10, -91]]}]}',
+            r"CQL2 JSON at \$.args\[1\]: LineString: latitude -91.0 is outside \[-90, 90\]",
+        ),
+    ],
+)
+def test_a_geometry_literal_outside_crs84_is_an_error(
+    catalog: Path, cql2: str, message: str
+) -> None:
+    # CQL2 literals are CRS84 longitude, latitude: swapped axes must not pass as "no match".
+    with pytest.raises(dafab_static.QueryError, match=message):
+        dafab_static.search(str(catalog), filter=cql2).count()
+
+
+def test_the_intersects_parameter_outside_crs84_is_an_error(catalog: Path) -> None:
+    point = {"type": "Point", "coordinates": [45.0, 100.0]}
+    with pytest.raises(dafab_static.QueryError, match=r"intersects: .*latitude 100\.0"):
+        dafab_static.search(str(catalog), intersects=point).count()
