@@ -28,6 +28,11 @@ _CAPACITY = 2048  # open readers kept; local ones hold a file descriptor each
 _WORKERS = max(2, min(8, os.cpu_count() or 2))
 # Remote reads wait on the network, not the CPU: more files in flight hide the round trips.
 REMOTE_WORKERS = 4
+# ordered_map's window when results are small (see there). Measured on the 1M catalog,
+# `search --filter '"eo:cloud_cover" BETWEEN 10 AND 12' --format ndjson` (8,000 items from
+# 288 files): 10.05 s with 4 files in flight, 9.06 s with 32.
+WIDE_WINDOW = 32
+WINDOW_BYTES = 64 * 1024 * 1024
 
 
 class Cache:
@@ -92,22 +97,35 @@ def ordered_map(
     *,
     window: int | None = None,
     workers: int | None = None,
+    weight: Callable[[R], int] | None = None,
 ) -> Iterator[R]:
     """``map`` on a thread pool, results in input order, at most ``window`` in flight.
 
     Parquet decoding and Arrow kernels release the GIL, so files scan in parallel; a
     consumer that stops early (``limit``) leaves at most ``window`` tasks to finish.
+
+    With ``weight`` (a result's size in bytes), the window grows while results are small,
+    up to ``WIDE_WINDOW`` tasks or about ``WINDOW_BYTES`` of results waiting: a consumer
+    that spends time on each result (turning rows into JSON) then keeps the workers busy,
+    where a window of ``2 * workers`` left them idle while it worked. A search that keeps
+    whole files stays at the narrow window, and so within its memory.
     """
     iterator = iter(items)
     workers = workers or _WORKERS
-    window = window or 2 * workers
+    window = narrow = window or 2 * workers
+    done = total = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dafab-scan") as pool:
         pending: list[Future[R]] = []
         try:
             for item in iterator:
                 pending.append(pool.submit(function, item))
-                if len(pending) >= window:
-                    yield pending.pop(0).result()
+                while len(pending) >= window:
+                    result = pending.pop(0).result()
+                    if weight is not None:
+                        done, total = done + 1, total + weight(result)
+                        fits = WINDOW_BYTES * done // max(total, 1)
+                        window = max(narrow, min(WIDE_WINDOW, fits))
+                    yield result
             while pending:
                 yield pending.pop(0).result()
         finally:

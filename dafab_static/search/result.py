@@ -130,9 +130,11 @@ class SearchResult:
         survivors: list[IndexFile],
         *,
         window: int | None = None,
+        weight: Callable[[T], int] | None = None,
     ) -> Iterator[tuple[int, T]]:
         """``work(file, node)`` on every file of ``survivors``, in parallel (``window`` files
-        in flight), results in file order."""
+        in flight, or more while results are small: see ``filecache.ordered_map``), results
+        in file order."""
 
         def task(position: int) -> tuple[int, T]:
             def run(file: scan.OpenFile) -> T:
@@ -142,7 +144,10 @@ class SearchResult:
 
         remote = any("://" in f.url and not f.url.startswith("file:") for f in survivors)
         workers = filecache.REMOTE_WORKERS if remote else None
-        return filecache.ordered_map(task, range(len(survivors)), window=window, workers=workers)
+        sized = None if weight is None else (lambda pair: weight(pair[1]))
+        return filecache.ordered_map(
+            task, range(len(survivors)), window=window, workers=workers, weight=sized
+        )
 
     # -- rows ---------------------------------------------------------------------------
     def batches(self) -> Iterator[pa.Table]:
@@ -174,7 +179,12 @@ class SearchResult:
         remaining = cap
         # With a limit, read one file at a time so that reading stops where the limit does.
         window = 1 if cap is not None else None
-        for _, tables in self._per_file(rows, self._survivors(), window=window):
+
+        def size(tables: list[pa.Table]) -> int:
+            return sum(t.nbytes for t in tables)
+
+        per_file = self._per_file(rows, self._survivors(), window=window, weight=size)
+        for _, tables in per_file:
             for table in tables:
                 if remaining is not None:
                     table = table.slice(0, remaining)
