@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,4 +84,12 @@ def write(result: SearchResult, kind: str, output: str | None) -> int:
 
 
 def _dumps(item: dict[str, Any]) -> bytes:
-    return orjson.dumps(item)
+    return orjson.dumps(item, default=_json_value)
+
+
+def _json_value(value: Any) -> Any:
+    """What orjson cannot write itself: a binary property of plain GeoParquet (a second WKB
+    geometry, a checksum) becomes base64 text, JSON having no bytes."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -465,7 +465,7 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
                 yield item
         return
     # Plain GeoParquet: the other columns are the feature's properties.
-    geometry = geometry_column or "geometry"
+    geometry = geometry_column or scan.geometry_column_of(table.schema) or "geometry"
     geoms: list[Any] = [None] * table.num_rows
     if geometry in names:
         shapes = shapely.from_wkb(table[geometry].to_numpy(zero_copy_only=False))

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import shapely
 from pygeofilter import ast
 
@@ -67,7 +66,7 @@ class OpenFile:
         self.parquet: Reader = None  # type: ignore[assignment]  # set inside opened()
         with self.opened(keep=True):
             self.schema = self.parquet.schema_arrow
-            self.geometry = geometry_column or _geometry_column(self.parquet.metadata, self.schema)
+            self.geometry = geometry_column or geometry_column_of(self.schema)
             self._crossing: bool | None = file_crosses(self.parquet.metadata)
 
     def _open_input(self) -> Any:
@@ -264,10 +263,12 @@ class _Kept(io.RawIOBase):
         return self._handle.size()  # type: ignore[no-any-return]
 
 
-def _geometry_column(metadata: pq.FileMetaData, schema: pa.Schema) -> str | None:
+def geometry_column_of(schema: pa.Schema) -> str | None:
+    """The primary geometry column that the GeoParquet ``geo`` metadata names, else
+    ``geometry`` when there is one."""
     import json
 
-    geo = (metadata.metadata or {}).get(b"geo")
+    geo = (schema.metadata or {}).get(b"geo")
     if geo:
         try:
             return str(json.loads(geo)["primary_column"])

@@ -13,6 +13,7 @@ import pytest
 import shapely
 
 from dafab_static import InputError, QueryError, StorageError, search
+from tests.cli.runner import cli
 from tests.search.conftest import ids
 
 
@@ -71,6 +72,36 @@ def test_plain_geoparquet_with_a_named_geometry_column(tmp_path: Path) -> None:
             str(path), geometry_column="geom", filter=f"S_INTERSECTS({name}, POINT(0 0))"
         )
         assert [f["properties"]["name"] for f in at_origin] == ["a"]
+
+
+def test_plain_geoparquet_output_uses_the_geo_metadata_geometry(tmp_path: Path) -> None:
+    """The ``geo`` metadata names the geometry column (no ``geometry_column`` given): it is
+    the feature's GeoJSON geometry; another binary column is base64 text in JSON output."""
+    points = shapely.points([[0, 0], [5, 5]])
+    table = pa.table(
+        {
+            "fid": [1, 2],
+            "checksum": [b"\x00\xff", b"ok"],
+            "geom": pa.array(shapely.to_wkb(points).tolist(), pa.binary()),
+        }
+    )
+    geo = {"version": "1.1.0", "primary_column": "geom", "columns": {"geom": {"encoding": "WKB"}}}
+    path = tmp_path / "plain.parquet"
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    features = list(search(str(path), filter="S_INTERSECTS(geom, POINT(5 5))"))
+    assert features == [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [5.0, 5.0]},
+            "properties": {"fid": 2, "checksum": b"ok"},
+        }
+    ]
+    out = tmp_path / "out.ndjson"
+    run = cli("search", str(path), "--format", "ndjson", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [f["geometry"]["coordinates"] for f in lines] == [[0.0, 0.0], [5.0, 5.0]]
+    assert [f["properties"]["checksum"] for f in lines] == ["AP8=", "b2s="]
 
 
 def test_missing_and_unreadable_sources(tmp_path: Path) -> None:
