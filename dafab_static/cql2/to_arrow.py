@@ -245,21 +245,29 @@ class _Evaluator:
         lhs, rhs = self._array_operand(node.lhs), self._array_operand(node.rhs)
         if (lhs is None) or (rhs is None):
             return pa.nulls(self.n, pa.bool_())
-        if isinstance(lhs, list) and isinstance(rhs, list):
+        if _literal_list(lhs) and _literal_list(rhs):
             return self._broadcast(pa.scalar(_set_relation(kind, set(lhs), set(rhs))))
-        if isinstance(lhs, list):
+        if _literal_list(lhs):
             lhs, rhs, kind = rhs, lhs, _ARRAY_SWAPPED[kind]
-        if isinstance(rhs, list):
+        if _literal_list(rhs) and isinstance(lhs, pa.Array):
             return _list_against_set(kind, lhs, rhs, self.n)
         rows = [
             None if a is None or b is None else _set_relation(kind, set(a), set(b))
-            for a, b in zip(lhs.to_pylist(), rhs.to_pylist(), strict=True)
+            for a, b in zip(_rows(lhs, self.n), _rows(rhs, self.n), strict=True)
         ]
         return pa.array(rows, pa.bool_())
 
     def _array_operand(self, operand: Any) -> Any:
         if isinstance(operand, list):
-            return [self.value(v).as_py() for v in operand]
+            values = [self.value(v) for v in operand]
+            if all(isinstance(v, pa.Scalar) for v in values):
+                return [v.as_py() for v in values]
+            # Elements that are properties ("A_CONTAINS(bands, (red, nir))"): CQL2 allows
+            # them, and they make one array per row.
+            columns = [
+                v.to_pylist() if isinstance(v, pa.Array) else [v.as_py()] * self.n for v in values
+            ]
+            return _PerRow(list(row) for row in zip(*columns, strict=True))
         value = self.value(operand)
         if _absent(value):
             return None
@@ -268,6 +276,23 @@ class _Evaluator:
         ):
             raise QueryError(f"{_describe(operand)} is not an array")
         return value
+
+
+class _PerRow(list):  # type: ignore[type-arg]
+    """An array literal whose elements name properties: its Python list for each row."""
+
+
+def _literal_list(operand: Any) -> bool:
+    return isinstance(operand, list) and not isinstance(operand, _PerRow)
+
+
+def _rows(operand: Any, n: int) -> list[Any]:
+    """An A_* operand as one Python list (or None) per row."""
+    if isinstance(operand, _PerRow):
+        return list(operand)
+    if isinstance(operand, list):
+        return [operand] * n
+    return operand.to_pylist()  # type: ignore[no-any-return]
 
 
 def _set_relation(kind: str, a: set[Any], b: set[Any]) -> bool:
