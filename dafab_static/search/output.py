@@ -80,6 +80,12 @@ def write(result: SearchResult, kind: str, output: str | None) -> int:
             written += 1
         if kind == "geojson":
             sink.write(b"]}\n")
+    if kind == "ids" and not written and result.count():
+        # Plain GeoParquet without an id column: the projection to "id" kept no column.
+        raise OptionError(
+            "--format ids: the matching features have no id (GeoParquet without an 'id' "
+            "column); use --format ndjson or geojson"
+        )
     return written
 
 

@@ -102,6 +102,11 @@ def test_plain_geoparquet_output_uses_the_geo_metadata_geometry(tmp_path: Path) 
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [f["geometry"]["coordinates"] for f in lines] == [[0.0, 0.0], [5.0, 5.0]]
     assert [f["properties"]["checksum"] for f in lines] == ["AP8=", "b2s="]
+    # No id column: --format ids says so, where it printed nothing and succeeded.
+    ids_run = cli("search", str(path), "--format", "ids")
+    assert ids_run.returncode == 1 and ids_run.stdout == ""
+    assert "--format ids: the matching features have no id" in ids_run.stderr
+    assert "Traceback" not in ids_run.stderr
 
 
 def test_missing_and_unreadable_sources(tmp_path: Path) -> None:
