@@ -319,12 +319,25 @@ class SearchResult:
                 "to_geodataframe needs geopandas: pip install 'dafab-static[geo]'"
             ) from None
         table = self.to_arrow()
-        geometry = self.geometry_column or "geometry"
+        geometry = self.geometry_column or scan.geometry_column_of(table.schema) or "geometry"
         if geometry not in table.column_names:
             return geopandas.GeoDataFrame(table.to_pandas())
         geoms = shapely.from_wkb(table[geometry].to_numpy(zero_copy_only=False))
         frame = table.drop_columns([geometry]).to_pandas()
-        return geopandas.GeoDataFrame(frame, geometry=geoms, crs="OGC:CRS84")
+        return geopandas.GeoDataFrame(frame, geometry=geoms, crs=_crs(table.schema, geometry))
+
+
+def _crs(schema: pa.Schema, geometry: str) -> Any:
+    """The geometry column's CRS from the GeoParquet metadata: its ``AUTHORITY:CODE``, or
+    the PROJJSON itself; OGC:CRS84 when it gives none (the GeoParquet default, and always
+    so for STAC) or a longitude/latitude one (EPSG:4326 in GeoParquet is stored x = lon)."""
+    try:
+        crs = orjson.loads((schema.metadata or {})[b"geo"])["columns"][geometry]["crs"]
+    except (KeyError, TypeError, ValueError):
+        return "OGC:CRS84"
+    if not isinstance(crs, dict):
+        return crs
+    return "OGC:CRS84" if scan.lonlat(crs) else (scan.crs_code(crs) or crs)
 
 
 def _coalesced(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:

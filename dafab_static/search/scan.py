@@ -67,6 +67,7 @@ class OpenFile:
         with self.opened(keep=True):
             self.schema = self.parquet.schema_arrow
             self.geometry = geometry_column or geometry_column_of(self.schema)
+            self.crs = _foreign_crs(self.schema, self.geometry)
             self._crossing: bool | None = file_crosses(self.parquet.metadata)
 
     def _open_input(self) -> Any:
@@ -263,6 +264,42 @@ class _Kept(io.RawIOBase):
         return self._handle.size()  # type: ignore[no-any-return]
 
 
+# GeoParquet CRSs whose coordinates are longitude, latitude in degrees (GeoParquet always
+# stores x = longitude, whatever the CRS's own axis order).
+_LONLAT = {"OGC:CRS84", "OGC:CRS84h", "EPSG:4326", "EPSG:4979"}
+
+
+def _foreign_crs(schema: pa.Schema, geometry: str | None) -> str | None:
+    """The name of the geometry column's CRS when the GeoParquet metadata gives one that is
+    not longitude/latitude (spatial filters, in CRS84, cannot apply); else None. No ``crs``
+    means OGC:CRS84; a null one (unknown) is taken at its word as longitude/latitude."""
+    import json
+
+    try:
+        column = json.loads((schema.metadata or {})[b"geo"])["columns"][geometry]
+        crs = column["crs"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(crs, dict):
+        return None if crs is None else str(crs)
+    if lonlat(crs):
+        return None
+    return crs_code(crs) or str(crs.get("name", "an unnamed CRS"))
+
+
+def lonlat(crs: dict[str, Any]) -> bool:
+    """Whether a PROJJSON CRS is one whose GeoParquet coordinates are longitude/latitude."""
+    return crs_code(crs) in _LONLAT
+
+
+def crs_code(crs: dict[str, Any]) -> str | None:
+    """``AUTHORITY:CODE`` of a PROJJSON CRS that has an ``id``; else None."""
+    ident = crs.get("id")
+    if isinstance(ident, dict) and ident.get("authority") and ident.get("code"):
+        return f"{ident['authority']}:{ident['code']}"
+    return None
+
+
 def geometry_column_of(schema: pa.Schema) -> str | None:
     """The primary geometry column that the GeoParquet ``geo`` metadata names, else
     ``geometry`` when there is one."""
@@ -289,6 +326,17 @@ def time_conjunct(request: Request, names: set[str]) -> Any:
         span = nodes.Interval(ast.Attribute("start_datetime"), ast.Attribute("end_datetime"))
         return ast.Or(instant, nodes.TimeIntersects(span, wanted))
     return instant
+
+
+def _spatial(node: Any) -> bool:
+    """Whether a CQL2 node holds a spatial predicate."""
+    if isinstance(node, ast.SpatialComparisonPredicate):
+        return True
+    if isinstance(node, list):
+        return any(_spatial(item) for item in node)
+    if isinstance(node, ast.Node):
+        return _spatial(list(node.get_sub_nodes()))
+    return False
 
 
 def attributes(node: Any) -> Iterator[str]:
@@ -434,6 +482,11 @@ def _check_types(node: Any, kind: Any) -> None:
 
 def matches(file: OpenFile, node: Any, pruner: Pruner, *, lenient: bool) -> Iterator[Match]:
     """Pass 1 over one file: its matching rows, row group by row group."""
+    if file.crs is not None and _spatial(node):
+        raise QueryError(
+            f"{file.index.url}: its geometries are in {file.crs}, but spatial filters (bbox, "
+            "intersects, S_*) are CRS84 longitude/latitude; reproject the file to OGC:CRS84"
+        )
     groups = pruner.row_groups(
         file.parquet.metadata, file.paths, crossing=lambda: file.crossing, resolve=file.stats_path
     )

@@ -109,6 +109,54 @@ def test_plain_geoparquet_output_uses_the_geo_metadata_geometry(tmp_path: Path) 
     assert "Traceback" not in ids_run.stderr
 
 
+def test_a_file_in_a_projected_crs_refuses_spatial_filters(tmp_path: Path) -> None:
+    """CQL2 geometries and the bbox parameter are CRS84: against metres they would match
+    nothing, silently. Filters without geometry still work."""
+    points = shapely.points([[0, 0], [556597.45, 557305.26]])  # (0, 0) and (5°, 5°) in metres
+    table = pa.table({"id": ["a", "b"], "geometry": pa.array(shapely.to_wkb(points).tolist())})
+    mercator = {"name": "WGS 84 / Pseudo-Mercator", "id": {"authority": "EPSG", "code": 3857}}
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "crs": mercator}},
+    }
+    path = tmp_path / "mercator.parquet"
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    for spatial in (
+        {"bbox": [4, 4, 6, 6]},
+        {"filter": "id = 'b' OR S_INTERSECTS(geometry, POINT(5 5))"},
+    ):
+        with pytest.raises(QueryError, match=r"mercator.parquet: its geometries are in EPSG:3857"):
+            search(str(path), **spatial).count()
+    assert ids(search(str(path), filter="id = 'b'")) == {"b"}
+    # EPSG:4326 is longitude/latitude in GeoParquet: spatial filters apply.
+    geo["columns"]["geometry"]["crs"] = {"id": {"authority": "EPSG", "code": 4326}}
+    lonlat = tmp_path / "lonlat.parquet"
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), lonlat)
+    assert ids(search(str(lonlat), bbox=[-1, -1, 1, 1])) == {"a"}
+
+
+def test_geodataframe_of_plain_geoparquet_keeps_its_geometry_column_and_crs(
+    tmp_path: Path,
+) -> None:
+    geopandas = pytest.importorskip("geopandas", reason="the optional [geo] extra is not installed")
+    points = shapely.points([[1000.0, 2000.0]])
+    table = pa.table({"fid": [7], "geom": pa.array(shapely.to_wkb(points).tolist())})
+    crs = {"name": "WGS 84 / Pseudo-Mercator", "id": {"authority": "EPSG", "code": 3857}}
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geom",
+        "columns": {"geom": {"encoding": "WKB", "crs": crs}},
+    }
+    path = tmp_path / "plain.parquet"
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    frame = search(str(path)).to_geodataframe()
+    assert isinstance(frame, geopandas.GeoDataFrame)
+    assert frame.crs.to_epsg() == 3857  # not relabelled CRS84
+    assert list(frame.columns) == ["fid", "geometry"]
+    assert frame.geometry.iloc[0].equals(points[0])
+
+
 def test_missing_and_unreadable_sources(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         search(str(tmp_path / "nope.parquet"))
