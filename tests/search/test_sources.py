@@ -74,21 +74,27 @@ def test_plain_geoparquet_with_a_named_geometry_column(tmp_path: Path) -> None:
         assert [f["properties"]["name"] for f in at_origin] == ["a"]
 
 
+_MERCATOR = {"name": "WGS 84 / Pseudo-Mercator", "id": {"authority": "EPSG", "code": 3857}}
+
+
+def _geoparquet(path: Path, columns: dict[str, Any], geometry: str, crs: Any = "absent") -> str:
+    """Write ``columns`` as GeoParquet whose primary geometry is the WKB column
+    ``geometry``, with ``crs`` in its metadata (left out when "absent"); return the path."""
+    meta: dict[str, Any] = {"encoding": "WKB"}
+    if crs != "absent":
+        meta["crs"] = crs
+    geo = {"version": "1.1.0", "primary_column": geometry, "columns": {geometry: meta}}
+    pq.write_table(pa.table(columns).replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    return str(path)
+
+
 def test_plain_geoparquet_output_uses_the_geo_metadata_geometry(tmp_path: Path) -> None:
     """The ``geo`` metadata names the geometry column (no ``geometry_column`` given): it is
     the feature's GeoJSON geometry; another binary column is base64 text in JSON output."""
     points = shapely.points([[0, 0], [5, 5]])
-    table = pa.table(
-        {
-            "fid": [1, 2],
-            "checksum": [b"\x00\xff", b"ok"],
-            "geom": pa.array(shapely.to_wkb(points).tolist(), pa.binary()),
-        }
-    )
-    geo = {"version": "1.1.0", "primary_column": "geom", "columns": {"geom": {"encoding": "WKB"}}}
-    path = tmp_path / "plain.parquet"
-    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
-    features = list(search(str(path), filter="S_INTERSECTS(geom, POINT(5 5))"))
+    columns = {"fid": [1, 2], "checksum": [b"\x00\xff", b"ok"], "geom": shapely.to_wkb(points)}
+    path = _geoparquet(tmp_path / "plain.parquet", columns, "geom")
+    features = list(search(path, filter="S_INTERSECTS(geom, POINT(5 5))"))
     assert features == [
         {
             "type": "Feature",
@@ -97,13 +103,13 @@ def test_plain_geoparquet_output_uses_the_geo_metadata_geometry(tmp_path: Path) 
         }
     ]
     out = tmp_path / "out.ndjson"
-    run = cli("search", str(path), "--format", "ndjson", "-o", str(out))
+    run = cli("search", path, "--format", "ndjson", "-o", str(out))
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [f["geometry"]["coordinates"] for f in lines] == [[0.0, 0.0], [5.0, 5.0]]
     assert [f["properties"]["checksum"] for f in lines] == ["AP8=", "b2s="]
     # No id column: --format ids says so, where it printed nothing and succeeded.
-    ids_run = cli("search", str(path), "--format", "ids")
+    ids_run = cli("search", path, "--format", "ids")
     assert ids_run.returncode == 1 and ids_run.stdout == ""
     assert "--format ids: the matching features have no id" in ids_run.stderr
     assert "Traceback" not in ids_run.stderr
@@ -113,27 +119,19 @@ def test_a_file_in_a_projected_crs_refuses_spatial_filters(tmp_path: Path) -> No
     """CQL2 geometries and the bbox parameter are CRS84: against metres they would match
     nothing, silently. Filters without geometry still work."""
     points = shapely.points([[0, 0], [556597.45, 557305.26]])  # (0, 0) and (5°, 5°) in metres
-    table = pa.table({"id": ["a", "b"], "geometry": pa.array(shapely.to_wkb(points).tolist())})
-    mercator = {"name": "WGS 84 / Pseudo-Mercator", "id": {"authority": "EPSG", "code": 3857}}
-    geo = {
-        "version": "1.1.0",
-        "primary_column": "geometry",
-        "columns": {"geometry": {"encoding": "WKB", "crs": mercator}},
-    }
-    path = tmp_path / "mercator.parquet"
-    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    columns = {"id": ["a", "b"], "geometry": shapely.to_wkb(points)}
+    path = _geoparquet(tmp_path / "mercator.parquet", columns, "geometry", _MERCATOR)
     for spatial in (
         {"bbox": [4, 4, 6, 6]},
         {"filter": "id = 'b' OR S_INTERSECTS(geometry, POINT(5 5))"},
     ):
         with pytest.raises(QueryError, match=r"mercator.parquet: its geometries are in EPSG:3857"):
-            search(str(path), **spatial).count()
-    assert ids(search(str(path), filter="id = 'b'")) == {"b"}
+            search(path, **spatial).count()
+    assert ids(search(path, filter="id = 'b'")) == {"b"}
     # EPSG:4326 is longitude/latitude in GeoParquet: spatial filters apply.
-    geo["columns"]["geometry"]["crs"] = {"id": {"authority": "EPSG", "code": 4326}}
-    lonlat = tmp_path / "lonlat.parquet"
-    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), lonlat)
-    assert ids(search(str(lonlat), bbox=[-1, -1, 1, 1])) == {"a"}
+    epsg4326 = {"id": {"authority": "EPSG", "code": 4326}}
+    lonlat = _geoparquet(tmp_path / "lonlat.parquet", columns, "geometry", epsg4326)
+    assert ids(search(lonlat, bbox=[-1, -1, 1, 1])) == {"a"}
 
 
 def test_geodataframe_of_plain_geoparquet_keeps_its_geometry_column_and_crs(
@@ -141,16 +139,9 @@ def test_geodataframe_of_plain_geoparquet_keeps_its_geometry_column_and_crs(
 ) -> None:
     geopandas = pytest.importorskip("geopandas", reason="the optional [geo] extra is not installed")
     points = shapely.points([[1000.0, 2000.0]])
-    table = pa.table({"fid": [7], "geom": pa.array(shapely.to_wkb(points).tolist())})
-    crs = {"name": "WGS 84 / Pseudo-Mercator", "id": {"authority": "EPSG", "code": 3857}}
-    geo = {
-        "version": "1.1.0",
-        "primary_column": "geom",
-        "columns": {"geom": {"encoding": "WKB", "crs": crs}},
-    }
-    path = tmp_path / "plain.parquet"
-    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
-    frame = search(str(path)).to_geodataframe()
+    columns = {"fid": [7], "geom": shapely.to_wkb(points)}
+    path = _geoparquet(tmp_path / "plain.parquet", columns, "geom", _MERCATOR)
+    frame = search(path).to_geodataframe()
     assert isinstance(frame, geopandas.GeoDataFrame)
     assert frame.crs.to_epsg() == 3857  # not relabelled CRS84
     assert list(frame.columns) == ["fid", "geometry"]
