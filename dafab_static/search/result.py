@@ -18,6 +18,7 @@ from dafab_static import index, storage
 from dafab_static.errors import QueryError
 from dafab_static.search import files as filecache
 from dafab_static.search import scan
+from dafab_static.search.geometry import shapes_of_table
 from dafab_static.search.params import Fields, Request
 from dafab_static.search.prune import Pruner
 from dafab_static.search.sources import IndexFile, Source
@@ -322,7 +323,7 @@ class SearchResult:
         geometry = self.geometry_column or scan.geometry_column_of(table.schema) or "geometry"
         if geometry not in table.column_names:
             return geopandas.GeoDataFrame(table.to_pandas())
-        geoms = shapely.from_wkb(table[geometry].to_numpy(zero_copy_only=False))
+        geoms = shapes_of_table(table, geometry)
         frame = table.drop_columns([geometry]).to_pandas()
         return geopandas.GeoDataFrame(frame, geometry=geoms, crs=_crs(table.schema, geometry))
 
@@ -481,7 +482,7 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
     geometry = geometry_column or scan.geometry_column_of(table.schema) or "geometry"
     geoms: list[Any] = [None] * table.num_rows
     if geometry in names:
-        shapes = shapely.from_wkb(table[geometry].to_numpy(zero_copy_only=False))
+        shapes = shapes_of_table(table, geometry)
         geoms = [orjson.loads(g) if g is not None else None for g in shapely.to_geojson(shapes)]
         table = table.drop_columns([geometry])
     for row, geom in zip(table.to_pylist(), geoms, strict=True):

@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 from pygeofilter import ast
 
 from dafab_static import storage
 from dafab_static.cql2 import nodes, to_arrow
 from dafab_static.errors import QueryError
+from dafab_static.search import geometry
 from dafab_static.search.params import Request
 from dafab_static.search.parquet import Reader
 from dafab_static.search.prune import Pruner, file_crosses
@@ -207,9 +207,9 @@ class _Batch:
             column = column.take(pa.array(rows))
         if pa.types.is_null(column.type):  # no geometry in this file: unknown
             return np.full(len(column), None, dtype=object)
-        if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
-            raise QueryError(f"property {name!r} is {column.type}, not a geometry")
-        return np.asarray(shapely.from_wkb(column.to_numpy(zero_copy_only=False)))
+        found = self.file.resolve(name)
+        encoding = geometry.encoding_of(self.file.schema, found[0]) if found else None
+        return geometry.shapes(column, encoding, name=name)
 
     def boxes(self, name: str) -> tuple[np.ndarray, ...] | None:
         found = self.file.resolve(name)
@@ -468,7 +468,9 @@ def _check_types(node: Any, kind: Any) -> None:
             )
     elif isinstance(node, ast.SpatialComparisonPredicate):
         for side in (node.lhs, node.rhs):
-            if prop(side) not in (None, "binary", "null"):
+            # WKB, or GeoArrow's native struct ("other") or list encodings (geometry.py
+            # checks those).
+            if prop(side) not in (None, "binary", "null", "other", "array"):
                 raise QueryError(f"{side.name!r} is {kind(side.name)}, not a geometry")
     elif isinstance(node, ast.ArrayPredicate):
         for side in (node.lhs, node.rhs):
