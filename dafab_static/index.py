@@ -25,7 +25,11 @@ import shapely
 
 from dafab_static.spool import format_time
 
-STAC_GEOPARQUET_VERSION = "1.1.0"
+# The `stac-geoparquet` metadata version. The spec's text names 1.1.0 as the version that
+# brought `collections`, but its JSON Schema (json-schema/metadata.json) allows only
+# "1.0.0", and stac-geoparquet's own writer writes "1.0.0" with `collections`: that is the
+# value every validator and reader accepts.
+STAC_GEOPARQUET_VERSION = "1.0.0"
 GEOPARQUET_VERSION = "1.1.0"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 # Small row groups let bbox/datetime statistics prune reads; 8k rows keeps per-group overhead

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,6 +18,20 @@ from tests.padding import drop_padding
 
 from .crawl import crawl, file_reader
 from .generate import item, write_ndjson
+
+# The stac-geoparquet metadata JSON Schema, json-schema/metadata.json of
+# https://github.com/radiantearth/stac-geoparquet-spec (MIT, © Tom Augspurger), at f5ef88e:
+# its constraints, without the descriptions.
+STAC_GEOPARQUET_METADATA_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {
+        "version": {"type": "string", "const": "1.0.0"},
+        "collections": {"type": "object", "additionalProperties": {"type": "object"}},
+        "collection": {"type": "object", "deprecated": True},
+    },
+    "required": ["version"],
+}
 
 
 def _tree_items(dest: Path) -> dict[str, dict[str, bytes]]:
@@ -98,8 +113,9 @@ def test_geoparquet_metadata_is_readable_by_pyarrow_dataset(built: Path) -> None
 
 
 def test_each_index_file_embeds_its_valid_collection(built: Path) -> None:
-    """stac-geoparquet 1.1.0 `collections` metadata holds a whole Collection: valid against
-    the STAC schema, with the extent of the Collection that the tree publishes."""
+    """stac-geoparquet `collections` metadata holds a whole Collection: valid against the
+    STAC schema, with the extent of the Collection that the tree publishes; the metadata
+    itself is valid against the stac-geoparquet metadata schema."""
     from dafab_static.validate import validate_object
 
     published = {
@@ -111,7 +127,8 @@ def test_each_index_file_embeds_its_valid_collection(built: Path) -> None:
     for collection, doc in published.items():
         for path in _files(built, collection):
             meta = json.loads(pq.read_schema(path).metadata[b"stac-geoparquet"])
-            assert meta["version"] == "1.1.0"
+            jsonschema.validate(meta, STAC_GEOPARQUET_METADATA_SCHEMA)
+            assert meta["version"] == "1.0.0"
             assert list(meta["collections"]) == [collection]
             embedded = meta["collections"][collection]
             assert embedded["id"] == collection and embedded["type"] == "Collection"
