@@ -227,20 +227,22 @@ def encode(
     from stac_geoparquet.arrow._crs import WGS84_CRS_JSON
 
     bbox = _file_bbox(table)
-    geo = {
-        "version": GEOPARQUET_VERSION,
-        "primary_column": "geometry",
-        "columns": {
-            "geometry": {
-                "encoding": "WKB",
-                "geometry_types": geometry_types(table),
-                "crs": WGS84_CRS_JSON,
-                "edges": "planar",
-                "bbox": list(bbox),
-                "covering": {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}},
-            }
-        },
+    columns: dict[str, Any] = {
+        "geometry": {
+            "encoding": "WKB",
+            "geometry_types": geometry_types(table),
+            "crs": WGS84_CRS_JSON,
+            "edges": "planar",
+            "bbox": list(bbox),
+            "covering": {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}},
+        }
     }
+    names = table.schema.names
+    if "proj:geometry" in names and pa.types.is_binary(table.schema.field("proj:geometry").type):
+        # As stac-geoparquet declares it: a second WKB geometry column, each row in its own
+        # projected CRS, so the column's CRS is null (unknown), not the CRS84 default.
+        columns["proj:geometry"] = {"encoding": "WKB", "geometry_types": [], "crs": None}
+    geo = {"version": GEOPARQUET_VERSION, "primary_column": "geometry", "columns": columns}
     stac = {
         "version": STAC_GEOPARQUET_VERSION,
         "collections": {collection["id"]: collection},

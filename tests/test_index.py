@@ -192,3 +192,25 @@ def test_to_items_drops_padding_at_every_depth_of_a_sliced_batch() -> None:
                 for k, v in got["properties"].items()
             }
             assert props == want["properties"]
+
+
+def test_proj_geometry_is_declared_as_stac_geoparquet_declares_it() -> None:
+    from stac_geoparquet.arrow._to_parquet import create_parquet_metadata
+
+    items = [_item(i, i * 0.7, i * 0.3) for i in range(3)]
+    items[1]["properties"]["proj:geometry"] = items[1]["geometry"]
+    table = index.to_table(items)
+    data, _ = index.encode(table, {"id": "c"}, path="p")
+    geo = json.loads(pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata[b"geo"])
+    theirs = json.loads(create_parquet_metadata(table.schema, schema_version="1.1.0")[b"geo"])
+    assert geo["columns"]["proj:geometry"] == theirs["columns"]["proj:geometry"]
+    assert geo["columns"]["proj:geometry"]["crs"] is None  # per-row CRSs: unknown, not CRS84
+    assert geo["primary_column"] == "geometry"
+    # Without the column, no declaration.
+    plain, _ = index.encode(index.to_table(items[:1]), {"id": "c"}, path="p")
+    assert (
+        "proj:geometry"
+        not in json.loads(pq.ParquetFile(io.BytesIO(plain)).schema_arrow.metadata[b"geo"])[
+            "columns"
+        ]
+    )
