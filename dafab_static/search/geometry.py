@@ -1,4 +1,5 @@
-"""Shapely geometries of a GeoParquet geometry column, in any of its encodings.
+"""GeoParquet geometry columns: what the ``geo`` metadata says about them, and their
+values as shapely geometries in any encoding.
 
 GeoParquet 1.0 stores WKB; 1.1 adds GeoArrow's native encodings (``point``,
 ``linestring``, ``polygon``, ``multipoint``, ``multilinestring``, ``multipolygon``:
@@ -32,13 +33,77 @@ _NATIVE = {
 _BY_DEPTH = {0: "point", 1: "linestring", 2: "polygon", 3: "multipolygon"}
 
 
+# CRSs whose GeoParquet coordinates are longitude, latitude in degrees (GeoParquet always
+# stores x = longitude, whatever the CRS's own axis order).
+_LONLAT = {"OGC:CRS84", "OGC:CRS84h", "EPSG:4326", "EPSG:4979"}
+_ABSENT = object()
+
+
+def _geo(schema: pa.Schema) -> dict[str, Any]:
+    """The ``geo`` metadata of ``schema``, or {} when it has none or it is not JSON."""
+    try:
+        found = json.loads((schema.metadata or {})[b"geo"])
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _column_meta(schema: pa.Schema, column: str | None, key: str) -> Any:
+    """``key`` of ``column``'s entry in the ``geo`` metadata, or ``_ABSENT``."""
+    columns = _geo(schema).get("columns")
+    meta = columns.get(column) if isinstance(columns, dict) else None
+    return meta.get(key, _ABSENT) if isinstance(meta, dict) else _ABSENT
+
+
+def primary_column(schema: pa.Schema) -> str | None:
+    """The primary geometry column the ``geo`` metadata names, else ``geometry`` when
+    there is one."""
+    named = _geo(schema).get("primary_column")
+    if isinstance(named, str) and named:
+        return named
+    return "geometry" if "geometry" in schema.names else None
+
+
 def encoding_of(schema: pa.Schema, column: str) -> str | None:
     """The GeoParquet ``encoding`` of ``column`` (lower case), or None when not given."""
-    try:
-        found = json.loads((schema.metadata or {})[b"geo"])["columns"][column]["encoding"]
-    except (KeyError, TypeError, ValueError):
+    found = _column_meta(schema, column, "encoding")
+    return None if found is _ABSENT else str(found).lower()
+
+
+def crs_code(crs: dict[str, Any]) -> str | None:
+    """``AUTHORITY:CODE`` of a PROJJSON CRS that has an ``id``; else None."""
+    ident = crs.get("id")
+    if isinstance(ident, dict) and ident.get("authority") and ident.get("code"):
+        return f"{ident['authority']}:{ident['code']}"
+    return None
+
+
+def foreign_crs(schema: pa.Schema, column: str | None) -> str | None:
+    """The name of ``column``'s CRS when the ``geo`` metadata gives one whose coordinates
+    are not longitude/latitude (spatial filters, in CRS84, cannot apply to it); else None.
+    No ``crs`` means OGC:CRS84; a null one (unknown) is assumed to be longitude/latitude."""
+    crs = _column_meta(schema, column, "crs")
+    if crs is _ABSENT or crs is None:
         return None
-    return str(found).lower()
+    if not isinstance(crs, dict):  # not PROJJSON, as GeoParquet asks; read as a name
+        return None if str(crs) in _LONLAT else str(crs)
+    code = crs_code(crs)
+    if code in _LONLAT:
+        return None
+    return code or str(crs.get("name", "an unnamed CRS"))
+
+
+def crs_of(schema: pa.Schema, column: str) -> Any:
+    """``column``'s CRS for geopandas: ``AUTHORITY:CODE`` or the PROJJSON itself; OGC:CRS84
+    when the metadata gives none (the GeoParquet default, and always so for STAC) or a
+    longitude/latitude one; None when it says the CRS is unknown."""
+    crs = _column_meta(schema, column, "crs")
+    if crs is _ABSENT:
+        return "OGC:CRS84"
+    if not isinstance(crs, dict):
+        return crs
+    code = crs_code(crs)
+    return "OGC:CRS84" if code in _LONLAT else (code or crs)
 
 
 def shapes(column: pa.Array, encoding: str | None = None, *, name: str = "geometry") -> np.ndarray:

@@ -18,7 +18,7 @@ from dafab_static import index, storage
 from dafab_static.errors import QueryError
 from dafab_static.search import files as filecache
 from dafab_static.search import scan
-from dafab_static.search.geometry import shapes_of_table
+from dafab_static.search.geometry import crs_of, primary_column, shapes_of_table
 from dafab_static.search.params import Fields, Request
 from dafab_static.search.prune import Pruner
 from dafab_static.search.sources import IndexFile, Source
@@ -320,25 +320,12 @@ class SearchResult:
                 "to_geodataframe needs geopandas: pip install 'dafab-static[geo]'"
             ) from None
         table = self.to_arrow()
-        geometry = self.geometry_column or scan.geometry_column_of(table.schema) or "geometry"
+        geometry = self.geometry_column or primary_column(table.schema) or "geometry"
         if geometry not in table.column_names:
             return geopandas.GeoDataFrame(table.to_pandas())
         geoms = shapes_of_table(table, geometry)
         frame = table.drop_columns([geometry]).to_pandas()
-        return geopandas.GeoDataFrame(frame, geometry=geoms, crs=_crs(table.schema, geometry))
-
-
-def _crs(schema: pa.Schema, geometry: str) -> Any:
-    """The geometry column's CRS from the GeoParquet metadata: its ``AUTHORITY:CODE``, or
-    the PROJJSON itself; OGC:CRS84 when it gives none (the GeoParquet default, and always
-    so for STAC) or a longitude/latitude one (EPSG:4326 in GeoParquet is stored x = lon)."""
-    try:
-        crs = orjson.loads((schema.metadata or {})[b"geo"])["columns"][geometry]["crs"]
-    except (KeyError, TypeError, ValueError):
-        return "OGC:CRS84"
-    if not isinstance(crs, dict):
-        return crs
-    return "OGC:CRS84" if scan.lonlat(crs) else (scan.crs_code(crs) or crs)
+        return geopandas.GeoDataFrame(frame, geometry=geoms, crs=crs_of(table.schema, geometry))
 
 
 def _coalesced(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -479,7 +466,7 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
                 yield item
         return
     # Plain GeoParquet: the other columns are the feature's properties.
-    geometry = geometry_column or scan.geometry_column_of(table.schema) or "geometry"
+    geometry = geometry_column or primary_column(table.schema) or "geometry"
     geoms: list[Any] = [None] * table.num_rows
     if geometry in names:
         shapes = shapes_of_table(table, geometry)

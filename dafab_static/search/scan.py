@@ -66,8 +66,8 @@ class OpenFile:
         self.parquet: Reader = None  # type: ignore[assignment]  # set inside opened()
         with self.opened(keep=True):
             self.schema = self.parquet.schema_arrow
-            self.geometry = geometry_column or geometry_column_of(self.schema)
-            self.crs = _foreign_crs(self.schema, self.geometry)
+            self.geometry = geometry_column or geometry.primary_column(self.schema)
+            self.crs = geometry.foreign_crs(self.schema, self.geometry)
             self._crossing: bool | None = file_crosses(self.parquet.metadata)
 
     def _open_input(self) -> Any:
@@ -262,56 +262,6 @@ class _Kept(io.RawIOBase):
 
     def size(self) -> int:
         return self._handle.size()  # type: ignore[no-any-return]
-
-
-# GeoParquet CRSs whose coordinates are longitude, latitude in degrees (GeoParquet always
-# stores x = longitude, whatever the CRS's own axis order).
-_LONLAT = {"OGC:CRS84", "OGC:CRS84h", "EPSG:4326", "EPSG:4979"}
-
-
-def _foreign_crs(schema: pa.Schema, geometry: str | None) -> str | None:
-    """The name of the geometry column's CRS when the GeoParquet metadata gives one that is
-    not longitude/latitude (spatial filters, in CRS84, cannot apply); else None. No ``crs``
-    means OGC:CRS84; a null one (unknown) is taken at its word as longitude/latitude."""
-    import json
-
-    try:
-        column = json.loads((schema.metadata or {})[b"geo"])["columns"][geometry]
-        crs = column["crs"]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(crs, dict):
-        return None if crs is None else str(crs)
-    if lonlat(crs):
-        return None
-    return crs_code(crs) or str(crs.get("name", "an unnamed CRS"))
-
-
-def lonlat(crs: dict[str, Any]) -> bool:
-    """Whether a PROJJSON CRS is one whose GeoParquet coordinates are longitude/latitude."""
-    return crs_code(crs) in _LONLAT
-
-
-def crs_code(crs: dict[str, Any]) -> str | None:
-    """``AUTHORITY:CODE`` of a PROJJSON CRS that has an ``id``; else None."""
-    ident = crs.get("id")
-    if isinstance(ident, dict) and ident.get("authority") and ident.get("code"):
-        return f"{ident['authority']}:{ident['code']}"
-    return None
-
-
-def geometry_column_of(schema: pa.Schema) -> str | None:
-    """The primary geometry column that the GeoParquet ``geo`` metadata names, else
-    ``geometry`` when there is one."""
-    import json
-
-    geo = (schema.metadata or {}).get(b"geo")
-    if geo:
-        try:
-            return str(json.loads(geo)["primary_column"])
-        except (KeyError, ValueError):
-            pass
-    return "geometry" if "geometry" in schema.names else None
 
 
 def time_conjunct(request: Request, names: set[str]) -> Any:
