@@ -35,20 +35,25 @@ CONFORMANCE: tuple[str, ...] = tuple(
 )
 
 
-def parse(filter: str | dict[str, Any], lang: str | None = None) -> Any:
+def parse(filter: str | dict[str, Any] | bool, lang: str | None = None) -> Any:
     """Parse a CQL2 filter in either encoding.
 
-    ``lang`` is ``"cql2-text"`` or ``"cql2-json"``; without it a dict, or a string that
-    starts with ``{``, is JSON and anything else is text. Raises QueryError with the
-    position and what was expected.
+    ``lang`` is ``"cql2-text"`` or ``"cql2-json"``; without it a dict or a boolean (the
+    JSON ``true`` is a whole CQL2 filter), or a string that starts with ``{``, is JSON and
+    anything else is text. Raises QueryError with the position and what was expected.
 
     >>> parse("eo:cloud_cover < 10") == parse({"op": "<", "args": [{"property": "eo:cloud_cover"}, 10]})
     True
     """  # noqa: E501
     if lang not in (None, "cql2-text", "cql2-json"):
         raise QueryError(f"filter-lang must be cql2-text or cql2-json, not {lang!r}")
-    if lang == "cql2-json" or isinstance(filter, dict):
+    if lang == "cql2-json" or isinstance(filter, (dict, bool)):
         return parse_json(filter)
+    if not isinstance(filter, str):
+        raise QueryError(
+            f"filter: expected CQL2 text (a string) or CQL2 JSON (an object), "
+            f"not {type(filter).__name__}"
+        )
     if lang is None and filter.lstrip().startswith("{"):
         return parse_json(filter)
     return parse_text(filter)

@@ -20,7 +20,7 @@ _GEOJSON_TYPES = {
 }  # fmt: skip
 
 
-def parse_json(document: str | bytes | dict[str, Any]) -> Any:
+def parse_json(document: str | bytes | dict[str, Any] | bool) -> Any:
     """Parse a CQL2 JSON filter (a dict, or its JSON text) into the AST.
 
     Raises QueryError naming the JSON path of the offending member, e.g.

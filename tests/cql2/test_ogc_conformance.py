@@ -192,22 +192,39 @@ def _features_table(features: list[dict[str, Any]]) -> pa.Table:
     return table
 
 
-def _outcomes(path: str, cql2: str, fids: list[str]) -> dict[str, str]:
+def _outcomes(path: str, cql2_filter: Any, fids: list[str]) -> dict[str, str]:
+    """Each feature's outcome: T when the filter returns it, F when its negation does, N
+    when neither (null), ERR when the filter is an error. Text or JSON."""
+    if isinstance(cql2_filter, str):
+        negated: Any = f"NOT ({cql2_filter})"
+    else:
+        negated = {"op": "not", "args": [cql2_filter]}
     try:
-        true = search(path, filter=cql2, lenient=True).to_arrow()["fid"].to_pylist()
-        false = search(path, filter=f"NOT ({cql2})", lenient=True).to_arrow()["fid"].to_pylist()
+        true = search(path, filter=cql2_filter, lenient=True).to_arrow()["fid"].to_pylist()
+        false = search(path, filter=negated, lenient=True).to_arrow()["fid"].to_pylist()
     except QueryError:
         return {fid: "ERR" for fid in fids}
     return {fid: "T" if int(fid) in true else "F" if int(fid) in false else "N" for fid in fids}
 
 
+@pytest.mark.parametrize("encoding", ["text", "json"])
 @pytest.mark.parametrize("test", CASES, ids=[c["test"].removeprefix("tests/") for c in CASES])
-def test_conformance_outcomes_on_hand_built_features(test: dict[str, Any], tmp_path: Path) -> None:
+def test_conformance_outcomes_on_hand_built_features(
+    test: dict[str, Any], encoding: str, tmp_path: Path
+) -> None:
+    """Each filter as written (CQL2 text), and in CQL2 JSON as cql2-rs encodes it (one
+    filter, an escaped quote ``'abc\\'def'``, cql2-rs cannot parse: text only)."""
     path = tmp_path / "features.parquet"
     pq.write_table(_features_table(test["features"]), path)
     for case in test["cases"]:
         expected, _why = DIFFERENT_CASES.get((test["test"], case["filter"]), (case["expected"], ""))
-        assert _outcomes(str(path), case["filter"], list(case["expected"])) == expected, case
+        cql2_filter: Any = case["filter"]
+        if encoding == "json":
+            try:
+                cql2_filter = cql2.Expr(case["filter"]).to_json()
+            except Exception:  # cql2-rs raises a bare Exception on parse errors
+                continue
+        assert _outcomes(str(path), cql2_filter, list(case["expected"])) == expected, case
 
 
 def test_the_hand_built_cases_are_all_there() -> None:

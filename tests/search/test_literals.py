@@ -79,3 +79,15 @@ def test_the_intersects_parameter_outside_crs84_is_an_error(catalog: Path) -> No
     point = {"type": "Point", "coordinates": [45.0, 100.0]}
     with pytest.raises(dafab_static.QueryError, match=r"intersects: .*latitude 100\.0"):
         dafab_static.search(str(catalog), intersects=point).count()
+
+
+@pytest.mark.parametrize(("cql2", "count"), [(True, 3), (False, 0), ("true", 3), ("FALSE", 0)])
+def test_a_bare_boolean_is_a_whole_filter(catalog: Path, cql2: object, count: int) -> None:
+    # CQL2 JSON `true` is a boolean expression on its own (cql2-rs encodes `TRUE` so).
+    assert dafab_static.search(str(catalog), filter=cql2).count() == count  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [7, 2.5, ["eo:cloud_cover < 5"]])
+def test_a_filter_of_another_type_is_a_query_error(catalog: Path, value: object) -> None:
+    with pytest.raises(dafab_static.QueryError, match="filter: expected CQL2 text"):
+        dafab_static.search(str(catalog), filter=value).count()  # type: ignore[arg-type]
