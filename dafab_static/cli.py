@@ -275,7 +275,12 @@ def search(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many items.")] = None,
     fields: Annotated[
-        str | None, typer.Option("--fields", help="e.g. id,properties.eo:cloud_cover,-assets")
+        str | None,
+        typer.Option(
+            "--fields",
+            help="STAC API Fields: the default set (id, type, geometry, bbox, links, assets, "
+            "datetime) plus these, minus -these; e.g. properties.eo:cloud_cover,-assets",
+        ),
     ] = None,
     output_format: Annotated[
         str, typer.Option("--format", help="ndjson, geojson, parquet, ids or count.")

@@ -52,7 +52,10 @@ def search(
         filter, filter_lang: CQL2 as text or JSON (``cql2-text`` / ``cql2-json``).
         sortby: ``"-eo:cloud_cover,datetime"`` or STAC API ``[{"field", "direction"}]``.
         limit: at most this many items (reading stops early unless sorting).
-        fields: ``"id,properties.eo:cloud_cover,-assets"`` or ``{"include", "exclude"}``.
+        fields: the Fields extension, ``"properties.eo:cloud_cover,-assets"`` or
+            ``{"include", "exclude"}``: its default set (id, type, geometry, bbox, links,
+            assets, properties.datetime) plus ``include`` minus ``exclude``; None for
+            whole items.
         geometry_column: for plain GeoParquet whose geometry column is not ``geometry``.
         lenient: unknown properties are null (CQL2 null semantics) instead of an error.
         near: find the items most similar to this: an item id (its embedding is the query;

@@ -65,7 +65,7 @@ def write(result: SearchResult, kind: str, output: str | None) -> int:
     if kind == "ids":
         # Only the ids are written: read that column alone (pass 2 then decodes no asset
         # or link of a matching row), as the Fields extension would ask.
-        result = result.with_fields(Fields(include=("id",)))
+        result = result.with_fields(Fields(include=("id",), exact=True))
     written = 0
     with _sink(output) as sink:
         if kind == "geojson":

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pygeofilter import ast
@@ -32,10 +32,28 @@ class SortKey:
 
 @dataclass(frozen=True)
 class Fields:
-    """The Fields extension: top-level item members or ``properties.*`` to keep or drop."""
+    """The Fields extension: top-level item members or ``properties.*`` to keep or drop.
+
+    Not ``given``: whole items. Given, the extension's semantics: the members kept are the
+    default set (``DEFAULT_FIELDS``, so that an item stays valid) and ``include``, minus
+    ``exclude``. ``exact`` (internal) keeps ``include`` alone, without the default set:
+    ``--format ids`` reads the id column only.
+    """
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    given: bool = True
+    exact: bool = False
+
+
+#: The Fields extension's default set (its "Include/Exclude Semantics", 1), with the
+#: interval ends, which an item whose ``datetime`` is null needs to stay valid.
+DEFAULT_FIELDS = (
+    "id", "type", "geometry", "bbox", "links", "assets",
+    "properties.datetime", "properties.start_datetime", "properties.end_datetime",
+)  # fmt: skip
+#: What a search returns without the Fields extension: whole items.
+WHOLE_ITEMS = Fields(given=False)
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,7 @@ class Request:
     collections: frozenset[str] | None = None
     sortby: tuple[SortKey, ...] = ()
     limit: int | None = None
-    fields: Fields = field(default_factory=Fields)
+    fields: Fields = WHOLE_ITEMS
 
 
 def request(
@@ -240,9 +258,12 @@ def parse_sortby(value: Sequence[str | Mapping[str, str]] | str | None) -> tuple
 
 
 def parse_fields(value: Sequence[str] | Mapping[str, Sequence[str]] | str | None) -> Fields:
-    """The Fields extension as ``id,-assets`` text, a list, or ``{"include":..,"exclude":..}``."""
+    """The Fields extension as ``id,-assets`` text, a list, or ``{"include":..,"exclude":..}``.
+
+    None means whole items; anything else, even empty, the extension's semantics
+    (:class:`Fields`)."""
     if value is None:
-        return Fields()
+        return WHOLE_ITEMS
     if isinstance(value, Mapping):
         include_, exclude_ = (
             _listed(value.get(k) or [], f"fields.{k}") for k in ("include", "exclude")

@@ -196,8 +196,7 @@ class SearchResult:
                     return
 
     def _projection(self, file: scan.OpenFile) -> list[str]:
-        fields = self.request.fields
-        return scan.projection(file, fields.include, fields.exclude)
+        return scan.projection(file, self.request.fields)
 
     def _sorted(self) -> Iterator[pa.Table]:
         keys = self.request.sortby

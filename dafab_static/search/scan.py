@@ -27,7 +27,7 @@ from dafab_static import storage
 from dafab_static.cql2 import nodes, to_arrow
 from dafab_static.errors import QueryError
 from dafab_static.search import geometry
-from dafab_static.search.params import Request
+from dafab_static.search.params import DEFAULT_FIELDS, Fields, Request
 from dafab_static.search.parquet import Reader
 from dafab_static.search.prune import Pruner, file_crosses
 from dafab_static.search.sources import IndexFile
@@ -452,19 +452,20 @@ def matches(file: OpenFile, node: Any, pruner: Pruner, *, lenient: bool) -> Iter
             yield Match(batch, rows)
 
 
-def projection(file: OpenFile, include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
-    """Top-level columns of ``file`` that the Fields extension keeps, in file order."""
+def projection(file: OpenFile, fields: Fields) -> list[str]:
+    """Top-level columns of ``file`` that the Fields extension keeps, in file order: the
+    default set and ``include``, minus ``exclude`` (see :class:`Fields`)."""
     names = file.schema.names
-    wanted: set[str] = set(names)
-    if include:
-        wanted = {c for c in _ALWAYS if c in names}
-        for name in include:
-            found = file.resolve(name)
-            if found is not None:
-                wanted.add(found[0])
-            elif name == "properties":
-                wanted |= set(names) - {"assets", "links", "bbox", "geometry"}
-    for name in exclude:
+    if not fields.given:
+        return list(names)
+    wanted: set[str] = {c for c in _ALWAYS if c in names}
+    for name in fields.include if fields.exact else (*DEFAULT_FIELDS, *fields.include):
+        found = file.resolve(name)
+        if found is not None:
+            wanted.add(found[0])
+        elif name == "properties":
+            wanted |= set(names) - {"assets", "links", "bbox", "geometry", file.geometry}
+    for name in fields.exclude:
         found = file.resolve(name)
         if found is not None and found[0] not in _ALWAYS:
             wanted.discard(found[0])

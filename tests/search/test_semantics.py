@@ -113,18 +113,30 @@ def test_count_ignores_limit_and_pages(catalog: Path) -> None:
 
 
 def test_fields_include_and_exclude(catalog: Path) -> None:
-    slim = next(
-        iter(search(str(catalog), ids=["gen-0000001"], fields="id,properties.eo:cloud_cover"))
-    )
-    assert set(slim) == {"type", "stac_version", "id", "collection", "properties"}
-    assert slim["properties"] == {"eo:cloud_cover": 1}
-    bare = next(iter(search(str(catalog), ids=["gen-0000001"], fields=["id"])))
-    assert bare == {
-        "type": "Feature", "stac_version": "1.1.0", "id": "gen-0000001", "collection": "gen",
-        "properties": {},
-    }  # fmt: skip
-    no_assets = next(iter(search(str(catalog), ids=["gen-0000001"], fields="-assets")))
-    assert "assets" not in no_assets and "geometry" in no_assets
+    """The Fields extension's semantics: the default set (id, type, geometry, bbox, links,
+    assets, properties.datetime) plus ``include``, minus ``exclude``; so an include-only
+    request still returns valid STAC Items (its example
+    ``fields=id,type,geometry,properties.eo:cloud_cover`` "must return a valid STAC Item")."""
+    from dafab_static.validate import validate_object
+
+    def first(fields: object) -> dict[str, object]:
+        return next(iter(search(str(catalog), ids=["gen-0000001"], fields=fields)))  # type: ignore[arg-type]
+
+    whole = first(None)
+    default = {"type", "stac_version", "id", "collection", "geometry", "bbox", "links", "assets"}
+    slim = first("id,type,geometry,properties.eo:cloud_cover")
+    assert set(slim) == default | {"properties"}
+    assert slim["properties"] == {"datetime": whole["properties"]["datetime"], "eo:cloud_cover": 1}  # type: ignore[index]
+    assert validate_object(slim, href="slim.json") == []
+    for empty in ("", [], {}, {"include": [], "exclude": []}):  # the default set alone
+        assert first(empty)["properties"] == {"datetime": whole["properties"]["datetime"]}  # type: ignore[index]
+    no_assets = first("-assets")  # subtracted from the default set
+    assert set(no_assets) == (default - {"assets"}) | {"properties"}
+    everything_but = first("properties,-assets,-properties.eo:cloud_cover")
+    assert "assets" not in everything_but and "geometry" in everything_but
+    props = dict(whole["properties"])  # type: ignore[call-overload]
+    del props["eo:cloud_cover"]
+    assert everything_but["properties"] == props
 
 
 def test_to_arrow_is_stac_geoparquet(catalog: Path) -> None:
