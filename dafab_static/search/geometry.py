@@ -120,7 +120,8 @@ def shapes(column: pa.Array, encoding: str | None = None, *, name: str = "geomet
     while pa.types.is_list(leaf) or pa.types.is_large_list(leaf):
         depth, leaf = depth + 1, leaf.value_type
     native = encoding if encoding in _NATIVE else _BY_DEPTH.get(depth)
-    if not pa.types.is_struct(leaf) or leaf.get_field_index("x") < 0 or native is None:
+    xy_fields = pa.types.is_struct(leaf) and min(leaf.get_field_index(a) for a in "xy") >= 0
+    if not xy_fields or native is None:
         raise QueryError(f"property {name!r} is {kind}, not a geometry")
     geometry_type, expected = _NATIVE[native]
     if depth != expected:

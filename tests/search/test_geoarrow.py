@@ -84,3 +84,11 @@ def test_a_list_that_is_no_geometry_is_a_query_error(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": ["a"], "geometry": [["x", "y"]]}), path)
     with pytest.raises(QueryError, match=r"'geometry' is list<element: string>, not a geometry"):
         search(str(path), filter="S_INTERSECTS(geometry, POINT(0 0))").count()
+
+
+def test_a_struct_without_y_is_no_geometry(tmp_path: Path) -> None:
+    path = tmp_path / "x.parquet"
+    xs = pa.array([{"x": 1.0}], pa.struct([("x", pa.float64())]))
+    pq.write_table(pa.table({"id": ["a"], "geometry": xs}), path)
+    with pytest.raises(QueryError, match=r"'geometry' is struct<x: double>, not a geometry"):
+        search(str(path), filter="S_INTERSECTS(geometry, POINT(0 0))").count()
