@@ -13,6 +13,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -245,11 +246,11 @@ class _Evaluator:
         lhs, rhs = self._array_operand(node.lhs), self._array_operand(node.rhs)
         if (lhs is None) or (rhs is None):
             return pa.nulls(self.n, pa.bool_())
-        if _literal_list(lhs) and _literal_list(rhs):
+        if isinstance(lhs, list) and isinstance(rhs, list):
             return self._broadcast(pa.scalar(_set_relation(kind, set(lhs), set(rhs))))
-        if _literal_list(lhs):
+        if isinstance(lhs, list):
             lhs, rhs, kind = rhs, lhs, _ARRAY_SWAPPED[kind]
-        if _literal_list(rhs) and isinstance(lhs, pa.Array):
+        if isinstance(rhs, list) and isinstance(lhs, pa.Array):
             return _list_against_set(kind, lhs, rhs, self.n)
         rows = [
             None if a is None or b is None else _set_relation(kind, set(a), set(b))
@@ -267,7 +268,7 @@ class _Evaluator:
             columns = [
                 v.to_pylist() if isinstance(v, pa.Array) else [v.as_py()] * self.n for v in values
             ]
-            return _PerRow(list(row) for row in zip(*columns, strict=True))
+            return _PerRow([list(row) for row in zip(*columns, strict=True)])
         value = self.value(operand)
         if _absent(value):
             return None
@@ -278,18 +279,18 @@ class _Evaluator:
         return value
 
 
-class _PerRow(list):  # type: ignore[type-arg]
+@dataclass(frozen=True)
+class _PerRow:
     """An array literal whose elements name properties: its Python list for each row."""
 
-
-def _literal_list(operand: Any) -> bool:
-    return isinstance(operand, list) and not isinstance(operand, _PerRow)
+    rows: list[list[Any]]
 
 
 def _rows(operand: Any, n: int) -> list[Any]:
-    """An A_* operand as one Python list (or None) per row."""
+    """An A_* operand (a literal list, a ``_PerRow`` or an Arrow list array) as one Python
+    list (or None) per row."""
     if isinstance(operand, _PerRow):
-        return list(operand)
+        return operand.rows
     if isinstance(operand, list):
         return [operand] * n
     return operand.to_pylist()  # type: ignore[no-any-return]
