@@ -227,6 +227,16 @@ def disk_free(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+def _git(*args: str) -> str:
+    """``git`` output, or "" where there is no git or no repository (a copied tree)."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True
+        ).stdout
+    except OSError:
+        return ""
+
+
 def facts(workdir: Path) -> dict[str, Any]:
     # Versions from package metadata: importing pyarrow here would make this process big, and
     # a child's ru_maxrss starts at its parent's size at fork.
@@ -246,14 +256,8 @@ def facts(workdir: Path) -> dict[str, Any]:
     df = subprocess.run(
         ["df", "-h", str(workdir), tempfile.gettempdir()], capture_output=True, text=True
     ).stdout
-    git = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--", "dafab_static"],
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
+    git = _git("rev-parse", "--short", "HEAD").strip()
+    dirty = _git("status", "--porcelain", "--", "dafab_static").splitlines()
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "nproc": os.cpu_count(),

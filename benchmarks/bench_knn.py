@@ -360,6 +360,10 @@ def child(args: argparse.Namespace) -> None:
         "ids": [i for i, _ in answer or []],
         "scores": [round(s, 6) for _, s in answer or []],
     }
+    if args.engine == "dafab":  # where the cosine scores were computed (search/cosine.py)
+        import torch
+
+        out["scorer"] = "cuda" if torch.cuda.is_available() else "cpu"
     print(json.dumps(out))
 
 
@@ -369,11 +373,17 @@ def child(args: argparse.Namespace) -> None:
 def _facts(workdir: Path) -> dict[str, Any]:
     """The machine facts every benchmark records (``bench_build.facts``), plus the versions
     of this benchmark's engines."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     from bench_build import facts
 
-    return {**facts(workdir), "versions": {p: version(p) for p in ("torch", "duckdb")}}
+    versions = {}
+    for package in ("torch", "duckdb"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:  # --engines without duckdb, e.g. on a GPU machine
+            versions[package] = None
+    return {**facts(workdir), "versions": versions}
 
 
 def _run_child(engine: str, query: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -404,16 +414,17 @@ def _median(runs: list[dict[str, Any]], key: str) -> float | None:
 
 def compare(query: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Ours against DuckDB on one query: medians over the rounds, ratios, agreement."""
-    answers = {tuple(r.get("ids", ())) for e in ("dafab", "duckdb") for r in runs[e]}
+    answers = {tuple(r.get("ids", ())) for e in ("dafab", "duckdb") for r in runs.get(e, [])}
     row: dict[str, Any] = {"same_ids": len(answers) == 1 and bool(next(iter(answers)))}
     for kind in ("median_ms", "cold_ms", "setup_ms"):
         for engine, values in runs.items():
             row[f"{engine}_{kind}"] = _median(values, kind)
-        a, b = row[f"dafab_{kind}"], row[f"duckdb_{kind}"]
+        a, b = row.get(f"dafab_{kind}"), row.get(f"duckdb_{kind}")
         row[f"ratio_{kind.removesuffix('_ms')}"] = round(a / b, 3) if a and b else None
     if row.get("floor_median_ms"):
         row["ratio_dafab_to_floor"] = round(row["dafab_median_ms"] / row["floor_median_ms"], 3)
     row["target_met"] = row["ratio_median"] is not None and row["ratio_median"] <= TARGET
+    row["scorer"] = sorted({r["scorer"] for r in runs.get("dafab", []) if "scorer" in r})
     return row
 
 
@@ -426,6 +437,11 @@ def main() -> None:
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--queries", default=",".join(QUERIES))
     parser.add_argument("--variants", default="writer,plain", help="writer and/or plain")
+    parser.add_argument(
+        "--engines",
+        default="dafab,duckdb,floor",
+        help="which to run (the floor only on knn); without duckdb, no ratios",
+    )
     parser.add_argument("--child", choices=list(ENGINES), help=argparse.SUPPRESS)
     parser.add_argument("--query", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -447,7 +463,7 @@ def main() -> None:
     summary: dict[str, Any] = {}
     for variant in args.variants.split(","):
         for query in args.queries.split(","):
-            engines = ["dafab", "duckdb"] + (["floor"] if query == "knn" else [])
+            engines = [e for e in args.engines.split(",") if e != "floor" or query == "knn"]
             # Rounds alternate the engines, so that load from elsewhere on the machine
             # falls on both alike; each figure is the median over the rounds.
             got: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
@@ -476,15 +492,16 @@ def table(report: dict[str, Any]) -> str:
     """The RESULTS.md section's table."""
     lines = [
         "| files / query | ours warm ms | DuckDB warm ms | ratio warm | ours cold ms "
-        "| DuckDB cold ms | ratio cold | decode floor ms | same ids |",
+        "| DuckDB cold ms | ratio cold | decode floor ms | same ids (scorer) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for key, row in report["summary"].items():
         floor = row.get("floor_median_ms") or ""
         lines.append(
-            f"| `{key}` | {row['dafab_median_ms']} | {row['duckdb_median_ms']} | "
-            f"{row['ratio_median']} | {row['dafab_cold_ms']} | {row['duckdb_cold_ms']} | "
-            f"{row['ratio_cold']} | {floor} | {'yes' if row['same_ids'] else 'NO'} |"
+            f"| `{key}` | {row['dafab_median_ms']} | {row.get('duckdb_median_ms')} | "
+            f"{row['ratio_median']} | {row['dafab_cold_ms']} | {row.get('duckdb_cold_ms')} | "
+            f"{row['ratio_cold']} | {floor} | {'yes' if row['same_ids'] else 'NO'} "
+            f"({', '.join(row['scorer'])}) |"
         )
     return "\n".join(lines)
 
