@@ -11,7 +11,8 @@ Pure functions of (mask, transform, crs). The steps, and why:
    edges while the area stays within a fraction of a pixel per edge;
 4. densify in the source CRS, because a straight edge in UTM is a curve in longitude and
    latitude (GDAL's bounds transform uses 21 points per edge for the same reason);
-5. reproject with GDAL's antimeridian cutting, which splits at ±180° into a MultiPolygon;
+5. reproject with GDAL, and split a ring that crosses ±180° into a MultiPolygon (the
+   ``antimeridian`` package; see :func:`to_crs84` for why not GDAL's own cutting);
 6. repair, orient counter-clockwise (RFC 7946 §3.1.6) and round to ``precision`` decimals.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import antimeridian
 import numpy as np
 import numpy.typing as npt
 import rasterio
@@ -109,13 +111,32 @@ def to_crs84(region: Geometry, crs: CRS, *, max_segment_length: float | None = N
             max_segment_length = max(maxx - minx, maxy - miny) / DENSIFY_SEGMENTS
         if max_segment_length > 0:
             region = shapely.segmentize(region, max_segment_length)
-    geojson = rasterio.warp.transform_geom(
-        crs, _CRS84, shapely.geometry.mapping(region), antimeridian_cutting=True
-    )
+    if crs.is_geographic:
+        # Longitudes past ±180 (a 0..360 grid) are what GDAL's cut is for; a ring already
+        # in [-180, 180] passes through unchanged.
+        geojson = rasterio.warp.transform_geom(
+            crs, _CRS84, shapely.geometry.mapping(region), antimeridian_cutting=True
+        )
+    else:
+        geojson = rasterio.warp.transform_geom(crs, _CRS84, shapely.geometry.mapping(region))
+        if _spans_half_the_world(geojson):
+            # Not GDAL's antimeridian_cutting: it returns a part spanning -180..180 (the
+            # whole globe's width) for a UTM zone 1 strip with GDAL 3.10, and for every
+            # crossing footprint with GDAL 3.9 (rasterio 1.4.3's wheels). The antimeridian
+            # package (as stactools uses) splits the transformed rings where longitude
+            # jumps by more than 180 degrees, and gives the same answer on both.
+            geojson = antimeridian.fix_shape(geojson, fix_winding=True)
     result = shapely.remove_repeated_points(shape(geojson))
     if not result.is_valid:
         result = shapely.make_valid(result)
     return _polygonal(result)
+
+
+def _spans_half_the_world(geojson: dict[str, Any]) -> bool:
+    """Whether a CRS84 (Multi)Polygon's longitudes span over 180°: a ring that wrapped
+    around at ±180 (a footprint, however large, covers less than a hemisphere's width)."""
+    west, _, east, _ = shape(geojson).bounds
+    return bool(east - west > 180.0)
 
 
 def footprint(

@@ -11,8 +11,8 @@ Pure functions of (mask, transform, crs). The steps, and why:
 4. reproject with :func:`footprint.to_crs84`: densify in the source CRS (a straight edge
    in UTM is a curve in longitude/latitude) to a twentieth of the feature's longest side,
    as GDAL's bounds transform does with 21 points per edge, but never below ``DENSIFY_PX``
-   pixels, so small features keep few vertices; GDAL's antimeridian cutting (a part
-   crossing ±180° becomes a MultiPolygon); ``make_valid``;
+   pixels, so small features keep few vertices; a part crossing ±180° becomes a
+   MultiPolygon (the ``antimeridian`` package); ``make_valid``;
 5. snap to 7 decimals (about 1 cm; RFC 7946 §11.2 advises against needless precision),
    repair again and orient exteriors counter-clockwise (RFC 7946 §3.1.6).
 """

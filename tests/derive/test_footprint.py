@@ -117,6 +117,18 @@ def test_long_utm_edges_are_densified() -> None:
     assert middle_lat - corner_lat > 0.02
 
 
+def test_a_tall_strip_west_of_the_antimeridian_is_not_stretched_round_the_globe() -> None:
+    """UTM zone 1, 200 km x 6,900 km: GDAL 3.10's own cutting made one part span
+    -180..180 (the width of the globe), GDAL 3.9's did so for every crossing footprint."""
+    grid = Affine(1000, 0, 200000, 0, -1000, 7000000)
+    geometry = footprint(np.full((6900, 200), 255, np.uint8), grid, CRS.from_epsg(32601))
+    assert geometry is not None and geometry["type"] == "MultiPolygon"
+    parts = [shape({"type": "Polygon", "coordinates": p}) for p in geometry["coordinates"]]
+    widths = sorted(p.bounds[2] - p.bounds[0] for p in parts)
+    assert len(parts) == 2 and widths[-1] < 5.0, widths
+    assert sorted(round(p.bounds[0]) for p in parts) == [-180, 177]
+
+
 def test_antimeridian_cut_into_two_parts() -> None:
     zone60 = CRS.from_epsg(32660)
     grid = Affine(500, 0, 650000, 0, -500, 5600000)  # 177 E central meridian, 150 km wide

@@ -65,7 +65,7 @@ def test_provenance_records_software_device_and_datetime(
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     (item,), _ = run_pipeline(recipe({"name": "indices"}), [half_scene], put_asset=Assets(),
-                              workers=0)  # fmt: skip
+                              device="cpu", workers=0)  # fmt: skip
     props = item["properties"]
     assert props["processing:datetime"] == "2023-11-14T22:13:20Z"
     assert set(props["processing:software"]) == {"dafab-static", "torch"}
