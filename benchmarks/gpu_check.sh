@@ -9,9 +9,12 @@
 # `pip wheel --no-deps -w .whl .` (this project, for its entry points and metadata).
 #
 #   OUT=/tmp/gpu-out bash benchmarks/gpu_check.sh [budget seconds, default 540]
+#   PHASES=cuda-tests,pipeline-cuda SCENES=32 bash benchmarks/gpu_check.sh 250   # a subset
 set -u
 OUT=${OUT:-gpu-out}
 BUDGET=${1:-540}
+PHASES=${PHASES:-all}
+SCENES=${SCENES:-64}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 LOG="$OUT/log.txt"
@@ -20,6 +23,7 @@ exec > >(tee -a "$LOG") 2>&1
 phase() {  # phase NAME LIMIT_SECONDS COMMAND...: run unless the budget is spent
     local name=$1 limit=$2
     shift 2
+    [[ $PHASES == all || ",$PHASES," == *",$name,"* ]] || return 0
     local left=$((BUDGET - SECONDS))
     ((limit > left)) && limit=$left
     if ((limit < 15)); then
@@ -50,7 +54,7 @@ PYTEST=(python3 -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning
         -W ignore::FutureWarning)
 phase cuda-tests 90 "${PYTEST[@]}" tests/derive/test_cloud.py tests/pipeline/test_known_answers.py \
     -k "cuda or gpu"
-phase pipeline-cuda 210 python3 benchmarks/bench_pipeline.py --device cuda --scenes 64 \
+phase pipeline-cuda 210 python3 benchmarks/bench_pipeline.py --device cuda --scenes "$SCENES" \
     --size 2048 --workers 12 --json "$OUT/pipeline-cuda.json"
 phase agreement 60 python3 benchmarks/gpu_agreement.py --scenes 4 --size 1024 \
     --json "$OUT/agreement.json"

@@ -21,10 +21,11 @@ def fill_holes(image: torch.Tensor, seeds: torch.Tensor, passes: int | None = No
     level over which a 4-connected path reaches the border. Fmask fills NIR this way
     (Zhu & Woodcock 2012 eq. 19).
 
-    Computed by scikit-image's ``reconstruction`` (Vincent 1993, IEEE TIP 2:176-201, in
-    Cython) on the CPU, then moved back to ``image``'s device. A torch version made of
-    parallel raster scans needed one pass per turn of the outlet path: 11 s per band of a
-    1024 x 1024 scene against 0.34 s here (measured), for the same result, bit for bit.
+    On the CPU, scikit-image's ``reconstruction`` (Vincent 1993, IEEE TIP 2:176-201, in
+    Cython): a torch version made of parallel raster scans needed one pass per turn of the
+    outlet path, 11 s per band of a 1024 x 1024 scene against 0.34 s (measured), for the
+    same result, bit for bit. On CUDA, :func:`fill_by_erosion` on the device instead: the
+    round trip through scikit-image was most of the cloud step there (see its docstring).
 
     Args:
         image: (H, W) float.
@@ -41,10 +42,49 @@ def fill_holes(image: torch.Tensor, seeds: torch.Tensor, passes: int | None = No
 
     border = seeds.clone()
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+    if image.device.type == "cuda":
+        return fill_by_erosion(image, border)
     mask = image.detach().to("cpu", torch.float64).numpy()
     seed = np.where(border.cpu().numpy(), mask, mask.max())
     filled = reconstruction(seed, mask, method="erosion", footprint=_CROSS)  # type: ignore[no-untyped-call]
     return torch.from_numpy(filled).to(device=image.device, dtype=image.dtype)
+
+
+def fill_by_erosion(
+    image: torch.Tensor, border: torch.Tensor, check_every: int = 64
+) -> torch.Tensor:
+    """:func:`fill_holes` as repeated geodesic erosions, on ``image``'s device.
+
+    Reconstruction by erosion from the definition (Soille 2003, section 6.2): start from the
+    image's maximum everywhere but ``border`` (where it equals ``image``), then erode by the
+    4-neighbour cross and take the maximum with ``image``, until nothing changes. Each sweep
+    carries the fill one pixel further, so a scene takes as many sweeps as its longest
+    outlet path is long (about 1,000-3,000 on 2048 x 2048 scenes), but a sweep is six
+    elementwise kernels over the scene: on a GPU that is microseconds each, where the CPU
+    round trip through scikit-image cost seconds a scene. The result is exact (minima and
+    maxima of the image's own values), and equals scikit-image's bit for bit.
+
+    Args:
+        image: (H, W) float.
+        border: (H, W) bool, where the fill equals ``image`` (the frame and no-data).
+        check_every: sweeps between convergence checks (each check waits for the device).
+    """
+    import torch.nn.functional as F
+
+    marker = torch.where(border, image, image.max())
+    before = torch.empty_like(marker)
+    for _ in range(0, image.numel() + check_every, check_every):
+        before.copy_(marker)
+        for _ in range(check_every):
+            padded = F.pad(marker, (1, 1, 1, 1), value=float("inf"))
+            eroded = torch.minimum(
+                torch.minimum(padded[:-2, 1:-1], padded[2:, 1:-1]),
+                torch.minimum(padded[1:-1, :-2], padded[1:-1, 2:]),
+            )
+            marker = torch.maximum(torch.minimum(marker, eroded), image)
+        if torch.equal(marker, before):
+            break
+    return marker
 
 
 def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:

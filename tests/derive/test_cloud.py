@@ -22,7 +22,7 @@ from dafab_static.derive.cloud import (
     reference_valid,
     shadow_cover,
 )
-from dafab_static.derive.morphology import dilate, fill_holes
+from dafab_static.derive.morphology import dilate, fill_by_erosion, fill_holes
 from dafab_static.errors import InputError
 from tests.spectra import BANDS
 from tests.spectra import SPECTRA as BASE_SPECTRA
@@ -242,6 +242,23 @@ def test_fill_holes_matches_priority_flood(shape: tuple[int, int]) -> None:
     seeds = torch.rand(shape, generator=generator) > 0.97
     expected = priority_flood(image.numpy(), seeds.numpy())
     assert np.array_equal(fill_holes(image, seeds, passes=1000).numpy(), expected)
+
+
+@pytest.mark.parametrize("shape", [(20, 20), (47, 83), (64, 9)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_devices_fill_by_erosion_matches_priority_flood(
+    shape: tuple[int, int], dtype: torch.dtype
+) -> None:
+    """The CUDA path's algorithm, run here on the CPU (a 4-sweep check interval makes the
+    convergence test fire mid-fill)."""
+    generator = torch.Generator().manual_seed(sum(shape) + 1)
+    image = torch.rand(shape, generator=generator).to(dtype)
+    border = torch.rand(shape, generator=generator) > 0.97
+    border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+    expected = priority_flood(image.double().numpy(), border.numpy())
+    got = fill_by_erosion(image, border, check_every=4)
+    assert got.dtype == dtype
+    assert np.array_equal(got.double().numpy(), expected)
 
 
 def test_fill_holes_fills_a_pit_to_its_rim() -> None:
