@@ -129,6 +129,18 @@ def test_a_tall_strip_west_of_the_antimeridian_is_not_stretched_round_the_globe(
     assert sorted(round(p.bounds[0]) for p in parts) == [-180, 177]
 
 
+def test_a_scene_around_the_pole_caps_it() -> None:
+    """1,000 km square centred on the North Pole (polar stereographic): its ring runs
+    round every longitude, so the footprint is the cap above its lowest latitude."""
+    grid = Affine(10000, 0, -500000, 0, -10000, 500000)
+    geometry = footprint(np.full((100, 100), 255, np.uint8), grid, CRS.from_epsg(3413))
+    assert geometry is not None and geometry["type"] == "Polygon"
+    cap = shape(geometry)
+    west, south, east, north = cap.bounds
+    assert (west, east, north) == (-180.0, 180.0, 90.0) and 83.0 < south < 84.0
+    assert cap.is_valid and cap.contains(shapely.Point(0.0, 89.0))
+
+
 def test_antimeridian_cut_into_two_parts() -> None:
     zone60 = CRS.from_epsg(32660)
     grid = Affine(500, 0, 650000, 0, -500, 5600000)  # 177 E central meridian, 150 km wide
