@@ -59,10 +59,12 @@ def fill_by_erosion(
     image's maximum everywhere but ``border`` (where it equals ``image``), then erode by the
     4-neighbour cross and take the maximum with ``image``, until nothing changes. Each sweep
     carries the fill one pixel further, so a scene takes as many sweeps as its longest
-    outlet path is long (about 1,000-3,000 on 2048 x 2048 scenes), but a sweep is six
-    elementwise kernels over the scene: on a GPU that is microseconds each, where the CPU
-    round trip through scikit-image cost seconds a scene. The result is exact (minima and
-    maxima of the image's own values), and equals scikit-image's bit for bit.
+    outlet path is long (1,130 and 1,397 counted on two 1024 x 1024 scenes), but a sweep is
+    six elementwise kernels over the scene: on a GPU that is microseconds each, where the
+    CPU round trip through scikit-image cost seconds a scene. Measured on an H200, 2048 x
+    2048 scenes: the whole cloud step 614 ms, against 4,261 ms on that machine's 16 CPU
+    threads. The result is exact (minima and maxima of the image's own values), and equals
+    scikit-image's bit for bit.
 
     Args:
         image: (H, W) float.
