@@ -415,7 +415,11 @@ def _median(runs: list[dict[str, Any]], key: str) -> float | None:
 def compare(query: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Ours against DuckDB on one query: medians over the rounds, ratios, agreement."""
     answers = {tuple(r.get("ids", ())) for e in ("dafab", "duckdb") for r in runs.get(e, [])}
-    row: dict[str, Any] = {"same_ids": len(answers) == 1 and bool(next(iter(answers)))}
+    # Agreement needs both engines; without DuckDB (--engines) there is nothing to agree with.
+    both = "dafab" in runs and "duckdb" in runs
+    row: dict[str, Any] = {
+        "same_ids": len(answers) == 1 and bool(next(iter(answers))) if both else None
+    }
     for kind in ("median_ms", "cold_ms", "setup_ms"):
         for engine, values in runs.items():
             row[f"{engine}_{kind}"] = _median(values, kind)
@@ -488,6 +492,10 @@ def main() -> None:
     print(table(report))
 
 
+def _agreement(same: bool | None) -> str:
+    return "n/a" if same is None else "yes" if same else "NO"
+
+
 def table(report: dict[str, Any]) -> str:
     """The RESULTS.md section's table."""
     lines = [
@@ -500,7 +508,7 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"| `{key}` | {row['dafab_median_ms']} | {row.get('duckdb_median_ms')} | "
             f"{row['ratio_median']} | {row['dafab_cold_ms']} | {row.get('duckdb_cold_ms')} | "
-            f"{row['ratio_cold']} | {floor} | {'yes' if row['same_ids'] else 'NO'} "
+            f"{row['ratio_cold']} | {floor} | {_agreement(row['same_ids'])} "
             f"({', '.join(row['scorer'])}) |"
         )
     return "\n".join(lines)

@@ -111,31 +111,28 @@ def to_crs84(region: Geometry, crs: CRS, *, max_segment_length: float | None = N
             max_segment_length = max(maxx - minx, maxy - miny) / DENSIFY_SEGMENTS
         if max_segment_length > 0:
             region = shapely.segmentize(region, max_segment_length)
-    if crs.is_geographic:
-        # Longitudes past ±180 (a 0..360 grid) are what GDAL's cut is for; a ring already
-        # in [-180, 180] passes through unchanged.
-        geojson = rasterio.warp.transform_geom(
-            crs, _CRS84, shapely.geometry.mapping(region), antimeridian_cutting=True
-        )
-    else:
-        geojson = rasterio.warp.transform_geom(crs, _CRS84, shapely.geometry.mapping(region))
-        if _spans_half_the_world(geojson):
-            # Not GDAL's antimeridian_cutting: it returns a part spanning -180..180 (the
-            # whole globe's width) for a UTM zone 1 strip with GDAL 3.10, and for every
-            # crossing footprint with GDAL 3.9 (rasterio 1.4.3's wheels). The antimeridian
-            # package (as stactools uses) splits the transformed rings where longitude
-            # jumps by more than 180 degrees, and gives the same answer on both.
-            geojson = antimeridian.fix_shape(geojson, fix_winding=True)
-    result = shapely.remove_repeated_points(shape(geojson))
+    # Geographic sources: longitudes past ±180 (a 0..360 grid) are what GDAL's cut is for.
+    # (rasterio refuses an explicit antimeridian_cutting=False on GDAL >= 2.2.)
+    cut = {"antimeridian_cutting": True} if crs.is_geographic else {}
+    geojson = rasterio.warp.transform_geom(crs, _CRS84, shapely.geometry.mapping(region), **cut)
+    result = shape(geojson)
+    if not crs.is_geographic and _wraps_around(result):
+        # Not GDAL's antimeridian_cutting: it returns a part spanning -180..180 (the whole
+        # globe's width) for a UTM zone 1 strip with GDAL 3.10, and for every crossing
+        # footprint with GDAL 3.9 (rasterio 1.4.3's wheels). The antimeridian package (as
+        # stactools uses) splits the transformed rings where longitude jumps by more than
+        # 180 degrees, and gives the same answer on both.
+        result = shape(antimeridian.fix_shape(geojson, fix_winding=True))
+    result = shapely.remove_repeated_points(result)
     if not result.is_valid:
         result = shapely.make_valid(result)
     return _polygonal(result)
 
 
-def _spans_half_the_world(geojson: dict[str, Any]) -> bool:
+def _wraps_around(geometry: Geometry) -> bool:
     """Whether a CRS84 (Multi)Polygon's longitudes span over 180°: a ring that wrapped
     around at ±180 (a footprint, however large, covers less than a hemisphere's width)."""
-    west, _, east, _ = shape(geojson).bounds
+    west, _, east, _ = geometry.bounds
     return bool(east - west > 180.0)
 
 

@@ -38,12 +38,12 @@ def fill_holes(image: torch.Tensor, seeds: torch.Tensor, passes: int | None = No
         1.0
     """
     del passes
-    from skimage.morphology import reconstruction
-
     border = seeds.clone()
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
     if image.device.type == "cuda":
         return fill_by_erosion(image, border)
+    from skimage.morphology import reconstruction
+
     mask = image.detach().to("cpu", torch.float64).numpy()
     seed = np.where(border.cpu().numpy(), mask, mask.max())
     filled = reconstruction(seed, mask, method="erosion", footprint=_CROSS)  # type: ignore[no-untyped-call]

@@ -131,8 +131,8 @@ class ResNetEncoder(Encoder):
             ``std`` or ``projection`` have the wrong length, shape or values.
 
     Example:
-        >>> enc = ResNetEncoder(ResNet18(in_chans=4, num_classes=0), bands=DEFAULT_BANDS,
-        ...                     model_id="demo-resnet18")
+        >>> enc = ResNetEncoder(ResNet18(in_chans=4, num_classes=0),
+        ...                     bands=("blue", "green", "red", "nir"), model_id="demo-resnet18")
         >>> enc.encode(torch.rand(1, 4, 64, 64)).shape
         torch.Size([1, 64])
     """
