@@ -319,7 +319,7 @@ class SearchResult:
                 "to_geodataframe needs geopandas: pip install 'dafab-static[geo]'"
             ) from None
         table = self.to_arrow()
-        geometry = self.geometry_column or primary_column(table.schema) or "geometry"
+        geometry = _geometry_name(table.schema, self.geometry_column)
         if geometry not in table.column_names:
             return geopandas.GeoDataFrame(table.to_pandas())
         geoms = shapes_of_table(table, geometry)
@@ -436,6 +436,11 @@ def _short_time(value: str) -> str:
     return f"{head}.{fraction[:3]}Z" if fraction.endswith("000") else value
 
 
+def _geometry_name(schema: pa.Schema, given: str | None) -> str:
+    """The geometry column: the one asked for, else GeoParquet's primary, else "geometry"."""
+    return given or primary_column(schema) or "geometry"
+
+
 def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str, Any]]:
     names = table.column_names
     if "stac_version" in names and "type" in names:
@@ -465,7 +470,7 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
                 yield item
         return
     # Plain GeoParquet: the other columns are the feature's properties.
-    geometry = geometry_column or primary_column(table.schema) or "geometry"
+    geometry = _geometry_name(table.schema, geometry_column)
     geoms: list[Any] = [None] * table.num_rows
     if geometry in names:
         shapes = shapes_of_table(table, geometry)
