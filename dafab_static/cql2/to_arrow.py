@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pygeofilter import ast
 
+from dafab_static.arrays import one_array
 from dafab_static.cql2 import nodes, spatial, temporal
 from dafab_static.errors import QueryError
 
@@ -76,9 +77,7 @@ class _Evaluator:
             if not value.is_valid:
                 return pa.nulls(self.n, pa.bool_())
             return pa.array(np.full(self.n, bool(value.as_py())))
-        if isinstance(value, pa.ChunkedArray):
-            return value.combine_chunks()
-        return value
+        return one_array(value)
 
     # -- boolean expressions ----------------------------------------------------------
     def boolean(self, node: Any) -> pa.Array:

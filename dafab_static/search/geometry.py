@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from dafab_static.arrays import one_array
 from dafab_static.errors import QueryError
 
 # encoding → (shapely type, list depth above the coordinates)
@@ -111,8 +112,7 @@ def shapes(column: pa.Array, encoding: str | None = None, *, name: str = "geomet
 
     Raises QueryError naming ``name`` when the column holds no geometry encoding.
     """
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    column = one_array(column)
     kind = column.type
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return np.asarray(shapely.from_wkb(column.to_numpy(zero_copy_only=False)))

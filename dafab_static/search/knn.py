@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from dafab_static.arrays import one_array
 from dafab_static.errors import QueryError
 from dafab_static.search import scan
 from dafab_static.search.cosine import Entry, Scorer, TopK, vectors
@@ -290,8 +291,7 @@ def _sidecar(file: scan.OpenFile, column: str) -> tuple[pa.Array, np.ndarray] | 
         return None  # not this file's sidecar (rewritten since): trust the Parquet file
     counts = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     starts = np.concatenate([[0], np.cumsum(counts)])
-    chunks = table.column(column)
-    return (chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()), starts
+    return one_array(table.column(column)), starts
 
 
 def _is_embedding(field: pa.Field) -> bool:

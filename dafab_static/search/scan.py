@@ -24,11 +24,12 @@ import pyarrow.compute as pc
 from pygeofilter import ast
 
 from dafab_static import storage
+from dafab_static.arrays import one_array, pick_rows
 from dafab_static.cql2 import nodes, to_arrow
 from dafab_static.errors import QueryError
 from dafab_static.search import geometry
 from dafab_static.search.params import DEFAULT_FIELDS, Fields, Request
-from dafab_static.search.parquet import Reader
+from dafab_static.search.parquet import Layout, Reader
 from dafab_static.search.prune import Pruner, file_crosses
 from dafab_static.search.sources import IndexFile
 
@@ -64,7 +65,9 @@ class OpenFile:
         self._source: Any = None
         self._handle = self._open_input() if remote else None
         self.parquet: Reader = None  # type: ignore[assignment]  # set inside opened()
+        self._layout: Layout | None = None  # the first open's, for the next ones
         with self.opened(keep=True):
+            self._layout = self.parquet.layout
             self.schema = self.parquet.schema_arrow
             self.geometry = geometry_column or geometry.primary_column(self.schema)
             self.crs = geometry.foreign_crs(self.schema, self.geometry)
@@ -89,7 +92,8 @@ class OpenFile:
         handle.seek(0)
         try:
             # A reader closes its source when it closes: the kept handle must outlive it.
-            self.parquet = Reader(handle if self._handle is None else _Kept(handle))
+            source = handle if self._handle is None else _Kept(handle)
+            self.parquet = Reader(source, self._layout)
         except (pa.ArrowInvalid, OSError) as error:
             if self._handle is None:
                 handle.close()
@@ -123,7 +127,7 @@ class OpenFile:
         if self._crossing is None:
             self._crossing = True
             if "bbox" in self.schema.names and pa.types.is_struct(self.schema.field("bbox").type):
-                bbox = self.parquet.read(["bbox"])["bbox"].combine_chunks()
+                bbox = one_array(self.parquet.read(["bbox"])["bbox"])
                 fields = {f.name for f in bbox.type}
                 if {"xmin", "xmax"} <= fields:
                     west, east = pc.struct_field(bbox, "xmin"), pc.struct_field(bbox, "xmax")
@@ -185,7 +189,7 @@ class _Batch:
         if missing:
             table = self.file.parquet.read_row_group(self.group, missing)
             for name in missing:
-                self.loaded[name] = table[name].combine_chunks()
+                self.loaded[name] = one_array(table[name])
 
     def column(self, name: str) -> pa.Array:
         found = self.file.resolve(name)
@@ -230,9 +234,10 @@ class _Batch:
     def read(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
         """Rows ``rows`` of this row group with ``columns`` (reusing pass-1 columns)."""
         self.load(columns)
-        arrays = [self.loaded[c].take(pa.array(rows)) for c in columns]
         fields = [self.file.schema.field(c) for c in columns]
-        return pa.Table.from_arrays(arrays, schema=pa.schema(fields, self.file.schema.metadata))
+        schema = pa.schema(fields, self.file.schema.metadata)
+        table = pa.Table.from_arrays([self.loaded[c] for c in columns], schema=schema)
+        return pick_rows(table, rows)
 
 
 class _Kept(io.RawIOBase):

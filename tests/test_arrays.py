@@ -1,0 +1,56 @@
+"""The Arrow helpers of the scan's hot path give the same rows as ``take``, in every order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dafab_static.arrays import one_array, pick_rows
+
+
+@pytest.fixture
+def table() -> pa.Table:
+    n = 300
+    assets = pa.StructArray.from_arrays(
+        [pa.array([f"s3://b/{i}.tif" for i in range(n)]), pa.array([[f"r{i}"] for i in range(n)])],
+        ["href", "roles"],
+    )
+    return pa.table({"id": [f"item-{i}" for i in range(n)], "assets": assets})
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [0],
+        [299],
+        [3, 4, 5, 90, 91, 7],  # runs, out of order (a sortby fetch)
+        [10, 9, 8],  # descending: three runs of one row
+        list(range(0, 300, 2)),  # 150 runs: taken, not sliced
+        list(range(300)),
+    ],
+)
+def test_pick_rows_equals_take(table: pa.Table, rows: list[int]) -> None:
+    picked = pick_rows(table, np.array(rows))
+    assert picked.schema == table.schema
+    assert picked.to_pylist() == table.take(pa.array(rows)).to_pylist()
+
+
+def test_pick_rows_of_nothing_keeps_the_schema(table: pa.Table) -> None:
+    picked = pick_rows(table, np.array([], dtype=np.int64))
+    assert picked.num_rows == 0 and picked.schema == table.schema
+
+
+def test_pick_rows_slices_share_the_buffers(table: pa.Table) -> None:
+    picked = pick_rows(table, np.array([5, 6, 7]))
+    column = picked["id"].chunk(0)
+    assert column.offset == 5  # a zero-copy slice, not a copy
+
+
+def test_one_array() -> None:
+    single = pa.chunked_array([pa.array([1, 2])])
+    assert one_array(single).equals(pa.array([1, 2]))
+    two = pa.chunked_array([pa.array([1]), pa.array([2])])
+    assert one_array(two).equals(pa.array([1, 2]))
+    plain = pa.array([3])
+    assert one_array(plain) is plain
