@@ -14,7 +14,7 @@ import pyarrow as pa
 from dafab_static import index
 from dafab_static.crawl import collections as _crawl_collections
 from dafab_static.crawl import load as _load
-from dafab_static.errors import InputError, StorageError
+from dafab_static.errors import DafabError, InputError, StorageError
 from dafab_static.queryables._document import REL, merge_queryables, queryables_for_schema
 from dafab_static.storage import arrow_filesystem, join_href, read_url
 
@@ -118,24 +118,16 @@ def _mirror_files(url: str, doc: Mapping[str, Any]) -> list[str] | None:
 
 
 def _parquet_files(url: str) -> list[str]:
-    """The ``.parquet`` files below a local or ``s3://`` folder (``_``/``.`` names skipped,
-    as pyarrow's dataset discovery does); empty for http(s), which cannot be listed."""
+    """The ``.parquet`` files below a local or ``s3://`` folder (search lists them the same
+    way); empty when there are none, or for http(s), which cannot be listed."""
+    from dafab_static.search.sources import parquet_files
+
     if url.startswith(("http://", "https://")):
         return []
-    import pyarrow.fs as pafs
-
-    fs, path = arrow_filesystem(url)
     try:
-        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    except (OSError, pa.ArrowException):
+        return [f.url for f in parquet_files(url)]
+    except DafabError:
         return []
-    prefix = "s3://" if url.startswith("s3://") else ""
-    return sorted(
-        prefix + i.path
-        for i in infos
-        if i.is_file and i.path.endswith(".parquet")
-        and not any(p.startswith(("_", ".")) for p in i.path[len(path) :].split("/"))
-    )  # fmt: skip
 
 
 def _from_parquet(

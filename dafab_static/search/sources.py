@@ -56,7 +56,7 @@ def resolve(location: str) -> Source:
     """
     location = location.rstrip("/") if location not in ("/", "") else location
     if _is_parquet_source(location):
-        return Source(location, tuple(_parquet_files(location)))
+        return Source(location, tuple(parquet_files(location)))
     document_url = _catalog_document(location)
     catalog = _read_json(document_url, what="catalog")
     if catalog.get("type") not in ("Catalog", "Collection"):
@@ -145,7 +145,16 @@ def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _parquet_files(location: str) -> list[IndexFile]:
+def parquet_files(location: str) -> list[IndexFile]:
+    """The Parquet files a file, folder or glob names, local or ``s3://`` (an ``http(s)``
+    URL names one file: a web server cannot be listed). A folder or prefix is listed
+    recursively, skipping names that start with ``_`` or ``.`` as pyarrow's dataset
+    discovery does (``_SUCCESS``, ``.tmp`` files of a writer still at work).
+
+    Raises:
+        InputError: nothing matches, or a glob names a web server.
+        StorageError: an ``s3://`` prefix cannot be listed.
+    """
     parts = urlsplit(location)
     if parts.scheme == "s3":
         if not any(c in location for c in "*?[") and location.endswith(".parquet"):
@@ -160,7 +169,10 @@ def _parquet_files(location: str) -> list[IndexFile]:
     if any(c in location for c in "*?["):
         paths = sorted(globbing.glob(location, recursive=True))
     elif Path(location).is_dir():
-        paths = sorted(str(p) for p in Path(location).rglob("*.parquet"))
+        top = Path(location)
+        paths = sorted(
+            str(p) for p in top.rglob("*.parquet") if not _hidden(p.relative_to(top).as_posix())
+        )
     else:
         if not Path(location).exists():
             raise InputError(f"{location}: no such file")
@@ -169,6 +181,11 @@ def _parquet_files(location: str) -> list[IndexFile]:
     if not files:
         raise InputError(f"{location}: matches no Parquet file")
     return files
+
+
+def _hidden(relative: str) -> bool:
+    """Whether a path below a listed folder has a part named ``_…`` or ``.…``."""
+    return any(part.startswith(("_", ".")) for part in relative.split("/") if part)
 
 
 def _listed_files(location: str) -> list[IndexFile]:
@@ -188,7 +205,7 @@ def _listed_files(location: str) -> list[IndexFile]:
     if wildcard >= 0:
         urls = [u for u in urls if fnmatch.fnmatch(u, location)]
     else:
-        urls = [u for u in urls if u.endswith(".parquet")]
+        urls = [u for u in urls if u.endswith(".parquet") and not _hidden(u[len(prefix) :])]
     if not urls:
         raise InputError(f"{location}: matches no Parquet object")
     return [IndexFile(u) for u in urls]

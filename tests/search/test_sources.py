@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,17 @@ def test_index_folder_and_glob(catalog: Path) -> None:
     glob = str(catalog / "index" / "*" / "year=2024" / "month=07" / "*.parquet")
     july = ids(search(glob))
     assert "dateline" in july and "gen-0000001" in july and "span-september" not in july
+
+
+def test_folder_listing_skips_hidden_and_underscore_names(catalog: Path, tmp_path: Path) -> None:
+    # What pyarrow's dataset discovery skips: a writer's temporary or staging files.
+    folder = tmp_path / "index"
+    shutil.copytree(catalog / "index" / "gen", folder)
+    first = sorted(folder.rglob("*.parquet"))[0]
+    (folder / "_staging").mkdir()
+    shutil.copy(first, folder / "_staging" / "items.parquet")
+    shutil.copy(first, first.parent / ".items.parquet.tmp.parquet")
+    assert search(str(folder)).count() == 40 + 4
 
 
 def test_files_written_by_stac_geoparquet_and_rustac(
