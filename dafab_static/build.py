@@ -181,6 +181,7 @@ class _Build:
         self.spool = spool
         self.progress = progress
         self.given: dict[str, dict[str, Any]] = {}
+        self.given_from: dict[str, str] = {}  # where each given Collection was read
         self.config = WriterConfig(release, opts.base_url, opts.validate, opts.strict, localized,
                                    derived_assets=recipe is not None)  # fmt: skip
         self.writer = MonthWriter(self.config)  # catalogs above the months, in this process
@@ -228,7 +229,8 @@ class _Build:
     def given_collection(self, doc: dict[str, Any], source: str) -> bool:
         """Keep a Collection read from the sources; False, so generators can filter on it."""
         cid = layout.check_id(doc.get("id"), what="collection", source=source)
-        self.given.setdefault(cid, doc)  # the first definition (--collection-json first) wins
+        if cid not in self.given:  # the first definition (--collection-json first) wins
+            self.given[cid], self.given_from[cid] = doc, source
         return False
 
     def derive(
@@ -273,6 +275,10 @@ class _Build:
                 derived.append((place.document, title))
             else:
                 platforms[place.branch].append((place.document, title))
+        for cid in sorted(set(self.given) - set(self.spool.counts)):
+            # A Collection needs its items for its extents, summaries and index; one that
+            # none of the sources fills is reported rather than published hollow.
+            self.notice(f"{self.given_from[cid]}: collection {cid!r} has no items; not published")
         self.finish_warnings()
         branches: list[tuple[str, str]] = []
         if platforms:

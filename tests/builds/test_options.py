@@ -64,6 +64,25 @@ def test_collection_json_is_used_and_its_extent_recomputed(tmp_path: Path) -> No
     assert {"rel": "license", "href": "https://example.com/lic"} in doc["links"]
 
 
+def test_a_given_collection_without_items_is_reported_not_published(tmp_path: Path) -> None:
+    empty = {
+        "type": "Collection", "stac_version": "1.1.0", "id": "nothing-here",
+        "description": "No source fills it.", "license": "CC-BY-4.0",
+        "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[None, None]]}},
+        "links": [],
+    }  # fmt: skip
+    (tmp_path / "col.json").write_text(json.dumps(empty))
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i) for i in range(3)])
+    dest = tmp_path / "cat"
+    options = BuildOptions(collections=(str(tmp_path / "col.json"),))
+    report = dafab_static.build([str(src)], str(dest), options=options)
+    assert report.ok and report.collections == {"gen": 3}
+    assert [w for w in report.warnings if "nothing-here" in w] == [
+        f"{tmp_path / 'col.json'}: collection 'nothing-here' has no items; not published"
+    ]
+    assert not list(dest.rglob("nothing-here*"))
+
+
 def test_collection_option_overrides_item_collections(tmp_path: Path) -> None:
     src = write_ndjson(tmp_path / "a.ndjson", [item(i, collection=f"c{i}") for i in range(3)])
     report = dafab_static.build(
