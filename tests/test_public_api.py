@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import types
+
 import dafab_static
 
 
@@ -10,15 +14,39 @@ def test_all_lists_exactly_the_public_names() -> None:
 
     public = {
         name
-        for name, value in vars(dafab_static).items()
-        if not name.startswith("_") and not isinstance(value, __future__._Feature)
+        for name in dir(dafab_static)
+        if not name.startswith("_")
+        and not isinstance(getattr(dafab_static, name), (types.ModuleType, __future__._Feature))
     }
-    submodules = {
-        name for name, value in vars(dafab_static).items() if type(value).__name__ == "module"
-    }
-    assert set(dafab_static.__all__) - {"__version__"} == public - submodules
+    assert set(dafab_static.__all__) - {"__version__"} == public
     for name in dafab_static.__all__:
         assert getattr(dafab_static, name) is not None
+
+
+def _fresh(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_cli_starts_without_loading_the_build_or_search() -> None:
+    # The public names load on first use: `dafab-static --help` should not import Arrow.
+    code = (
+        "import sys, dafab_static.cli; "
+        "print(sorted(m for m in ('pyarrow', 'numpy', 'torch', 'dafab_static.build', "
+        "'dafab_static.search') if m in sys.modules))"
+    )
+    assert _fresh(code) == "[]"
+
+
+def test_functions_keep_their_names_when_the_submodule_is_imported_first() -> None:
+    # build, info, queryables, search and validate are each a submodule and its function.
+    code = (
+        "import dafab_static.build, dafab_static.search.scan, dafab_static.validate, "
+        "dafab_static.info, dafab_static.queryables._read, dafab_static as d; "
+        "print([type(getattr(d, n)).__name__ for n in "
+        "('build', 'search', 'validate', 'info', 'queryables')])"
+    )
+    assert _fresh(code) == "['function', 'function', 'function', 'function', 'function']"
 
 
 def test_public_callables_have_docstrings() -> None:
