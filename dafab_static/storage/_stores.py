@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+import posixpath
 import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from dafab_static.errors import StorageError
 
@@ -373,9 +374,8 @@ def join_href(base: str, href: str) -> str:
         >>> join_href("/data/stac/a/catalog.json", "../x%20y.json")
         '/data/stac/x y.json'
     """
-    import posixpath
-    from urllib.parse import unquote, urljoin, urlunsplit
-
+    # Imports live at the top: this runs once per asset of every ingested item (25 for a
+    # Sentinel-2 item), and a function-level ``from urllib.parse import`` cost 3 µs a call.
     if href.startswith(("http://", "https://", "s3://")):
         return href
     if href.startswith("file://"):
