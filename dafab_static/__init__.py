@@ -3,9 +3,9 @@
 Rasters and other hubs' STAC items become one static STAC tree plus stac-geoparquet
 indexes, in a folder or an S3-compatible bucket.
 
-The public names load on first use (PEP 562), so that ``dafab-static --help`` and a search
-do not pay for importing the build, and a build not for the search: importing everything
-took 0.8 s of every command's start.
+The public names load on first use (PEP 562), so that ``dafab-static --help`` imports no
+Arrow and a search does not import the build: importing everything took 0.8 s of every
+command's start.
 """
 
 from __future__ import annotations
