@@ -65,6 +65,16 @@ def primary_column(schema: pa.Schema) -> str | None:
     return "geometry" if "geometry" in schema.names else None
 
 
+def column_bbox(schema: pa.Schema, column: str | None) -> tuple[float, float, float, float] | None:
+    """The ``bbox`` the ``geo`` metadata gives for ``column``, as (west, south, east, north)
+    (a 3D box loses its z); None when it gives none."""
+    found = _column_meta(schema, column, "bbox")
+    if not isinstance(found, list) or len(found) not in (4, 6):
+        return None
+    half = len(found) // 2
+    return (found[0], found[1], found[half], found[half + 1])
+
+
 def encoding_of(schema: pa.Schema, column: str) -> str | None:
     """The GeoParquet ``encoding`` of ``column`` (lower case), or None when not given."""
     found = _column_meta(schema, column, "encoding")

@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pygeofilter import ast
 
 from dafab_static.cql2 import nodes, spatial
+from dafab_static.search import geometry
 from dafab_static.search.sources import IndexFile
 
 Box = tuple[float, float, float, float]
@@ -236,20 +238,11 @@ def _crosses(bbox: tuple[float, ...]) -> bool:
     return bbox[0] > bbox[2] or (bbox[0] <= -180 and bbox[2] >= 180)
 
 
-def file_crosses(metadata: pq.FileMetaData) -> bool | None:
+def file_crosses(schema: pa.Schema) -> bool | None:
     """Whether the GeoParquet bbox of the file spans the globe, as index.py writes it for
     files with items crossing the antimeridian; None when the file gives no bbox."""
-    import json
-
-    geo = (metadata.metadata or {}).get(b"geo")
-    if not geo:
-        return None
-    try:
-        document = json.loads(geo)
-        bbox = document["columns"][document["primary_column"]].get("bbox")
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return None
-    return None if bbox is None else _crosses(tuple(bbox))
+    bbox = geometry.column_bbox(schema, geometry.primary_column(schema))
+    return None if bbox is None else _crosses(bbox)
 
 
 def _only_some_time_columns(paths: dict[str, int]) -> bool:

@@ -71,7 +71,7 @@ class OpenFile:
             self.schema = self.parquet.schema_arrow
             self.geometry = geometry_column or geometry.primary_column(self.schema)
             self.crs = geometry.foreign_crs(self.schema, self.geometry)
-            self._crossing: bool | None = file_crosses(self.parquet.metadata)
+            self._crossing: bool | None = file_crosses(self.schema)
 
     def _open_input(self) -> Any:
         return storage.open_input(self.index.url, stats=self.io, size=self.index.size)
