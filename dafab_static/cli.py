@@ -339,9 +339,9 @@ def search(
                 query = json.loads(text)
             except json.JSONDecodeError as error:
                 raise _option_error(f"--near: not a JSON array ({error.msg})") from None
+        geometry = formats.read_argument(intersects, "--intersects", json_only=True)
         result = dafab_static.search(
-            source, ids=ids, collections=collections, bbox=bbox,
-            intersects=formats.read_argument(intersects, "--intersects"), datetime=when,
+            source, ids=ids, collections=collections, bbox=bbox, intersects=geometry, datetime=when,
             filter=formats.read_argument(filter_, "--filter"), filter_lang=filter_lang,
             sortby=sortby, limit=limit, fields=fields, geometry_column=geometry_column,
             lenient=lenient, near=query, k=k, model=model,

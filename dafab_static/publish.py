@@ -55,6 +55,10 @@ class Release:
             _refuse_foreign_folder(target.root)
             _remove_stale_staging(target.root)
             staging = target.root.parent / f".{target.root.name}.staging-{os.getpid()}-{self.id}"
+            try:  # now, so that an unwritable destination fails before any work is done
+                staging.mkdir(parents=True)
+            except OSError as e:
+                raise StorageError(f"{dest}: cannot create the catalog there ({e.strerror})") from e
             self.store = FolderStore(staging)
             self.body_prefix = ""
         else:

@@ -64,6 +64,18 @@ def test_unreachable_bucket_is_a_storage_error(monkeypatch: pytest.MonkeyPatch) 
     assert str(info.value).startswith("s3://nobucket/p/catalog.json: cannot read")
 
 
+def test_incomplete_s3_credentials_are_a_storage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with pytest.raises(StorageError) as info:
+        open_store("s3://bucket/p")
+    message = str(info.value)
+    assert message.startswith("s3://bucket: cannot set up the S3 client (")
+    assert "SecretAccessKey" in message and "AWS_PROFILE" in message
+
+
 def test_unsupported_scheme() -> None:
     with pytest.raises(StorageError, match="unsupported destination"):
         open_store("ftp://host/x")

@@ -18,17 +18,19 @@ from dafab_static.search.result import SearchResult
 FORMATS = ("ndjson", "geojson", "parquet", "ids", "count")
 
 
-def read_argument(value: str | None, option: str) -> str | None:
+def read_argument(value: str | None, option: str, *, json_only: bool = False) -> str | None:
     """An option's value, or the contents of the file it names (``@FILE``, or a path to an
-    existing file), so long filters and geometries need no shell quoting."""
+    existing file), so long filters and geometries need no shell quoting. With
+    ``json_only`` (a GeoJSON option), a value that is not JSON text must name a file."""
     if value is None:
         return None
     path = value[1:] if value.startswith("@") else value
-    if value.startswith("@") or (len(value) < 4096 and not value.lstrip().startswith(("{", "["))):
+    looks_like_json = value.lstrip().startswith(("{", "["))
+    if value.startswith("@") or (len(value) < 4096 and not looks_like_json):
         candidate = Path(path)
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
-        if value.startswith("@"):
+        if value.startswith("@") or json_only:
             raise OptionError(f"{option}: no such file {path}")
     return value
 

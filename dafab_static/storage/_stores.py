@@ -73,10 +73,10 @@ class FolderStore:
     def put(self, path: str, data: bytes) -> None:
         target = self._path(path)
         parent = str(target.parent)
-        if parent not in self._made:
-            os.makedirs(parent, exist_ok=True)
-            self._made.add(parent)
         try:
+            if parent not in self._made:
+                os.makedirs(parent, exist_ok=True)
+                self._made.add(parent)
             with open(target, "wb") as f:
                 f.write(data)
         except OSError as e:
@@ -232,17 +232,24 @@ def _s3_settings() -> tuple[dict[str, Any], Any]:
 
 def _s3_client(bucket: str) -> Any:
     """A fresh obstore ``S3Store`` for ``bucket``, configured by :func:`_s3_settings`."""
+    from obstore.exceptions import BaseError
     from obstore.store import S3Store
 
     config, provider = _s3_settings()
     endpoint = str(config.get("endpoint", ""))
     client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
-    return S3Store(
-        bucket,
-        config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
-        client_options=client,
-        credential_provider=provider,
-    )
+    try:
+        return S3Store(
+            bucket,
+            config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
+            client_options=client,
+            credential_provider=provider,
+        )
+    except BaseError as e:  # e.g. AWS_ACCESS_KEY_ID set without AWS_SECRET_ACCESS_KEY
+        raise StorageError(
+            f"s3://{bucket}: cannot set up the S3 client ({_short(e)}); check the AWS_* "
+            "environment variables (endpoint, access key id and secret) or AWS_PROFILE"
+        ) from e
 
 
 def _shared_s3_client(bucket: str) -> Any:

@@ -168,6 +168,16 @@ def test_cli_bad_options_name_the_option(tmp_path: Path, option: list[str]) -> N
     assert option[0].lstrip("-").split("-")[0] in run.stderr.replace("_", "-")
 
 
+def test_unwritable_destination_is_one_line_before_any_work(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run = _cli("build", "--sample", "--out", str(blocker / "cat"))
+    assert run.returncode == 1
+    reason = "cannot create the catalog there (Not a directory)"
+    assert run.stderr == f"error: {blocker / 'cat'}: {reason}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_nothing_found_is_an_error(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

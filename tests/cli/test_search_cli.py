@@ -81,6 +81,8 @@ def test_ids_format_reads_the_id_column_only(sample: Path) -> None:
         (["--format", "xml"], "--format must be one of"),
         (["--format", "parquet"], "--format parquet needs --output"),
         (["--filter", "@/nonexistent.json"], "--filter: no such file"),
+        (["--intersects", "/nonexistent.geojson"], "--intersects: no such file /nonexistent"),
+        (["--intersects", '{"type": "Point"'], "intersects: not GeoJSON"),
     ],
 )
 def test_errors_are_one_line(sample: Path, args: list[str], message: str) -> None:
