@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 
 from dafab_static.errors import StorageError
-from dafab_static.storage import FolderStore, ObjectStore, open_store
+from dafab_static.storage import FolderStore, ObjectStore, folder_problem, open_store
 
 #: Marker written at the top of every catalog this tool publishes.
 MARKER = ".dafab-release.json"
@@ -58,7 +58,9 @@ class Release:
             try:  # now, so that an unwritable destination fails before any work is done
                 staging.mkdir(parents=True)
             except OSError as e:
-                raise StorageError(f"{dest}: cannot create the catalog there ({e.strerror})") from e
+                raise StorageError(
+                    f"{dest}: cannot create the catalog there ({folder_problem(staging, e)})"
+                ) from e
             self.store = FolderStore(staging)
             self.body_prefix = ""
         else:

@@ -23,6 +23,7 @@ from dafab_static.pipeline.recipe import Recipe, load_recipe
 from dafab_static.pipeline.runner import Pipeline, PipelineReport
 from dafab_static.pipeline.windows import Asset
 from dafab_static.spool import UNASSIGNED
+from dafab_static.storage import folder_problem
 
 ITEMS_FILE = "items.ndjson"
 
@@ -61,13 +62,17 @@ def run(
     """
     from dafab_static.ingest import iter_records
 
-    recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    recipe = load_recipe(recipe, option="recipe") if isinstance(recipe, str) else recipe
     sources = list(sources)
     final = Path(out).resolve()
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise OptionError(f"--out {out}: exists and is not an empty folder")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    except OSError as e:
+        reason = folder_problem(final.parent, e)
+        raise OptionError(f"--out {out}: cannot create the folder there ({reason})") from e
     problems: list[str] = []
 
     def problem(error: Exception) -> None:

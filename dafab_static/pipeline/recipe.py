@@ -88,8 +88,8 @@ class Recipe:
         return any(fnmatch.fnmatchcase(collection or "", p) for p in self.collections)
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and check a recipe file.
+def load_recipe(path: str | Path, *, option: str = "--pipeline") -> Recipe:
+    """Read and check a recipe file; ``option`` names the parameter in messages.
 
     Raises:
         OptionError: naming the file, and the table or step, for anything wrong: missing
@@ -104,9 +104,14 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
-        raise OptionError(f"--pipeline {where}: cannot read recipe ({e.strerror or e})") from None
+        hint = ""
+        if isinstance(e, FileNotFoundError) and Path(path).suffix != ".toml":
+            hint = "; a recipe is a TOML file, such as pipelines/default.toml"
+        raise OptionError(
+            f"{option} {where}: cannot read recipe ({e.strerror or e}){hint}"
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise OptionError(f"--pipeline {where}: not valid TOML ({e})") from None
+        raise OptionError(f"{option} {where}: not valid TOML ({e})") from None
     return parse_recipe(doc, source=where)
 
 

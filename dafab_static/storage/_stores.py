@@ -195,6 +195,15 @@ class ObjectStore:
                 raise StorageError(f"{self.url}: cannot delete ({_short(e)})") from e
 
 
+def folder_problem(folder: Path, error: OSError) -> str:
+    """Why ``folder`` could not be created, in words: names the file standing in its way,
+    which ``mkdir`` reports only as "File exists" or "Not a directory"."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            return f"{place} is a file, not a folder" if not place.is_dir() else str(error.strerror)
+    return str(error.strerror)
+
+
 def _short(error: Exception) -> str:
     """First line of an obstore error, which otherwise spans a page of debug output."""
     return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__

@@ -173,7 +173,7 @@ def test_unwritable_destination_is_one_line_before_any_work(tmp_path: Path) -> N
     blocker.write_text("not a folder")
     run = _cli("build", "--sample", "--out", str(blocker / "cat"))
     assert run.returncode == 1
-    reason = "cannot create the catalog there (Not a directory)"
+    reason = f"cannot create the catalog there ({blocker} is a file, not a folder)"
     assert run.stderr == f"error: {blocker / 'cat'}: {reason}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 

@@ -103,6 +103,13 @@ def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> Non
         assert Path(item["assets"]["thumbnail"]["href"]).is_file()
     again = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(out))
     assert again.returncode == 1 and "exists and is not an empty folder" in again.stderr
+    inside_a_file = out / "items.ndjson" / "sub"
+    blocked = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(inside_a_file))
+    assert blocked.returncode == 1
+    assert blocked.stderr == (
+        f"error: --out {inside_a_file}: cannot create the folder there "
+        f"({out / 'items.ndjson'} is a file, not a folder)\n"
+    )
     # The output is a build source like any other.
     cat = tmp_path / "cat"
     assert dafab_static.build([str(out / "items.ndjson")], str(cat)).ok

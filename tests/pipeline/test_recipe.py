@@ -67,6 +67,12 @@ def test_bad_recipes_name_the_problem(tmp_path: Path, text: str, message: str) -
 def test_missing_recipe_file(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"--pipeline .*nope.toml: cannot read recipe"):
         load_recipe(tmp_path / "nope.toml")
+    with pytest.raises(OptionError) as error:
+        load_recipe("default", option="recipe")
+    assert str(error.value) == (
+        "recipe default: cannot read recipe (No such file or directory); "
+        "a recipe is a TOML file, such as pipelines/default.toml"
+    )
 
 
 def test_step_by_import_path() -> None:
