@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from dafab_static.arrays import one_array
 from dafab_static.spool import format_time
 
 # The `stac-geoparquet` metadata version. The spec's text names 1.1.0 as the version that
@@ -180,16 +181,37 @@ def hilbert_key(lon: np.ndarray, lat: np.ndarray, order: int = _HILBERT_ORDER) -
     return d
 
 
+#: GeoParquet's names of the WKB geometry type codes.
+_WKB_TYPES = {
+    1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+    6: "MultiPolygon", 7: "GeometryCollection",
+}  # fmt: skip
+
+
 def geometry_types(table: pa.Table) -> list[str]:
-    """Distinct GeoParquet geometry type names in the ``geometry`` column, sorted."""
-    geoms = shapely.from_wkb(table["geometry"].combine_chunks().to_numpy(zero_copy_only=False))
-    names = {str(t) for t in np.unique(shapely.get_type_id(geoms))}
-    by_id = {
-        "0": "Point", "1": "LineString", "3": "Polygon", "4": "MultiPoint",
-        "5": "MultiLineString", "6": "MultiPolygon", "7": "GeometryCollection",
-    }  # fmt: skip
-    has_z = bool(np.any(shapely.has_z(geoms)))
-    return sorted(by_id[n] + (" Z" if has_z else "") for n in names if n in by_id)
+    """Distinct GeoParquet geometry type names in the ``geometry`` column, sorted; a type
+    whose geometries have Z is named with " Z", the others without (a 3D point and a 2D
+    polygon give ``["Point Z", "Polygon"]``).
+
+    Read from each WKB header, not by parsing every geometry (``shapely.from_wkb`` was 4 %
+    of a 10k build for this): the byte order, then the uint32 type, ISO (1-7, +1000 Z,
+    +2000 M, +3000 ZM) or EWKB (Z flag 0x80000000). GeoParquet has no name for M, which is
+    left out of the name as it is of the geometry's 2D/3D kind.
+    """
+    column = one_array(table["geometry"]).drop_null()
+    if len(column) == 0:
+        return []
+    heads = b"".join(pc.binary_slice(column, 0, 5).to_numpy(zero_copy_only=False))
+    raw = np.frombuffer(heads, np.uint8)
+    if raw.size != 5 * len(column):
+        raise ValueError("geometry: a value shorter than a WKB header")
+    raw = raw.reshape(-1, 5)
+    words = np.ascontiguousarray(raw[:, 1:])
+    code = np.where(raw[:, 0] == 1, words.view("<u4").ravel(), words.view(">u4").ravel())
+    base = code & 0x0FFFFFFF
+    has_z = ((code & 0x80000000) != 0) | np.isin(base // 1000, (1, 3))
+    kinds = set(zip((base % 1000).tolist(), has_z.tolist(), strict=True))
+    return sorted(_WKB_TYPES[k] + (" Z" if z else "") for k, z in kinds if k in _WKB_TYPES)
 
 
 def _file_bbox(table: pa.Table) -> tuple[float, float, float, float]:

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -41,6 +42,22 @@ def test_hilbert_curve_visits_neighbouring_cells() -> None:
     order = np.argsort(keys)
     steps = np.abs(np.diff(x[order])) + np.abs(np.diff(y[order]))
     assert set(steps.tolist()) == {1}
+
+
+@pytest.mark.parametrize(("flavor", "byte_order"), [("iso", 1), ("iso", 0), ("extended", 0)])
+def test_geometry_types_name_z_per_type(flavor: str, byte_order: int) -> None:
+    import shapely
+
+    square = shapely.box(0, 0, 1, 1)
+    geometries = [shapely.Point(1, 2, 3), square, shapely.Point(5, 6),
+                  shapely.MultiPolygon([square]), shapely.box(2, 2, 3, 3)]  # fmt: skip
+    wkb = shapely.to_wkb(geometries, flavor=flavor, byte_order=byte_order).tolist()
+    table = pa.table({"geometry": pa.array([*wkb, None], pa.binary())})
+    assert index.geometry_types(table) == ["MultiPolygon", "Point", "Point Z", "Polygon"]
+    polygon_z = shapely.Polygon([(0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 0, 1)])
+    only_z = pa.table({"geometry": shapely.to_wkb([polygon_z], flavor=flavor).tolist()})
+    assert index.geometry_types(only_z) == ["Polygon Z"]
+    assert index.geometry_types(pa.table({"geometry": pa.array([None], pa.binary())})) == []
 
 
 def test_rows_are_in_hilbert_order_and_metadata_follows_the_specs() -> None:
