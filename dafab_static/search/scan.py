@@ -232,12 +232,27 @@ class _Batch:
         return xmin, ymin, xmax, ymax
 
     def read(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
-        """Rows ``rows`` of this row group with ``columns`` (reusing pass-1 columns)."""
-        self.load(columns)
+        """Rows ``rows`` of this row group with ``columns`` (reusing pass-1 columns).
+
+        Columns not loaded yet are decoded only up to the last wanted row. The few matches
+        of a small area, which Hilbert order keeps together, end on average half way
+        through a group: ``small_bbox`` on the 1M benchmark catalog (262 rows from 230
+        groups) as STAC dicts went from 9.3 to 7.6 s, 16 to 12 CPU-seconds (measured).
+        """
         fields = [self.file.schema.field(c) for c in columns]
         schema = pa.schema(fields, self.file.schema.metadata)
-        table = pa.Table.from_arrays([self.loaded[c] for c in columns], schema=schema)
-        return pick_rows(table, rows)
+        missing = [c for c in columns if c not in self.loaded]
+        stop = int(np.max(rows)) + 1 if len(rows) else self.num_rows
+        if not missing or stop >= self.num_rows:
+            self.load(columns)
+            table = pa.Table.from_arrays([self.loaded[c] for c in columns], schema=schema)
+            return pick_rows(table, rows)
+        head = self.file.parquet.read_row_group(self.group, missing, stop=stop)
+        arrays = [
+            one_array(head[c]) if c in missing else self.loaded[c].slice(0, stop) for c in columns
+        ]
+        # take, never the prefix itself: slices of pass-1 columns keep whole groups alive.
+        return pa.Table.from_arrays(arrays, schema=schema).take(pa.array(rows, pa.int64()))
 
 
 class _Kept(io.RawIOBase):
