@@ -270,6 +270,10 @@ def search(
     filter_lang: Annotated[
         str | None, typer.Option("--filter-lang", help="cql2-text or cql2-json.")
     ] = None,
+    filter_crs: Annotated[
+        str | None,
+        typer.Option("--filter-crs", help="CRS of the filter's geometries: CRS84 only."),
+    ] = None,
     sortby: Annotated[
         str | None, typer.Option("--sortby", help="e.g. -eo:cloud_cover,+datetime")
     ] = None,
@@ -343,6 +347,7 @@ def search(
         result = dafab_static.search(
             source, ids=ids, collections=collections, bbox=bbox, intersects=geometry, datetime=when,
             filter=formats.read_argument(filter_, "--filter"), filter_lang=filter_lang,
+            filter_crs=filter_crs,
             sortby=sortby, limit=limit, fields=fields, geometry_column=geometry_column,
             lenient=lenient, near=query, k=k, model=model,
         )  # fmt: skip

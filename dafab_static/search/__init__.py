@@ -30,6 +30,7 @@ def search(
     datetime: str | None = None,
     filter: str | Mapping[str, Any] | None = None,
     filter_lang: str | None = None,
+    filter_crs: str | None = None,
     sortby: Sequence[str | Mapping[str, str]] | str | None = None,
     limit: int | None = None,
     fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
@@ -50,6 +51,8 @@ def search(
         datetime: an instant or ``start/end`` interval, ``..`` or empty for an open end;
             partial dates cover their period; an item's start/end interval counts when set.
         filter, filter_lang: CQL2 as text or JSON (``cql2-text`` / ``cql2-json``).
+        filter_crs: the Filter extension's ``filter-crs``: CRS84 (the default, and the only
+            one supported; its URI is ``params.CRS84_URIS[0]``).
         sortby: ``"-eo:cloud_cover,datetime"`` or STAC API ``[{"field", "direction"}]``.
         limit: at most this many items (reading stops early unless sorting).
         fields: the Fields extension, ``"properties.eo:cloud_cover,-assets"`` or
@@ -86,6 +89,7 @@ def search(
         datetime=datetime,
         filter=filter,
         filter_lang=filter_lang,
+        filter_crs=filter_crs,
         sortby=sortby,
         limit=limit,
         fields=fields,

@@ -56,6 +56,14 @@ DEFAULT_FIELDS = (
 WHOLE_ITEMS = Fields(given=False)
 
 
+#: Names of CRS84 (WGS 84, longitude then latitude) that ``filter-crs`` accepts.
+CRS84_URIS = (
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "urn:ogc:def:crs:OGC:1.3:CRS84",
+)
+
+
 @dataclass(frozen=True)
 class Request:
     """A validated search: the CQL2 conjuncts plus what shapes the output."""
@@ -77,6 +85,7 @@ def request(
     datetime: str | None = None,
     filter: str | Mapping[str, Any] | None = None,
     filter_lang: str | None = None,
+    filter_crs: str | None = None,
     sortby: Sequence[str | Mapping[str, str]] | str | None = None,
     limit: int | None = None,
     fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
@@ -85,6 +94,12 @@ def request(
 
     Raises QueryError naming the parameter, e.g. ``bbox: south 50 is north of north 40``.
     """
+    if filter_crs is not None and filter_crs not in CRS84_URIS:
+        # The Filter extension's filter-crs: CRS84 is the one every implementation must
+        # support, and the only one here (literals are checked as longitude, latitude).
+        raise QueryError(
+            f"filter-crs: only CRS84 ({CRS84_URIS[0]}) is supported, not {filter_crs!r}"
+        )
     conjuncts: list[Any] = []
     id_list = _strings(ids, "ids")
     if id_list is not None:

@@ -83,6 +83,7 @@ def test_ids_format_reads_the_id_column_only(sample: Path) -> None:
         (["--filter", "@/nonexistent.json"], "--filter: no such file"),
         (["--intersects", "/nonexistent.geojson"], "--intersects: no such file /nonexistent"),
         (["--intersects", '{"type": "Point"'], "intersects: not GeoJSON"),
+        (["--filter-crs", "EPSG:4326"], "filter-crs: only CRS84"),
     ],
 )
 def test_errors_are_one_line(sample: Path, args: list[str], message: str) -> None:

@@ -110,6 +110,10 @@ def test_sortby_and_fields_forms() -> None:
         ({"filter": "x = 1", "filter_lang": "cql3"}, "filter-lang must be cql2-text or cql2-json"),
         ({"limit": 0}, "limit must be a positive integer"),
         (
+            {"filter": "x = 1", "filter_crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
+            "filter-crs: only CRS84 (http://www.opengis.net/def/crs/OGC/1.3/CRS84) is supported",
+        ),
+        (
             {"bbox": [1, 2, 3, 4], "intersects": {"type": "Point", "coordinates": [1, 2]}},
             "not both",
         ),
@@ -135,6 +139,15 @@ def test_bad_property_is_caught_even_when_every_file_is_pruned(catalog: Path) ->
     # The bbox misses every partition, so no file would be scanned: still an error.
     with pytest.raises(QueryError, match="unknown property 'nope'"):
         search(str(catalog), bbox=[-10, -10, -9, -9], filter="nope = 1").count()
+
+
+def test_filter_crs_crs84_is_the_default(catalog: Path) -> None:
+    where = "S_INTERSECTS(geometry, BBOX(10, 45, 11, 46))"
+    plain = [it["id"] for it in search(str(catalog), filter=where)]
+    crs84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    assert (
+        plain and [it["id"] for it in search(str(catalog), filter=where, filter_crs=crs84)] == plain
+    )
 
 
 def test_lenient_follows_null_semantics(catalog: Path) -> None:
