@@ -3,6 +3,7 @@ file, pooled product embeddings, model cards that validate, fixed-size index col
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ def test_chip_embeddings_asset(tmp_path: Path) -> None:
     assert np.allclose(table["embedding"][0].values.to_numpy(), out["properties"][MODEL],
                        atol=1e-6)  # fmt: skip
     assert b"geo" in table.schema.metadata
+    geo = json.loads(table.schema.metadata[b"geo"])
+    assert geo["columns"]["geometry"]["geometry_types"] == ["Polygon"]
 
 
 @pytest.fixture

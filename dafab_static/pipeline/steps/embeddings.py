@@ -226,6 +226,8 @@ def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) 
     import pyarrow.parquet as pq
     import shapely
 
+    from dafab_static.index import geometry_types
+
     geometries = [shapely.geometry.shape(r[3]) for r in rows]
     vectors = np.stack([r[4].float().cpu().numpy() for r in rows]).astype(np.float32)
     table = pa.table({
@@ -235,9 +237,8 @@ def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) 
         "geometry": shapely.to_wkb(geometries, flavor="iso"),
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 64),
     })  # fmt: skip
-    types = sorted({g.geom_type for g in geometries})
     geo = {"version": "1.1.0", "primary_column": "geometry",
-           "columns": {"geometry": {"encoding": "WKB", "geometry_types": types,
+           "columns": {"geometry": {"encoding": "WKB", "geometry_types": geometry_types(table),
                                     "bbox": list(shapely.total_bounds(geometries))}}}  # fmt: skip
     table = table.replace_schema_metadata({"geo": json.dumps(geo)})
     buffer = io.BytesIO()
