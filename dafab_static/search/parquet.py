@@ -25,7 +25,17 @@ class Reader:
 
     ``layout`` is the file's :attr:`layout` from an earlier open: reopening then skips the
     Arrow schema conversion (0.55 ms for 272 leaves, measured) and the layout lookup.
+
+    ``threads`` lets Arrow decode a row group's columns on its own thread pool. A search
+    over several files turns it off: files already decode in parallel with each other,
+    and Arrow's per-column tasks then only add scheduling. Measured: decoding one 272-leaf
+    Sentinel-2 group of 2,084 rows on one thread, 34 CPU-ms with them and 25 without; on
+    the 1M benchmark catalog as STAC dicts, the two alternated in one process, medians
+    ``small_bbox`` 5.08 s with them and 4.55 s without (8 runs each), ``intersects`` 8.67
+    and 8.09 s (5 runs each).
     """
+
+    threads = True
 
     def __init__(self, source: Any, layout: Layout | None = None) -> None:
         try:
@@ -57,15 +67,19 @@ class Reader:
         """
         leaves = sorted(leaf for name in columns for leaf in self.leaves[name])
         if stop is None or stop >= self.metadata.row_group(index).num_rows:
-            return self._reader.read_row_group(index, column_indices=leaves)
-        batches = self._reader.iter_batches(stop, [index], column_indices=leaves)
+            return self._reader.read_row_group(
+                index, column_indices=leaves, use_threads=self.threads
+            )
+        batches = self._reader.iter_batches(
+            stop, [index], column_indices=leaves, use_threads=self.threads
+        )
         return pa.Table.from_batches([next(batches)])
 
     def read(self, columns: Sequence[str]) -> pa.Table:
         """Every row group with the top-level ``columns``."""
         leaves = sorted(leaf for name in columns for leaf in self.leaves[name])
         groups = list(range(self.metadata.num_row_groups))
-        return self._reader.read_row_groups(groups, column_indices=leaves)
+        return self._reader.read_row_groups(groups, column_indices=leaves, use_threads=self.threads)
 
     def close(self) -> None:
         self._reader.close()

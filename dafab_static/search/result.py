@@ -69,10 +69,15 @@ class SearchResult:
 
     # -- files ------------------------------------------------------------------------
     def _with_file(
-        self, index_file: IndexFile, work: Callable[[scan.OpenFile], T], *, read: bool = True
+        self,
+        index_file: IndexFile,
+        work: Callable[[scan.OpenFile], T],
+        *,
+        read: bool = True,
+        threads: bool = True,
     ) -> T:
-        """Run ``work`` on a (usually cached) file, its reader open when ``read``, counting
-        its I/O."""
+        """Run ``work`` on a (usually cached) file, its reader open when ``read`` (with
+        Arrow's column threads when ``threads``: see ``parquet.Reader``), counting its I/O."""
         file, shared = filecache.CACHE.get(
             index_file, lambda: scan.OpenFile(index_file, self.geometry_column)
         )
@@ -83,7 +88,8 @@ class SearchResult:
             try:
                 if not read:
                     return work(file)
-                with file.opened():
+                with file.opened() as reader:
+                    reader.threads = threads
                     return work(file)
             finally:
                 self.stats.add_many(file.io.requests - requests, file.io.bytes - nbytes)
@@ -137,11 +143,13 @@ class SearchResult:
         in flight, or more while results are small: see ``filecache.ordered_map``), results
         in file order."""
 
+        alone = len(survivors) == 1  # else files decode in parallel with each other
+
         def task(position: int) -> tuple[int, T]:
             def run(file: scan.OpenFile) -> T:
                 return work(file, self._node(set(file.schema.names)))
 
-            return position, self._with_file(survivors[position], run)
+            return position, self._with_file(survivors[position], run, threads=alone)
 
         remote = any("://" in f.url and not f.url.startswith("file:") for f in survivors)
         workers = filecache.REMOTE_WORKERS if remote else None
