@@ -322,12 +322,19 @@ def search(
 
     With --near, the k items most similar by embedding, best first, with their dafab:score.
     """
+    import os
     import time
 
     import dafab_static
+    from dafab_static.search import files as filecache
     from dafab_static.search import output as formats
 
     started = time.perf_counter()
+    budget = filecache.FOOTERS
+    if "DAFAB_FOOTER_CACHE_MB" not in os.environ:
+        # One search, then the process ends: footers kept for a next search would only
+        # raise its peak memory, by up to the whole budget.
+        filecache.FOOTERS = filecache.FooterBudget(limit=0)
     try:
         if output_format not in formats.FORMATS:
             raise _option_error(
@@ -354,6 +361,8 @@ def search(
         written = formats.write(result, output_format, output)
     except DafabError as e:
         _fail(e)
+    finally:
+        filecache.FOOTERS = budget
     if verbose:
         seconds = time.perf_counter() - started
         err.print(

@@ -25,6 +25,7 @@ class Reader:
 
     ``layout`` is the file's :attr:`layout` from an earlier open: reopening then skips the
     Arrow schema conversion (0.55 ms for 272 leaves, measured) and the layout lookup.
+    ``metadata``, its parsed footer from an earlier open, skips parsing it again.
 
     ``threads`` lets Arrow decode a row group's columns on its own thread pool. A search
     over several files turns it off: files already decode in parallel with each other,
@@ -37,15 +38,20 @@ class Reader:
 
     threads = True
 
-    def __init__(self, source: Any, layout: Layout | None = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        layout: Layout | None = None,
+        metadata: pq.FileMetaData | None = None,
+    ) -> None:
         try:
             from pyarrow._parquet import ParquetReader
 
             reader = ParquetReader()
-            reader.open(source, pre_buffer=True)
+            reader.open(source, pre_buffer=True, metadata=metadata)
             self._reader: Any = reader
         except (ImportError, TypeError):  # a pyarrow whose private reader moved: the public one
-            self._reader = pq.ParquetFile(source, pre_buffer=True).reader
+            self._reader = pq.ParquetFile(source, pre_buffer=True, metadata=metadata).reader
         self.metadata: pq.FileMetaData = self._reader.metadata
         self.layout = layout or _layout(self.metadata, self._reader.schema_arrow)
         self.leaves, self.paths = self.layout

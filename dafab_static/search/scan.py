@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pygeofilter import ast
 
 from dafab_static import storage
 from dafab_static.arrays import one_array, pick_rows
 from dafab_static.cql2 import nodes, to_arrow
 from dafab_static.errors import QueryError
-from dafab_static.search import geometry
+from dafab_static.search import files, geometry
 from dafab_static.search.params import DEFAULT_FIELDS, Fields, Request
 from dafab_static.search.parquet import Layout, Reader
 from dafab_static.search.prune import Pruner, file_crosses
@@ -48,7 +49,8 @@ class Match:
 
 class OpenFile:
     """A Parquet file known to the scan: its schema and property resolution, kept between
-    searches (files.CACHE); the footer is parsed again for each use, in :meth:`opened`.
+    searches (files.CACHE); its parsed footer too while ``files.FOOTERS`` has room, else
+    the footer is parsed again for each use, in :meth:`opened`.
 
     ``io`` counts this file's requests and bytes; ``lock`` serialises its use, because a
     remote handle (one file position, the cached footer bytes) is shared by every search.
@@ -66,12 +68,20 @@ class OpenFile:
         self._handle = self._open_input() if remote else None
         self.parquet: Reader = None  # type: ignore[assignment]  # set inside opened()
         self._layout: Layout | None = None  # the first open's, for the next ones
+        self._metadata: pq.FileMetaData | None = None  # the parsed footer, when kept
+        self._footer_cost = 0  # bytes of files.FOOTERS it holds
+        self._budget = files.FOOTERS
         with self.opened(keep=True):
             self._layout = self.parquet.layout
             self.schema = self.parquet.schema_arrow
             self.geometry = geometry_column or geometry.primary_column(self.schema)
             self.crs = geometry.foreign_crs(self.schema, self.geometry)
             self._crossing: bool | None = file_crosses(self.schema)
+            metadata = self.parquet.metadata
+            self._budget = files.FOOTERS
+            self._footer_cost = self._budget.admit(metadata.serialized_size)
+            if self._footer_cost:
+                self._metadata = metadata
 
     def _open_input(self) -> Any:
         return storage.open_input(self.index.url, stats=self.io, size=self.index.size)
@@ -93,7 +103,7 @@ class OpenFile:
         try:
             # A reader closes its source when it closes: the kept handle must outlive it.
             source = handle if self._handle is None else _Kept(handle)
-            self.parquet = Reader(source, self._layout)
+            self.parquet = Reader(source, self._layout, self._metadata)
         except (pa.ArrowInvalid, OSError) as error:
             if self._handle is None:
                 handle.close()
@@ -145,6 +155,10 @@ class OpenFile:
             self._release()
         if self._handle is not None:
             self._handle.close()
+        self._metadata = None
+        if self._footer_cost:
+            self._budget.release(self._footer_cost)
+            self._footer_cost = 0
 
     def resolve(self, name: str) -> tuple[str, tuple[str, ...]] | None:
         """The top-level column and struct path of property ``name`` in this file."""
