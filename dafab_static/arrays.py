@@ -25,9 +25,25 @@ def pick_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
     Zero-copy slices were tried and are wrong here: a slice keeps its whole decoded row
     group alive, so a search matching one row in each of 230 Sentinel-2 row groups held
     5.4 GB (benchmarks/bench_search.py, 1M items, ``small_bbox``). ``take`` costs a fixed
-    3.7 ms a row group of 272 leaves, which is the price of giving that memory back.
+    2-4 ms a row group of 272 leaves, which is the price of giving that memory back, but
+    the matches of a spatial search come in a few runs of consecutive rows (Hilbert order):
+    up to ``_RUNS_MAX`` runs are sliced and concatenated into new buffers instead, 0.5-0.9
+    ms for 1 to 3 runs against 1.9-2.1 ms for ``take`` (measured; 20 runs: 3.7 against 2.3).
     """
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == table.num_rows and np.array_equal(rows, np.arange(table.num_rows)):
         return table
+    starts = np.flatnonzero(np.diff(rows, prepend=rows[:1] - 2) != 1)
+    if 0 < len(starts) <= _RUNS_MAX:
+        ends = np.append(starts[1:], len(rows))
+        pieces = [
+            table.slice(int(rows[a]), int(b - a))
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+        # With one piece, combine_chunks would keep it as it is, the whole group behind it:
+        # an empty second chunk makes it concatenate, which copies.
+        return pa.concat_tables([*pieces, table.slice(0, 0)]).combine_chunks()
     return table.take(pa.array(rows))
+
+
+_RUNS_MAX = 8

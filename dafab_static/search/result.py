@@ -190,7 +190,9 @@ class SearchResult:
         window = 1 if cap is not None else None
 
         def size(tables: list[pa.Table]) -> int:
-            return sum(t.nbytes for t in tables)
+            # The buffers held, summed: half the cost of ``nbytes``, which works out the
+            # byte ranges each array references (the same figure for these compact tables).
+            return sum(t.get_total_buffer_size() for t in tables)
 
         per_file = self._per_file(rows, self._survivors(), window=window, weight=size)
         for _, tables in per_file:

@@ -265,8 +265,8 @@ class _Batch:
         arrays = [
             one_array(head[c]) if c in missing else self.loaded[c].slice(0, stop) for c in columns
         ]
-        # take, never the prefix itself: slices of pass-1 columns keep whole groups alive.
-        return pa.Table.from_arrays(arrays, schema=schema).take(pa.array(rows, pa.int64()))
+        # A copy, never the prefix itself: slices of pass-1 columns keep whole groups alive.
+        return pick_rows(pa.Table.from_arrays(arrays, schema=schema), rows)
 
 
 class _Kept(io.RawIOBase):
