@@ -78,7 +78,6 @@ class OpenFile:
             self.crs = geometry.foreign_crs(self.schema, self.geometry)
             self._crossing: bool | None = file_crosses(self.schema)
             metadata = self.parquet.metadata
-            self._budget = files.FOOTERS
             self._footer_cost = self._budget.admit(metadata.serialized_size)
             if self._footer_cost:
                 self._metadata = metadata
