@@ -53,12 +53,17 @@ class Reader:
         except (ImportError, TypeError):  # a pyarrow whose private reader moved: the public one
             self._reader = pq.ParquetFile(source, pre_buffer=True, metadata=metadata).reader
         self.metadata: pq.FileMetaData = self._reader.metadata
-        self.layout = layout or _layout(self.metadata, self._reader.schema_arrow)
+        self._schema: pa.Schema | None = None
+        self.layout = layout or _layout(self.metadata, self.schema_arrow)
         self.leaves, self.paths = self.layout
 
     @property
     def schema_arrow(self) -> pa.Schema:
-        return self._reader.schema_arrow
+        """The Arrow schema, converted once: pyarrow converts it again at every access
+        (0.77 ms for 272 leaves, measured), and a file's first open needs it twice."""
+        if self._schema is None:
+            self._schema = self._reader.schema_arrow
+        return self._schema
 
     def read_row_group(
         self, index: int, columns: Sequence[str], *, stop: int | None = None
