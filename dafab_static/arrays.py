@@ -18,6 +18,9 @@ def one_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column
 
 
+_RUNS_MAX = 8  # runs of rows that pick_rows copies by slicing; more go through take
+
+
 def pick_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
     """Rows ``rows`` of ``table``, in that order, as a compact copy (or ``table`` itself when
     every row is asked for, in order).
@@ -44,6 +47,3 @@ def pick_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
         # an empty second chunk makes it concatenate, which copies.
         return pa.concat_tables([*pieces, table.slice(0, 0)]).combine_chunks()
     return table.take(pa.array(rows))
-
-
-_RUNS_MAX = 8

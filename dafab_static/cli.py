@@ -331,7 +331,7 @@ def search(
 
     started = time.perf_counter()
     budget = filecache.FOOTERS
-    if "DAFAB_FOOTER_CACHE_MB" not in os.environ:
+    if not os.environ.get("DAFAB_FOOTER_CACHE_MB", "").strip():  # unset or empty
         # One search, then the process ends: footers kept for a next search would only
         # raise its peak memory, by up to the whole budget.
         filecache.FOOTERS = filecache.FooterBudget(limit=0)
