@@ -47,6 +47,7 @@ from dafab_static.spool import UNASSIGNED, Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.writer import (
     RELEASE_HREF,
+    WARM_UP_ITEMS,
     MonthJob,
     MonthResult,
     MonthWriter,
@@ -54,6 +55,7 @@ from dafab_static.writer import (
     conform_partitions,
     embed,
     run_months,
+    warm_up,
 )
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -223,6 +225,8 @@ class _Build:
             count += 1
             if count % 1000 == 0:
                 self.progress("read", count, None)
+            if count == WARM_UP_ITEMS:
+                warm_up(self.opts.workers)
         self.progress("read", count, count)
         self.spool.flush()
 
@@ -332,7 +336,7 @@ class _Build:
                 split = counts.split(year, month, max_children=self.opts.max_children)
                 jobs.append(MonthJob(cid, counts.place, year, month,
                                      str(self.spool.path(cid, year, month)), split,
-                                     embedded))  # fmt: skip
+                                     embedded, counts.months[(year, month)]))  # fmt: skip
         total, done = self.spool.total, 0
         results: dict[str, list[MonthResult]] = defaultdict(list)
         for job, result in zip(jobs, run_months(self.config, jobs, workers=self.opts.workers,

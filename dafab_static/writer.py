@@ -33,6 +33,9 @@ RELEASE_HREF = "release:"
 
 # Below this many items a process pool costs more (start-up, pickling) than it saves.
 PARALLEL_MIN_ITEMS = 5000
+#: Ingest starts the writers' forkserver (:func:`warm_up`) once it has read this many items:
+#: early enough to hide its imports, late enough that small builds never start it.
+WARM_UP_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class MonthJob:
     spool: str
     split: layout.Split
     file_collection: dict[str, Any]
+    items: int = 0  #: how many items the spool holds: the pool starts the largest first
 
 
 @dataclass
@@ -252,6 +256,35 @@ def _run(job: MonthJob) -> MonthResult:
     return _WORKER(job)
 
 
+#: What every month writer imports; the forkserver loads it once (see :func:`warm_up`).
+PRELOAD = ("dafab_static.writer", "dafab_static.validate", "stac_geoparquet.arrow._batch")
+
+
+def warm_up(workers: int) -> None:
+    """Start the forkserver that month writers fork from, with their imports loaded.
+
+    Called by ingest once it has read :data:`WARM_UP_ITEMS` items. A writer spends about
+    0.7 s importing pyarrow, pandas (which ``pyarrow.dataset`` imports, and stac-geoparquet
+    imports that) and stac-geoparquet before it writes anything; with two workers importing
+    side by side, phase 2 began with that while the main process waited. Ingest keeps
+    about one core busy, so the server's one import runs on the other core, and every
+    writer forks from it already loaded. 10k NAIP items, 4 alternated pairs into fresh
+    folders: ingest 0.4 s slower, phase 2 0.8 s faster, and the build faster in every pair
+    (3.3-4.9 s against 4.1-5.0 s).
+
+    The forkserver is one per process: when it already runs (an earlier build or pipeline
+    in this process), it keeps the modules it has, and writers import the rest themselves.
+    Nothing is started when months would be written in this process.
+    """
+    if (workers or os.cpu_count() or 1) < 2:
+        return
+    from multiprocessing import forkserver
+
+    # "__main__" is the default preload: keep it, so workers see what they saw before.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", *PRELOAD])
+    forkserver.ensure_running()
+
+
 def run_months(
     config: WriterConfig, jobs: list[MonthJob], *, workers: int, total_items: int
 ) -> Iterator[MonthResult]:
@@ -264,7 +297,14 @@ def run_months(
         with ProcessPoolExecutor(
             processes, mp_context=context, initializer=_init_worker, initargs=(config,)
         ) as pool:
-            yield from pool.map(_run, jobs)
+            # Largest months first, so the last month a worker takes is a small one: in job
+            # (time) order, a large month started late keeps one worker busy while the
+            # other has nothing left (10k NAIP: months of 3,020, 2,770 and 1,764 items
+            # among 13 small ones).
+            largest = sorted(range(len(jobs)), key=lambda i: -jobs[i].items)
+            futures = {i: pool.submit(_run, jobs[i]) for i in largest}
+            for i in range(len(jobs)):
+                yield futures.pop(i).result()
     else:
         writer = MonthWriter(config)
         for job in jobs:

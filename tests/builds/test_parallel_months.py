@@ -1,0 +1,115 @@
+"""Months written by a process pool: the same catalog as in one process, and writers that
+fork from a forkserver which already holds their imports."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import dafab_static
+from dafab_static.options import BuildOptions
+
+from .generate import item, write_ndjson
+
+writer = importlib.import_module("dafab_static.writer")
+build_module = importlib.import_module("dafab_static.build")
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_pool_writes_the_same_catalog_as_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Months of very different sizes, so the pool finishes them out of order.
+    items = [item(i, month=m, day=1 + i % 28) for m, n in ((3, 40), (5, 400), (7, 90))
+             for i in range(n * m, n * m + n)]  # fmt: skip
+    src = write_ndjson(tmp_path / "in.ndjson", items)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the release marker's build time
+    monkeypatch.setattr(writer, "PARALLEL_MIN_ITEMS", 100)
+    monkeypatch.setattr(build_module, "WARM_UP_ITEMS", 50)
+    calls: list[int] = []
+
+    def warm_up(workers: int) -> None:
+        calls.append(workers)
+        writer.warm_up(workers)
+
+    monkeypatch.setattr(build_module, "warm_up", warm_up)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    pools: list[int] = []
+
+    class Pool(writer.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
+        def __init__(self, processes: int, **kw: object) -> None:
+            pools.append(processes)
+            super().__init__(processes, **kw)
+
+    monkeypatch.setattr(writer, "ProcessPoolExecutor", Pool)
+    pooled = dafab_static.build([str(src)], str(tmp_path / "pooled"),
+                                options=BuildOptions(workers=2))  # fmt: skip
+    alone = dafab_static.build([str(src)], str(tmp_path / "alone"),
+                               options=BuildOptions(workers=1))  # fmt: skip
+    assert calls == [2, 1]  # once per build, at the 50th item
+    assert pools == [2]  # the first build wrote its months in two processes
+    assert pooled.items == alone.items == len(items)
+    assert pooled.partitions == 3
+    assert _digests(tmp_path / "pooled") == _digests(tmp_path / "alone")
+
+
+_PROBE = """
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+
+def loaded(name):
+    return name in sys.modules
+
+
+if __name__ == "__main__":
+    from dafab_static.writer import PRELOAD, warm_up
+
+    if sys.argv[1] == "warm":
+        warm_up(2)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        print(all(pool.map(loaded, PRELOAD)))
+"""
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("warm", "True"), ("cold", "False")])
+def test_writers_fork_with_their_imports_loaded(tmp_path: Path, mode: str, expected: str) -> None:
+    # A fresh interpreter: the forkserver is one per process, and this one's may be running.
+    script = tmp_path / "probe.py"
+    script.write_text(textwrap.dedent(_PROBE))
+    out = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert out.stdout.strip() == expected
+
+
+def test_no_forkserver_for_one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    started: list[bool] = []
+    preloads: list[list[str]] = []
+    monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: started.append(True))
+    monkeypatch.setattr(multiprocessing.get_context("forkserver"), "set_forkserver_preload",
+                        preloads.append)  # fmt: skip
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    writer.warm_up(0)
+    writer.warm_up(1)
+    assert started == []
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    writer.warm_up(0)
+    assert started == [True]
+    assert preloads == [["__main__", *writer.PRELOAD]]
