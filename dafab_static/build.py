@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from dafab_static import __version__, clock, index, layout
+from dafab_static import __version__, _gc, clock, index, layout
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
 from dafab_static.errors import DafabError, InputError, ValidationError
@@ -216,17 +216,20 @@ class _Build:
         )
         pairs = ((r.data, r) for r in records if r.kind != "collection" or
                  self.given_collection(r.data, r.source))  # fmt: skip
-        for item, record in self.derive(pairs):
-            try:
-                self.spool.accept(item, record.source)
-            except InputError as e:
-                self.problem(e)
-                continue
-            count += 1
-            if count % 1000 == 0:
-                self.progress("read", count, None)
-            if count == WARM_UP_ITEMS:
-                warm_up(self.opts.workers)
+        # Plain STAC dicts, without cycles: the collector would only cost time. A pipeline
+        # runs torch and arbitrary steps in this loop, so with one it runs as usual.
+        with _gc.paused() if self.recipe is None else contextlib.nullcontext():
+            for item, record in self.derive(pairs):
+                try:
+                    self.spool.accept(item, record.source)
+                except InputError as e:
+                    self.problem(e)
+                    continue
+                count += 1
+                if count % 1000 == 0:
+                    self.progress("read", count, None)
+                if count == WARM_UP_ITEMS:
+                    warm_up(self.opts.workers)
         self.progress("read", count, count)
         self.spool.flush()
 

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from dafab_static import index, layout
+from dafab_static import _gc, index, layout
 from dafab_static.collections import CollectionStats
 from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
@@ -111,6 +111,11 @@ class MonthWriter:
         result.bytes += len(data)
 
     def __call__(self, job: MonthJob) -> MonthResult:
+        # A month's items are plain dicts, held together: see _gc.paused for the gain.
+        with _gc.paused():
+            return self._write(job)
+
+    def _write(self, job: MonthJob) -> MonthResult:
         place = job.place
         month_folder = f"{place.folder}/{job.year:04d}/{job.month:02d}"
         result = MonthResult(catalog=f"{month_folder}/catalog.json")
