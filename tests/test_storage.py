@@ -48,6 +48,22 @@ def test_folder_store_writes_plain_files(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "x" / "y.json").read_bytes() == b"{}"
 
 
+def test_folder_store_writes_exact_bytes(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path / "d")
+    big = bytes(range(256)) * 40_000  # 10 MB, every byte value, "\n" and "\r" among them
+    store.put("a/big.bin", big)
+    assert (tmp_path / "d" / "a" / "big.bin").read_bytes() == big
+    store.put("a/big.bin", b"short\n")  # replaced, not overwritten in place
+    assert (tmp_path / "d" / "a" / "big.bin").read_bytes() == b"short\n"
+
+
+def test_folder_store_write_failure_names_the_file(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path / "d")
+    store.put("a", b"a file where a folder should be")
+    with pytest.raises(StorageError, match=r"/d/a/b\.json: cannot write"):
+        store.put("a/b.json", b"{}")
+
+
 def test_unreachable_bucket_is_a_storage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 

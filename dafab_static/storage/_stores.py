@@ -21,6 +21,11 @@ from dafab_static.errors import StorageError
 if TYPE_CHECKING:
     import pyarrow.fs
 
+# O_BINARY: without it, Windows' C runtime writes "\n" as "\r\n" through a raw descriptor.
+_WRITE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+
 # Concurrent PUTs to an object store: S3 latency, not bandwidth, bounds small JSON writes.
 _REMOTE_CONCURRENCY = 32
 
@@ -52,33 +57,46 @@ class Store(Protocol):
 class FolderStore:
     """A local folder.
 
-    Plain ``open``/``write`` rather than obstore's ``LocalStore``: obstore writes every object
-    to a temporary file and renames it (measured here: 14k vs 25k small files/s), and that
-    per-object atomicity is redundant because :mod:`dafab_static.publish` stages the whole
-    tree in a fresh folder and swaps it in at once.
+    Plain ``os.open``/``os.write`` rather than obstore's ``LocalStore``: obstore writes
+    every object to a temporary file and renames it (measured here: 14k vs 25k small
+    files/s), and that per-object atomicity is redundant because
+    :mod:`dafab_static.publish` stages the whole tree in a fresh folder and swaps it in
+    at once.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
+        self._root = str(self.root)
         self.url = self.root.as_uri()
         self._made: set[str] = set()
 
-    def _path(self, path: str) -> Path:
+    def _check(self, path: str) -> str:
         # Lexical check, not Path.resolve(): resolving costs several lstat calls per object,
         # and every key we write is built from checked ids (layout.check_id).
         if path.startswith("/") or ".." in path.split("/") or "\\" in path:
             raise StorageError(f"{path}: resolves outside the destination {self.root}")
-        return self.root / path
+        return path
+
+    def _path(self, path: str) -> Path:
+        return self.root / self._check(path)
 
     def put(self, path: str, data: bytes) -> None:
-        target = self._path(path)
-        parent = str(target.parent)
+        # os.open/os.write on a joined string, not Path and open(): a build writes one small
+        # file per item, and the Path and the buffered file object cost as much as the
+        # system calls (10k files of 4 kB: 0.16-0.23 s against 0.34-0.43 s).
+        target = f"{self._root}/{self._check(path)}"
+        parent = target.rsplit("/", 1)[0]
         try:
             if parent not in self._made:
                 os.makedirs(parent, exist_ok=True)
                 self._made.add(parent)
-            with open(target, "wb") as f:
-                f.write(data)
+            fd = os.open(target, _WRITE_FLAGS, 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
         except OSError as e:
             raise StorageError(f"{target}: cannot write ({e.strerror})") from e
 
