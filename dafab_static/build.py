@@ -45,17 +45,16 @@ from dafab_static.queryables import (
 from dafab_static.report import BuildReport
 from dafab_static.spool import UNASSIGNED, Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
+from dafab_static.workers import WARM_UP_ITEMS, Workers, warm_up
 from dafab_static.writer import (
     RELEASE_HREF,
-    WARM_UP_ITEMS,
     MonthJob,
     MonthResult,
     MonthWriter,
+    Rewrite,
     WriterConfig,
     conform_partitions,
     embed,
-    run_months,
-    warm_up,
 )
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -272,16 +271,19 @@ class _Build:
         """Write every collection and the catalogs above them; return the root's bytes."""
         platforms: dict[str, list[tuple[str, str]]] = defaultdict(list)
         derived: list[tuple[str, str]] = []
-        results = self.months()
-        for cid in sorted(self.spool.counts):
-            place = self.spool.counts[cid].place
-            if not self.write_collection(cid, place, results):
-                continue
-            title = str(self.given.get(cid, {}).get("title") or cid)
-            if place.branch == layout.DERIVED:
-                derived.append((place.document, title))
-            else:
-                platforms[place.branch].append((place.document, title))
+        jobs = self.month_jobs()
+        with Workers(self.config, workers=self.opts.workers, items=self.spool.total,
+                     months=len(jobs)) as workers:  # fmt: skip
+            results = self.months(jobs, workers)
+            for cid in sorted(self.spool.counts):
+                place = self.spool.counts[cid].place
+                if not self.write_collection(cid, place, results, workers.rewrite):
+                    continue
+                title = str(self.given.get(cid, {}).get("title") or cid)
+                if place.branch == layout.DERIVED:
+                    derived.append((place.document, title))
+                else:
+                    platforms[place.branch].append((place.document, title))
         for cid in sorted(set(self.given) - set(self.spool.counts)):
             # A Collection needs its items for its extents, summaries and index; one that
             # none of the sources fills is reported rather than published hollow.
@@ -326,8 +328,8 @@ class _Build:
         self.report.bytes += len(data)
         return data
 
-    def months(self) -> dict[str, list[MonthResult]]:
-        """Write every month of every collection (in parallel when it pays)."""
+    def month_jobs(self) -> list[MonthJob]:
+        """One job per month of every collection, in collection and time order."""
         jobs = []
         for cid in sorted(self.spool.counts):
             counts = self.spool.counts[cid]
@@ -340,10 +342,13 @@ class _Build:
                 jobs.append(MonthJob(cid, counts.place, year, month,
                                      str(self.spool.path(cid, year, month)), split,
                                      embedded, counts.months[(year, month)]))  # fmt: skip
+        return jobs
+
+    def months(self, jobs: list[MonthJob], workers: Workers) -> dict[str, list[MonthResult]]:
+        """Write every month of every collection (in parallel when it pays)."""
         total, done = self.spool.total, 0
         results: dict[str, list[MonthResult]] = defaultdict(list)
-        for job, result in zip(jobs, run_months(self.config, jobs, workers=self.opts.workers,
-                                                total_items=total), strict=True):  # fmt: skip
+        for job, result in zip(jobs, workers.months(jobs), strict=True):
             results[job.collection_id].append(result)
             self.report.objects += result.objects
             self.report.bytes += result.bytes
@@ -357,7 +362,11 @@ class _Build:
         return results
 
     def write_collection(
-        self, cid: str, place: layout.CollectionPlace, results: dict[str, list[MonthResult]]
+        self,
+        cid: str,
+        place: layout.CollectionPlace,
+        results: dict[str, list[MonthResult]],
+        rewrite: Callable[[list[Rewrite]], list[index.PartitionInfo]],
     ) -> bool:
         """Year catalogs, the Collection, its queryables and its partitions manifest; False
         if it is empty."""
@@ -380,7 +389,7 @@ class _Build:
             # Items dropped after spooling (they failed validation) shrank the extent that
             # the files embed: rewrite them with the extent the Collection publishes.
             embedded = {**embedded, "extent": stats.extent()}
-        conform_partitions(self.release, cid, parts, schemas, self._add_bytes,
+        conform_partitions(rewrite, cid, parts, schemas, self._add_bytes,
                            collection=embedded, force=stale)  # fmt: skip
         year_children = []
         for folder in sorted(years):

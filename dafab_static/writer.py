@@ -2,18 +2,17 @@
 then collections, platform catalogs and the root.
 
 A month is the unit of work (:class:`MonthJob` → :class:`MonthResult`), independent of every
-other month, so months run in a process pool when there are enough items for two cores to
-pay; results are gathered in order, so the output is the same either way.
+other month, so months run in a process pool (:mod:`dafab_static.workers`) when there are
+enough items for two cores to pay; results are gathered in order, so the output is the same
+either way.
 """
 
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -30,12 +29,6 @@ from dafab_static.tree import Linker, catalog_document, dumps, item_document
 #: Spooled items point at files a pipeline put in the release as ``release:<layout path>``;
 #: the writer turns that into a path relative to the item once the item's path is known.
 RELEASE_HREF = "release:"
-
-# Below this many items a process pool costs more (start-up, pickling) than it saves.
-PARALLEL_MIN_ITEMS = 5000
-#: Ingest starts the writers' forkserver (:func:`warm_up`) once it has read this many items:
-#: early enough to hide its imports, late enough that small builds never start it.
-WARM_UP_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -248,82 +241,34 @@ def embed(release: Release, folder: str, prefix: str) -> tuple[tuple[str, str], 
     return tuple(pairs)
 
 
-_WORKER: MonthWriter | None = None
-
-
-def _init_worker(config: WriterConfig) -> None:
-    global _WORKER
-    _WORKER = MonthWriter(config)
-
-
-def _run(job: MonthJob) -> MonthResult:
-    assert _WORKER is not None
-    return _WORKER(job)
-
-
-#: What every month writer imports; the forkserver loads it once (see :func:`warm_up`).
-PRELOAD = ("dafab_static.writer", "dafab_static.validate", "stac_geoparquet.arrow._batch")
-
-
-def warm_up(workers: int) -> None:
-    """Start the forkserver that month writers fork from, with their imports loaded.
-
-    Called by ingest once it has read :data:`WARM_UP_ITEMS` items. A writer spends about
-    0.7 s importing pyarrow, pandas (which ``pyarrow.dataset`` imports, and stac-geoparquet
-    imports that) and stac-geoparquet before it writes anything; with two workers importing
-    side by side, phase 2 began with that while the main process waited. Ingest keeps
-    about one core busy, so the server's one import runs on the other core, and every
-    writer forks from it already loaded. 10k NAIP items, 4 alternated pairs into fresh
-    folders: ingest 0.4 s slower, phase 2 0.8 s faster, and the build faster in every pair
-    (3.3-4.9 s against 4.1-5.0 s).
-
-    The forkserver is one per process: when it already runs (an earlier build or pipeline
-    in this process), it keeps the modules it has, and writers import the rest themselves.
-    Nothing is started when months would be written in this process.
-    """
-    if (workers or os.cpu_count() or 1) < 2:
-        return
-    from multiprocessing import forkserver
-
-    # "__main__" is the default preload: keep it, so workers see what they saw before.
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", *PRELOAD])
-    forkserver.ensure_running()
-
-
-def run_months(
-    config: WriterConfig, jobs: list[MonthJob], *, workers: int, total_items: int
-) -> Iterator[MonthResult]:
-    """Write months, in a process pool when it pays; results come back in job order."""
-    processes = workers or os.cpu_count() or 1
-    if processes > 1 and total_items >= PARALLEL_MIN_ITEMS and len(jobs) > 1:
-        # forkserver, not fork: the parent may already run obstore's Tokio threads (S3),
-        # and forking a process that holds other threads' locks can deadlock the child.
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(
-            processes, mp_context=context, initializer=_init_worker, initargs=(config,)
-        ) as pool:
-            # Largest months first, so the last month a worker takes is a small one: in job
-            # (time) order, a large month started late keeps one worker busy while the
-            # other has nothing left (10k NAIP: months of 3,020, 2,770 and 1,764 items
-            # among 13 small ones).
-            largest = sorted(range(len(jobs)), key=lambda i: -jobs[i].items)
-            futures = {i: pool.submit(_run, jobs[i]) for i in largest}
-            for i in range(len(jobs)):
-                yield futures.pop(i).result()
-    else:
-        writer = MonthWriter(config)
-        for job in jobs:
-            yield writer(job)
-
-
 def _validator() -> Any:
     from dafab_static.validate import Validator
 
     return Validator()
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """One partition to write again with its collection's dataset schema, picklable."""
+
+    info: index.PartitionInfo
+    schema: pa.Schema
+    collection: dict[str, Any]
+
+
+def rewrite_partition(release: Release, job: Rewrite) -> index.PartitionInfo:
+    """Read a written partition back and write it with ``job.schema`` and ``job.collection``."""
+    import pyarrow.parquet as pq
+
+    path = job.info.path
+    table = pq.read_table(io.BytesIO(release.store.get(release.locate(path))))
+    data, new = index.encode(index.conform(table, job.schema), job.collection, path=path)
+    release.store.put(release.locate(path), data)
+    return new
+
+
 def conform_partitions(
-    release: Release,
+    rewrite: Callable[[list[Rewrite]], list[index.PartitionInfo]],
     collection_id: str,
     parts: list[index.PartitionInfo],
     schemas: list[pa.Schema],
@@ -333,9 +278,11 @@ def conform_partitions(
     force: bool = False,
 ) -> None:
     """Rewrite partitions whose schema differs, so one dataset schema reads them all; with
-    ``force``, rewrite every partition (to embed a corrected ``collection``)."""
-    import pyarrow.parquet as pq
+    ``force``, rewrite every partition (to embed a corrected ``collection``).
 
+    ``rewrite`` runs :func:`rewrite_partition` over a list of jobs, in a pool or here
+    (:meth:`dafab_static.workers.Workers.rewrite`); ``parts`` is updated in place.
+    """
     try:
         unified = index.unify(schemas)
     except index.SchemaConflict as e:
@@ -346,11 +293,9 @@ def conform_partitions(
             f"Parquet column cannot hold both: build them into separate collections "
             f"(--collection)"
         ) from None
-    for i, (info, schema) in enumerate(zip(parts, schemas, strict=True)):
-        if schema.remove_metadata().equals(unified) and not force:
-            continue
-        table = pq.read_table(io.BytesIO(release.store.get(release.locate(info.path))))
-        data, new = index.encode(index.conform(table, unified), collection, path=info.path)
-        release.store.put(release.locate(info.path), data)
-        on_bytes(new.bytes - info.bytes)
+    todo = [i for i, schema in enumerate(schemas)
+            if force or not schema.remove_metadata().equals(unified)]  # fmt: skip
+    jobs = [Rewrite(parts[i], unified, collection) for i in todo]
+    for i, new in zip(todo, rewrite(jobs), strict=True):
+        on_bytes(new.bytes - parts[i].bytes)
         parts[i] = new

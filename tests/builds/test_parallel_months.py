@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 import dafab_static
@@ -17,7 +19,7 @@ from dafab_static.options import BuildOptions
 
 from .generate import item, write_ndjson
 
-writer = importlib.import_module("dafab_static.writer")
+workers = importlib.import_module("dafab_static.workers")
 build_module = importlib.import_module("dafab_static.build")
 
 
@@ -32,38 +34,44 @@ def _digests(folder: Path) -> dict[str, str]:
 def test_pool_writes_the_same_catalog_as_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Months of very different sizes, so the pool finishes them out of order.
+    # Months of very different sizes, so the pool finishes them out of order; only March
+    # has one property, so the other months' partitions are rewritten with its column.
     items = [item(i, month=m, day=1 + i % 28) for m, n in ((3, 40), (5, 400), (7, 90))
              for i in range(n * m, n * m + n)]  # fmt: skip
+    for it in items[:40]:
+        it["properties"]["gen:march"] = 1
     src = write_ndjson(tmp_path / "in.ndjson", items)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the release marker's build time
-    monkeypatch.setattr(writer, "PARALLEL_MIN_ITEMS", 100)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 100)
     monkeypatch.setattr(build_module, "WARM_UP_ITEMS", 50)
     calls: list[int] = []
 
-    def warm_up(workers: int) -> None:
-        calls.append(workers)
-        writer.warm_up(workers)
+    def warm_up(count: int) -> None:
+        calls.append(count)
+        workers.warm_up(count)
 
     monkeypatch.setattr(build_module, "warm_up", warm_up)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    pools: list[int] = []
+    submitted: list[str] = []
 
-    class Pool(writer.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
-        def __init__(self, processes: int, **kw: object) -> None:
-            pools.append(processes)
-            super().__init__(processes, **kw)
+    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
 
-    monkeypatch.setattr(writer, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
     pooled = dafab_static.build([str(src)], str(tmp_path / "pooled"),
                                 options=BuildOptions(workers=2))  # fmt: skip
     alone = dafab_static.build([str(src)], str(tmp_path / "alone"),
                                options=BuildOptions(workers=1))  # fmt: skip
     assert calls == [2, 1]  # once per build, at the 50th item
-    assert pools == [2]  # the first build wrote its months in two processes
+    # The first build wrote its months in the pool, largest first, then rewrote May and July.
+    assert submitted == ["_write_month"] * 3 + ["_rewrite"] * 2
     assert pooled.items == alone.items == len(items)
     assert pooled.partitions == 3
     assert _digests(tmp_path / "pooled") == _digests(tmp_path / "alone")
+    index = pq.read_table(tmp_path / "pooled" / "index" / "gen")
+    assert index.column("gen:march").null_count == 490
 
 
 _PROBE = """
@@ -77,7 +85,7 @@ def loaded(name):
 
 
 if __name__ == "__main__":
-    from dafab_static.writer import PRELOAD, warm_up
+    from dafab_static.workers import PRELOAD, warm_up
 
     if sys.argv[1] == "warm":
         warm_up(2)
@@ -106,10 +114,10 @@ def test_no_forkserver_for_one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(multiprocessing.get_context("forkserver"), "set_forkserver_preload",
                         preloads.append)  # fmt: skip
     monkeypatch.setattr("os.cpu_count", lambda: 1)
-    writer.warm_up(0)
-    writer.warm_up(1)
+    workers.warm_up(0)
+    workers.warm_up(1)
     assert started == []
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    writer.warm_up(0)
+    workers.warm_up(0)
     assert started == [True]
-    assert preloads == [["__main__", *writer.PRELOAD]]
+    assert preloads == [["__main__", *workers.PRELOAD]]
