@@ -146,6 +146,7 @@ class SchemaRegistry:
         resources += [(url, _METASCHEMAS.contents(url)) for url in _RS_METASCHEMAS]
         self._rs_registry = jsonschema_rs.Registry(resources, retriever=self._record_missing)
         self._fast: dict[str, Any] = {}
+        self._fast_all: dict[tuple[str, ...], Any] = {}
         self._detailed: dict[str, jsonschema.Draft7Validator] = {}
         self._index: dict[int, tuple[str, str]] | None = None
         self._lock = threading.Lock()
@@ -192,6 +193,33 @@ class SchemaRegistry:
                         validator = None
                 self._fast[url] = validator
             return self._fast[url]
+
+    def fast_all(self, urls: tuple[str, ...]) -> Any:
+        """One jsonschema-rs validator for all of ``urls`` at once (``allOf``), or None when
+        one of them has no trusted fast validator (see :meth:`fast`).
+
+        An item is checked against its core schema and each of its extensions; every
+        check converts the whole Python object for the Rust engine again, and that
+        conversion is a good part of the cost: 10k NAIP items (core, eo, projection)
+        took 26 µs each through one validator against 29 µs through three (33 µs with
+        the bookkeeping around them). Valid under all is valid under each, so only an
+        object this rejects needs the schemas one by one, to say which failed.
+        """
+        try:
+            return self._fast_all[urls]
+        except KeyError:
+            pass
+        validator: Any = None
+        if all(self.fast(url) is not None for url in urls):
+            with self._lock:
+                validator = jsonschema_rs.validator_for(
+                    {"allOf": [{"$ref": url} for url in urls]},
+                    registry=self._rs_registry,
+                    validate_formats=True,
+                    formats=_FAST_FORMATS,
+                )
+        self._fast_all[urls] = validator
+        return validator
 
     def _record_missing(self, uri: str) -> Any:
         # Never fetched: remembered, and answered with a schema that accepts anything, so

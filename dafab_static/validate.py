@@ -94,6 +94,9 @@ class Validator:
                 problems.append(
                     Problem(href, f"$.stac_extensions[{i}]", _UNKNOWN, message, "warning")
                 )
+        every = self.schemas.fast_all(tuple(urls)) if len(urls) > 1 else None
+        if every is not None and every.is_valid(obj):
+            return problems
         for url in urls:
             problems.extend(Problem(href, *finding) for finding in self.schemas.check(obj, url))
         return problems
