@@ -34,9 +34,11 @@ def main() -> None:
     started = time.perf_counter()
     for rel in dirs:
         os.makedirs(os.path.join(dest, rel), exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
     for rel, size in files:
-        with open(os.path.join(dest, rel), "wb") as f:
-            f.write(b" " * size)
+        fd = os.open(os.path.join(dest, rel), flags, 0o666)
+        os.write(fd, b" " * size)
+        os.close(fd)
     seconds = time.perf_counter() - started
     print(
         json.dumps(
