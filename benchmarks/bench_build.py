@@ -312,10 +312,10 @@ def bench_10k(workdir: Path, timeout: float, repeat: int, *, pystac: bool) -> di
     print(f"== 10k real NAIP items (parquet), dafab and floor {repeat} times each", flush=True)
     ours_runs: list[dict[str, Any]] = []
     floor_runs: list[dict[str, Any]] = []
-    # Every run writes to a new folder, and nothing is deleted until the section ends:
-    # right after tens of thousands of files are deleted, ext4 creates files several times
-    # slower for a while (perf showed `ext4_create` -> `recently_deleted` scanning the
-    # freed inodes), which would fall on whichever run came next.
+    # Every run writes to a new folder, and nothing is deleted until the whole benchmark
+    # ends: right after tens of thousands of files are deleted, ext4 creates files several
+    # times slower for a while (perf showed `ext4_create` -> `recently_deleted` scanning
+    # the freed inodes), which would fall on whichever run came next.
     for k in range(repeat):
         dest = out / f"dafab-{k}"
         ours = dafab_build(NAIP_10K, dest, extra=[], timeout=timeout, label="dafab 10k")
@@ -354,13 +354,11 @@ def bench_10k(workdir: Path, timeout: float, repeat: int, *, pystac: bool) -> di
         )
         runs["pystac_10k"] = peer
         _show("pystac", peer)
-        shutil.rmtree(pystac_dest, ignore_errors=True)
     idx = script(
         "index_write.py", [str(NAIP_10K), str(out / "index")], timeout=timeout, label="index"
     )
     runs["index_10k"] = idx
     _show("index (best of 3)", idx)
-    shutil.rmtree(out, ignore_errors=True)
     return runs
 
 
@@ -382,12 +380,11 @@ def bench_generated(n: int, workdir: Path, timeout: float, repeat: int) -> dict[
         print(f"!! generating {n} items failed:\n{done.stderr[-4000:]}", file=sys.stderr)
         return {"rc": done.returncode, "error": done.stderr[-2000:]}
     src = Path(done.stdout.strip().splitlines()[-1])
-    dest = workdir / "runs" / f"dafab-gen-{n}"
     results = []
-    for _ in range(repeat):
+    for k in range(repeat):  # each to its own folder, kept until the end (see bench_10k)
+        dest = workdir / "runs" / f"dafab-gen-{n}-{k}"
         result = dafab_build(src, dest, extra=[], timeout=timeout, label=f"dafab {n} ndjson")
         _show(f"dafab build {n}", result)
-        shutil.rmtree(dest, ignore_errors=True)
         results.append(result)
     summary = summarize(results)
     summary["input_bytes"] = src.stat().st_size
