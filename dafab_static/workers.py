@@ -50,8 +50,9 @@ def warm_up(workers: int) -> None:
     (3.3-4.9 s against 4.1-5.0 s).
 
     The forkserver is one per process: when it already runs (an earlier build or pipeline
-    in this process), it keeps the modules it has, and writers import the rest themselves.
-    Nothing is started when months would be written in this process.
+    in this process), it keeps the modules it has, and writers import the rest themselves;
+    once started here, it serves the process's later forkserver pools too, with these
+    modules loaded. Nothing is started when months would be written in this process.
     """
     if (workers or os.cpu_count() or 1) < 2:
         return
