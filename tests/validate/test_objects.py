@@ -287,3 +287,39 @@ def test_a_list_among_stac_extensions_is_a_problem_not_a_crash() -> None:
            "assets": {}}  # fmt: skip
     problems = validate_object(obj, href="a.json")
     assert problems and all(p.json_path.startswith("$.stac_extensions") for p in problems)
+
+
+def test_the_fast_engine_sees_only_date_time_formats() -> None:
+    from dafab_static._schemas import _only_date_time_formats
+
+    schema = {
+        "properties": {
+            "href": {"type": "string", "format": "iri-reference"},
+            "when": {"type": "string", "format": "date-time"},
+            "format": {"type": "string", "format": "uri"},  # a property named "format"
+            "kind": {"const": {"format": "uri"}, "enum": [{"format": "x"}]},  # data
+        }
+    }
+    assert _only_date_time_formats(schema) == {
+        "properties": {
+            "href": {"type": "string"},
+            "when": {"type": "string", "format": "date-time"},
+            "format": {"type": "string"},
+            "kind": {"const": {"format": "uri"}, "enum": [{"format": "x"}]},
+        }
+    }
+    assert schema["properties"]["href"]["format"] == "iri-reference"  # a copy, not in place
+    # The documents the detailed engine reads keep every format, as published.
+    item = SchemaRegistry().contents(
+        "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
+    )
+    assert '"format":"iri-reference"' in json.dumps(item, separators=(",", ":"))
+
+
+def test_a_bad_date_time_is_still_rejected_fast(core_item: Item) -> None:
+    schemas = SchemaRegistry()
+    url = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
+    core_item["properties"]["datetime"] = "2024-02-30T00:00:00Z"
+    assert schemas.fast(url).is_valid(core_item) is False
+    core_item["properties"]["datetime"] = "2024-02-29T00:00:00Z"
+    assert schemas.fast(url).is_valid(core_item) is True
