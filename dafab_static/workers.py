@@ -33,6 +33,11 @@ WARM_UP_ITEMS = 1000
 #: What every writer process imports; the forkserver loads it once (see :func:`warm_up`).
 PRELOAD = ("dafab_static.writer", "dafab_static.validate", "stac_geoparquet.arrow._batch")
 
+# forkserver, not fork: the parent may already run obstore's Tokio threads (S3), and forking
+# a process that holds other threads' locks can deadlock the child. Windows has neither:
+# spawn there (each writer then imports what it needs itself).
+_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
 _J = TypeVar("_J")
 _R = TypeVar("_R")
 
@@ -54,7 +59,7 @@ def warm_up(workers: int) -> None:
     once started here, it serves the process's later forkserver pools too, with these
     modules loaded. Nothing is started when months would be written in this process.
     """
-    if (workers or os.cpu_count() or 1) < 2:
+    if (workers or os.cpu_count() or 1) < 2 or _START_METHOD != "forkserver":
         return
     from multiprocessing import forkserver
 
@@ -76,9 +81,7 @@ class Workers:
         self._pool: ProcessPoolExecutor | None = None
         self._local: MonthWriter | None = None
         if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1:
-            # forkserver, not fork: the parent may already run obstore's Tokio threads (S3),
-            # and forking a process that holds other threads' locks can deadlock the child.
-            context = multiprocessing.get_context("forkserver")
+            context = multiprocessing.get_context(_START_METHOD)
             self._pool = ProcessPoolExecutor(
                 processes, mp_context=context, initializer=_init_worker, initargs=(config,)
             )

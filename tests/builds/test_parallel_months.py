@@ -121,3 +121,30 @@ def test_no_forkserver_for_one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     workers.warm_up(0)
     assert started == [True]
     assert preloads == [["__main__", *workers.PRELOAD]]
+
+
+def test_without_forkserver_writers_are_spawned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows has no forkserver: no warm-up, and a spawned pool writes the same catalog.
+    started: list[bool] = []
+    monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: started.append(True))
+    monkeypatch.setattr(workers, "_START_METHOD", "spawn")
+    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 10)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    methods: list[str] = []
+
+    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
+        def __init__(self, processes: int, **kw: Any) -> None:
+            methods.append(kw["mp_context"].get_start_method())
+            super().__init__(processes, **kw)
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
+    workers.warm_up(2)
+    assert started == []
+    src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
+    dafab_static.build([str(src)], str(tmp_path / "spawned"), options=BuildOptions(workers=2))
+    dafab_static.build([str(src)], str(tmp_path / "alone"), options=BuildOptions(workers=1))
+    assert methods == ["spawn"]
+    assert _digests(tmp_path / "spawned") == _digests(tmp_path / "alone")
