@@ -10,9 +10,11 @@ types, the file bbox and the bbox covering, and rows in Hilbert order for spatia
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -421,9 +423,8 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     parsing 15 kB of JSON per item costs as much as creating the objects directly).
     """
     import orjson
-    from stac_geoparquet.arrow._batch import StacArrowBatch
 
-    json_batch = StacArrowBatch(batch).to_json_batch().inner
+    json_batch = _to_json_columns(batch)
     names = json_batch.schema.names
     padded = [name for name in ("properties", "links", "assets") if name in names]
     columns_ = {name: json_batch[name] for name in names}
@@ -466,6 +467,52 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
         if type(props) is dict and "datetime" not in props:
             props["datetime"] = None
     return rows
+
+
+def _to_json_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """stac-geoparquet's ``StacArrowBatch.to_json_batch``: timestamps to strings, properties
+    lowered into their struct, bbox structs to arrays, by its own functions."""
+    conversions = _from_arrow()
+    batch = conversions.convert_timestamp_columns_to_string(batch)
+    batch = conversions.lower_properties_from_top_level(batch)
+    return conversions.convert_bbox_to_array(batch)
+
+
+@functools.cache
+def _from_arrow() -> Any:
+    """stac-geoparquet's Arrow-to-JSON column conversions (``arrow/_from_arrow.py``), loaded
+    from their file when possible, without running the package's ``__init__``.
+
+    ``import stac_geoparquet.arrow._batch`` first runs ``stac_geoparquet/__init__.py``, which
+    imports ``pyarrow.dataset`` (and through it pandas), pystac and its pandas API: 0.35 to
+    0.45 s in the process that reads stac-geoparquet input, before the first item, while
+    these three functions import only numpy and pyarrow. This is stac-geoparquet's code,
+    not a copy; if a release moves the file, the package is imported as usual.
+    """
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec("stac_geoparquet")  # finds the folder, imports nothing
+    folder = spec.submodule_search_locations if spec is not None else None
+    path = os.path.join(next(iter(folder)), "arrow", "_from_arrow.py") if folder else ""
+    name = "dafab_static._stac_geoparquet_from_arrow"
+    if "stac_geoparquet" not in sys.modules and os.path.isfile(path):
+        loaded = importlib.util.spec_from_file_location(name, path)
+        if loaded is not None and loaded.loader is not None:
+            module = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(module)
+            if all(hasattr(module, f) for f in _FROM_ARROW):
+                return module
+    from stac_geoparquet.arrow import _from_arrow
+
+    return _from_arrow
+
+
+_FROM_ARROW = (
+    "convert_timestamp_columns_to_string",
+    "lower_properties_from_top_level",
+    "convert_bbox_to_array",
+)
 
 
 def _without_null_fields(array: pa.Array) -> pa.Array:

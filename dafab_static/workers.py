@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
@@ -61,6 +62,8 @@ def warm_up(workers: int) -> None:
     """
     if (workers or os.cpu_count() or 1) < 2 or _START_METHOD != "forkserver":
         return
+    if not _main_reloadable():
+        return
     from multiprocessing import forkserver
 
     # "__main__" is the default preload: keep it, so workers see what they saw before.
@@ -80,7 +83,7 @@ class Workers:
         processes = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
         self._local: MonthWriter | None = None
-        if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1:
+        if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1 and _main_reloadable():
             context = multiprocessing.get_context(_START_METHOD)
             self._pool = ProcessPoolExecutor(
                 processes, mp_context=context, initializer=_init_worker, initargs=(config,)
@@ -110,6 +113,18 @@ class Workers:
         if self._pool is None or len(jobs) < 2:
             return [rewrite_partition(self.config.release, job) for job in jobs]
         return list(_largest_first(self._pool, _rewrite, jobs, [j.info.rows for j in jobs]))
+
+
+def _main_reloadable() -> bool:
+    """Whether a forkserver or spawned child can set up this program's ``__main__``.
+
+    Children re-run the main module from its ``__file__``; a script read from standard input
+    (``python - < script.py``) names ``<stdin>``, which no child can open, and every pool
+    would break (BrokenProcessPool). Months are then written in this process.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.exists(path)
 
 
 def _largest_first(

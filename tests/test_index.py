@@ -231,3 +231,52 @@ def test_proj_geometry_is_declared_as_stac_geoparquet_declares_it() -> None:
             "columns"
         ]
     )
+
+
+_FRESH_READ = """
+import sys
+
+import pyarrow.parquet as pq
+
+from dafab_static import index
+
+table = pq.read_table(sys.argv[1])
+ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
+print("stac_geoparquet" in sys.modules, "pystac" in sys.modules)
+from stac_geoparquet.arrow import stac_table_to_items  # noqa: E402
+
+sys.path.insert(0, sys.argv[2])
+from tests.padding import drop_padding  # noqa: E402
+
+print(ours == [drop_padding(it) for it in stac_table_to_items(table)])
+"""
+
+
+def test_reading_stac_geoparquet_does_not_import_the_package(tmp_path: Any) -> None:
+    """The conversions load from stac-geoparquet's file, without its pandas-heavy package
+    init, and give what its own reader gives."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    items = [_item(i, i * 0.7, i * 0.3) for i in range(30)]
+    path = tmp_path / "items.parquet"
+    pq.write_table(index.to_table(items), path)
+    repo = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", _FRESH_READ, str(path), repo],
+                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_conversions_fall_back_to_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    index._from_arrow.cache_clear()
+    monkeypatch.delitem(sys.modules, "stac_geoparquet")  # as in a process that never read it
+    try:
+        assert index._from_arrow().__name__ == "dafab_static._stac_geoparquet_from_arrow"
+        index._from_arrow.cache_clear()
+        monkeypatch.setattr("os.path.isfile", lambda path: False)  # a release moved the file
+        assert index._from_arrow().__name__ == "stac_geoparquet.arrow._from_arrow"
+    finally:
+        index._from_arrow.cache_clear()

@@ -148,3 +148,22 @@ def test_without_forkserver_writers_are_spawned(
     dafab_static.build([str(src)], str(tmp_path / "alone"), options=BuildOptions(workers=1))
     assert methods == ["spawn"]
     assert _digests(tmp_path / "spawned") == _digests(tmp_path / "alone")
+
+
+def test_a_script_from_stdin_writes_months_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python - < script.py`: children cannot re-run a main module named <stdin>, and a pool
+    # would break (BrokenProcessPool); months are written in this process instead.
+    import sys
+
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 10)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    started: list[bool] = []
+    monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: started.append(True))
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", None)  # any pool would fail loudly
+    workers.warm_up(2)
+    src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
+    report = dafab_static.build([str(src)], str(tmp_path / "out"), options=BuildOptions(workers=2))
+    assert (report.items, started) == (30, [])
