@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -85,8 +86,10 @@ class Workers:
         self._local: MonthWriter | None = None
         if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1 and _main_reloadable():
             context = multiprocessing.get_context(_START_METHOD)
+            # The config goes pickled, to be opened after the environment is set (below).
+            initargs = (_storage_environment(), pickle.dumps(config))
             self._pool = ProcessPoolExecutor(
-                processes, mp_context=context, initializer=_init_worker, initargs=(config,)
+                processes, mp_context=context, initializer=_init_worker, initargs=initargs
             )
 
     def __enter__(self) -> Workers:
@@ -142,12 +145,31 @@ def _largest_first(
         yield futures.pop(i).result()
 
 
+#: Environment variables that configure object storage (credentials, endpoint, region).
+_STORAGE_ENV = ("AWS_", "OBSTORE_")
+
+
+def _storage_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(_STORAGE_ENV)}
+
+
 _WORKER: MonthWriter | None = None
 
 
-def _init_worker(config: WriterConfig) -> None:
+def _init_worker(environment: dict[str, str], config: bytes) -> None:
+    """Set up a writer process with the parent's storage environment, then its config.
+
+    An obstore ``S3Store`` pickles its settings but not the credentials it read from the
+    environment: unpickled, it reads them again, here. A forkserver child has the
+    environment of the forkserver, which is that of the parent when the server started,
+    perhaps an earlier build of a long-lived process: with other or no AWS variables, the
+    writers failed (seen in the tests: no key, so the instance metadata service was asked).
+    """
     global _WORKER
-    _WORKER = MonthWriter(config)
+    for key in [k for k in os.environ if k.startswith(_STORAGE_ENV)]:
+        del os.environ[key]
+    os.environ.update(environment)
+    _WORKER = MonthWriter(pickle.loads(config))
 
 
 def _write_month(job: MonthJob) -> MonthResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import subprocess
 import sys
 import textwrap
@@ -167,3 +168,79 @@ def test_a_script_from_stdin_writes_months_here(
     src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
     report = dafab_static.build([str(src)], str(tmp_path / "out"), options=BuildOptions(workers=2))
     assert (report.items, started) == (30, [])
+
+
+def test_pool_writes_and_rewrites_on_s3(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers get the destination store by pickle, write months to the bucket, and read
+    # partitions back from it to rewrite them with the collection's schema.
+    from dafab_static.storage import open_store
+
+    items = [item(i, month=m, day=1 + i % 28) for m, n in ((3, 20), (5, 60), (7, 30))
+             for i in range(n * m, n * m + n)]  # fmt: skip
+    for it in items[:20]:
+        it["properties"]["gen:march"] = 1
+    src = write_ndjson(tmp_path / "in.ndjson", items)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 10)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    submitted: list[str] = []
+
+    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
+    dest = f"s3://{s3_bucket}/stac"
+    report = dafab_static.build([str(src)], dest, options=BuildOptions(workers=2))
+    assert submitted == ["_write_month"] * 3 + ["_rewrite"] * 2
+    assert report.items == len(items) and report.ok, report.summary()
+    assert dafab_static.validate(dest).ok
+    store = open_store(dest)
+    index = [k for k in store.list() if k.endswith("items.parquet")]
+    assert len(index) == 3
+    tables = [pq.read_table(io.BytesIO(store.get(k))) for k in index]
+    assert all(t.schema.get_field_index("gen:march") >= 0 for t in tables)
+    assert sum(t.column("gen:march").null_count for t in tables) == 90
+
+
+_STALE_FORKSERVER = """
+import json
+import multiprocessing
+import os
+import sys
+from multiprocessing import forkserver
+
+if __name__ == "__main__":
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
+    multiprocessing.get_context("forkserver")
+    forkserver.ensure_running()  # started by an earlier step, before the credentials were set
+    os.environ.update(saved)
+
+    import dafab_static
+    from dafab_static import workers
+    from dafab_static.options import BuildOptions
+
+    workers.PARALLEL_MIN_ITEMS = 10
+    report = dafab_static.build([sys.argv[1]], sys.argv[2], options=BuildOptions(workers=2))
+    print(json.dumps({"items": report.items, "ok": report.ok}))
+"""
+
+
+def test_writers_use_the_credentials_of_the_build_not_of_the_forkserver(
+    s3_bucket: str, tmp_path: Path
+) -> None:
+    import json
+    import os
+
+    src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
+    script = tmp_path / "stale.py"
+    script.write_text(_STALE_FORKSERVER)
+    out = subprocess.run(
+        [sys.executable, str(script), str(src), f"s3://{s3_bucket}/stac"],
+        capture_output=True, text=True, timeout=180, env={**os.environ},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == {"items": 30, "ok": True}
