@@ -186,10 +186,10 @@ class Pipeline:
         if self.recipe.execution.reader == "threads":
             return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
         # forkserver: the parent may run obstore's Tokio threads (S3), and a forked child of
-        # a multi-threaded process can deadlock on a held lock.
-        return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("forkserver")
-        )
+        # a multi-threaded process can deadlock on a held lock. Windows has none: spawn.
+        methods = multiprocessing.get_all_start_methods()
+        method = "forkserver" if "forkserver" in methods else "spawn"
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
 
     def _read(self, item: dict[str, Any], pool: Executor | None) -> _Read:
         if not self.reads_pixels:

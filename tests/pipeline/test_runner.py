@@ -128,7 +128,22 @@ def test_missing_bands_skip_the_step_with_a_note(tmp_path: Path) -> None:
     assert report.notes["indices: ndvi not computed: no nir band"] == 1
 
 
-def test_reader_threads_and_processes_give_the_same_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("methods", [None, ["spawn"]], ids=["here", "no-forkserver"])
+def test_reader_threads_and_processes_give_the_same_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, methods: list[str] | None
+) -> None:
+    if methods is not None:  # as on Windows, which has neither fork nor forkserver
+        monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: methods)
+    from dafab_static.pipeline import runner
+
+    started: list[str] = []
+
+    class Pool(runner.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
+        def __init__(self, workers: int, **kw: Any) -> None:
+            started.append(kw["mp_context"].get_start_method())
+            super().__init__(workers, **kw)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", Pool)
     items = [
         read_raster(str(write_scene(tmp_path / f"{s2_name(day)}.tif",
                                     halves(80, 80, "water", "vegetation"), seed=day)))
@@ -143,6 +158,7 @@ def test_reader_threads_and_processes_give_the_same_numbers(tmp_path: Path) -> N
                                       workers=2)  # fmt: skip
         assert report.processed == 3
         assert sorted((i["id"], i["properties"][key]) for i in pooled) == expected
+    assert started == ["spawn" if methods else "forkserver"]
 
 
 def test_large_scenes_are_read_decimated(tmp_path: Path) -> None:
