@@ -11,13 +11,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import TypeVar
 
-from dafab_static import index
+from dafab_static import _processes, index
 from dafab_static.writer import (
     MonthJob,
     MonthResult,
@@ -34,11 +33,6 @@ PARALLEL_MIN_ITEMS = 5000
 WARM_UP_ITEMS = 1000
 #: What every writer process imports; the forkserver loads it once (see :func:`warm_up`).
 PRELOAD = ("dafab_static.writer", "dafab_static.validate", "stac_geoparquet.arrow._batch")
-
-# forkserver, not fork: the parent may already run obstore's Tokio threads (S3), and forking
-# a process that holds other threads' locks can deadlock the child. Windows has neither:
-# spawn there (each writer then imports what it needs itself).
-_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 _J = TypeVar("_J")
 _R = TypeVar("_R")
@@ -61,9 +55,9 @@ def warm_up(workers: int) -> None:
     once started here, it serves the process's later forkserver pools too, with these
     modules loaded. Nothing is started when months would be written in this process.
     """
-    if (workers or os.cpu_count() or 1) < 2 or _START_METHOD != "forkserver":
-        return
-    if not _main_reloadable():
+    if (workers or os.cpu_count() or 1) < 2 or _processes.start_method() != "forkserver":
+        return  # Windows spawns its writers: each imports what it needs itself
+    if not _processes.main_reloadable():
         return
     from multiprocessing import forkserver
 
@@ -84,10 +78,12 @@ class Workers:
         processes = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
         self._local: MonthWriter | None = None
-        if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1 and _main_reloadable():
-            context = multiprocessing.get_context(_START_METHOD)
+        # Without a reloadable __main__ (a script on stdin), months are written here.
+        reloadable = _processes.main_reloadable()
+        if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1 and reloadable:
             # The config goes pickled, to be opened after the environment is set (below).
             initargs = (_storage_environment(), pickle.dumps(config))
+            context = _processes.context()
             self._pool = ProcessPoolExecutor(
                 processes, mp_context=context, initializer=_init_worker, initargs=initargs
             )
@@ -116,18 +112,6 @@ class Workers:
         if self._pool is None or len(jobs) < 2:
             return [rewrite_partition(self.config.release, job) for job in jobs]
         return list(_largest_first(self._pool, _rewrite, jobs, [j.info.rows for j in jobs]))
-
-
-def _main_reloadable() -> bool:
-    """Whether a forkserver or spawned child can set up this program's ``__main__``.
-
-    Children re-run the main module from its ``__file__``; a script read from standard input
-    (``python - < script.py``) names ``<stdin>``, which no child can open, and every pool
-    would break (BrokenProcessPool). Months are then written in this process.
-    """
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    return path is None or os.path.exists(path)
 
 
 def _largest_first(

@@ -10,7 +10,6 @@ the report.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import Counter, deque
@@ -19,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from dafab_static import __version__, clock
+from dafab_static import __version__, _processes, clock
 from dafab_static.errors import DafabError
 from dafab_static.pipeline.cards import model_card
 from dafab_static.pipeline.device import choose_device, describe_device
@@ -185,11 +184,7 @@ class Pipeline:
         available (``reader = "processes"``) for readers that hold the GIL."""
         if self.recipe.execution.reader == "threads":
             return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
-        # forkserver: the parent may run obstore's Tokio threads (S3), and a forked child of
-        # a multi-threaded process can deadlock on a held lock. Windows has none: spawn.
-        methods = multiprocessing.get_all_start_methods()
-        method = "forkserver" if "forkserver" in methods else "spawn"
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+        return ProcessPoolExecutor(self.workers, mp_context=_processes.context())
 
     def _read(self, item: dict[str, Any], pool: Executor | None) -> _Read:
         if not self.reads_pixels:

@@ -32,18 +32,52 @@ def _digests(folder: Path) -> dict[str, str]:
     }
 
 
-def test_pool_writes_the_same_catalog_as_one_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Months of very different sizes, so the pool finishes them out of order; only March
-    # has one property, so the other months' partitions are rewritten with its column.
-    items = [item(i, month=m, day=1 + i % 28) for m, n in ((3, 40), (5, 400), (7, 90))
+def _uneven_months(sizes: tuple[int, int, int]) -> list[dict[str, Any]]:
+    """Items of March, May and July, ``sizes`` of each; only March has ``gen:march``, so
+    the other months' partitions are rewritten with its column."""
+    items = [item(i, month=m, day=1 + i % 28) for m, n in zip((3, 5, 7), sizes, strict=True)
              for i in range(n * m, n * m + n)]  # fmt: skip
-    for it in items[:40]:
+    for it in items[: sizes[0]]:
         it["properties"]["gen:march"] = 1
+    return items
+
+
+class _PoolSpy:
+    """What the build's process pools were started with and given."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []  # start method of each pool
+        self.submitted: list[str] = []  # function of each job
+
+
+@pytest.fixture
+def pool_spy(monkeypatch: pytest.MonkeyPatch) -> _PoolSpy:
+    """Deterministic, pooled builds of a few items: a pool from 10 items on two cores, the
+    release marker's build time fixed, and every pool recorded."""
+    spy = _PoolSpy()
+
+    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
+        def __init__(self, processes: int, **kw: Any) -> None:
+            spy.methods.append(kw["mp_context"].get_start_method())
+            super().__init__(processes, **kw)
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            spy.submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 10)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    return spy
+
+
+def test_pool_writes_the_same_catalog_as_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool_spy: _PoolSpy
+) -> None:
+    # Months of very different sizes, so the pool finishes them out of order.
+    items = _uneven_months((40, 400, 90))
     src = write_ndjson(tmp_path / "in.ndjson", items)
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the release marker's build time
-    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 100)
     monkeypatch.setattr(build_module, "WARM_UP_ITEMS", 50)
     calls: list[int] = []
 
@@ -52,22 +86,13 @@ def test_pool_writes_the_same_catalog_as_one_process(
         workers.warm_up(count)
 
     monkeypatch.setattr(build_module, "warm_up", warm_up)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    submitted: list[str] = []
-
-    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            submitted.append(fn.__name__)
-            return super().submit(fn, *args, **kwargs)
-
-    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
     pooled = dafab_static.build([str(src)], str(tmp_path / "pooled"),
                                 options=BuildOptions(workers=2))  # fmt: skip
     alone = dafab_static.build([str(src)], str(tmp_path / "alone"),
                                options=BuildOptions(workers=1))  # fmt: skip
     assert calls == [2, 1]  # once per build, at the 50th item
     # The first build wrote its months in the pool, largest first, then rewrote May and July.
-    assert submitted == ["_write_month"] * 3 + ["_rewrite"] * 2
+    assert pool_spy.submitted == ["_write_month"] * 3 + ["_rewrite"] * 2
     assert pooled.items == alone.items == len(items)
     assert pooled.partitions == 3
     assert _digests(tmp_path / "pooled") == _digests(tmp_path / "alone")
@@ -125,29 +150,18 @@ def test_no_forkserver_for_one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_forkserver_writers_are_spawned(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool_spy: _PoolSpy
 ) -> None:
     # Windows has no forkserver: no warm-up, and a spawned pool writes the same catalog.
     started: list[bool] = []
     monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: started.append(True))
-    monkeypatch.setattr(workers, "_START_METHOD", "spawn")
-    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 10)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    methods: list[str] = []
-
-    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
-        def __init__(self, processes: int, **kw: Any) -> None:
-            methods.append(kw["mp_context"].get_start_method())
-            super().__init__(processes, **kw)
-
-    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
     workers.warm_up(2)
     assert started == []
     src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
     dafab_static.build([str(src)], str(tmp_path / "spawned"), options=BuildOptions(workers=2))
     dafab_static.build([str(src)], str(tmp_path / "alone"), options=BuildOptions(workers=1))
-    assert methods == ["spawn"]
+    assert pool_spy.methods == ["spawn"]
     assert _digests(tmp_path / "spawned") == _digests(tmp_path / "alone")
 
 
@@ -170,32 +184,16 @@ def test_a_script_from_stdin_writes_months_here(
     assert (report.items, started) == (30, [])
 
 
-def test_pool_writes_and_rewrites_on_s3(
-    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pool_writes_and_rewrites_on_s3(s3_bucket: str, tmp_path: Path, pool_spy: _PoolSpy) -> None:
     # The workers get the destination store by pickle, write months to the bucket, and read
     # partitions back from it to rewrite them with the collection's schema.
     from dafab_static.storage import open_store
 
-    items = [item(i, month=m, day=1 + i % 28) for m, n in ((3, 20), (5, 60), (7, 30))
-             for i in range(n * m, n * m + n)]  # fmt: skip
-    for it in items[:20]:
-        it["properties"]["gen:march"] = 1
+    items = _uneven_months((20, 60, 30))
     src = write_ndjson(tmp_path / "in.ndjson", items)
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    monkeypatch.setattr(workers, "PARALLEL_MIN_ITEMS", 10)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    submitted: list[str] = []
-
-    class Pool(workers.ProcessPoolExecutor):  # type: ignore[misc,name-defined]
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            submitted.append(fn.__name__)
-            return super().submit(fn, *args, **kwargs)
-
-    monkeypatch.setattr(workers, "ProcessPoolExecutor", Pool)
     dest = f"s3://{s3_bucket}/stac"
     report = dafab_static.build([str(src)], dest, options=BuildOptions(workers=2))
-    assert submitted == ["_write_month"] * 3 + ["_rewrite"] * 2
+    assert pool_spy.submitted == ["_write_month"] * 3 + ["_rewrite"] * 2
     assert report.items == len(items) and report.ok, report.summary()
     assert dafab_static.validate(dest).ok
     store = open_store(dest)
