@@ -1,4 +1,5 @@
-"""Process pools that start safely here: the start method, and whether children can start."""
+"""Worker processes that start safely and quickly: the start method, whether children can
+start, and the forkserver they fork from with their imports loaded."""
 
 from __future__ import annotations
 
@@ -32,3 +33,43 @@ def main_reloadable() -> bool:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     return path is None or os.path.exists(path)
+
+
+#: What the worker processes of a build import: the month writers, and the readers of large
+#: files (:mod:`dafab_static.ingest.striped`). The forkserver loads them once (:func:`warm_up`).
+PRELOAD = (
+    "dafab_static.writer",
+    "dafab_static.validate",
+    "stac_geoparquet.arrow._batch",
+    "dafab_static.ingest.striped",
+)
+
+
+def warm_up(workers: int) -> None:
+    """Start the forkserver that worker processes fork from, with their imports loaded.
+
+    A build calls it once ingest has read ``dafab_static.workers.WARM_UP_ITEMS`` items,
+    and the readers of a large file (:mod:`dafab_static.ingest.striped`) before they
+    start. A writer spends about
+    0.7 s importing pyarrow, pandas (which ``pyarrow.dataset`` imports, and stac-geoparquet
+    imports that) and stac-geoparquet before it writes anything; with two workers importing
+    side by side, phase 2 began with that while the main process waited. Ingest keeps
+    about one core busy, so the server's one import runs on the other core, and every
+    writer forks from it already loaded. 10k NAIP items, 4 alternated pairs into fresh
+    folders: ingest 0.4 s slower, phase 2 0.8 s faster, and the build faster in every pair
+    (3.3-4.9 s against 4.1-5.0 s).
+
+    The forkserver is one per process: when it already runs (an earlier build or pipeline
+    in this process), it keeps the modules it has, and writers import the rest themselves;
+    once started here, it serves the process's later forkserver pools too, with these
+    modules loaded. Nothing is started when months would be written in this process.
+    """
+    if (workers or os.cpu_count() or 1) < 2 or start_method() != "forkserver":
+        return  # Windows spawns its workers: each imports what it needs itself
+    if not main_reloadable():
+        return
+    from multiprocessing import forkserver
+
+    # "__main__" is the default preload: keep it, so workers see what they saw before.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", *PRELOAD])
+    forkserver.ensure_running()

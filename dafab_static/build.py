@@ -17,6 +17,7 @@ split is planned from phase 1's counts, so each item's path is known before it i
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
@@ -24,11 +25,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from dafab_static import __version__, _gc, clock, index, layout
+from dafab_static._processes import warm_up
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
 from dafab_static.errors import DafabError, InputError, ValidationError
@@ -43,9 +45,9 @@ from dafab_static.queryables import (
     queryables_for_schema,
 )
 from dafab_static.report import BuildReport
-from dafab_static.spool import UNASSIGNED, Spool
+from dafab_static.spool import UNASSIGNED, Entry, Spool, prepare
 from dafab_static.tree import catalog_document, collection_document, dumps
-from dafab_static.workers import WARM_UP_ITEMS, Workers, warm_up
+from dafab_static.workers import WARM_UP_ITEMS, Workers
 from dafab_static.writer import (
     RELEASE_HREF,
     MonthJob,
@@ -56,6 +58,9 @@ from dafab_static.writer import (
     conform_partitions,
     embed,
 )
+
+if TYPE_CHECKING:
+    from dafab_static.ingest import Prepared, Record
 
 ProgressFn = Callable[[str, int, int | None], None]
 _SPOOL_FLUSH = 1 << 20
@@ -205,22 +210,24 @@ class _Build:
 
         for path in self.opts.collections:
             self.given_collection(_read_collection(path), path)
+        prepared = functools.partial(prepare, collection=self.opts.collection)
         count = 0
+        # Without a pipeline, each item's spool entry can be made where it is read: by the
+        # processes that read a large file (ingest.striped), which then send entries back.
         records = iter_records(
             sources,
             datetime=self.opts.datetime,
             on_error=self.problem,
             on_notice=self.notice,
             workers=self.opts.workers,
+            prepare=None if self.recipe else prepared,
         )
-        pairs = ((r.data, r) for r in records if r.kind != "collection" or
-                 self.given_collection(r.data, r.source))  # fmt: skip
         # Plain STAC dicts, without cycles: the collector would only cost time. A pipeline
         # runs torch and arbitrary steps in this loop, so with one it runs as usual.
         with _gc.paused() if self.recipe is None else contextlib.nullcontext():
-            for item, record in self.derive(pairs):
+            for entry in self.entries(records):
                 try:
-                    self.spool.accept(item, record.source)
+                    self.spool.add(entry)
                 except InputError as e:
                     self.problem(e)
                     continue
@@ -231,6 +238,32 @@ class _Build:
                     warm_up(self.opts.workers)
         self.progress("read", count, count)
         self.spool.flush()
+
+    def entries(self, records: Iterator[Record | Prepared]) -> Iterator[Entry]:
+        """The spool entries of the items, through the pipeline if there is one; Collections
+        are kept aside, and an item that cannot be spooled is a problem."""
+        from dafab_static.ingest import Prepared, Record
+
+        if self.recipe is None:
+            for record in records:
+                if isinstance(record, Prepared):  # made by a reader process
+                    yield record.value
+                elif record.kind == "item":
+                    yield from self.entry(record.data, record.source)
+                else:
+                    self.given_collection(record.data, record.source)
+            return
+        pairs = ((r.data, r) for r in records if isinstance(r, Record) and
+                 (r.kind != "collection" or self.given_collection(r.data, r.source)))  # fmt: skip
+        for item, record in self.derive(pairs):
+            yield from self.entry(item, record.source)
+
+    def entry(self, item: dict[str, Any], source: str) -> Iterator[Entry]:
+        """One item's spool entry, or none if it is a problem."""
+        try:
+            yield prepare(item, source, self.opts.collection)
+        except InputError as e:
+            self.problem(e)
 
     def given_collection(self, doc: dict[str, Any], source: str) -> bool:
         """Keep a Collection read from the sources; False, so generators can filter on it."""

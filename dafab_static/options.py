@@ -31,7 +31,9 @@ class BuildOptions:
         title: Title of the root catalog.
         collections: Paths of Collection JSON files to use instead of generated ones.
         validate: Validate every object written against the STAC JSON Schemas.
-        workers: Worker threads for writing objects (0 picks one per core).
+        workers: Threads reading rasters, and processes reading large NDJSON and
+            stac-geoparquet files and writing months (0 picks one per core; 1 keeps all of
+            it in this process).
         pipeline: Path of a pipeline recipe (TOML) to run over the scenes before writing.
         device: Torch device for the pipeline (``auto``: cuda, then mps, then cpu).
     """

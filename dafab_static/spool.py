@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -23,6 +23,91 @@ from dafab_static.errors import InputError
 _FLUSH_BYTES = 1 << 22
 #: Collection of items that name none (and no --collection was given).
 UNASSIGNED = "unassigned"
+
+
+class Entry(NamedTuple):
+    """One checked item as the spool keeps it: its JSON line and the facts its counts need.
+
+    Made by :func:`prepare`, a pure function of the item, so that it can run in a reader
+    process (:mod:`dafab_static.ingest.striped`); :meth:`Spool.add` then only checks the id
+    is new and counts the entry.
+    """
+
+    collection: str
+    item_id: str
+    source: str
+    key: bytes  # a 12-byte digest of (collection, id): duplicates are found by it
+    month: tuple[int, int]  # (year, month) it is filed under
+    day: str  # "DD" and "DD/HH" within the month, as layout.plan_split counts them
+    hour: str
+    bbox: tuple[float, float, float, float] | None  # for the extent; None when malformed
+    start: _dt.datetime  # aware UTC: the item's time range, for the extent
+    end: _dt.datetime
+    platform: str  # where its collection goes, if it is the collection's first item
+    derived: bool
+    line: bytes
+
+
+def prepare(item: dict[str, Any], source: str, collection: str | None = None) -> Entry:
+    """Check one item for the spool and serialise it; ``collection`` overrides its own.
+
+    Raises:
+        InputError: naming ``source`` and the item for an unusable id or collection id,
+            a missing or malformed datetime, or a missing geometry.
+    """
+    item_id = layout.check_id(item.get("id"), what="item", source=source)
+    where = f"{source}: item {item_id!r}"
+    cid = collection or item.get("collection") or UNASSIGNED
+    layout.check_id(cid, what="collection", source=where)
+    when = item_time(item, where)
+    if not isinstance(item.get("geometry"), dict):
+        raise InputError(f"{where}: has no geometry; every indexed item needs a footprint")
+    if "bbox" not in item:
+        import shapely.geometry
+
+        item["bbox"] = list(shapely.geometry.shape(item["geometry"]).bounds)
+    item["collection"] = cid
+    props = item["properties"]
+    # Derived products link to their sources; model cards (MLM items) are products of the
+    # catalog too, not of a sensor.
+    derived = any(ln.get("rel") == "derived_from" for ln in item.get("links", [])) or (
+        "mlm:name" in props
+    )
+    start, end = _time_range(props, when)
+    key = hashlib.blake2b(f"{cid}\0{item_id}".encode(), digest_size=12).digest()
+    day = f"{when.day:02d}"
+    return Entry(
+        cid, item_id, source, key, (when.year, when.month), day, f"{day}/{when.hour:02d}",
+        _box(item.get("bbox")), start, end,
+        layout.platform_slug(cid, props), derived, orjson.dumps(item) + b"\n",
+    )  # fmt: skip
+
+
+def _box(box: Any) -> tuple[float, float, float, float] | None:
+    """An item's bbox as (west, south, east, north) for the extent, as
+    :func:`dafab_static.index.time_range` and the file bbox read it from a partition: a
+    west > east (antimeridian) box covers every longitude. A malformed bbox is not counted
+    here: the writer's validation reports it."""
+    if not (isinstance(box, list) and len(box) in (4, 6) and all(map(_is_number, box))):
+        return None
+    west, south = box[0], box[1]
+    east, north = (box[3], box[4]) if len(box) == 6 else (box[2], box[3])
+    return (-180.0, south, 180.0, north) if west > east else (west, south, east, north)
+
+
+def _time_range(props: dict[str, Any], when: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime]:
+    """From the earliest ``datetime``/``start_datetime`` to the latest
+    ``datetime``/``end_datetime``, aware."""
+    start = end = _aware(when)
+    # `when` is `datetime`, else `start_datetime` (item_time): parse only the others.
+    for key in ("start_datetime", "end_datetime") if props.get("datetime") else ("end_datetime",):
+        if (text := props.get(key)) and isinstance(text, str):
+            try:
+                value = _aware(parse_time(text))
+            except ValueError:  # reported by the partition writer, which reads it too
+                continue
+            start, end = min(start, value), max(end, value)
+    return start, end
 
 
 @dataclass
@@ -39,34 +124,21 @@ class CollectionCounts:
     start: _dt.datetime | None = None
     end: _dt.datetime | None = None
 
-    def extend(self, item: dict[str, Any], when: _dt.datetime) -> None:
-        """Fold one item's bbox and time into the running extent, as
-        :func:`dafab_static.index.time_range` and the file bbox read them from a partition:
-        a west > east (antimeridian) box covers every longitude; the time runs from the
-        earliest ``datetime``/``start_datetime`` to the latest ``datetime``/``end_datetime``."""
-        box = item.get("bbox")
-        # A malformed bbox is not counted here: the writer's validation reports it.
-        if isinstance(box, list) and len(box) in (4, 6) and all(map(_is_number, box)):
-            west, south = box[0], box[1]
-            east, north = (box[3], box[4]) if len(box) == 6 else (box[2], box[3])
-            if west > east:
-                west, east = -180.0, 180.0
+    def count(self, entry: Entry) -> None:
+        """Fold one entry into the counts and the running extent."""
+        if (box := entry.bbox) is not None:
             b = self.bbox
-            b[:] = [min(b[0], west), min(b[1], south), max(b[2], east), max(b[3], north)]
-        start = end = _aware(when)
-        props = item["properties"]
-        # `when` is `datetime`, else `start_datetime` (item_time): parse only the others.
-        for key in (
-            ("start_datetime", "end_datetime") if props.get("datetime") else ("end_datetime",)
-        ):
-            if (text := props.get(key)) and isinstance(text, str):
-                try:
-                    value = parse_time(text)
-                except ValueError:  # reported by the partition writer, which reads it too
-                    continue
-                start, end = min(start, _aware(value)), max(end, _aware(value))
-        self.start = start if self.start is None else min(self.start, start)
-        self.end = end if self.end is None else max(self.end, end)
+            b[0], b[1] = min(b[0], box[0]), min(b[1], box[1])
+            b[2], b[3] = max(b[2], box[2]), max(b[3], box[3])
+        if self.start is None or entry.start < self.start:
+            self.start = entry.start
+        if self.end is None or entry.end > self.end:
+            self.end = entry.end
+        month = entry.month
+        self.months[month] += 1
+        days, hours = self.days[month], self.hours[month]
+        days[entry.day] = days.get(entry.day, 0) + 1
+        hours[entry.hour] = hours.get(entry.hour, 0) + 1
 
     def extent(self) -> tuple[list[float], str | None, str | None]:
         """The bbox and RFC 3339 start and end of every item spooled so far."""
@@ -94,51 +166,34 @@ class Spool:
         self._buffered = 0
 
     def accept(self, item: dict[str, Any], source: str) -> None:
-        """Check one item and spool it.
+        """Check one item and spool it (:func:`prepare`, then :meth:`add`).
 
         Raises:
-            InputError: naming ``source`` and the item for an unusable id or collection id,
-                a missing or malformed datetime, a missing geometry, or a duplicate id
-                within its collection (the first one is kept).
+            InputError: as :func:`prepare` and :meth:`add`.
         """
-        item_id = layout.check_id(item.get("id"), what="item", source=source)
-        where = f"{source}: item {item_id!r}"
-        cid = self.collection or item.get("collection") or UNASSIGNED
-        layout.check_id(cid, what="collection", source=where)
-        when = item_time(item, where)
-        if not isinstance(item.get("geometry"), dict):
-            raise InputError(f"{where}: has no geometry; every indexed item needs a footprint")
-        if "bbox" not in item:
-            import shapely.geometry
+        self.add(prepare(item, source, self.collection))
 
-            item["bbox"] = list(shapely.geometry.shape(item["geometry"]).bounds)
-        key = hashlib.blake2b(f"{cid}\0{item_id}".encode(), digest_size=12).digest()
-        if key in self._seen:
-            raise InputError(f"{where}: duplicate id in collection {cid!r}; the first one is kept")
-        self._seen.add(key)
-        item["collection"] = cid
+    def add(self, entry: Entry) -> None:
+        """Spool one prepared item, unless its id is already in its collection.
+
+        Raises:
+            InputError: naming its source and id for a duplicate id within its collection
+                (the first one is kept).
+        """
+        cid = entry.collection
+        if entry.key in self._seen:
+            raise InputError(
+                f"{entry.source}: item {entry.item_id!r}: duplicate id in collection {cid!r}; "
+                "the first one is kept"
+            )
+        self._seen.add(entry.key)
         counts = self.counts.get(cid)
         if counts is None:
-            # Derived products link to their sources; model cards (MLM items) are products
-            # of the catalog too, not of a sensor.
-            derived = any(ln.get("rel") == "derived_from" for ln in item.get("links", [])) or (
-                "mlm:name" in item.get("properties", {})
-            )
-            platform = layout.platform_slug(cid, item.get("properties", {}))
-            counts = CollectionCounts(
-                layout.place_collection(cid, platform=platform, derived=derived)
-            )
-            self.counts[cid] = counts
-        counts.extend(item, when)
-        month = (when.year, when.month)
-        counts.months[month] += 1
-        day = f"{when.day:02d}"
-        hour = f"{day}/{when.hour:02d}"
-        counts.days[month][day] = counts.days[month].get(day, 0) + 1
-        counts.hours[month][hour] = counts.hours[month].get(hour, 0) + 1
-        line = orjson.dumps(item) + b"\n"
-        self._buffers[(cid, *month)].append(line)
-        self._buffered += len(line)
+            place = layout.place_collection(cid, platform=entry.platform, derived=entry.derived)
+            counts = self.counts[cid] = CollectionCounts(place)
+        counts.count(entry)
+        self._buffers[(cid, *entry.month)].append(entry.line)
+        self._buffered += len(entry.line)
         if self._buffered > _FLUSH_BYTES:
             self.flush()
 

@@ -3,12 +3,11 @@
 Months are independent, so with enough items they are written by one process per core
 (:class:`Workers`); below :data:`PARALLEL_MIN_ITEMS`, or with one core, they are written
 here, in the same order, to the same bytes. The pool's processes fork from a forkserver
-that ingest starts early with their imports loaded (:func:`warm_up`).
+that ingest starts early with their imports loaded (:func:`dafab_static._processes.warm_up`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -28,42 +27,12 @@ from dafab_static.writer import (
 
 #: Below this many items a process pool costs more (start-up, pickling) than it saves.
 PARALLEL_MIN_ITEMS = 5000
-#: Ingest starts the writers' forkserver (:func:`warm_up`) once it has read this many items:
-#: early enough to hide its imports, late enough that small builds never start it.
+#: Ingest starts the writers' forkserver (:func:`~dafab_static._processes.warm_up`) once it
+#: has read this many items: early enough to hide its imports, late enough that small
+#: builds never start it.
 WARM_UP_ITEMS = 1000
-#: What every writer process imports; the forkserver loads it once (see :func:`warm_up`).
-PRELOAD = ("dafab_static.writer", "dafab_static.validate", "stac_geoparquet.arrow._batch")
-
 _J = TypeVar("_J")
 _R = TypeVar("_R")
-
-
-def warm_up(workers: int) -> None:
-    """Start the forkserver that writer processes fork from, with their imports loaded.
-
-    Called by ingest once it has read :data:`WARM_UP_ITEMS` items. A writer spends about
-    0.7 s importing pyarrow, pandas (which ``pyarrow.dataset`` imports, and stac-geoparquet
-    imports that) and stac-geoparquet before it writes anything; with two workers importing
-    side by side, phase 2 began with that while the main process waited. Ingest keeps
-    about one core busy, so the server's one import runs on the other core, and every
-    writer forks from it already loaded. 10k NAIP items, 4 alternated pairs into fresh
-    folders: ingest 0.4 s slower, phase 2 0.8 s faster, and the build faster in every pair
-    (3.3-4.9 s against 4.1-5.0 s).
-
-    The forkserver is one per process: when it already runs (an earlier build or pipeline
-    in this process), it keeps the modules it has, and writers import the rest themselves;
-    once started here, it serves the process's later forkserver pools too, with these
-    modules loaded. Nothing is started when months would be written in this process.
-    """
-    if (workers or os.cpu_count() or 1) < 2 or _processes.start_method() != "forkserver":
-        return  # Windows spawns its writers: each imports what it needs itself
-    if not _processes.main_reloadable():
-        return
-    from multiprocessing import forkserver
-
-    # "__main__" is the default preload: keep it, so workers see what they saw before.
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", *PRELOAD])
-    forkserver.ensure_running()
 
 
 class Workers:

@@ -72,20 +72,20 @@ def test_build_ingests_and_writes_with_the_collector_paused(
 ) -> None:
     spool = importlib.import_module("dafab_static.spool")
     writer = importlib.import_module("dafab_static.writer")
-    seen: dict[str, list[bool]] = {"accept": [], "write": []}
-    accept, write = spool.Spool.accept, writer.MonthWriter._write
+    seen: dict[str, list[bool]] = {"add": [], "write": []}
+    add, write = spool.Spool.add, writer.MonthWriter._write
 
-    def spy_accept(self: Any, *args: Any) -> None:
-        seen["accept"].append(gc.isenabled())
-        accept(self, *args)
+    def spy_add(self: Any, *args: Any) -> None:
+        seen["add"].append(gc.isenabled())
+        add(self, *args)
 
     def spy_write(self: Any, job: Any) -> Any:
         seen["write"].append(gc.isenabled())
         return write(self, job)
 
-    monkeypatch.setattr(spool.Spool, "accept", spy_accept)
+    monkeypatch.setattr(spool.Spool, "add", spy_add)
     monkeypatch.setattr(writer.MonthWriter, "_write", spy_write)
     src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 2) for i in range(6)])
     dafab_static.build([str(src)], str(tmp_path / "out"))
-    assert seen == {"accept": [False] * 6, "write": [False, False]}
+    assert seen == {"add": [False] * 6, "write": [False, False]}
     assert gc.isenabled()

@@ -17,15 +17,15 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from dafab_static.derive.sensors import scene_part
 from dafab_static.errors import InputError, OptionError
 from dafab_static.ingest import stac
 from dafab_static.ingest._fetch import SCHEME, is_url, location
-from dafab_static.ingest.stac import OnError, OnNotice, Record
+from dafab_static.ingest.stac import OnError, OnNotice, Prepare, Prepared, Record
 
-__all__ = ["Record", "iter_records"]
+__all__ = ["Prepare", "Prepared", "Record", "iter_records"]
 
 _Kind = Literal["raster", "stac"]
 _RESOLUTION_FOLDER = re.compile(r"R\d{2}m")
@@ -37,6 +37,7 @@ _SAFE_AUXILIARY = frozenset({"QI_DATA", "AUX_DATA", "DATASTRIP", "HTML", "rep_in
 _PRODUCT_JSON = re.compile(r"(_MTL|^tileinfo_metadata|^tileInfo|^productInfo)\.json$")
 
 
+@overload
 def iter_records(
     sources: Iterable[str],
     *,
@@ -44,7 +45,31 @@ def iter_records(
     on_error: OnError,
     on_notice: OnNotice,
     workers: int = 0,
-) -> Iterator[Record]:
+    prepare: None = None,
+) -> Iterator[Record]: ...
+
+
+@overload
+def iter_records(
+    sources: Iterable[str],
+    *,
+    datetime: _dt.datetime | None = None,
+    on_error: OnError,
+    on_notice: OnNotice,
+    workers: int = 0,
+    prepare: Prepare,
+) -> Iterator[Record | Prepared]: ...
+
+
+def iter_records(
+    sources: Iterable[str],
+    *,
+    datetime: _dt.datetime | None = None,
+    on_error: OnError,
+    on_notice: OnNotice,
+    workers: int = 0,
+    prepare: Prepare | None = None,
+) -> Iterator[Record | Prepared]:
     """Stream the items and collections of every source, in a deterministic order.
 
     Each source is a file, a folder (walked recursively in sorted order, hidden entries
@@ -65,7 +90,11 @@ def iter_records(
             named explicitly, an unreadable raster, a bad STAC record); reading goes on
             unless it raises.
         on_notice: Called with one line for each warning (a migrated item, a cycle).
-        workers: Threads reading rasters; 0 means one per CPU.
+        workers: Threads reading rasters, and processes reading a large NDJSON or
+            stac-geoparquet file when ``prepare`` is given; 0 means one per CPU.
+        prepare: The caller's last step for each item (see :data:`stac.Prepare`). With it,
+            large local NDJSON and stac-geoparquet files are read by several processes that
+            apply it, and their items come as :class:`Prepared` values, still in order.
 
     Raises:
         OptionError: ``workers`` is negative.
@@ -87,7 +116,8 @@ def iter_records(
                 while pending:
                     yield from _finish(*pending.popleft(), on_error)
                 (path,) = group
-                yield from stac.read(path, on_error=on_error, on_notice=on_notice, seen=seen)
+                yield from stac.read(path, on_error=on_error, on_notice=on_notice, seen=seen,
+                                     prepare=prepare, workers=workers)  # fmt: skip
                 continue
             group = [path for path in group if path not in seen]
             if not group:

@@ -13,7 +13,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 import orjson
@@ -35,6 +35,10 @@ from dafab_static.tree import STRUCTURAL_RELS
 
 OnError = Callable[[InputError], None]
 OnNotice = Callable[[str], None]
+#: A caller's last step for each item, ``prepare(item, source)``, which a striped reader
+#: (:mod:`~dafab_static.ingest.striped`) runs in its process; it may raise InputError.
+#: It must be picklable: a module-level function, or a ``functools.partial`` of one.
+Prepare = Callable[[dict[str, Any], str], Any]
 
 JSON_SUFFIXES = (".json", ".geojson")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".geojsonl")
@@ -49,9 +53,13 @@ JSON = "application/json"
 
 #: Links the build recreates. ``items`` is the STAC API link from a collection to its item
 #: endpoint, which means nothing in a static tree.
-#: Parquet rows converted at a time: a few MB of dicts for wide hub items.
-PARQUET_BATCH_ROWS = 1000
+#: NDJSON lines or Parquet rows read at a time: a few MB of dicts for wide hub items.
+BATCH_ROWS = 1000
 
+# stac-geoparquet checks its input with assert, so AssertionError is bad input too.
+_NOT_PARQUET_STAC: tuple[type[Exception], ...] = (
+    AssertionError, KeyError, TypeError, ValueError, OSError,
+)  # fmt: skip
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
 #: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC.
 _TIMESTAMPS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
@@ -75,9 +83,47 @@ class Record:
     source: str
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An item that a reader process read, checked and passed through the caller's
+    ``prepare``: ``value`` is what that returned."""
+
+    value: Any
+
+
+@overload
 def read(
-    source: str, *, on_error: OnError, on_notice: OnNotice, seen: set[str] | None = None
-) -> Iterator[Record]:
+    source: str,
+    *,
+    on_error: OnError,
+    on_notice: OnNotice,
+    seen: set[str] | None = None,
+    prepare: None = None,
+    workers: int = 0,
+) -> Iterator[Record]: ...
+
+
+@overload
+def read(
+    source: str,
+    *,
+    on_error: OnError,
+    on_notice: OnNotice,
+    seen: set[str] | None = None,
+    prepare: Prepare,
+    workers: int = 0,
+) -> Iterator[Record | Prepared]: ...
+
+
+def read(
+    source: str,
+    *,
+    on_error: OnError,
+    on_notice: OnNotice,
+    seen: set[str] | None = None,
+    prepare: Prepare | None = None,
+    workers: int = 0,
+) -> Iterator[Record | Prepared]:
     """Stream the STAC items and collections of one file, URL or static catalog.
 
     The format is chosen by suffix for NDJSON (``.ndjson``, ``.jsonl``, ``.geojsonl``) and
@@ -93,6 +139,10 @@ def read(
         on_notice: Called with one line for each change worth a warning (migrations, cycles).
         seen: Absolute locations already read; documents in it are skipped and every document
             read is added, so a catalog and its item files passed together are read once.
+        prepare: With it, a large local NDJSON or stac-geoparquet file is read by several
+            processes (:mod:`~dafab_static.ingest.striped`), which apply it to each item and
+            give back :class:`Prepared` values instead of records, in the same order.
+        workers: Processes for such a file; 0 means one per CPU, 1 reads it here.
 
     Raises:
         StorageError: a URL cannot be reached (one line naming it).
@@ -107,10 +157,14 @@ def read(
         return
     reader.seen.add(loc)
     name = (urlsplit(loc).path if is_url(loc) else loc).lower()
-    if name.endswith(NDJSON_SUFFIXES):
-        yield from reader.ndjson(loc)
-    elif name.endswith(PARQUET_SUFFIXES):
-        yield from reader.parquet(loc)
+    kind = NDJSON if name.endswith(NDJSON_SUFFIXES) else PARQUET
+    if name.endswith(NDJSON_SUFFIXES + PARQUET_SUFFIXES):
+        from dafab_static.ingest import striped
+
+        if prepare is not None and (processes := striped.readers(loc, kind, workers)):
+            yield from striped.read(loc, kind, processes=processes, prepare=prepare, reader=reader)
+        else:
+            yield from reader.stream(loc, kind)
     else:
         try:
             data = load_json(loc)
@@ -136,18 +190,24 @@ class _Reader:
     #: Items whose timestamps were respelled, and the first change: one notice per source.
     respelled: tuple[int, tuple[str, str]] | None = None
 
-    def ndjson(self, loc: str) -> Iterator[Record]:
-        try:
-            stream = open_bytes(loc)
-        except InputError as error:
-            self.on_error(error)
+    #: A Parquet batch failed to convert: the file's one schema would fail the rest too.
+    broken: bool = False
+
+    def stream(self, loc: str, kind: str) -> Iterator[Record]:
+        """The items of a whole NDJSON or stac-geoparquet file, batch by batch."""
+        for raw in raw_batches(loc, kind):
+            yield from self.batch(loc, kind, raw)
+            if self.broken:
+                return
+
+    def batch(self, loc: str, kind: str, raw: RawBatch) -> Iterator[Record]:
+        """The items of one batch of lines or rows; errors go to ``on_error`` as they come."""
+        if raw.error is not None:
+            self.broken = True
+            self.on_error(raw.error)
             return
-        with stream:
-            number = 0
-            while True:
-                if not (line := readline(stream, loc)):
-                    return
-                number += 1
+        if kind == NDJSON:
+            for number, line in enumerate(raw.rows, raw.first):
                 if not line.strip():
                     continue
                 where = f"{loc}:{number}"
@@ -158,34 +218,20 @@ class _Reader:
                     continue
                 if (record := self.item(data, loc, where, NDJSON, None)) is not None:
                     yield record
-
-    def parquet(self, loc: str) -> Iterator[Record]:
+            return
         import pyarrow as pa
 
         from dafab_static.index import to_items
 
-        with contextlib.ExitStack() as stack:
-            try:
-                batches = _batches(seekable(loc, stack))
-            except InputError as error:
-                self.on_error(error)
-                return
-            row = 0
-            # stac-geoparquet checks its input with assert, so AssertionError is bad input too.
-            bad = (pa.ArrowException, AssertionError, KeyError, TypeError, ValueError, OSError)
-            while True:
-                try:
-                    batch = next(batches, None)
-                    if batch is None:
-                        return
-                    items = to_items(_modern(batch))
-                except bad as error:  # one schema per file: the next batch would fail the same
-                    self.on_error(InputError(f"{loc}#{row}: not stac-geoparquet: {error}"))
-                    return
-                for data in items:
-                    if (record := self.item(data, loc, f"{loc}#{row}", PARQUET, None)) is not None:
-                        yield record
-                    row += 1
+        try:
+            items = to_items(_modern(raw.rows))
+        except (pa.ArrowException, *_NOT_PARQUET_STAC) as error:
+            self.broken = True
+            self.on_error(InputError(f"{loc}#{raw.first}: not stac-geoparquet: {error}"))
+            return
+        for row, data in enumerate(items, raw.first):
+            if (record := self.item(data, loc, f"{loc}#{row}", PARQUET, None)) is not None:
+                yield record
 
     def document(
         self, data: Any, loc: str, where: str, stack: tuple[str, ...], collection_id: str | None
@@ -408,11 +454,58 @@ def _rewrite(data: dict[str, Any], loc: str, media: str) -> None:
             asset["href"] = absolute(asset["href"], loc)
 
 
-def _batches(source: Any) -> Iterator[Any]:
-    """Record batches of a Parquet file, opened on the first ``next`` so errors surface there."""
+@dataclass(frozen=True)
+class RawBatch:
+    """Up to :data:`BATCH_ROWS` lines of NDJSON or rows of stac-geoparquet, not yet parsed.
+
+    Attributes:
+        first: The number of its first line (1-based) or row (0-based), for messages.
+        rows: The lines (``bytes``), or a ``pyarrow.RecordBatch``.
+        error: Set when the file cannot be read on from here; ``rows`` is then empty.
+    """
+
+    first: int
+    rows: Any
+    error: InputError | None = None
+
+
+def raw_batches(loc: str, kind: str, rows: int = 0) -> Iterator[RawBatch]:
+    """Read an NDJSON (``kind`` :data:`NDJSON`) or stac-geoparquet (:data:`PARQUET`) file in
+    batches, without parsing them: the cheap, sequential part of reading a file, which
+    :mod:`~dafab_static.ingest.striped` readers each run over the whole file. A file that
+    cannot be opened or read on ends with a batch that carries the error. Batches hold
+    ``rows`` lines or rows (default :data:`BATCH_ROWS`)."""
+    size = rows or BATCH_ROWS
+    if kind == NDJSON:
+        try:
+            stream = open_bytes(loc)
+        except InputError as error:
+            yield RawBatch(1, (), error)
+            return
+        with stream:
+            number, lines = 1, []
+            while line := readline(stream, loc):
+                lines.append(line)
+                if len(lines) == size:
+                    yield RawBatch(number, lines)
+                    number, lines = number + len(lines), []
+            if lines:
+                yield RawBatch(number, lines)
+        return
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    yield from pq.ParquetFile(source).iter_batches(PARQUET_BATCH_ROWS)
+    with contextlib.ExitStack() as stack:
+        row = 0
+        try:
+            batches = pq.ParquetFile(seekable(loc, stack)).iter_batches(size)
+            for batch in batches:
+                yield RawBatch(row, batch)
+                row += batch.num_rows
+        except InputError as error:
+            yield RawBatch(row, None, error)
+        except (pa.ArrowException, *_NOT_PARQUET_STAC) as error:
+            yield RawBatch(row, None, InputError(f"{loc}#{row}: not stac-geoparquet: {error}"))
 
 
 def _modern(batch: Any) -> Any:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dafab_static
+from dafab_static import _processes
 from dafab_static.options import BuildOptions
 
 from .generate import item, write_ndjson
@@ -83,7 +84,7 @@ def test_pool_writes_the_same_catalog_as_one_process(
 
     def warm_up(count: int) -> None:
         calls.append(count)
-        workers.warm_up(count)
+        _processes.warm_up(count)
 
     monkeypatch.setattr(build_module, "warm_up", warm_up)
     pooled = dafab_static.build([str(src)], str(tmp_path / "pooled"),
@@ -111,7 +112,7 @@ def loaded(name):
 
 
 if __name__ == "__main__":
-    from dafab_static.workers import PRELOAD, warm_up
+    from dafab_static._processes import PRELOAD, warm_up
 
     if sys.argv[1] == "warm":
         warm_up(2)
@@ -140,13 +141,13 @@ def test_no_forkserver_for_one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(multiprocessing.get_context("forkserver"), "set_forkserver_preload",
                         preloads.append)  # fmt: skip
     monkeypatch.setattr("os.cpu_count", lambda: 1)
-    workers.warm_up(0)
-    workers.warm_up(1)
+    _processes.warm_up(0)
+    _processes.warm_up(1)
     assert started == []
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    workers.warm_up(0)
+    _processes.warm_up(0)
     assert started == [True]
-    assert preloads == [["__main__", *workers.PRELOAD]]
+    assert preloads == [["__main__", *_processes.PRELOAD]]
 
 
 def test_without_forkserver_writers_are_spawned(
@@ -156,7 +157,7 @@ def test_without_forkserver_writers_are_spawned(
     started: list[bool] = []
     monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: started.append(True))
     monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
-    workers.warm_up(2)
+    _processes.warm_up(2)
     assert started == []
     src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
     dafab_static.build([str(src)], str(tmp_path / "spawned"), options=BuildOptions(workers=2))
@@ -178,7 +179,7 @@ def test_a_script_from_stdin_writes_months_here(
     started: list[bool] = []
     monkeypatch.setattr("multiprocessing.forkserver.ensure_running", lambda: started.append(True))
     monkeypatch.setattr(workers, "ProcessPoolExecutor", None)  # any pool would fail loudly
-    workers.warm_up(2)
+    _processes.warm_up(2)
     src = write_ndjson(tmp_path / "in.ndjson", [item(i, month=1 + i % 3) for i in range(30)])
     report = dafab_static.build([str(src)], str(tmp_path / "out"), options=BuildOptions(workers=2))
     assert (report.items, started) == (30, [])
