@@ -18,6 +18,7 @@ per reader wait in memory.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
 from collections.abc import Iterator
@@ -181,15 +182,31 @@ def _stripe(loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, ou
                     events.append(Prepared(prepare(record.data, record.source)))
                 except InputError as error:
                     events.append(error)
-            out.put(_Batch(events, reader.broken, reader.respelled))
-            if reader.broken:
+            if not _send(out, _Batch(events, reader.broken, reader.respelled)) or reader.broken:
                 return
             events, reader.respelled = [], None
-        out.put(_End())
+        _send(out, _End())
     except DafabError as error:
-        out.put(error)
-    except BaseException as error:  # a bug: give the caller the traceback's text
+        _send(out, error)
+    except Exception:  # a bug: give the caller the traceback's text
         import traceback
 
-        out.put(RuntimeError(f"reader {k} of {loc}:\n{traceback.format_exc()}"))
-        del error
+        _send(out, RuntimeError(f"reader {k} of {loc}:\n{traceback.format_exc()}"))
+
+
+def _send(out: Any, message: object) -> bool:
+    """Put ``message`` on the reader's queue; False if the caller died meanwhile.
+
+    The queue is bounded, so a reader waits while the caller is busy; if the caller was
+    killed (SIGKILL skips its clean-up), nobody will ever take the message, and the reader
+    would wait forever. It checks every :data:`_POLL_S` that its caller is still there.
+    """
+    caller = multiprocessing.parent_process()
+    while True:
+        try:
+            out.put(message, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            if caller is not None and not caller.is_alive():
+                out.cancel_join_thread()  # exit without flushing to a pipe nobody reads
+                return False

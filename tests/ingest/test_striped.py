@@ -199,3 +199,58 @@ def test_one_core_reads_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert striped.readers(str(src), stac.NDJSON, 1) == 0
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert striped.readers(str(src), stac.NDJSON, 0) == 0
+
+
+_KILLED = """
+import multiprocessing
+import sys
+import functools
+
+from dafab_static import spool
+from dafab_static.ingest import stac, striped
+
+if __name__ == "__main__":
+    striped.MIN_BYTES = 0
+    stac.BATCH_ROWS = 2
+    prepare = functools.partial(spool.prepare, collection=None)
+    records = stac.read(sys.argv[1], on_error=print, on_notice=print, prepare=prepare, workers=2)
+    next(records)
+    print(*[child.pid for child in multiprocessing.active_children()], flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+def test_readers_exit_when_their_caller_is_killed(tmp_path: Path) -> None:
+    # SIGKILL skips every clean-up: the readers, blocked on their full queues, see that the
+    # caller is gone and exit instead of waiting forever.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "many.ndjson"
+    src.write_text("\n".join(json.dumps(item(i)) for i in range(200)) + "\n")
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED)
+    with subprocess.Popen([sys.executable, str(script), str(src)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        pids = [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(pids) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in pids if _running(pid)]
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
