@@ -17,7 +17,6 @@ split is planned from phase 1's counts, so each item's path is known before it i
 from __future__ import annotations
 
 import contextlib
-import functools
 import shutil
 import tempfile
 import time
@@ -45,7 +44,7 @@ from dafab_static.queryables import (
     queryables_for_schema,
 )
 from dafab_static.report import BuildReport
-from dafab_static.spool import UNASSIGNED, Entry, Spool, prepare
+from dafab_static.spool import UNASSIGNED, Entry, Preparer, Spool, prepare
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.workers import WARM_UP_ITEMS, Workers
 from dafab_static.writer import (
@@ -210,24 +209,26 @@ class _Build:
 
         for path in self.opts.collections:
             self.given_collection(_read_collection(path), path)
-        prepared = functools.partial(prepare, collection=self.opts.collection)
         count = 0
-        # Without a pipeline, each item's spool entry can be made where it is read: by the
-        # processes that read a large file (ingest.striped), which then send entries back.
+        # Without a pipeline, items can be checked and spooled where they are read: by the
+        # processes that read a large file (ingest.striped), which then send packed batches.
         records = iter_records(
             sources,
             datetime=self.opts.datetime,
             on_error=self.problem,
             on_notice=self.notice,
             workers=self.opts.workers,
-            prepare=None if self.recipe else prepared,
+            prepare=None if self.recipe else Preparer(self.opts.collection),
         )
         # Plain STAC dicts, without cycles: the collector would only cost time. A pipeline
         # runs torch and arbitrary steps in this loop, so with one it runs as usual.
         with _gc.paused() if self.recipe is None else contextlib.nullcontext():
             for entry in self.entries(records):
                 try:
-                    self.spool.add(entry)
+                    if isinstance(entry, Entry):
+                        self.spool.add(entry)
+                    else:
+                        self.spool.add_packed(entry.batch, entry.index)
                 except InputError as e:
                     self.problem(e)
                     continue
@@ -239,15 +240,16 @@ class _Build:
         self.progress("read", count, count)
         self.spool.flush()
 
-    def entries(self, records: Iterator[Record | Prepared]) -> Iterator[Entry]:
-        """The spool entries of the items, through the pipeline if there is one; Collections
-        are kept aside, and an item that cannot be spooled is a problem."""
+    def entries(self, records: Iterator[Record | Prepared]) -> Iterator[Entry | Prepared]:
+        """The spool entries of the items (or their places in batches that reader processes
+        packed), through the pipeline if there is one; Collections are kept aside, and an
+        item that cannot be spooled is a problem."""
         from dafab_static.ingest import Prepared, Record
 
         if self.recipe is None:
             for record in records:
                 if isinstance(record, Prepared):  # made by a reader process
-                    yield record.value
+                    yield record
                 elif record.kind == "item":
                     yield from self.entry(record.data, record.source)
                 else:

@@ -7,9 +7,11 @@ number of items; the counts let phase 2 plan each month's split before writing a
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -79,8 +81,21 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
     return Entry(
         cid, item_id, source, key, (when.year, when.month), day, f"{day}/{when.hour:02d}",
         _box(item.get("bbox")), start, end,
-        layout.platform_slug(cid, props), derived, orjson.dumps(item) + b"\n",
+        _platform(cid, props.get("constellation"), props.get("platform")), derived,
+        orjson.dumps(item) + b"\n",
     )  # fmt: skip
+
+
+def _platform(collection: str, constellation: Any, platform: Any) -> str:
+    """:func:`layout.platform_slug`, remembered: items of a collection mostly share it."""
+    if isinstance(constellation, (str, type(None))) and isinstance(platform, (str, type(None))):
+        return _platform_of(collection, constellation, platform)
+    return layout.platform_slug(collection, {"constellation": constellation, "platform": platform})
+
+
+@functools.lru_cache(maxsize=1024)
+def _platform_of(collection: str, constellation: str | None, platform: str | None) -> str:
+    return layout.platform_slug(collection, {"constellation": constellation, "platform": platform})
 
 
 def _box(box: Any) -> tuple[float, float, float, float] | None:
@@ -108,6 +123,79 @@ def _time_range(props: dict[str, Any], when: _dt.datetime) -> tuple[_dt.datetime
                 continue
             start, end = min(start, value), max(end, value)
     return start, end
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A batch of entries as a reader process sends it (:func:`pack`): their lines joined
+    per (collection, month), their counts tallied per collection, and per entry only what
+    :meth:`Spool.add_packed` needs to check its id, in lists that pickle fast."""
+
+    keys: list[bytes]
+    ids: list[str]
+    sources: list[str]
+    group_of: list[int]  # each entry's (collection, month) group, an index into groups
+    days: list[str]
+    hours: list[str]
+    groups: list[tuple[str, int, int]]
+    blobs: list[bytes]  # each group's lines, in entry order
+    lengths: list[int]  # each entry's line length, to cut a duplicate out of its blob
+    tallies: dict[str, CollectionCounts]
+
+    def lines(self, group: int) -> Iterator[tuple[int, bytes]]:
+        """The entries of one group and their lines."""
+        blob, at = self.blobs[group], 0
+        for index, number in enumerate(self.group_of):
+            if number == group:
+                yield index, blob[at : at + self.lengths[index]]
+                at += self.lengths[index]
+
+
+def pack(entries: list[Entry]) -> Packed:
+    """Pack one batch of entries to be sent from a reader process (:class:`Packed`)."""
+    numbers: dict[tuple[str, int, int], int] = {}
+    lines: list[list[bytes]] = []
+    tallies: dict[str, CollectionCounts] = {}
+    group_of = []
+    for entry in entries:
+        group = (entry.collection, *entry.month)
+        number = numbers.get(group)
+        if number is None:
+            number = numbers[group] = len(lines)
+            lines.append([])
+        lines[number].append(entry.line)
+        group_of.append(number)
+        tally = tallies.get(entry.collection)
+        if tally is None:
+            place = layout.place_collection(
+                entry.collection, platform=entry.platform, derived=entry.derived
+            )
+            tally = tallies[entry.collection] = CollectionCounts(place)
+        tally.count(entry)
+    return Packed(
+        [e.key for e in entries], [e.item_id for e in entries], [e.source for e in entries],
+        group_of, [e.day for e in entries], [e.hour for e in entries], list(numbers),
+        [b"".join(group) for group in lines], [len(e.line) for e in entries], tallies,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """The spool's steps that reader processes run (``ingest.stac.Prepare``): check and
+    serialise each item (:func:`prepare`), then pack each batch (:func:`pack`)."""
+
+    collection: str | None = None
+
+    def item(self, data: dict[str, Any], source: str) -> Entry:
+        return prepare(data, source, self.collection)
+
+    def batch(self, values: list[Entry]) -> Packed:
+        return pack(values)
+
+
+def _add_counts(mine: dict[str, int], theirs: dict[str, int]) -> None:
+    for key, count in theirs.items():
+        mine[key] = mine.get(key, 0) + count
 
 
 @dataclass
@@ -140,6 +228,30 @@ class CollectionCounts:
         days[entry.day] = days.get(entry.day, 0) + 1
         hours[entry.hour] = hours.get(entry.hour, 0) + 1
 
+    def merge(self, other: CollectionCounts) -> None:
+        """Add the counts and extent of ``other`` (a batch's tally) to these."""
+        b, o = self.bbox, other.bbox
+        b[0], b[1], b[2], b[3] = min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3])
+        if other.start is not None and (self.start is None or other.start < self.start):
+            self.start = other.start
+        if other.end is not None and (self.end is None or other.end > self.end):
+            self.end = other.end
+        for month, count in other.months.items():
+            self.months[month] += count
+            _add_counts(self.days[month], other.days[month])
+            _add_counts(self.hours[month], other.hours[month])
+
+    def uncount(self, month: tuple[int, int], day: str, hour: str) -> None:
+        """Take one item back out of the counts (a duplicate found after its batch's tally
+        was made). The extent stays: the partition writer narrows it to what it writes."""
+        self.months[month] -= 1
+        for counts, key in ((self.days[month], day), (self.hours[month], hour)):
+            counts[key] -= 1
+            if not counts[key]:
+                del counts[key]
+        if not self.months[month]:
+            del self.months[month], self.days[month], self.hours[month]
+
     def extent(self) -> tuple[list[float], str | None, str | None]:
         """The bbox and RFC 3339 start and end of every item spooled so far."""
         text = [None if t is None else format_time(t) for t in (self.start, self.end)]
@@ -164,6 +276,8 @@ class Spool:
         self._seen: set[bytes] = set()
         self._buffers: dict[tuple[str, int, int], list[bytes]] = defaultdict(list)
         self._buffered = 0
+        self._packed: Packed | None = None  # the batch whose ids add_packed is checking
+        self._dropped: list[int] = []  # and its duplicates
 
     def accept(self, item: dict[str, Any], source: str) -> None:
         """Check one item and spool it (:func:`prepare`, then :meth:`add`).
@@ -197,8 +311,60 @@ class Spool:
         if self._buffered > _FLUSH_BYTES:
             self.flush()
 
+    def add_packed(self, packed: Packed, index: int) -> None:
+        """Spool the ``index``-th item of a batch that a reader process packed (:func:`pack`),
+        unless its id is already in its collection.
+
+        Only the id is checked here, item by item, in input order; the batch's lines and
+        counts are taken in one go once the next batch comes (or at :meth:`flush`).
+
+        Raises:
+            InputError: as :meth:`add`, for a duplicate id.
+        """
+        if packed is not self._packed:
+            self._take_packed()
+            self._packed = packed
+        key = packed.keys[index]
+        if key in self._seen:
+            self._dropped.append(index)
+            cid = packed.groups[packed.group_of[index]][0]
+            raise InputError(
+                f"{packed.sources[index]}: item {packed.ids[index]!r}: duplicate id in "
+                f"collection {cid!r}; the first one is kept"
+            )
+        self._seen.add(key)
+
+    def _take_packed(self) -> None:
+        """Take the lines and counts of the packed batch whose ids were all checked."""
+        packed, dropped = self._packed, self._dropped
+        if packed is None:
+            return
+        self._packed, self._dropped = None, []
+        lost = set(dropped)
+        for cid, tally in packed.tallies.items():
+            counts = self.counts.get(cid)
+            if counts is None:
+                counts = self.counts[cid] = CollectionCounts(tally.place)
+            counts.merge(tally)
+        for index in dropped:  # rare: duplicates of earlier items
+            group = packed.groups[packed.group_of[index]]
+            self.counts[group[0]].uncount(group[1:], packed.days[index], packed.hours[index])
+        for number, (cid, year, month) in enumerate(packed.groups):
+            blob = packed.blobs[number]
+            if lost:
+                blob = b"".join(line for i, line in packed.lines(number) if i not in lost)
+                if not blob:
+                    continue
+            self._buffers[(cid, year, month)].append(blob)
+            self._buffered += len(blob)
+        for cid in [cid for cid, counts in self.counts.items() if not counts.months]:
+            del self.counts[cid]  # every item of it was a duplicate
+        if self._buffered > _FLUSH_BYTES:
+            self.flush()
+
     def flush(self) -> None:
         """Append buffered lines to their month files."""
+        self._take_packed()
         for (cid, year, month), lines in self._buffers.items():
             with open(self.path(cid, year, month), "ab") as f:
                 f.writelines(lines)

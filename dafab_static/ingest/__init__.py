@@ -92,9 +92,9 @@ def iter_records(
         on_notice: Called with one line for each warning (a migrated item, a cycle).
         workers: Threads reading rasters, and processes reading a large NDJSON or
             stac-geoparquet file when ``prepare`` is given; 0 means one per CPU.
-        prepare: The caller's last step for each item (see :data:`stac.Prepare`). With it,
-            large local NDJSON and stac-geoparquet files are read by several processes that
-            apply it, and their items come as :class:`Prepared` values, still in order.
+        prepare: The caller's last steps for each item and batch (:class:`stac.Prepare`).
+            With it, large local NDJSON and stac-geoparquet files are read by several
+            processes that apply it, and their items come as :class:`Prepared`, in order.
 
     Raises:
         OptionError: ``workers`` is negative.

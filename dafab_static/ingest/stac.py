@@ -13,7 +13,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, overload
 from urllib.parse import urlsplit
 
 import orjson
@@ -35,10 +35,18 @@ from dafab_static.tree import STRUCTURAL_RELS
 
 OnError = Callable[[InputError], None]
 OnNotice = Callable[[str], None]
-#: A caller's last step for each item, ``prepare(item, source)``, which a striped reader
-#: (:mod:`~dafab_static.ingest.striped`) runs in its process; it may raise InputError.
-#: It must be picklable: a module-level function, or a ``functools.partial`` of one.
-Prepare = Callable[[dict[str, Any], str], Any]
+
+
+class Prepare(Protocol):
+    """A caller's last steps for the items of a file that reader processes read
+    (:mod:`~dafab_static.ingest.striped`); they run there, so it must pickle."""
+
+    def item(self, data: dict[str, Any], source: str) -> Any:
+        """One checked item's value; raises InputError for an item the caller rejects."""
+
+    def batch(self, values: list[Any]) -> Any:
+        """The values of one batch's items, in order, packed to be sent back as one."""
+
 
 JSON_SUFFIXES = (".json", ".geojson")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".geojsonl")
@@ -85,10 +93,11 @@ class Record:
 
 @dataclass(frozen=True)
 class Prepared:
-    """An item that a reader process read, checked and passed through the caller's
-    ``prepare``: ``value`` is what that returned."""
+    """An item that a reader process read, checked and passed through ``prepare.item``:
+    the ``index``-th value packed in ``batch``, which ``prepare.batch`` returned."""
 
-    value: Any
+    batch: Any
+    index: int
 
 
 @overload
@@ -141,7 +150,7 @@ def read(
             read is added, so a catalog and its item files passed together are read once.
         prepare: With it, a large local NDJSON or stac-geoparquet file is read by several
             processes (:mod:`~dafab_static.ingest.striped`), which apply it to each item and
-            give back :class:`Prepared` values instead of records, in the same order.
+            batch, and its items come as :class:`Prepared` instead of records, in order.
         workers: Processes for such a file; 0 means one per CPU, 1 reads it here.
 
     Raises:
@@ -438,7 +447,8 @@ def _rewrite(data: dict[str, Any], loc: str, media: str) -> None:
             continue
         if isinstance(link, dict):
             # stac-geoparquet gives null for a field another row has; null is not a STAC string.
-            link = {key: value for key, value in link.items() if value is not None}
+            if None in link.values():
+                link = {key: value for key, value in link.items() if value is not None}
             if isinstance(link.get("href"), str):
                 link["href"] = absolute(link["href"], loc)
         links.append(link)

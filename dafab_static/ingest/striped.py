@@ -80,8 +80,11 @@ def read(
 ) -> Iterator[Prepared]:
     """The prepared items of one file, read by ``processes`` reader processes, in file order.
 
-    Errors and notices go to ``reader.on_error``/``on_notice`` in their place among the
-    items, as :meth:`_Reader.stream` gives them (an InputError that ``prepare`` raises is an
+    Each reader runs ``prepare.item`` on every item of its batches and ``prepare.batch`` on
+    each batch's values, and sends that one object back: the caller takes its items as
+    ``Prepared(batch, index)``, with no work per item on this side. Errors and notices go
+    to ``reader.on_error``/``on_notice`` in their place among the items, as
+    :meth:`_Reader.stream` gives them (an InputError that ``prepare.item`` raises is an
     error too), and respelled timestamps are counted in ``reader.respelled``.
 
     Returns:
@@ -114,8 +117,8 @@ def read(
             if isinstance(result, BaseException):
                 raise result
             for event in result.events:
-                if isinstance(event, Prepared):
-                    yield event
+                if isinstance(event, int):
+                    yield Prepared(result.packed, event)
                 elif isinstance(event, InputError):
                     reader.on_error(event)
                 else:
@@ -139,9 +142,11 @@ def read(
 
 @dataclass(frozen=True)
 class _Batch:
-    """What one batch gave: prepared items, errors and notices, in order."""
+    """What one batch gave: its items' values packed by ``prepare.batch``, and in order
+    its events: an item (its index among the packed values), an error or a notice."""
 
-    events: list[Prepared | InputError | str]
+    packed: Any
+    events: list[int | InputError | str]
     broken: bool
     respelled: tuple[int, tuple[str, str]] | None  # see _Reader.respelled
 
@@ -166,7 +171,8 @@ def _take(q: Any, proc: Any) -> _Batch | _End | BaseException:
 def _stripe(loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, out: Any) -> None:
     """Reader process ``k`` of ``n``: handle batches ``k``, ``k + n``, ... of ``rows`` lines
     or rows each (the caller's :data:`~dafab_static.ingest.stac.BATCH_ROWS`)."""
-    events: list[Prepared | InputError | str] = []
+    events: list[int | InputError | str] = []
+    values: list[Any] = []
 
     def emit(event: InputError | str) -> None:
         events.append(event)  # the batch's list of the moment: each is sent as it is
@@ -180,12 +186,15 @@ def _stripe(loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, ou
                 continue
             for record in reader.batch(loc, kind, raw):
                 try:
-                    events.append(Prepared(prepare(record.data, record.source)))
+                    values.append(prepare.item(record.data, record.source))
                 except InputError as error:
                     events.append(error)
-            if not _send(out, _Batch(events, reader.broken, reader.respelled)) or reader.broken:
+                else:
+                    events.append(len(values) - 1)
+            batch = _Batch(prepare.batch(values), events, reader.broken, reader.respelled)
+            if not _send(out, batch) or reader.broken:
                 return
-            events, reader.respelled = [], None
+            events, values, reader.respelled = [], [], None
         _send(out, _End())
     except DafabError as error:
         _send(out, error)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import json
@@ -61,23 +60,26 @@ def _log(source: str, workers: int) -> tuple[list[tuple[str, str]], int]:
     def notice(message: str) -> None:
         log.append(("notice", message))
 
-    prepare = functools.partial(spool.prepare, collection=None)
+    prepare = spool.Preparer()
     for record in iter_records([source], on_error=error, on_notice=notice, workers=workers,
                                prepare=prepare):  # fmt: skip
         if isinstance(record, Prepared):
-            entry, from_readers = record.value, from_readers + 1
+            packed, i = record.batch, record.index
+            key, where, item_id = packed.keys[i], packed.sources[i], packed.ids[i]
+            from_readers += 1
         else:
             assert isinstance(record, Record)
             try:
-                entry = prepare(record.data, record.source)
+                entry = prepare.item(record.data, record.source)
             except InputError as e:
                 error(e)
                 continue
-        if entry.key in seen:
-            log.append(("duplicate", entry.source))
+            key, where, item_id = entry.key, entry.source, entry.item_id
+        if key in seen:
+            log.append(("duplicate", where))
             continue
-        seen.add(entry.key)
-        log.append(("item", f"{entry.source} {entry.item_id} {len(entry.line)}"))
+        seen.add(key)
+        log.append(("item", f"{where} {item_id}"))
     return log, from_readers
 
 
@@ -204,7 +206,6 @@ def test_one_core_reads_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 _KILLED = """
 import multiprocessing
 import sys
-import functools
 
 from dafab_static import spool
 from dafab_static.ingest import stac, striped
@@ -212,7 +213,7 @@ from dafab_static.ingest import stac, striped
 if __name__ == "__main__":
     striped.MIN_BYTES = 0
     stac.BATCH_ROWS = 2
-    prepare = functools.partial(spool.prepare, collection=None)
+    prepare = spool.Preparer()
     records = stac.read(sys.argv[1], on_error=print, on_notice=print, prepare=prepare, workers=2)
     next(records)
     print(*[child.pid for child in multiprocessing.active_children()], flush=True)
