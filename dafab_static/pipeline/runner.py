@@ -182,7 +182,12 @@ class Pipeline:
         COGs: 125 ms a scene with one reader thread, 457 ms with one reader process, which
         pickles 15 MB a scene through a pipe (and pays the process start). Processes stay
         available (``reader = "processes"``) for readers that hold the GIL."""
-        if self.recipe.execution.reader == "threads":
+        processes = self.recipe.execution.reader == "processes"
+        if processes and not _processes.main_reloadable():
+            # A script read from stdin: no child can re-run it, and every pool would break.
+            self.report.notes["reader = 'processes' needs a main module on disk: threads read"] += 1
+            processes = False
+        if not processes:
             return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
         return ProcessPoolExecutor(self.workers, mp_context=_processes.context())
 

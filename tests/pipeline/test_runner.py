@@ -161,6 +161,23 @@ def test_reader_threads_and_processes_give_the_same_numbers(
     assert started == ["spawn" if methods else "forkserver"]
 
 
+def test_a_script_from_stdin_reads_with_threads(
+    half_scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python - < script.py`: children cannot re-run a main module named <stdin>, and a
+    # process pool would break (BrokenProcessPool); threads read the scenes instead.
+    import sys
+
+    from dafab_static.pipeline import runner
+
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", None)  # any pool would fail loudly
+    (item,), report = run_pipeline(recipe({"name": "indices"}, reader="processes"),
+                                   [half_scene], put_asset=Assets(), workers=2)  # fmt: skip
+    assert report.processed == 1 and "dafab:ndvi_mean" in item["properties"]
+    assert report.notes == {"reader = 'processes' needs a main module on disk: threads read": 1}
+
+
 def test_large_scenes_are_read_decimated(tmp_path: Path) -> None:
     path = write_scene(tmp_path / f"{s2_name()}.tif", halves(300, 400, "water", "vegetation"))
     seen: dict[str, Any] = {}
