@@ -35,6 +35,29 @@ def main_reloadable() -> bool:
     return path is None or os.path.exists(path)
 
 
+#: Environment variables that configure object storage (credentials, endpoint, region) for
+#: obstore, and GDAL's reads of remote rasters.
+STORAGE_ENV = ("AWS_", "OBSTORE_", "GDAL_", "CPL_")
+
+
+def storage_environment() -> dict[str, str]:
+    """This process's :data:`STORAGE_ENV` variables, for :func:`use_environment` in a worker."""
+    return {k: v for k, v in os.environ.items() if k.startswith(STORAGE_ENV)}
+
+
+def use_environment(environment: dict[str, str]) -> None:
+    """In a worker process, replace the :data:`STORAGE_ENV` variables by the parent's.
+
+    A forkserver child has the environment of the forkserver, which is that of the parent
+    when the server started (perhaps an earlier build of a long-lived process): with other
+    or no AWS variables, a worker reading or writing S3 would use stale credentials, or ask
+    the instance metadata service. Pass it as a pool's ``initializer``.
+    """
+    for key in [k for k in os.environ if k.startswith(STORAGE_ENV)]:
+        del os.environ[key]
+    os.environ.update(environment)
+
+
 #: What the worker processes of a build import: the month writers, and the readers of large
 #: files (:mod:`dafab_static.ingest.striped`). The forkserver loads them once (:func:`warm_up`).
 PRELOAD = (

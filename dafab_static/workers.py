@@ -51,7 +51,7 @@ class Workers:
         reloadable = _processes.main_reloadable()
         if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1 and reloadable:
             # The config goes pickled, to be opened after the environment is set (below).
-            initargs = (_storage_environment(), pickle.dumps(config))
+            initargs = (_processes.storage_environment(), pickle.dumps(config))
             context = _processes.context()
             self._pool = ProcessPoolExecutor(
                 processes, mp_context=context, initializer=_init_worker, initargs=initargs
@@ -98,14 +98,6 @@ def _largest_first(
         yield futures.pop(i).result()
 
 
-#: Environment variables that configure object storage (credentials, endpoint, region).
-_STORAGE_ENV = ("AWS_", "OBSTORE_")
-
-
-def _storage_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(_STORAGE_ENV)}
-
-
 _WORKER: MonthWriter | None = None
 
 
@@ -119,9 +111,7 @@ def _init_worker(environment: dict[str, str], config: bytes) -> None:
     writers failed (seen in the tests: no key, so the instance metadata service was asked).
     """
     global _WORKER
-    for key in [k for k in os.environ if k.startswith(_STORAGE_ENV)]:
-        del os.environ[key]
-    os.environ.update(environment)
+    _processes.use_environment(environment)
     _WORKER = MonthWriter(pickle.loads(config))
 
 

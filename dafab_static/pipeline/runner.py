@@ -189,7 +189,10 @@ class Pipeline:
             processes = False
         if not processes:
             return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
-        return ProcessPoolExecutor(self.workers, mp_context=_processes.context())
+        # Readers get this process's storage variables: GDAL reads s3:// rasters with them.
+        return ProcessPoolExecutor(self.workers, mp_context=_processes.context(),
+                                   initializer=_processes.use_environment,
+                                   initargs=(_processes.storage_environment(),))  # fmt: skip
 
     def _read(self, item: dict[str, Any], pool: Executor | None) -> _Read:
         if not self.reads_pixels:

@@ -226,3 +226,24 @@ def test_decimated_quality_band_keeps_its_class_values(tmp_path: Path) -> None:
     scene = read_scene(read_raster(str(path)), max_size=64, window=32)
     assert scene.qa is not None and scene.qa.shape == scene.valid.shape
     assert set(np.unique(scene.qa).tolist()) <= {4, 6}
+
+
+def test_reader_processes_take_the_storage_variables_of_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reader processes fork from the forkserver, whose environment is this process's when
+    # it started (perhaps before the credentials were set); GDAL reads s3:// with them.
+    import os
+    from multiprocessing import forkserver
+
+    from dafab_static.pipeline.runner import Pipeline
+
+    forkserver.ensure_running()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "set-after-the-forkserver")
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "7")
+    pipeline = Pipeline(recipe({"name": "indices"}, reader="processes"), put_asset=Assets(),
+                        workers=1)  # fmt: skip
+    with pipeline._pool() as pool:
+        seen = pool.submit(os.getenv, "AWS_ACCESS_KEY_ID").result(60)
+        timeout = pool.submit(os.getenv, "GDAL_HTTP_TIMEOUT").result(60)
+    assert (seen, timeout) == ("set-after-the-forkserver", "7")
