@@ -134,6 +134,14 @@ def build(
         ),
     ] = None,
     device: Annotated[str | None, _DEVICE] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Processes writing months and reading large ndjson/stac-geoparquet files, "
+            "threads reading rasters (0: one per core; 1: all in this process).",
+        ),
+    ] = 0,
 ) -> None:
     """Build a static STAC tree and stac-geoparquet indexes, and publish them atomically."""
     import dafab_static
@@ -148,7 +156,7 @@ def build(
             base_url=base_url, datetime=parse_datetime(when) if when else None,
             collection=collection, strict=strict, quiet=quiet, max_children=max_children,
             collections=tuple(collections or ()), validate=not no_validate,
-            pipeline=pipeline, device=device,
+            pipeline=pipeline, device=device, workers=workers,
         )  # fmt: skip
         with _progress(not quiet and not as_json and err.is_terminal) as progress:
             report = dafab_static.build(

@@ -72,6 +72,8 @@ class BuildOptions:
             raise OptionError(f"--max-children {self.max_children}: must be at least 31")
         if self.batch_size < 1:
             raise OptionError(f"batch_size={self.batch_size}: must be positive")
+        if self.workers < 0:
+            raise OptionError(f"--workers {self.workers}: must be 0 (one per core) or more")
         if self.datetime is not None and self.datetime.tzinfo is None:
             object.__setattr__(self, "datetime", self.datetime.replace(tzinfo=_dt.timezone.utc))
 

@@ -133,6 +133,7 @@ def test_s3_credentials_and_endpoint_from_a_profile(
         ({"base_url": "http://[::1"}, "expected an absolute URL"),
         ({"batch_size": "x"}, "batch_size='x': expected int"),
         ({"workers": True}, "workers=True: expected int"),
+        ({"workers": -1}, "--workers -1: must be 0 (one per core) or more"),
         ({"pipeline": 5}, "pipeline=5: expected str"),
         ({"collections": 5}, "collections=5: expected paths of JSON files"),
         ({"datetime": 5}, "datetime=5: expected a datetime or ISO 8601 text"),

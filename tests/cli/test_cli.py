@@ -82,6 +82,16 @@ def test_validate_reports_a_broken_item_with_file_path_and_rule(
     assert "Traceback" not in run.stderr
 
 
+def test_workers_option(tmp_path: Path) -> None:
+    run = cli("build", "--sample", "--out", str(tmp_path / "c"), "--workers", "1", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["items"] == 12
+    bad = cli("build", "--sample", "--out", str(tmp_path / "d"), "--workers", "-2")
+    assert bad.returncode == 1
+    assert bad.stderr == "error: --workers -2: must be 0 (one per core) or more\n"
+    assert not (tmp_path / "d").exists()
+
+
 def test_missing_target_is_one_line(tmp_path: Path) -> None:
     for command in ("validate", "info"):
         run = cli(command, str(tmp_path / "nothing"))
