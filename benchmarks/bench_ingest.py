@@ -32,11 +32,11 @@ import gc, json, resource, sys, tempfile, time
 from pathlib import Path
 
 if __name__ == "__main__":
-    from dafab_static import spool
+    from dafab_static import entries, spool
     from dafab_static.ingest import Prepared, iter_records
 
     source, workers = sys.argv[1], int(sys.argv[2])
-    pool, preparer = spool.Spool(Path(tempfile.mkdtemp())), spool.Preparer()
+    pool, preparer = spool.Spool(Path(tempfile.mkdtemp())), entries.Preparer()
     gc.disable()  # as the build does over ingest
     started = time.perf_counter()
     for record in iter_records([source], on_error=print, on_notice=print, workers=workers,

@@ -32,6 +32,7 @@ from dafab_static import __version__, _gc, clock, index, layout
 from dafab_static._processes import warm_up
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
+from dafab_static.entries import Entry, Preparer, prepare
 from dafab_static.errors import DafabError, InputError, ValidationError
 from dafab_static.options import BuildOptions
 from dafab_static.publish import Release
@@ -44,7 +45,7 @@ from dafab_static.queryables import (
     queryables_for_schema,
 )
 from dafab_static.report import BuildReport
-from dafab_static.spool import UNASSIGNED, Entry, Preparer, Spool, prepare
+from dafab_static.spool import UNASSIGNED, Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.workers import WARM_UP_ITEMS, Workers
 from dafab_static.writer import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dafab_static import spool
+from dafab_static import entries, spool
 from dafab_static.errors import InputError
 from tests.builds.generate import item
 
@@ -36,22 +36,22 @@ def _state(folder: Path, pool: spool.Spool) -> dict[str, Any]:
 
 
 def test_packed_batches_spool_what_entries_do(tmp_path: Path) -> None:
-    preparer = spool.Preparer()
-    entries = [preparer.item(it, f"src#{i}") for i, it in enumerate(_items())]
+    preparer = entries.Preparer()
+    made = [preparer.item(it, f"src#{i}") for i, it in enumerate(_items())]
     one, packed = tmp_path / "one", tmp_path / "packed"
     one.mkdir()
     packed.mkdir()
     by_entry, by_batch = spool.Spool(one), spool.Spool(packed)
     errors: dict[str, list[str]] = {"one": [], "packed": []}
-    for entry in entries:
+    for entry in made:
         try:
             by_entry.add(entry)
         except InputError as e:
             errors["one"].append(str(e))
-    for start in range(0, len(entries), 10):
+    for start in range(0, len(made), 10):
         # As a reader process sends it: pickled, then taken item by item.
-        batch = pickle.loads(pickle.dumps(preparer.batch(entries[start : start + 10])))
-        for index in range(len(entries[start : start + 10])):
+        batch = pickle.loads(pickle.dumps(preparer.batch(made[start : start + 10])))
+        for index in range(len(made[start : start + 10])):
             try:
                 by_batch.add_packed(batch, index)
             except InputError as e:
@@ -69,7 +69,7 @@ def test_packed_batches_spool_what_entries_do(tmp_path: Path) -> None:
 
 
 def test_a_batch_is_taken_only_once_its_ids_are_checked(tmp_path: Path) -> None:
-    preparer = spool.Preparer()
+    preparer = entries.Preparer()
     batch = preparer.batch([preparer.item(item(i), "src") for i in range(3)])
     pool = spool.Spool(tmp_path)
     pool.add_packed(batch, 0)
@@ -86,4 +86,4 @@ def test_prepare_names_the_item_and_its_flaw() -> None:
     bad = item(1)
     del bad["geometry"]
     with pytest.raises(InputError, match=r"^src#3: item 'gen-0000001': has no geometry"):
-        spool.prepare(bad, "src#3")
+        entries.prepare(bad, "src#3")

@@ -9,7 +9,6 @@ absolute against the document they were read from, because the item is written e
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,9 +25,14 @@ from dafab_static.ingest._fetch import (
     is_url,
     load_json,
     location,
-    open_bytes,
-    readline,
-    seekable,
+)
+from dafab_static.ingest.batches import (
+    NDJSON,
+    NOT_STAC_GEOPARQUET,
+    PARQUET,
+    RawBatch,
+    modern,
+    raw_batches,
 )
 from dafab_static.spool import parse_time
 from dafab_static.tree import STRUCTURAL_RELS
@@ -55,19 +59,8 @@ PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 STAC_SUFFIXES = JSON_SUFFIXES + NDJSON_SUFFIXES + PARQUET_SUFFIXES
 
 GEOJSON = "application/geo+json"
-PARQUET = "application/vnd.apache.parquet"
-NDJSON = "application/x-ndjson"
 JSON = "application/json"
 
-#: Links the build recreates. ``items`` is the STAC API link from a collection to its item
-#: endpoint, which means nothing in a static tree.
-#: NDJSON lines or Parquet rows read at a time: a few MB of dicts for wide hub items.
-BATCH_ROWS = 1000
-
-# stac-geoparquet checks its input with assert, so AssertionError is bad input too.
-_NOT_PARQUET_STAC: tuple[type[Exception], ...] = (
-    AssertionError, KeyError, TypeError, ValueError, OSError,
-)  # fmt: skip
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
 #: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC.
 _TIMESTAMPS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
@@ -233,8 +226,8 @@ class _Reader:
         from dafab_static.index import to_items
 
         try:
-            items = to_items(_modern(raw.rows))
-        except (pa.ArrowException, *_NOT_PARQUET_STAC) as error:
+            items = to_items(modern(raw.rows))
+        except (pa.ArrowException, *NOT_STAC_GEOPARQUET) as error:
             self.broken = True
             self.on_error(InputError(f"{loc}#{raw.first}: not stac-geoparquet: {error}"))
             return
@@ -462,83 +455,3 @@ def _rewrite(data: dict[str, Any], loc: str, media: str) -> None:
     for asset in assets.values() if isinstance(assets, dict) else ():
         if isinstance(asset, dict) and isinstance(asset.get("href"), str):
             asset["href"] = absolute(asset["href"], loc)
-
-
-@dataclass(frozen=True)
-class RawBatch:
-    """Up to :data:`BATCH_ROWS` lines of NDJSON or rows of stac-geoparquet, not yet parsed.
-
-    Attributes:
-        first: The number of its first line (1-based) or row (0-based), for messages.
-        rows: The lines (``bytes``), or a ``pyarrow.RecordBatch``.
-        error: Set when the file cannot be read on from here; ``rows`` is then empty.
-    """
-
-    first: int
-    rows: Any
-    error: InputError | None = None
-
-
-def raw_batches(loc: str, kind: str, rows: int = 0) -> Iterator[RawBatch]:
-    """Read an NDJSON (``kind`` :data:`NDJSON`) or stac-geoparquet (:data:`PARQUET`) file in
-    batches, without parsing them: the cheap, sequential part of reading a file, which
-    :mod:`~dafab_static.ingest.striped` readers each run over the whole file. A file that
-    cannot be opened or read on ends with a batch that carries the error. Batches hold
-    ``rows`` lines or rows (default :data:`BATCH_ROWS`)."""
-    size = rows or BATCH_ROWS
-    if kind == NDJSON:
-        try:
-            stream = open_bytes(loc)
-        except InputError as error:
-            yield RawBatch(1, (), error)
-            return
-        with stream:
-            number, lines = 1, []
-            while line := readline(stream, loc):
-                lines.append(line)
-                if len(lines) == size:
-                    yield RawBatch(number, lines)
-                    number, lines = number + len(lines), []
-            if lines:
-                yield RawBatch(number, lines)
-        return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with contextlib.ExitStack() as stack:
-        row = 0
-        try:
-            batches = pq.ParquetFile(seekable(loc, stack)).iter_batches(size)
-            for batch in batches:
-                yield RawBatch(row, batch)
-                row += batch.num_rows
-        except InputError as error:
-            yield RawBatch(row, None, error)
-        except (pa.ArrowException, *_NOT_PARQUET_STAC) as error:
-            yield RawBatch(row, None, InputError(f"{loc}#{row}: not stac-geoparquet: {error}"))
-
-
-def _modern(batch: Any) -> Any:
-    """Bring a pandas-era stac-geoparquet batch (``bbox`` as a list) to the struct layout."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    index = [name for name in batch.schema.names if name.startswith("__index_level_")]
-    if index:
-        batch = batch.drop_columns(index)
-    if missing := [name for name in ("id", "geometry", "bbox") if name not in batch.schema.names]:
-        raise ValueError(f"no {', '.join(repr(name) for name in missing)} column")
-    position = batch.schema.get_field_index("bbox")
-    if pa.types.is_struct(batch.schema.field(position).type):
-        return batch
-    bbox = batch.column(position)
-    lengths = set(pc.list_value_length(bbox).drop_null().to_pylist())
-    names = {
-        4: ("xmin", "ymin", "xmax", "ymax"),
-        6: ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax"),
-    }
-    size = lengths.pop() if len(lengths) == 1 else 0
-    if size not in names:
-        raise ValueError("bbox lists are not all of length 4 or all of length 6")
-    fields = [pc.list_element(bbox, i) for i in range(size)]
-    return batch.set_column(position, "bbox", pa.StructArray.from_arrays(fields, names[size]))

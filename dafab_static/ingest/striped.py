@@ -6,7 +6,7 @@ which for a build checks and serialises it for the spool). In one process that w
 longest serial part of a large build: 1M items spent more time in it than writing every
 month on two cores.
 
-Here each of N reader processes runs :func:`~dafab_static.ingest.stac.raw_batches` over the
+Here each of N reader processes runs :func:`~dafab_static.ingest.batches.raw_batches` over the
 whole file, which only splits it (lines, or decoded Parquet batches), and handles only its
 stripe: batch *i* goes to reader *i* mod N. A reader sends what each batch gave through
 its own bounded queue: the items as the caller's ``prepare`` packed them (for a build,
@@ -31,15 +31,9 @@ from typing import Any
 
 from dafab_static import _processes
 from dafab_static.errors import DafabError, InputError
-from dafab_static.ingest import stac
-from dafab_static.ingest.stac import (
-    BATCH_ROWS,
-    NDJSON,
-    Prepare,
-    Prepared,
-    _Reader,
-    raw_batches,
-)
+from dafab_static.ingest import batches
+from dafab_static.ingest.batches import BATCH_ROWS, NDJSON, raw_batches
+from dafab_static.ingest.stac import Prepare, Prepared, _Reader
 
 #: Files smaller than this are read in one process: starting readers costs about 0.7 s
 #: (the forkserver imports what every worker of a build needs), which pays off only on
@@ -104,7 +98,7 @@ def read(
     procs = [
         context.Process(
             target=_stripe,
-            args=(loc, kind, k, processes, stac.BATCH_ROWS, prepare, queues[k]),
+            args=(loc, kind, k, processes, batches.BATCH_ROWS, prepare, queues[k]),
             daemon=True,
         )
         for k in range(processes)
@@ -174,7 +168,7 @@ def _take(q: Any, proc: Any) -> _Batch | _End | BaseException:
 
 def _stripe(loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, out: Any) -> None:
     """Reader process ``k`` of ``n``: handle batches ``k``, ``k + n``, ... of ``rows`` lines
-    or rows each (the caller's :data:`~dafab_static.ingest.stac.BATCH_ROWS`)."""
+    or rows each (the caller's :data:`~dafab_static.ingest.batches.BATCH_ROWS`)."""
     events: list[int | InputError | str] = []
     values: list[Any] = []
 

@@ -14,13 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import dafab_static
-from dafab_static import spool
+from dafab_static import entries
 from dafab_static.errors import InputError
 from dafab_static.ingest import Prepared, Record, iter_records
 from dafab_static.options import BuildOptions
 from tests.builds.generate import item
 
 stac = importlib.import_module("dafab_static.ingest.stac")
+batches = importlib.import_module("dafab_static.ingest.batches")
 striped = importlib.import_module("dafab_static.ingest.striped")
 
 
@@ -29,11 +30,11 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stripe every file, in batches of 7 lines or rows: many batches per reader."""
     monkeypatch.setattr(striped, "MIN_BYTES", 0)
     monkeypatch.setattr(striped, "MIN_ROWS", 0)
-    monkeypatch.setattr(stac, "BATCH_ROWS", 7)
+    monkeypatch.setattr(batches, "BATCH_ROWS", 7)
 
 
 def _flawed_lines() -> list[str]:
-    """100 items with one flaw of each kind the readers and ``spool.prepare`` report."""
+    """100 items with one flaw of each kind the readers and ``entries.prepare`` report."""
     items = [item(i, month=1 + i % 3) for i in range(100)]
     del items[30]["properties"]["datetime"]  # no datetime: the reader's error
     items[45]["id"] = items[3]["id"]  # a duplicate in another batch and stripe: the spool's
@@ -60,7 +61,7 @@ def _log(source: str, workers: int) -> tuple[list[tuple[str, str]], int]:
     def notice(message: str) -> None:
         log.append(("notice", message))
 
-    prepare = spool.Preparer()
+    prepare = entries.Preparer()
     for record in iter_records([source], on_error=error, on_notice=notice, workers=workers,
                                prepare=prepare):  # fmt: skip
         if isinstance(record, Prepared):
@@ -207,13 +208,13 @@ _KILLED = """
 import multiprocessing
 import sys
 
-from dafab_static import spool
-from dafab_static.ingest import stac, striped
+from dafab_static import entries
+from dafab_static.ingest import batches, stac, striped
 
 if __name__ == "__main__":
     striped.MIN_BYTES = 0
-    stac.BATCH_ROWS = 2
-    prepare = spool.Preparer()
+    batches.BATCH_ROWS = 2
+    prepare = entries.Preparer()
     records = stac.read(sys.argv[1], on_error=print, on_notice=print, prepare=prepare, workers=2)
     next(records)
     print(*[child.pid for child in multiprocessing.active_children()], flush=True)
