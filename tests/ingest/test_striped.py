@@ -92,11 +92,27 @@ def _parquet(path: Path, items: list[dict[str, Any]]) -> Path:
 
 
 @pytest.mark.usefixtures("small_batches")
-def test_readers_give_what_one_process_gives(tmp_path: Path) -> None:
+@pytest.mark.parametrize("methods", [None, ["spawn"]], ids=["here", "no-forkserver"])
+def test_readers_give_what_one_process_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, methods: list[str] | None
+) -> None:
+    if methods is not None:  # as on Windows: readers are spawned, and import what they need
+        monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: methods)
+    from dafab_static import _processes
+
+    started: list[str] = []
+    context = _processes.context
+
+    def spy() -> Any:
+        started.append((made := context()).get_start_method())
+        return made
+
+    monkeypatch.setattr(_processes, "context", spy)
     src = tmp_path / "flawed.ndjson"
     src.write_text("\n".join(_flawed_lines()) + "\n")
     alone, none = _log(str(src), workers=1)
     striped_log, from_readers = _log(str(src), workers=3)
+    assert started == ["spawn" if methods else "forkserver"]
     assert none == 0
     assert from_readers == sum(kind == "item" for kind, _ in alone) + 1  # + the duplicate
     assert striped_log == alone
@@ -235,7 +251,8 @@ def test_readers_exit_when_their_caller_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "killed.py"
     script.write_text(_KILLED)
     with subprocess.Popen([sys.executable, str(script), str(src)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True) as proc:  # fmt: skip
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as proc:  # fmt: skip
         assert proc.stdout is not None
         pids = [int(pid) for pid in proc.stdout.readline().split()]
         assert len(pids) == 2
