@@ -32,7 +32,7 @@ from dafab_static import __version__, _gc, clock, index, layout
 from dafab_static._processes import warm_up
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
-from dafab_static.entries import Entry, Preparer, prepare
+from dafab_static.entries import Entry, Preparer
 from dafab_static.errors import DafabError, InputError, ValidationError
 from dafab_static.options import BuildOptions
 from dafab_static.publish import Release
@@ -104,7 +104,7 @@ def build(
     try:
         with _sample_sources(sample) as sample_folder:
             localized = embed(release, sample_folder.path, "sample") if sample_folder.path else ()
-            run = _Build(opts, release, report, Spool(spool_dir, collection=opts.collection),
+            run = _Build(opts, release, report, Spool(spool_dir),
                          progress or _quiet, localized, recipe)  # fmt: skip
             srcs = [*sample_folder.sources, *sources]
             run.ingest(srcs)
@@ -191,6 +191,7 @@ class _Build:
         self.config = WriterConfig(release, opts.base_url, opts.validate, opts.strict, localized,
                                    derived_assets=recipe is not None)  # fmt: skip
         self.writer = MonthWriter(self.config)  # catalogs above the months, in this process
+        self.preparer = Preparer(opts.collection)  # items for the spool, here or in readers
         self.warned: dict[str, tuple[str, int]] = {}
         #: The Collection each collection's index files embed (see ``file_collection``).
         self.embedded: dict[str, dict[str, Any]] = {}
@@ -219,7 +220,7 @@ class _Build:
             on_error=self.problem,
             on_notice=self.notice,
             workers=self.opts.workers,
-            prepare=None if self.recipe else Preparer(self.opts.collection),
+            prepare=None if self.recipe else self.preparer,
         )
         # Plain STAC dicts, without cycles: the collector would only cost time. A pipeline
         # runs torch and arbitrary steps in this loop, so with one it runs as usual.
@@ -264,7 +265,7 @@ class _Build:
     def entry(self, item: dict[str, Any], source: str) -> Iterator[Entry]:
         """One item's spool entry, or none if it is a problem."""
         try:
-            yield prepare(item, source, self.opts.collection)
+            yield self.preparer.item(item, source)
         except InputError as e:
             self.problem(e)
 
@@ -279,9 +280,6 @@ class _Build:
         self, pairs: Iterator[tuple[dict[str, Any], Any]]
     ) -> Iterator[tuple[dict[str, Any], Any]]:
         """Run the recipe over the items it applies to; its files go into the release."""
-        if self.recipe is None:
-            yield from pairs
-            return
         from dafab_static.pipeline import Pipeline
 
         pipeline = Pipeline(self.recipe, put_asset=self.put_derived, device=self.opts.device,

@@ -162,10 +162,7 @@ def pack(entries: list[Entry]) -> Packed:
         group_of.append(number)
         tally = tallies.get(entry.collection)
         if tally is None:
-            place = layout.place_collection(
-                entry.collection, platform=entry.platform, derived=entry.derived
-            )
-            tally = tallies[entry.collection] = CollectionCounts(place)
+            tally = tallies[entry.collection] = CollectionCounts.of(entry)
         tally.count(entry)
     return Packed(
         [e.key for e in entries], [e.item_id for e in entries], [e.source for e in entries],

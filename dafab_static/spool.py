@@ -43,6 +43,14 @@ class CollectionCounts:
     start: _dt.datetime | None = None
     end: _dt.datetime | None = None
 
+    @classmethod
+    def of(cls, entry: Entry) -> CollectionCounts:
+        """Empty counts for the collection of ``entry``, placed as its first item says."""
+        place = layout.place_collection(
+            entry.collection, platform=entry.platform, derived=entry.derived
+        )
+        return cls(place)
+
     def count(self, entry: Entry) -> None:
         """Fold one entry into the counts and the running extent."""
         if (box := entry.bbox) is not None:
@@ -96,6 +104,13 @@ class CollectionCounts:
         )
 
 
+def _duplicate(source: str, item_id: str, collection: str) -> InputError:
+    return InputError(
+        f"{source}: item {item_id!r}: duplicate id in collection {collection!r}; "
+        "the first one is kept"
+    )
+
+
 def _add_counts(mine: dict[str, int], theirs: dict[str, int]) -> None:
     for key, count in theirs.items():
         mine[key] = mine.get(key, 0) + count
@@ -104,9 +119,8 @@ def _add_counts(mine: dict[str, int], theirs: dict[str, int]) -> None:
 class Spool:
     """Checked items, one JSON line each, in a file per (collection, month)."""
 
-    def __init__(self, folder: Path, *, collection: str | None = None) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.collection = collection
         self.counts: dict[str, CollectionCounts] = {}
         # 12-byte digests, not the ids: 1M (collection, id) pairs in ~60 MB instead of ~150.
         self._seen: set[bytes] = set()
@@ -124,15 +138,11 @@ class Spool:
         """
         cid = entry.collection
         if entry.key in self._seen:
-            raise InputError(
-                f"{entry.source}: item {entry.item_id!r}: duplicate id in collection {cid!r}; "
-                "the first one is kept"
-            )
+            raise _duplicate(entry.source, entry.item_id, cid)
         self._seen.add(entry.key)
         counts = self.counts.get(cid)
         if counts is None:
-            place = layout.place_collection(cid, platform=entry.platform, derived=entry.derived)
-            counts = self.counts[cid] = CollectionCounts(place)
+            counts = self.counts[cid] = CollectionCounts.of(entry)
         counts.count(entry)
         self._buffers[(cid, *entry.month)].append(entry.line)
         self._buffered += len(entry.line)
@@ -156,10 +166,7 @@ class Spool:
         if key in self._seen:
             self._dropped.append(index)
             cid = packed.groups[packed.group_of[index]][0]
-            raise InputError(
-                f"{packed.sources[index]}: item {packed.ids[index]!r}: duplicate id in "
-                f"collection {cid!r}; the first one is kept"
-            )
+            raise _duplicate(packed.sources[index], packed.ids[index], cid)
         self._seen.add(key)
 
     def _take_packed(self) -> None:
@@ -170,10 +177,10 @@ class Spool:
         self._packed, self._dropped = None, []
         lost = set(dropped)
         for cid, tally in packed.tallies.items():
-            counts = self.counts.get(cid)
-            if counts is None:
-                counts = self.counts[cid] = CollectionCounts(tally.place)
-            counts.merge(tally)
+            if cid in self.counts:
+                self.counts[cid].merge(tally)
+            else:
+                self.counts[cid] = tally
         for index in dropped:  # rare: duplicates of earlier items
             group = packed.groups[packed.group_of[index]]
             self.counts[group[0]].uncount(group[1:], packed.days[index], packed.hours[index])
