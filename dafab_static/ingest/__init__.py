@@ -23,7 +23,8 @@ from dafab_static.derive.sensors import scene_part
 from dafab_static.errors import InputError, OptionError
 from dafab_static.ingest import stac
 from dafab_static.ingest._fetch import SCHEME, is_url, location
-from dafab_static.ingest.stac import OnError, OnNotice, Prepare, Prepared, Record
+from dafab_static.ingest.conform import OnNotice
+from dafab_static.ingest.stac import OnError, Prepare, Prepared, Record
 
 __all__ = ["Prepare", "Prepared", "Record", "iter_records"]
 

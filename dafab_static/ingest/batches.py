@@ -1,7 +1,7 @@
 """NDJSON and stac-geoparquet files split into batches of lines or rows, not yet parsed.
 
 Splitting is the cheap, sequential part of reading such a file; parsing and checking the
-items (:class:`dafab_static.ingest.stac._Reader`) is the costly part, which the readers of
+items (:class:`dafab_static.ingest.stac.Reader`) is the costly part, which the readers of
 a large file (:mod:`dafab_static.ingest.striped`) share out batch by batch.
 """
 

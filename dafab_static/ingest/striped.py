@@ -1,7 +1,7 @@
 """Large local NDJSON and stac-geoparquet files, read by several processes at once.
 
 Reading another hub's item costs about 100 µs of Python (Arrow to dicts or JSON parsing,
-the checks of :class:`~dafab_static.ingest.stac._Reader`, then the caller's ``prepare``,
+the checks of :class:`~dafab_static.ingest.stac.Reader`, then the caller's ``prepare``,
 which for a build checks and serialises it for the spool). In one process that was the
 longest serial part of a large build: 1M items spent more time in it than writing every
 month on two cores.
@@ -33,7 +33,7 @@ from dafab_static import _processes
 from dafab_static.errors import DafabError, InputError
 from dafab_static.ingest import batches
 from dafab_static.ingest.batches import BATCH_ROWS, NDJSON, raw_batches
-from dafab_static.ingest.stac import Prepare, Prepared, _Reader
+from dafab_static.ingest.stac import Prepare, Prepared, Reader
 
 #: Files smaller than this are read in one process: starting readers costs about 0.7 s
 #: (the forkserver imports what every worker of a build needs), which pays off only on
@@ -74,7 +74,7 @@ def read(
     *,
     processes: int,
     prepare: Prepare,
-    reader: _Reader,
+    reader: Reader,
 ) -> Iterator[Prepared]:
     """The prepared items of one file, read by ``processes`` reader processes, in file order.
 
@@ -82,7 +82,7 @@ def read(
     each batch's values, and sends that one object back: the caller takes its items as
     ``Prepared(batch, index)``, with no work per item on this side. Errors and notices go
     to ``reader.on_error``/``on_notice`` in their place among the items, as
-    :meth:`_Reader.stream` gives them (an InputError that ``prepare.item`` raises is an
+    :meth:`Reader.stream` gives them (an InputError that ``prepare.item`` raises is an
     error too), and respelled timestamps are counted in ``reader.respelled``.
 
     Returns:
@@ -146,7 +146,7 @@ class _Batch:
     packed: Any
     events: list[int | InputError | str]
     broken: bool
-    respelled: tuple[int, tuple[str, str]] | None  # see _Reader.respelled
+    respelled: tuple[int, tuple[str, str]] | None  # see Reader.respelled
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def _stripe(loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, ou
         events.append(event)  # the batch's list of the moment: each is sent as it is
 
     try:
-        reader = _Reader(emit, emit, set())
+        reader = Reader(emit, emit, set())
         for index, raw in enumerate(raw_batches(loc, kind, rows)):
             if index % n != k:
                 if raw.error is not None:
