@@ -18,87 +18,34 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePath, PurePosixPath
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import rasterio
 import rasterio.windows
 from affine import Affine
 from rasterio._err import CPLE_BaseError
-from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-from dafab_static.derive.footprint import footprint, geometry_bbox, union_footprints
-from dafab_static.derive.mtl import parse_mtl
-from dafab_static.derive.products import (
-    Product,
-    acquisition_datetime,
-    creation_datetime,
-    find_product,
-    format_datetime,
-    tag_platform,
-)
-from dafab_static.derive.projection import (
-    PROJECTION_SCHEMA,
-    projection_fields,
-    spatial_resolution,
-)
-from dafab_static.derive.safe import parse_safe
-from dafab_static.derive.sensors import PLATFORMS, eo_bands, scene_part, stem_band_label
+from dafab_static.derive.footprint import footprint
+from dafab_static.derive.products import acquisition_datetime, find_product
+from dafab_static.derive.sensors import scene_part
 from dafab_static.derive.stats import band_statistics
 from dafab_static.errors import InputError
+from dafab_static.ingest.raster_items import Band, Part, Scene, is_url, item, names
 
 #: File suffixes the dispatcher sends here (exact match; GDAL itself ignores the case).
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".Tif", ".Tiff", ".jp2", ".JP2")
 #: Longest side, in pixels, of the decimated reads behind footprints and statistics.
 MAX_READ_SIZE = 1024
-#: Parent folders searched for a product id (a SAFE granule's band sits 5 levels down).
-PRODUCT_SEARCH_DEPTH = 5
-#: Collection of rasters whose product is not recognised.
-DEFAULT_COLLECTION = "rasters"
-
-_EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
-_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-_MGRS = "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json"
-_RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
-_VIEW = "https://stac-extensions.github.io/view/v1.0.0/schema.json"
 _GEOTIFF = "image/tiff; application=geotiff"
 _MEDIA_TYPES = {"GTiff": _GEOTIFF, "COG": _GEOTIFF, "JP2OpenJPEG": "image/jp2", "PNG": "image/png"}
-_DATA_TYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "complex_int16": "cint16"}
 _BAND_NAME_TAGS = ("BANDNAME", "BAND_NAME", "NAME")
 _READ_ERRORS = (RasterioError, CPLE_BaseError, OSError)
 _OPEN_LOCK = threading.Lock()
 # The resolution that ends a Sentinel-2 L2A band file's name: "..._B02_10m".
 _RESOLUTION = re.compile(r"_(\d{2})m$")
-
-
-@dataclass(frozen=True)
-class _Band:
-    dtype: str
-    nodata: float | None
-    scale: float
-    offset: float
-    unit: str
-    labels: tuple[str, ...]
-    statistics: dict[str, float] | None
-    colour: str = ""  # GDAL colour interpretation: "red", "gray", "undefined"...
-
-
-@dataclass(frozen=True)
-class _Scene:
-    crs: CRS
-    transform: Affine
-    shape: tuple[int, int]
-    mask: npt.NDArray[np.uint8]
-    mask_transform: Affine
-    bands: tuple[_Band, ...]
-    tags: dict[str, str]
-    media_type: str | None
 
 
 def read_raster(
@@ -147,7 +94,7 @@ def read_raster(
         ('2024-07-15T10:30:31Z', 'sentinel-2-l2a')
     """
     name = os.fspath(path)
-    return _item([_read_part(name, _product_fill(name))], datetime)
+    return item([_read_part(name, _product_fill(name))], datetime)
 
 
 def read_scene_files(
@@ -185,19 +132,8 @@ def read_scene_files(
     parts = [_read_part(name, fill) for name in names]
     times = {acquisition_datetime(p.scene.tags) for p in parts} - {None}
     if len(parts) == 1 or len({p.scene.crs for p in parts}) > 1 or len(times) > 1:
-        return [_item([part], datetime) for part in parts]
-    return [_item(parts, datetime)]
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One file read: where it is, what it holds, where its data is."""
-
-    path: str
-    href: str
-    scene: _Scene
-    geometry: dict[str, Any]
-    files: dict[str, Any]
+        return [item([part], datetime) for part in parts]
+    return [item(parts, datetime)]
 
 
 def _finest(paths: list[str]) -> list[str]:
@@ -218,12 +154,12 @@ def _product_fill(path: str) -> float | None:
     """The fill value of the product ``path`` belongs to, for files that do not tag one:
     0 for Sentinel-2 L1C/L2A (ESA's product specification; its JP2 files carry no nodata)
     and Landsat, whose bands mark fill with 0 too."""
-    stem, parents = _names(path)
+    stem, parents = names(path)
     return 0.0 if find_product([stem, *parents]) is not None else None
 
 
-def _read_part(name: str, fill: float | None = None) -> _Part:
-    remote = _is_url(name)
+def _read_part(name: str, fill: float | None = None) -> Part:
+    remote = is_url(name)
     with _user_errors(name, "cannot read raster"):
         scene = _read_scene(name, fill)
         geometry = footprint(scene.mask, scene.mask_transform, scene.crs)
@@ -231,10 +167,10 @@ def _read_part(name: str, fill: float | None = None) -> _Part:
         raise InputError(f"{name}: every pixel is nodata or masked; nothing to catalog")
     files = {} if remote else _file_fields(name)
     href = name if remote else os.path.abspath(name)
-    return _Part(name, href, scene, geometry, files)
+    return Part(name, href, scene, geometry, files)
 
 
-def _read_scene(path: str, fill: float | None = None) -> _Scene:
+def _read_scene(path: str, fill: float | None = None) -> Scene:
     with _open(path) as src:
         _check_georeferenced(src, path)
         with _user_errors(path, "cannot read pixel data (truncated or corrupt file?)"):
@@ -253,7 +189,7 @@ def _open(path: str) -> Any:
         return rasterio.open(path)
 
 
-def _scene(src: Any, fill: float | None = None) -> _Scene:
+def _scene(src: Any, fill: float | None = None) -> Scene:
     """Read what an Item says about a raster; ``fill`` is the product's fill value, used
     only when the file marks no invalid pixels of its own (no nodata, mask or alpha)."""
     rows, cols = src.height, src.width
@@ -280,7 +216,7 @@ def _scene(src: Any, fill: float | None = None) -> _Scene:
         names = [v for k, v in src.tags(bidx).items() if k.upper() in _BAND_NAME_TAGS]
         description = src.descriptions[i]
         bands.append(
-            _Band(
+            Band(
                 dtype=src.dtypes[i],
                 nodata=nodatavals[i],
                 scale=src.scales[i],
@@ -291,7 +227,7 @@ def _scene(src: Any, fill: float | None = None) -> _Scene:
                 colour=src.colorinterp[i].name,
             )
         )
-    return _Scene(
+    return Scene(
         crs=src.crs,
         transform=src.transform,
         shape=(rows, cols),
@@ -358,260 +294,6 @@ def _file_fields(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
     # Multihash: 0x12 = sha2-256, 0x20 = 32-byte digest.
     return {"file:size": size, "file:checksum": "1220" + digest.hexdigest()}
-
-
-def _item(parts: list[_Part], fallback: _dt.datetime | None) -> dict[str, Any]:
-    """The Item of one file (asset ``data``) or of one scene's per-band files."""
-    first = parts[0]
-    stem, parents = _names(first.path)
-    split = scene_part(stem) if len(parts) > 1 else None
-    product = find_product([split[0] if split else stem, *parents])
-    platform = product.platform if product else tag_platform(first.scene.tags)
-    known = PLATFORMS.get(platform) if platform else None
-    instruments = product.instruments if product else (known.instruments if known else ())
-    sidecar = _mtl(first.path, product) or _safe(first.path)
-    facts = sidecar[1] if sidecar else None
-    when = _acquired(first.path, first.scene.tags, product, fallback, facts)
-
-    properties: dict[str, Any] = {"datetime": format_datetime(when)}
-    if platform:
-        properties["platform"] = platform
-    constellation = product.constellation if product else (known.constellation if known else None)
-    if constellation:
-        properties["constellation"] = constellation
-    if instruments:
-        properties["instruments"] = list(instruments)
-    extensions = {PROJECTION_SCHEMA, _RASTER}
-    if product and product.mgrs_tile:
-        tile = product.mgrs_tile
-        properties["mgrs:utm_zone"] = int(tile[:2])
-        properties["mgrs:latitude_band"] = tile[2]
-        properties["mgrs:grid_square"] = tile[3:]
-        extensions.add(_MGRS)
-    if facts:
-        properties.update(_sidecar_properties(facts, extensions))
-    grids = [projection_fields(p.scene.crs, p.scene.transform, p.scene.shape) for p in parts]
-    shared = {k: v for k, v in grids[0].items() if all(g.get(k) == v for g in grids[1:])}
-    properties.update(shared)
-
-    assets: dict[str, Any] = {}
-    for part, grid in zip(parts, grids, strict=True):
-        part_stem = _names(part.path)[0]
-        label = (scene_part(part_stem) or ("", part_stem))[1]
-        asset = _asset(part, part_stem, instruments, extensions)
-        asset.update({k: v for k, v in grid.items() if k not in shared})
-        if facts:
-            _rescale(asset, facts, label)
-        assets[label if split else "data"] = asset
-    if sidecar and split:
-        assets.update(sidecar[0])
-
-    if split:
-        item_id = product.id if product else (split[0].rstrip("_") or parents[0])
-        geometry = union_footprints([p.geometry for p in parts])
-    else:
-        item_id = product.id if product and stem in (product.id, f"{product.id}.SAFE") else stem
-        geometry = first.geometry
-    return {
-        "type": "Feature",
-        "stac_version": "1.1.0",
-        "stac_extensions": sorted(extensions),
-        "id": item_id,
-        "geometry": geometry,
-        "bbox": geometry_bbox(geometry),
-        "properties": properties,
-        "links": [],
-        "assets": assets,
-        "collection": product.collection if product else DEFAULT_COLLECTION,
-    }
-
-
-def _asset(
-    part: _Part, stem: str, instruments: tuple[str, ...], extensions: set[str]
-) -> dict[str, Any]:
-    """One file's asset: href, media type, file and raster fields, eo bands when known."""
-    scene = part.scene
-    asset: dict[str, Any] = {"href": part.href}
-    if scene.media_type:
-        asset["type"] = scene.media_type
-    asset["roles"] = ["data"]
-    if part.files:
-        asset.update(part.files)
-        extensions.add(_FILE)
-    resolution = spatial_resolution(scene.crs, scene.transform, scene.shape)
-    asset["raster:bands"] = [_raster_band(band, resolution) for band in scene.bands]
-    stem_label = stem_band_label(stem) if len(scene.bands) == 1 else None
-    labels = [[*band.labels, *([stem_label] if stem_label else [])] for band in scene.bands]
-    if eo := eo_bands(instruments, labels) or _colour_bands(scene.bands):
-        asset["eo:bands"] = eo
-        extensions.add(_EO)
-    return asset
-
-
-def _colour_bands(bands: tuple[_Band, ...]) -> list[dict[str, Any]]:
-    """``eo:bands`` of an RGB(A) picture of an unknown sensor, from GDAL's colour
-    interpretation: the common names say which band is red, green and blue (no wavelengths
-    are claimed)."""
-    colours = [b.colour for b in bands if b.colour != "alpha"]
-    if sorted(colours) != ["blue", "green", "red"]:
-        return []
-    return [
-        {"name": b.colour, "common_name": b.colour} if b.colour != "alpha" else {"name": "alpha"}
-        for b in bands
-    ]
-
-
-class _SceneFacts(Protocol):
-    """What a product's metadata files add to its band files (Landsat MTL, Sentinel-2 SAFE)."""
-
-    @property
-    def datetime(self) -> _dt.datetime | None: ...
-    @property
-    def cloud_cover(self) -> float | None: ...
-    @property
-    def sun_azimuth(self) -> float | None: ...
-    @property
-    def sun_elevation(self) -> float | None: ...
-    def rescaling(self, label: str) -> tuple[float, float, str] | None: ...
-
-
-#: Assets for a product's metadata files, by key, and what they say.
-_Sidecar = tuple[dict[str, dict[str, Any]], _SceneFacts]
-
-
-def _safe(path: str) -> _Sidecar | None:
-    """The metadata of the Sentinel-2 SAFE a band file sits in (``MTD_MSIL2A.xml`` at its
-    root, ``MTD_TL.xml`` in its granule), parsed, if the file is in one."""
-    if _is_url(path):
-        return None
-    folders = Path(os.path.abspath(path)).parents
-    root = next((f for f in list(folders)[:PRODUCT_SEARCH_DEPTH] if f.name.endswith(".SAFE")), None)
-    if root is None:
-        return None
-    granule = next((f.parent for f in folders if f.name == "IMG_DATA"), None)
-    files = {
-        "product-metadata": next((root / n for n in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml")
-                                  if (root / n).is_file()), None),
-        "granule-metadata": granule / "MTD_TL.xml" if granule else None,
-    }  # fmt: skip
-    texts = {key: _small_text(str(f)) if f else None for key, f in files.items()}
-    if not any(texts.values()):
-        return None
-    assets = {
-        key: {"href": str(files[key]), "type": "application/xml", "roles": ["metadata"],
-              "title": f"Sentinel-2 {key.replace('-', ' ')} (SAFE)"}
-        for key, text in texts.items() if text
-    }  # fmt: skip
-    return assets, parse_safe(texts["product-metadata"], texts["granule-metadata"])
-
-
-def _small_text(path: str) -> str | None:
-    """A metadata file's text (its first MiB), or None when it cannot be read."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(1 << 20)
-    except OSError:
-        return None
-
-
-def _mtl(path: str, product: Product | None) -> _Sidecar | None:
-    """The Landsat MTL file beside a band file (``<scene>_MTL.txt``), parsed, if there is one."""
-    if _is_url(path):
-        return None
-    folder, stem = os.path.split(os.path.abspath(path))
-    prefix = (scene_part(os.path.splitext(stem)[0]) or ("", ""))[0]
-    names = [f"{prefix}_MTL.txt"] if prefix else []
-    names += [f"{product.id}_MTL.txt"] if product and product.constellation == "landsat" else []
-    for name in names:
-        candidate = os.path.join(folder, name)
-        if (text := _small_text(candidate)) is not None:
-            asset = {"href": candidate, "type": "text/plain", "roles": ["metadata"],
-                     "title": "Landsat product metadata (MTL)"}  # fmt: skip
-            return {"MTL": asset}, parse_mtl(text)
-    return None
-
-
-def _sidecar_properties(facts: _SceneFacts, extensions: set[str]) -> dict[str, Any]:
-    """Cloud cover and sun angles of a product's metadata as STAC eo and view fields."""
-    out: dict[str, Any] = {}
-    if facts.cloud_cover is not None:
-        out["eo:cloud_cover"] = facts.cloud_cover
-        extensions.add(_EO)
-    if facts.sun_azimuth is not None and 0 <= facts.sun_azimuth < 360:
-        out["view:sun_azimuth"] = facts.sun_azimuth
-    if facts.sun_elevation is not None and -90 <= facts.sun_elevation <= 90:
-        out["view:sun_elevation"] = facts.sun_elevation
-    if "view:sun_azimuth" in out or "view:sun_elevation" in out:
-        extensions.add(_VIEW)
-    return out
-
-
-def _rescale(asset: dict[str, Any], facts: _SceneFacts, label: str) -> None:
-    """Give a one-band asset the product metadata's reflectance (or kelvin) scale and
-    offset, unless the file carries its own."""
-    bands = asset.get("raster:bands", [])
-    rescaling = facts.rescaling(label) if len(bands) == 1 else None
-    if rescaling is None or "scale" in bands[0]:
-        return
-    bands[0]["scale"], bands[0]["offset"] = rescaling[0], rescaling[1]
-    if rescaling[2]:
-        bands[0]["unit"] = rescaling[2]
-
-
-def _acquired(
-    path: str,
-    tags: dict[str, str],
-    product: Product | None,
-    fallback: _dt.datetime | None,
-    facts: _SceneFacts | None = None,
-) -> _dt.datetime:
-    when = acquisition_datetime(tags) or (facts.datetime if facts else None)
-    when = when or (product.datetime if product else None)
-    when = when or creation_datetime(tags) or fallback
-    if when is None:
-        raise InputError(
-            f"{path}: no acquisition time in the raster's tags or product name; "
-            "pass --datetime (datetime= in Python)"
-        )
-    return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
-
-
-def _raster_band(band: _Band, resolution: float | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"data_type": _DATA_TYPES.get(band.dtype, band.dtype)}
-    if band.nodata is not None:
-        out["nodata"] = _nodata(band.nodata, band.dtype)
-    if band.scale != 1.0 or band.offset != 0.0:
-        out["scale"] = band.scale
-        out["offset"] = band.offset
-    if band.unit:
-        out["unit"] = band.unit
-    if resolution is not None:
-        out["spatial_resolution"] = resolution
-    if band.statistics is not None:
-        out["statistics"] = band.statistics
-    return out
-
-
-def _nodata(value: float, dtype: str) -> float | str:
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return int(value) if "int" in dtype and value.is_integer() else value
-
-
-def _names(path: str) -> tuple[str, list[str]]:
-    """Return the file stem and the nearest parent folder names (nearest first)."""
-    if _is_url(path):
-        pure: PurePath = PurePosixPath(urlsplit(path).path)
-    else:
-        pure = PurePath(os.path.abspath(path))
-    parents = [p.name for p in pure.parents if p.name][:PRODUCT_SEARCH_DEPTH]
-    return pure.stem, parents
-
-
-def _is_url(path: str) -> bool:
-    return "://" in path or path.startswith("/vsi")
 
 
 @contextlib.contextmanager
