@@ -179,7 +179,7 @@ def _check_file(url: str, data: bytes, expected: dict[str, Any]) -> list[Disagre
 def _rows(data: bytes) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
-    from dafab_static.index import to_items
+    from dafab_static.index_items import to_items
 
     out = []
     for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=8192):

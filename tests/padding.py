@@ -1,7 +1,7 @@
 """Items that other converters (stac-geoparquet, rustac, DuckDB) read back from Parquet,
 without the nulls a columnar file pads them with, so they compare with the JSON items.
 
-The rule is the one ``dafab_static.index.to_items`` applies itself: no nulls in properties,
+The rule is the one ``dafab_static.index_items.to_items`` applies itself: no nulls in properties,
 links or assets, except a ``datetime`` that a start/end interval replaces.
 """
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dafab_static import index
+from dafab_static import index, index_items
 from tests.padding import drop_padding
 
 
@@ -154,7 +154,7 @@ def test_to_items_equals_stac_geoparquets_own_reader() -> None:
         it["assets"]["data"]["proj:geometry"] = it["geometry"]
     items[9]["assets"]["extra"] = {"href": "https://x/e.tif", "roles": ["data"]}
     table = index.to_table(items)
-    ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
+    ours = [it for batch in table.to_batches() for it in index_items.to_items(batch)]
     assert ours == [drop_padding(it) for it in stac_table_to_items(table)]
     assert {it["id"] for it in ours} == {it["id"] for it in items}
     # Padding is gone: only item 9 ever had the "extra" asset.
@@ -165,7 +165,7 @@ def test_to_items_handles_proj_geometry_on_some_rows_only() -> None:
     # stac-geoparquet 0.8's own reader raises AttributeError on the null rows here.
     items = [_item(i, i * 0.7, i * 0.3) for i in range(3)]
     items[1]["properties"]["proj:geometry"] = items[1]["geometry"]
-    back = index.to_items(index.to_table(items).to_batches()[0])
+    back = index_items.to_items(index.to_table(items).to_batches()[0])
     by_id = {it["id"]: it for it in back}
     assert by_id["item-1"]["properties"]["proj:geometry"] == items[1]["geometry"]
     assert "proj:geometry" not in by_id["item-0"]["properties"]
@@ -177,7 +177,7 @@ def test_to_items_round_trips_real_sentinel2_rows(shared_data) -> None:  # type:
     table = pq.read_table(shared_data / "stac-items" / "pc-sentinel-2-l2a-1000.parquet").slice(
         0, 200
     )
-    ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
+    ours = [it for batch in table.to_batches() for it in index_items.to_items(batch)]
     assert ours == [drop_padding(it) for it in stac_table_to_items(table)]
     assert len(ours) == 200
 
@@ -199,7 +199,7 @@ def test_to_items_drops_padding_at_every_depth_of_a_sliced_batch() -> None:
     expected["item-5"]["properties"]["datetime"] = None  # an interval stands in
     for start in range(len(items)):
         batch = table.slice(start).combine_chunks().to_batches()[0]
-        for got in index.to_items(batch):
+        for got in index_items.to_items(batch):
             want = expected[got["id"]]
             assert got["assets"] == want["assets"]
             assert got["links"] == want["links"]
@@ -238,10 +238,10 @@ import sys
 
 import pyarrow.parquet as pq
 
-from dafab_static import index
+from dafab_static import index_items
 
 table = pq.read_table(sys.argv[1])
-ours = [it for batch in table.to_batches() for it in index.to_items(batch)]
+ours = [it for batch in table.to_batches() for it in index_items.to_items(batch)]
 print("stac_geoparquet" in sys.modules, "pystac" in sys.modules)
 from stac_geoparquet.arrow import stac_table_to_items  # noqa: E402
 
@@ -271,12 +271,12 @@ def test_reading_stac_geoparquet_does_not_import_the_package(tmp_path: Any) -> N
 def test_conversions_fall_back_to_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    index._from_arrow.cache_clear()
+    index_items._from_arrow.cache_clear()
     monkeypatch.delitem(sys.modules, "stac_geoparquet")  # as in a process that never read it
     try:
-        assert index._from_arrow().__name__ == "dafab_static._stac_geoparquet_from_arrow"
-        index._from_arrow.cache_clear()
+        assert index_items._from_arrow().__name__ == "dafab_static._stac_geoparquet_from_arrow"
+        index_items._from_arrow.cache_clear()
         monkeypatch.setattr("os.path.isfile", lambda path: False)  # a release moved the file
-        assert index._from_arrow().__name__ == "stac_geoparquet.arrow._from_arrow"
+        assert index_items._from_arrow().__name__ == "stac_geoparquet.arrow._from_arrow"
     finally:
-        index._from_arrow.cache_clear()
+        index_items._from_arrow.cache_clear()

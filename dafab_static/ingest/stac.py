@@ -217,7 +217,7 @@ class Reader:
             return
         import pyarrow as pa
 
-        from dafab_static.index import to_items
+        from dafab_static.index_items import to_items
 
         try:
             items = to_items(modern(raw.rows))

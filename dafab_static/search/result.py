@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import shapely
 from pygeofilter import ast
 
-from dafab_static import index, storage
+from dafab_static import index, index_items, storage
 from dafab_static.errors import QueryError
 from dafab_static.search import files as filecache
 from dafab_static.search import scan
@@ -465,7 +465,7 @@ def _features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str
         if no_properties:
             table = table.append_column(_PAD, zeros)
         for batch in table.to_batches():
-            for item in index.to_items(batch):
+            for item in index_items.to_items(batch):
                 if padded:
                     item.pop("bbox", None)
                 if no_properties:

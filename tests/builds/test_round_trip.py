@@ -13,7 +13,7 @@ import pytest
 
 import dafab_static
 from dafab_static.agreement import digest
-from dafab_static.index import to_items
+from dafab_static.index_items import to_items
 from tests.padding import drop_padding
 
 from .crawl import crawl, file_reader
