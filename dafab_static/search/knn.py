@@ -26,8 +26,9 @@ from dafab_static.errors import QueryError
 from dafab_static.search import scan
 from dafab_static.search.cosine import Entry, Scorer, TopK, vectors
 from dafab_static.search.params import Request, request
-from dafab_static.search.result import SearchResult, take_in_order
+from dafab_static.search.result import SearchResult
 from dafab_static.search.sources import IndexFile, Source
+from dafab_static.search.tables import take_in_order
 
 SCORE = "dafab:score"
 """The property (and Arrow column) holding each result's cosine similarity."""

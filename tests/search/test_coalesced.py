@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from dafab_static.search import result
+from dafab_static.search.tables import coalesced
 
 
 def _tables(kinds: list[pa.DataType], rows: int = 1) -> list[pa.Table]:
@@ -18,7 +18,7 @@ def _tables(kinds: list[pa.DataType], rows: int = 1) -> list[pa.Table]:
 
 def test_order_kept_and_schemas_never_mixed() -> None:
     tables = _tables([pa.int64()] * 3 + [pa.float64()] * 2 + [pa.int64()])
-    joined = list(result._coalesced(iter(tables)))
+    joined = list(coalesced(iter(tables)))
     assert [t.num_rows for t in joined] == [3, 2, 1]
     assert [t.schema.field("v").type for t in joined] == [pa.int64(), pa.float64(), pa.int64()]
     assert [i for t in joined for i in t["id"].to_pylist()] == [f"i{k}" for k in range(6)]
@@ -27,7 +27,7 @@ def test_order_kept_and_schemas_never_mixed() -> None:
 
 def test_a_few_row_groups_at_a_time_so_iteration_stays_lazy() -> None:
     tables = _tables([pa.int64()] * 40)
-    joined = list(result._coalesced(iter(tables)))
+    joined = list(coalesced(iter(tables)))
     assert [t.num_rows for t in joined] == [16, 16, 8]
     big = _tables([pa.int64()] * 3, rows=1500)
-    assert [t.num_rows for t in result._coalesced(iter(big))] == [3000, 1500]
+    assert [t.num_rows for t in coalesced(iter(big))] == [3000, 1500]

@@ -101,9 +101,9 @@ def test_unify_names_the_conflicting_field() -> None:
 
 
 def test_a_struct_against_a_scalar_cannot_form_one_table() -> None:
-    from dafab_static.search.result import _concat
+    from dafab_static.search.tables import concat
 
     a = pa.table({"v": pa.array([{"k": 1}])})
     b = pa.table({"v": pa.array(["text"])})
     with pytest.raises(QueryError, match="cannot form one Arrow table: field 'v'"):
-        _concat([a, b])
+        concat([a, b])
