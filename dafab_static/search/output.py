@@ -19,20 +19,33 @@ FORMATS = ("ndjson", "geojson", "parquet", "ids", "count")
 
 
 def read_argument(value: str | None, option: str, *, json_only: bool = False) -> str | None:
-    """An option's value, or the contents of the file it names (``@FILE``, or a path to an
-    existing file), so long filters and geometries need no shell quoting. With
-    ``json_only`` (a GeoJSON option), a value that is not JSON text must name a file."""
+    """An option's value, or the contents of the file it names as ``@FILE``, so long
+    filters and geometries need no shell quoting. With ``json_only`` (a GeoJSON option), a
+    value that is not JSON text names a file too.
+
+    A bare value is never looked up as a file otherwise: ``--filter flag`` is the boolean
+    property ``flag`` even where a file called ``flag`` exists, and a long filter is never
+    handed to the file system (names past 255 bytes would fail there).
+
+    Raises:
+        OptionError: the file cannot be read, naming the option and the path.
+    """
     if value is None:
         return None
-    path = value[1:] if value.startswith("@") else value
-    looks_like_json = value.lstrip().startswith(("{", "["))
-    if value.startswith("@") or (len(value) < 4096 and not looks_like_json):
-        candidate = Path(path)
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-        if value.startswith("@") or json_only:
-            raise OptionError(f"{option}: no such file {path}")
-    return value
+    if value.startswith("@"):
+        path = value[1:]
+    elif json_only and not value.lstrip().startswith(("{", "[")):
+        path = value
+    else:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OptionError(f"{option}: no such file {path}") from None
+    except OSError as error:
+        raise OptionError(f"{option}: cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise OptionError(f"{option}: {path} is not UTF-8 text ({error.reason})") from None
 
 
 @contextmanager
@@ -81,7 +94,13 @@ def write(result: SearchResult, kind: str, output: str | None) -> int:
                 sink.write(_dumps(item) + b"\n")
             written += 1
         if kind == "geojson":
-            sink.write(b"]}\n")
+            # STAC API ItemCollection counts: numberMatched only where it is known without
+            # a second scan (no limit, or the limit was not reached).
+            limit = result.request.limit
+            matched = written if limit is None or written < limit else None
+            counts = f',"numberReturned":{written}'
+            counts += f',"numberMatched":{matched}' if matched is not None else ""
+            sink.write(f"]{counts}}}\n".encode())
     if kind == "ids" and not written and result.count():
         # Plain GeoParquet without an id column: the projection to "id" kept no column.
         raise OptionError(

@@ -52,7 +52,11 @@ class Pruner:
         if isinstance(node, ast.SpatialComparisonPredicate) and not isinstance(
             node, ast.GeometryDisjoint
         ):
-            literal = node.rhs if isinstance(node.lhs, ast.Attribute) else node.lhs
+            # Boxes bound the item geometry (the manifest's and the bbox columns' extents):
+            # only a test of that column against a literal prunes. Two literals, or another
+            # geometry column, say nothing about where the items are.
+            lhs, rhs = node.lhs, node.rhs
+            literal = rhs if _is_item_geometry(lhs) else lhs if _is_item_geometry(rhs) else None
             if isinstance(literal, (nodes.Geometry, nodes.Envelope)):
                 geom = spatial.literal(literal)
                 parts = geom.geoms if geom.geom_type == "MultiPolygon" else [geom]
@@ -249,3 +253,10 @@ def _only_some_time_columns(paths: dict[str, int]) -> bool:
     # Items with start/end but no datetime column stats would make the min/max unsafe.
     have = [c for c in _TIME_COLUMNS if c in paths]
     return have == ["start_datetime"] or have == ["end_datetime"]
+
+
+def _is_item_geometry(node: Any) -> bool:
+    """Whether a CQL2 operand is the item geometry, whose extent the manifest and the
+    ``bbox`` columns record (``geometry``, as the ``bbox`` and ``intersects`` parameters
+    name it)."""
+    return isinstance(node, ast.Attribute) and node.name == "geometry"

@@ -56,6 +56,36 @@ def test_cql2_json_from_a_file_and_verbose(sample: Path, tmp_path: Path) -> None
     assert "3 items" in run.stderr and "requests" in run.stderr and "bytes read" in run.stderr
 
 
+def test_a_bare_filter_is_never_read_as_a_file(sample: Path, tmp_path: Path) -> None:
+    """Only ``@FILE`` reads a file: a filter that names a file in the working directory is
+    still the filter, and one longer than a file name may be is not given to the file system."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "FALSE").write_text("TRUE")
+    long = " OR ".join(["eo:cloud_cover < 0"] * 40 + ["id LIKE 'LC09%'"])
+    assert len(long) > 255
+    counts = []
+    for text in ("FALSE", long):
+        run = subprocess.run(
+            [sys.executable, "-m", "dafab_static.cli", "search", str(sample), "--filter", text,
+             "--format", "count"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        counts.append(int(run.stdout))
+    assert counts == [0, 3]
+
+
+def test_geojson_carries_the_item_collection_counts(sample: Path) -> None:
+    every = json.loads(cli("search", str(sample), "--format", "geojson").stdout)
+    assert every["numberReturned"] == every["numberMatched"] == len(every["features"]) == 12
+    cut = json.loads(cli("search", str(sample), "--limit", "5", "--format", "geojson").stdout)
+    assert cut["numberReturned"] == 5 and "numberMatched" not in cut  # unknown without a count
+
+
 def _bytes_read(stderr: str) -> int:
     line = next(ln for ln in stderr.splitlines() if "bytes read" in ln)
     return int(line.split(" requests, ")[1].split(" bytes")[0].replace(",", ""))

@@ -189,3 +189,19 @@ def test_collection_summaries_prune_whole_collections(catalog: Path) -> None:
     assert landsat.stats.bytes < everything.stats.bytes / 3
     CACHE.clear()
     assert search(str(catalog), filter="eo:cloud_cover > 1000").count() == 0
+
+
+@pytest.mark.parametrize(
+    "constant",
+    [
+        "S_INTERSECTS(POINT(0 0), POINT(0 0))",
+        "S_WITHIN(POINT(0.5 0.5), POLYGON((0 0, 1 0, 1 1, 0 1, 0 0)))",
+    ],
+)
+def test_a_spatial_test_of_two_literals_prunes_nothing(catalog: Path, constant: str) -> None:
+    """Only a test of the item geometry bounds where items are: a predicate true for every
+    item keeps every item wherever it lies (CQL2 evaluates it per item)."""
+    assert search(str(catalog), filter=constant).count() == 60
+    assert search(str(catalog), filter=f"NOT ({constant})").count() == 0
+    gen = search(str(catalog), filter="id LIKE 'gen-%'").count()
+    assert search(str(catalog), filter=f"{constant} AND id LIKE 'gen-%'").count() == gen == 56
