@@ -33,7 +33,10 @@ def parse_json(document: str | bytes | dict[str, Any] | bool) -> Any:
             raise QueryError(
                 f"CQL2 JSON, line {error.lineno} column {error.colno}: {error.msg}"
             ) from None
-    return _walk(document, "$")
+    try:
+        return _walk(document, "$")
+    except RecursionError:
+        raise QueryError(nodes.TOO_DEEP.format(where="CQL2 JSON")) from None
 
 
 def _walk(value: Any, path: str) -> Any:

@@ -66,6 +66,13 @@ class _ToAst(Transformer[Token, Any]):
         args = [a for a in args if a is not None]
         return nodes.build(str(name), args, where=_where(name))
 
+    def pos(self, value: Any) -> Any:
+        # The BNF's sign of a numeric literal ("+" | "-"); on anything else, unary plus is
+        # not CQL2, as the grammar's arithmetic has no such operator.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        raise QueryError(f"CQL2 text: '+' stands only before a number, not before {value!r}")
+
     def neg(self, value: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return -value
@@ -107,11 +114,11 @@ class _ToAst(Transformer[Token, Any]):
     def not_(self, value: Any) -> Any:
         return nodes.build("not", [value], where="CQL2 text")
 
-    def and_(self, lhs: Any, rhs: Any) -> Any:
-        return nodes.build("and", [lhs, rhs], where="CQL2 text")
+    def and_(self, *operands: Any) -> Any:
+        return nodes.build("and", list(operands), where="CQL2 text")
 
-    def or_(self, lhs: Any, rhs: Any) -> Any:
-        return nodes.build("or", [lhs, rhs], where="CQL2 text")
+    def or_(self, *operands: Any) -> Any:
+        return nodes.build("or", list(operands), where="CQL2 text")
 
     def _arith(op: str) -> Any:  # type: ignore[misc]
         def rule(self: _ToAst, lhs: Any, rhs: Any) -> Any:
@@ -168,7 +175,11 @@ def parse_text(text: str) -> Any:
     except lark.exceptions.VisitError as error:
         if isinstance(error.orig_exc, QueryError):
             raise error.orig_exc from None
+        if isinstance(error.orig_exc, RecursionError):
+            raise QueryError(nodes.TOO_DEEP.format(where="CQL2 text")) from None
         raise
+    except RecursionError:
+        raise QueryError(nodes.TOO_DEEP.format(where="CQL2 text")) from None
 
 
 def _describe(error: lark.exceptions.UnexpectedInput, text: str) -> str:

@@ -114,12 +114,23 @@ ARRAY: dict[str, type[ast.ArrayPredicate]] = {
 STRING_FUNCTIONS = ("casei", "accenti")
 
 
+#: A filter nested deeper than Python's recursion allows (parentheses or NOTs by the
+#: thousand); chains of AND and OR are balanced and never reach it.
+TOO_DEEP = "{where}: the filter is nested too deeply to evaluate; flatten its parentheses"
+
+
 def fold(op: type[ast.Combination], args: list[Any]) -> Any:
-    """Fold an AND/OR argument list to the left, the shape the text grammar produces."""
-    node = args[0]
-    for arg in args[1:]:
-        node = op(node, arg)
-    return node
+    """Join an AND/OR argument list into a balanced tree of binary nodes.
+
+    pygeofilter's nodes are binary. A left-deep chain of 1,000 ORs (a list of ids, say)
+    is 1,000 levels deep, and every walk over the AST (checks, pruning, evaluation on
+    Arrow) would recurse that deep; balanced, it is 10. AND and OR are associative, and
+    evaluation here is on whole columns, so the shape changes no result.
+    """
+    if len(args) == 1:
+        return args[0]
+    middle = len(args) // 2
+    return op(fold(op, args[:middle]), fold(op, args[middle:]))
 
 
 def instant(text: str, *, where: str) -> dt.date | dt.datetime | None:

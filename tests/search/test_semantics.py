@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dafab_static import search
+from dafab_static.errors import QueryError
 from dafab_static.search.files import CACHE
 from tests.search.conftest import ids
 
@@ -205,3 +206,38 @@ def test_a_spatial_test_of_two_literals_prunes_nothing(catalog: Path, constant: 
     assert search(str(catalog), filter=f"NOT ({constant})").count() == 0
     gen = search(str(catalog), filter="id LIKE 'gen-%'").count()
     assert search(str(catalog), filter=f"{constant} AND id LIKE 'gen-%'").count() == gen == 56
+
+
+@pytest.mark.parametrize("encoding", ["text", "json"])
+def test_thousands_of_or_terms_are_one_flat_filter(catalog: Path, encoding: str) -> None:
+    """A generated filter (a list of ids joined by OR, a few AND-ed conditions) is a normal
+    query, not a RecursionError: chains are balanced, not thousands of levels deep."""
+    wanted = ["gen-0000003", "gen-0000100", "cloudless"]
+    names = [f"nope-{i}" for i in range(3000)] + wanted
+    if encoding == "text":
+        query: Any = " OR ".join(f"id = '{name}'" for name in names)
+        query = f"({query}) AND " + " AND ".join(["eo:cloud_cover >= 0"] * 1000)
+    else:
+        ors = [{"op": "=", "args": [{"property": "id"}, name]} for name in names]
+        ands = [{"op": ">=", "args": [{"property": "eo:cloud_cover"}, 0]}] * 1000
+        query = {"op": "and", "args": [{"op": "or", "args": ors}, *ands]}
+    assert ids(search(str(catalog), filter=query)) == {"gen-0000003", "gen-0000100"}
+
+
+@pytest.mark.parametrize("encoding", ["text", "json"])
+def test_nesting_past_recursion_is_a_query_error(catalog: Path, encoding: str) -> None:
+    query: Any = "NOT " * 5000 + "id = 'x'"
+    if encoding == "json":
+        query = {"op": "=", "args": [{"property": "id"}, "x"]}
+        for _ in range(5000):
+            query = {"op": "not", "args": [query]}
+    with pytest.raises(QueryError, match="nested too deeply"):
+        search(str(catalog), filter=query).count()
+
+
+def test_a_signed_number_literal(catalog: Path) -> None:
+    """CQL2's BNF: signedNumericLiteral = [sign] exactNumericLiteral, sign "+" or "-"."""
+    plus = search(str(catalog), filter="eo:cloud_cover > +10")
+    assert ids(plus) == ids(search(str(catalog), filter="eo:cloud_cover > 10")) != set()
+    with pytest.raises(QueryError, match="'\\+' stands only before a number"):
+        search(str(catalog), filter="+eo:cloud_cover > 10").count()
