@@ -65,7 +65,7 @@ def test_collection_queryables_follow_the_index_and_the_summaries(
     assert (sample / "sensors" / "sentinel-2" / "sentinel-2-l2a" / "queryables.json").is_file()
     assert q["$schema"] == DIALECT and "$id" not in q
     assert (q["type"], q["title"], q["additionalProperties"]) == (
-        "object", "Queryables of sentinel-2-l2a", True,
+        "object", "Queryables of sentinel-2-l2a", False,
     )  # fmt: skip
     props = q["properties"]
     assert list(props)[:4] == ["id", "collection", "geometry", "datetime"]
@@ -230,6 +230,21 @@ def test_vendored_schemas_and_summaries_describe_fields() -> None:
     # without the extension named, nothing describes its fields
     bare = queryables_for_schema(schema)["properties"]
     assert bare["eo:cloud_cover"] == {"type": "number"}
+
+
+def test_members_of_a_core_field_do_not_describe_a_property_of_their_name() -> None:
+    """``count`` and ``mean`` are members of ``statistics``, ``url`` of a provider, ``rel``
+    of a link: an item property called so is described by its column alone, not by the
+    constraints of those (``count`` minimum 0 would reject the item's own -1)."""
+    names = ["count", "mean", "url", "rel", "statistics", "providers", "platform"]
+    schema = pa.schema([(n, pa.int64()) for n in names[:2]] + [(n, pa.string()) for n in names[2:]])
+    props = queryables_for_schema(schema)["properties"]
+    assert [props[n] for n in names[:4]] == [
+        {"type": "integer"}, {"type": "integer"}, {"type": "string"}, {"type": "string"},
+    ]  # fmt: skip
+    assert props["statistics"]["title"] == "Statistics"  # the fields themselves still are
+    assert props["providers"]["title"] == "Providers"
+    assert props["platform"]["title"] == "Platform"
 
 
 # -- merging and types ----------------------------------------------------------------------

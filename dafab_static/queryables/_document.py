@@ -218,7 +218,10 @@ def _document(props: dict[str, dict[str, Any]], title: str, id_url: str | None) 
     if id_url:
         doc["$id"] = id_url
     properties = {n: _tidy(p) for n, p in ordered.items()}
-    doc.update(type="object", title=title, properties=properties, additionalProperties=True)
+    # False, as the search behaves: a filter on a property that no index has is an error
+    # (STAC API Filter: with true, any name is accepted and an absent one is null, which
+    # only `lenient` searches do).
+    doc.update(type="object", title=title, properties=properties, additionalProperties=False)
     return doc
 
 

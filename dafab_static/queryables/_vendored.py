@@ -16,6 +16,8 @@ _CORE = tuple(
     for name in ("basics", "datetime", "instrument", "licensing", "provider", "bands",
                  "data-values", "item")
 )  # fmt: skip
+#: Definitions of the core Item schema that describe objects other than the Item.
+_OBJECT_DEFINITIONS = frozenset({"link", "links", "asset", "assets"})
 _CONSTRAINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum")
 _VERSION = re.compile(r"/v(\d+)\.(\d+)\.(\d+)/")
 
@@ -68,27 +70,39 @@ def _definitions(url: str) -> dict[str, dict[str, Any]]:
 
     Every ``properties`` member anywhere in the document counts, ``$ref`` resolved. In an
     extension only prefixed names (``eo:cloud_cover``) count: its unprefixed ones describe
-    assets or bands (``href``, ``name``), not item properties.
+    assets or bands (``href``, ``name``), not item properties. In a core schema, members of
+    a field's own definition do not count either: ``count`` and ``mean`` inside
+    ``statistics``, ``name`` and ``url`` inside ``providers``, ``rel`` inside a link
+    describe those objects, not an item property of the same name.
     """
     core = url in _CORE
     best: dict[str, tuple[int, dict[str, Any]]] = {}
 
-    def walk(node: Any) -> None:
+    def walk(node: Any, nested: bool) -> None:
         if isinstance(node, dict):
             members = node.get("properties")
             for name, sub in members.items() if isinstance(members, dict) else ():
-                if core or ":" in name:
+                if (core and not nested) or ":" in name:
                     found = _resolve(sub, url)
                     score = _score(found)
                     if score > best.get(name, (0, {}))[0]:
                         best[name] = (score, found)
-            for value in node.values():
-                walk(value)
+                # An Item's `properties` object holds item properties; any other field's
+                # definition holds the members of that field.
+                walk(sub, nested or name != "properties")
+            for key, value in node.items():
+                if key in ("definitions", "$defs") and core and isinstance(value, dict):
+                    # The Item schema's own definitions: ``core`` is the Item; ``link(s)``
+                    # and ``asset(s)`` describe objects whose members are not properties.
+                    for term, body in value.items():
+                        walk(body, nested or term in _OBJECT_DEFINITIONS)
+                elif key != "properties" or not isinstance(value, dict):
+                    walk(value, nested)
         elif isinstance(node, list):
             for value in node:
-                walk(value)
+                walk(value, nested)
 
-    walk(_registry().contents(url))
+    walk(_registry().contents(url), False)
     return {name: found for name, (_, found) in best.items()}
 
 
