@@ -23,6 +23,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from dafab_static import __version__
 from dafab_static.errors import DafabError
@@ -39,8 +40,17 @@ err = Console(stderr=True)
 
 
 def _fail(error: DafabError) -> NoReturn:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    # The message is text, never markup: paths and messages hold brackets ("no [[steps]]",
+    # a folder "b[/x]") that rich would eat or fail on.
+    err.print(
+        Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True
+    )
     raise typer.Exit(1)
+
+
+def _say(text: str, *, to: Console = console) -> None:
+    """Print a summary or a message as plain text (no markup, no highlighting)."""
+    to.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -167,7 +177,7 @@ def build(
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     elif not quiet:
-        console.print(report.summary(), highlight=False, soft_wrap=True)
+        _say(report.summary())
     if not report.ok:
         raise typer.Exit(2)
 
@@ -197,9 +207,9 @@ def validate(
     else:
         for problem in report.problems:
             if problem.severity == "error" or not quiet:
-                console.print(str(problem), highlight=False, soft_wrap=True)
+                _say(str(problem))
         if not quiet:
-            console.print(report.summary(), highlight=False, soft_wrap=True)
+            _say(report.summary())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -221,7 +231,7 @@ def info(
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
     else:
-        console.print(summary.text(), highlight=False, soft_wrap=True)
+        _say(summary.text())
 
 
 @app.command()
@@ -373,10 +383,10 @@ def search(
         filecache.FOOTERS = budget
     if verbose:
         seconds = time.perf_counter() - started
-        err.print(
+        _say(
             f"{written} {'item' if written == 1 else 'items'}, {result.stats.requests} "
             f"requests, {result.stats.bytes:,} bytes read, {seconds:.2f} s",
-            highlight=False,
+            to=err,
         )
 
 
@@ -422,7 +432,7 @@ def pipeline_run(
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     elif not quiet:
-        console.print(report.summary(), highlight=False, soft_wrap=True)
+        _say(report.summary())
     if report.failed or report.skipped:
         raise typer.Exit(2)
 

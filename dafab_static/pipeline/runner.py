@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from dafab_static import __version__, _processes, clock
-from dafab_static.errors import DafabError
+from dafab_static.errors import DafabError, OptionError
 from dafab_static.pipeline.cards import model_card
 from dafab_static.pipeline.device import choose_device, describe_device
 from dafab_static.pipeline.reader import SceneData, band_sources, read_scene
@@ -113,6 +113,10 @@ class Pipeline:
     ) -> None:
         import torch
 
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
+        ):
+            raise OptionError(f"--workers {workers!r}: must be 0 (read in this thread) or more")
         self.recipe = recipe
         self.put_asset = put_asset
         self.device = choose_device(device or recipe.execution.device)

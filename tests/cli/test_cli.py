@@ -92,6 +92,23 @@ def test_workers_option(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+def test_errors_print_brackets_as_written(tmp_path: Path) -> None:
+    """Messages are text, not rich markup: a path like ``b[/x]`` (a closing tag to rich)
+    or a recipe's ``[[steps]]`` come out as they are, in one line, with no traceback."""
+    folder = tmp_path / "b[/x]"  # folder "x]" in folder "b["
+    folder.mkdir(parents=True)
+    (folder / "bad.json").write_text("{}")
+    run = cli("build", str(folder), "--out", str(tmp_path / "c"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert (
+        run.stderr.splitlines()[-1] == f"error: no STAC items found in {folder} (1 inputs skipped)"
+    )
+    recipe = tmp_path / "r[red].toml"
+    recipe.write_text("")
+    run = cli("pipeline", "run", str(recipe), str(folder), "--out", str(tmp_path / "o"))
+    assert run.stderr == f"error: {recipe}: no [[steps]]; a recipe needs at least one step\n"
+
+
 def test_missing_target_is_one_line(tmp_path: Path) -> None:
     for command in ("validate", "info"):
         run = cli(command, str(tmp_path / "nothing"))

@@ -122,3 +122,7 @@ def test_pipeline_steps_lists_builtins_and_devices_are_checked(scenes: Path, rec
     bad = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(tmp_path / "o"),
               "--device", "tpu")  # fmt: skip
     assert bad.returncode == 1 and "--device 'tpu'" in bad.stderr
+    bad = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(tmp_path / "o"),
+              "--workers", "-3")  # fmt: skip
+    assert bad.stderr == "error: --workers -3: must be 0 (read in this thread) or more\n"
+    assert bad.returncode == 1 and not (tmp_path / "o").exists()
