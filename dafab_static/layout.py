@@ -14,8 +14,8 @@ The layout::
     index/<collection>/_partitions.json                            partitions manifest
 
 A month holding more than ``max_children`` items is split by day (``<MM>/<DD>/``), a day by
-hour (``<DD>/<HH>/``), an hour into hash buckets (``<HH>/b<NN>/``), so that no catalog lists
-more than a few thousand links. Ids are never changed; characters that are awkward in file
+hour (``<DD>/<HH>/``), an hour into buckets of ids (``<HH>/b<NN>/``), so that no catalog lists
+more than ``max_children`` links. Ids are never changed; characters that are awkward in file
 names or URLs are percent-encoded in the path (see :func:`segment`).
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import zlib
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -37,6 +36,8 @@ DERIVED = "derived"
 INDEX = "index"
 # A file name may hold 255 bytes; leave room for ".json" and filesystems that count UTF-16.
 _MAX_SEGMENT = 180
+#: The file name of every catalog (``catalog.json``), which no item or collection may take.
+_CATALOG = "catalog"
 # Known families, so that e.g. sentinel-2a/2b/2c items share one platform folder.
 _PLATFORM_FAMILIES = (
     ("sentinel-1", "sentinel-1"),
@@ -76,13 +77,18 @@ def segment(value: str) -> str:
 
     Unreserved URL characters stay as they are; everything else (spaces, ``#``, ``?``,
     ``%``, non-ASCII) becomes ``%XX`` of its UTF-8 bytes. Ids too long for a file name keep
-    a readable prefix plus a hash of the whole id, so distinct ids stay distinct.
+    a readable prefix plus a hash of the whole id, so distinct ids stay distinct; so does
+    ``catalog`` in any case, the name of the catalogs the tree already has in each folder.
 
     Example:
         >>> segment("my item #1")
         'my%20item%20%231'
     """
     encoded = quote(value, safe="-_.~+=,@")
+    if encoded.lower() == _CATALOG:
+        # An item or a collection called "catalog" would overwrite the catalog.json beside
+        # it (and "Catalog" would on a case-insensitive disk): it takes the hash suffix too.
+        return f"{encoded}~{hashlib.sha256(value.encode()).hexdigest()[:16]}"
     if len(encoded) > _MAX_SEGMENT:
         digest = hashlib.sha256(value.encode()).hexdigest()[:16]
         encoded = f"{encoded[: _MAX_SEGMENT - 18].rstrip('%')}~{digest}"
@@ -171,16 +177,14 @@ def place_collection(collection_id: str, *, platform: str, derived: bool) -> Col
 class Split:
     """How deep one month is split, decided from item counts before any item is written.
 
-    ``days``/``hours`` name the days and hours that are split further; ``buckets`` maps an
-    hour partition (``"DD/HH"``) to its number of hash buckets.
+    ``hours_split`` names the days split by hour; ``bucketed`` the hours (``"DD/HH"``) whose
+    items are shared out into buckets of at most ``max_children`` (see :func:`buckets`).
     """
 
     by_day: bool = False
     hours_split: frozenset[str] = frozenset()
-    buckets: tuple[tuple[str, int], ...] = ()
-
-    def bucket_count(self, day_hour: str) -> int:
-        return dict(self.buckets).get(day_hour, 0)
+    bucketed: frozenset[str] = frozenset()
+    max_children: int = 0
 
 
 def plan_split(
@@ -197,21 +201,16 @@ def plan_split(
     if month_count <= max_children:
         return Split()
     days = {d for d, n in day_counts.items() if n > max_children}
-    buckets = tuple(
-        sorted(
-            (dh, math.ceil(2 * n / max_children))
-            for dh, n in hour_counts.items()
-            if n > max_children
-        )
-    )
-    return Split(by_day=True, hours_split=frozenset(days), buckets=buckets)
+    hours = {dh for dh, n in hour_counts.items() if n > max_children}
+    return Split(True, frozenset(days), frozenset(hours), max_children)
 
 
-def partition_path(year: int, month: int, day: int, hour: int, item_id: str, split: Split) -> str:
-    """Folder of an item's partition catalog, relative to its collection folder.
+def partition_path(year: int, month: int, day: int, hour: int, split: Split) -> str:
+    """Folder of an item's partition catalog, relative to its collection folder; for an
+    hour in ``split.bucketed``, the hour's folder, which :func:`buckets` divides further.
 
     Example:
-        >>> partition_path(2024, 7, 15, 10, "x", Split())
+        >>> partition_path(2024, 7, 15, 10, Split())
         '2024/07'
     """
     parts = [f"{year:04d}", f"{month:02d}"]
@@ -219,10 +218,31 @@ def partition_path(year: int, month: int, day: int, hour: int, item_id: str, spl
         parts.append(f"{day:02d}")
         if f"{day:02d}" in split.hours_split:
             parts.append(f"{hour:02d}")
-            n = split.bucket_count(f"{day:02d}/{hour:02d}")
-            if n:
-                parts.append(f"b{zlib.crc32(item_id.encode()) % n:02d}")
     return "/".join(parts)
+
+
+def buckets(item_ids: list[str], max_children: int) -> dict[str, str]:
+    """Share the items of one crowded hour into bucket folders (``b00``, ``b01``...), in
+    the order of their ids, at most ``max_children`` items per bucket and ``max_children``
+    buckets per folder (``b01/b07`` when one level would hold more): the limit holds
+    exactly, which hashing ids into buckets would only make likely.
+
+    Example:
+        >>> buckets(["c", "a", "b"], 2)
+        {'a': 'b0', 'b': 'b0', 'c': 'b1'}
+    """
+    count = math.ceil(len(item_ids) / max_children)
+    levels, width = 1, len(str(max_children - 1))
+    while max_children**levels < count:
+        levels += 1
+    out = {}
+    for rank, item_id in enumerate(sorted(item_ids)):
+        index, digits = rank // max_children, []
+        for _ in range(levels):
+            index, digit = divmod(index, max_children)
+            digits.append(f"b{digit:0{width}d}")
+        out[item_id] = "/".join(reversed(digits))
+    return out
 
 
 def item_path(place: CollectionPlace, partition: str, item_id: str) -> str:

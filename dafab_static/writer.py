@@ -113,10 +113,21 @@ class MonthWriter:
         month_folder = f"{place.folder}/{job.year:04d}/{job.month:02d}"
         result = MonthResult(catalog=f"{month_folder}/catalog.json")
         docs: list[tuple[str, dict[str, Any]]] = []
+        placed = []
+        crowded: dict[str, list[str]] = defaultdict(list)  # hour folder -> its items' ids
         for item in read_month(job.spool):
             when = parse_time(time_key(item))
-            part = layout.partition_path(job.year, job.month, when.day, when.hour, item["id"],
-                                         job.split)  # fmt: skip
+            part = layout.partition_path(job.year, job.month, when.day, when.hour, job.split)
+            placed.append((item, part))
+            if job.split.bucketed and f"{when.day:02d}/{when.hour:02d}" in job.split.bucketed:
+                crowded[part].append(item["id"])
+        bucket = {
+            (part, item_id): f"{part}/{folder}"
+            for part, ids in crowded.items()
+            for item_id, folder in layout.buckets(ids, job.split.max_children).items()
+        }
+        for item, part in placed:
+            part = bucket.get((part, item["id"]), part)
             path = layout.item_path(place, part, item["id"])
             if self.localized or self.config.derived_assets:
                 self.localize(item, path)

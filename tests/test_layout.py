@@ -74,7 +74,7 @@ def test_place_collection_sensors_and_derived() -> None:
 
 def test_plan_split_keeps_small_months_whole() -> None:
     split = layout.plan_split(100, {"01": 100}, {"01/00": 100}, max_children=2000)
-    assert layout.partition_path(2024, 7, 1, 0, "a", split) == "2024/07"
+    assert layout.partition_path(2024, 7, 1, 0, split) == "2024/07"
 
 
 def test_plan_split_splits_big_months_by_day_hour_and_bucket() -> None:
@@ -84,9 +84,23 @@ def test_plan_split_splits_big_months_by_day_hour_and_bucket() -> None:
         {"01/00": 3000, "01/05": 1000, "02/00": 1000},
         max_children=2000,
     )
-    assert layout.partition_path(2024, 7, 2, 0, "a", split) == "2024/07/02"
-    assert layout.partition_path(2024, 7, 1, 5, "a", split) == "2024/07/01/05"
-    path = layout.partition_path(2024, 7, 1, 0, "a", split)
-    assert path.startswith("2024/07/01/00/b")
-    buckets = {layout.partition_path(2024, 7, 1, 0, f"id{i}", split) for i in range(3000)}
-    assert len(buckets) == 3  # ceil(2 * 3000 / 2000)
+    assert layout.partition_path(2024, 7, 2, 0, split) == "2024/07/02"
+    assert layout.partition_path(2024, 7, 1, 5, split) == "2024/07/01/05"
+    assert layout.partition_path(2024, 7, 1, 0, split) == "2024/07/01/00"
+    assert split.bucketed == {"01/00"} and split.max_children == 2000
+
+
+@pytest.mark.parametrize(("items", "limit"), [(3000, 2000), (730, 31), (5000, 31), (31, 31)])
+def test_buckets_hold_at_most_max_children_at_every_level(items: int, limit: int) -> None:
+    ids = [f"id{i}" for i in range(items)]
+    placed = layout.buckets(ids, limit)
+    assert sorted(placed) == sorted(ids)
+    folders: dict[str, set[str]] = {}
+    for path in placed.values():
+        parts = path.split("/")
+        for depth in range(len(parts)):
+            folders.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
+    sizes = [sum(1 for p in placed.values() if p == leaf) for leaf in set(placed.values())]
+    assert max(sizes) <= limit and max(len(c) for c in folders.values()) <= limit
+    assert len({len(p.split("/")) for p in placed.values()}) == 1  # one depth for all
+    assert (len(next(iter(placed.values())).split("/")) > 1) == (items > limit * limit)

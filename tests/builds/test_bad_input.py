@@ -231,3 +231,24 @@ def test_mixed_field_types_are_a_clear_error(
     assert run.stderr.startswith(expected)
     assert "cannot hold both" in run.stderr
     assert not (tmp_path / "cat").exists()
+
+
+def test_ids_named_catalog_do_not_overwrite_the_tree(tmp_path: Path) -> None:
+    """An item or a collection called "catalog" (in any case) would land on the catalog.json
+    beside it; its file name takes a hash suffix instead, and its id stays as it is."""
+    items = [item(1, item_id="catalog"), item(2, item_id="Catalog"), item(3)]
+    items[2]["collection"] = "catalog"
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", items))], str(dest))
+    assert report.ok, report.summary()
+    objects = crawl((dest / "catalog.json").as_uri(), file_reader)
+    assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
+        "Catalog", "catalog", "gen-0000003",
+    ]  # fmt: skip
+    assert sorted(d["id"] for d in objects.values() if d["type"] == "Collection") == [
+        "catalog",
+        "gen",
+    ]
+    catalogs = [u for u, d in objects.items() if d["type"] == "Catalog"]
+    assert all(u.endswith("/catalog.json") for u in catalogs)
+    assert dafab_static.validate(str(dest)).ok

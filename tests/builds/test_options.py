@@ -39,6 +39,24 @@ def test_big_month_is_split_by_day_and_no_catalog_exceeds_max_children(tmp_path:
     assert len(list((month / "01").glob("*.json"))) == 11  # 10 items + the day catalog
 
 
+def test_a_crowded_hour_is_bucketed_in_levels_within_max_children(tmp_path: Path) -> None:
+    """1,000 items in one hour at --max-children 31: 33 buckets would be too many for one
+    folder, so they nest (b00/b00 ...); every catalog, at every level, keeps to 31."""
+    same_hour = {**item(0)["properties"], "datetime": "2024-07-10T05:00:00Z"}
+    items = [{**item(i, day=10), "properties": same_hour} for i in range(1000)]
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", items))], str(dest),
+                                options=BuildOptions(max_children=31))  # fmt: skip
+    assert report.ok and report.items == 1000
+    objects = crawl((dest / "catalog.json").as_uri(), file_reader)
+    assert sum(d["type"] == "Feature" for d in objects.values()) == 1000
+    links = [sum(ln["rel"] in ("child", "item") for ln in d["links"])
+             for d in objects.values() if d["type"] == "Catalog"]  # fmt: skip
+    assert max(links) == 31
+    hour = dest / "sensors" / "sentinel-2" / "gen" / "2024" / "07" / "10" / "05"
+    assert sorted(p.name for p in hour.iterdir() if p.is_dir()) == ["b00", "b01"]
+
+
 def test_collection_json_is_used_and_its_extent_recomputed(tmp_path: Path) -> None:
     given = {
         "type": "Collection", "stac_version": "1.1.0", "id": "gen", "title": "Generated scenes",
