@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from dafab_static.errors import StorageError
+
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986 scheme ":"
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")  # a Windows path, C:\ or C:/
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -414,6 +418,11 @@ def join_href(base: str, href: str) -> str:
         return href
     if href.startswith("file://"):
         return os.path.normpath(unquote(urlsplit(href).path))
+    if _ABSOLUTE_URI.match(href) and not _DRIVE.match(href):
+        # Any other absolute URI (gs://, abfs://, az://, ftp://, dbfs:/, urn:...) is kept as
+        # written: the Planetary Computer publishes abfs:// assets, and RFC 3986 lets no
+        # relative reference begin with "scheme:".
+        return href
     parts = urlsplit(base)
     if parts.scheme in ("http", "https"):
         return urljoin(base, href)

@@ -349,6 +349,23 @@ def test_newer_stac_is_kept_with_a_notice(tmp_path: Path) -> None:
     assert notices == [f"{path}: item n is STAC 1.2.0, newer than 1.1; read as is"]
 
 
+@pytest.mark.parametrize(
+    "href",
+    ["gs://bucket/a.tif", "abfs://us-census/2020/blocks.parquet", "az://c/a.tif",
+     "ftp://host/a.tif", "dbfs:/mnt/a.tif", "urn:example:a", "s3://b/a.tif"],
+)  # fmt: skip
+def test_absolute_uris_of_any_scheme_are_kept(tmp_path: Path, href: str) -> None:
+    """The Planetary Computer publishes abfs:// assets: an absolute URI is never read as a
+    path relative to the item (which made abfs://us-census/2020/x '/2020/x')."""
+    assets = {"data": {"href": href, "roles": ["data"]}}
+    links = [{"rel": "derived_from", "href": href}]
+    path = write(tmp_path / "sub" / "item.json", item("uri", links=links, assets=assets))
+    records, errors, _ = collect(path)
+    assert errors == []
+    assert records[0].data["assets"]["data"]["href"] == href
+    assert records[0].data["links"][0] == {"rel": "derived_from", "href": href}
+
+
 def test_relative_hrefs_become_absolute(tmp_path: Path) -> None:
     links = [
         {"rel": "self", "href": "./item.json"},
