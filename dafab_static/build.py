@@ -44,7 +44,7 @@ from dafab_static.queryables import (
     merge_queryables,
     queryables_for_schema,
 )
-from dafab_static.report import BuildReport
+from dafab_static.report import BuildReport, counted
 from dafab_static.spool import UNASSIGNED, Spool
 from dafab_static.tree import catalog_document, collection_document, dumps
 from dafab_static.workers import WARM_UP_ITEMS, Workers
@@ -109,11 +109,7 @@ def build(
             srcs = [*sample_folder.sources, *sources]
             run.ingest(srcs)
             if not run.spool.counts:
-                raise InputError(
-                    "no STAC items found in "
-                    + (", ".join(srcs) if srcs else "no sources")
-                    + (f" ({len(report.skipped)} inputs skipped)" if report.skipped else "")
-                )
+                raise InputError(_nothing_found(srcs, report.skipped))
             root = run.write()
             release.commit(root, run.marker())
         report.published = True
@@ -516,6 +512,17 @@ class _Build:
             "items": self.report.items,
             "collections": dict(sorted(self.report.collections.items())),
         }
+
+
+def _nothing_found(sources: list[str], skipped: list[str]) -> str:
+    """The one line of a build that found no item: with why, since no summary follows."""
+    where = ", ".join(sources) if sources else "no sources"
+    if not skipped:
+        return f"no STAC items found in {where}"
+    reasons = "; ".join(skipped[:3]) + (
+        f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    )
+    return f"no STAC items found in {where}; {counted(len(skipped), 'input')} skipped: {reasons}"
 
 
 def _read_collection(path: str) -> dict[str, Any]:

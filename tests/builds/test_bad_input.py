@@ -184,6 +184,13 @@ def test_nothing_found_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no STAC items found"):
         dafab_static.build([str(empty)], str(tmp_path / "cat"))
     assert not (tmp_path / "cat").exists()
+    # When every input was skipped, the one line says why (no summary follows it).
+    missing = str(tmp_path / "nowhere.json")
+    with pytest.raises(InputError) as caught:
+        dafab_static.build([missing], str(tmp_path / "cat"))
+    assert str(caught.value) == (
+        f"no STAC items found in {missing}; 1 input skipped: {missing}: no such file or folder"
+    )
 
 
 AWKWARD = ["with space", "hash#tag", "what?", "100%", "ünïcødé-東京", "x" * 300, "semi;colon&amp"]

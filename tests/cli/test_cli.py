@@ -100,8 +100,9 @@ def test_errors_print_brackets_as_written(tmp_path: Path) -> None:
     (folder / "bad.json").write_text("{}")
     run = cli("build", str(folder), "--out", str(tmp_path / "c"))
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert (
-        run.stderr.splitlines()[-1] == f"error: no STAC items found in {folder} (1 inputs skipped)"
+    assert run.stderr.splitlines()[-1] == (
+        f"error: no STAC items found in {folder}; 1 input skipped: "
+        f"{folder / 'bad.json'}: not STAC: no 'type' field"
     )
     recipe = tmp_path / "r[red].toml"
     recipe.write_text("")
