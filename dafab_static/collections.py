@@ -45,8 +45,9 @@ class CollectionStats:
         ]  # fmt: skip
         self.start = start if self.start is None else min(self.start, start)
         self.end = end if self.end is None else max(self.end, end)
-        for ext in pc.unique(pc.list_flatten(table["stac_extensions"])).to_pylist():
-            self.extensions.add(ext)
+        if "stac_extensions" in table.column_names:  # optional: items may declare none
+            for ext in pc.unique(pc.list_flatten(table["stac_extensions"])).to_pylist():
+                self.extensions.add(ext)
         for name in table.column_names:
             if name in _NOT_SUMMARISED:
                 continue

@@ -26,7 +26,9 @@ JSON = "application/json"
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
 #: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC.
 _TIMESTAMPS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
-_RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)")
+# At most microseconds: the index stores timestamps in them, and the tree and the index must
+# hold the same instant.
+_RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)")
 
 
 def upgrade(data: dict[str, Any], where: str, what: str, on_notice: OnNotice) -> dict[str, Any]:
@@ -89,8 +91,10 @@ def respell_times(properties: dict[str, Any]) -> tuple[str, str] | None:
     Real hubs publish such items: the Planetary Computer's Sentinel-1 RTC items carry
     ``'2024-04-19 04:58:39.219741+00:00'`` (Python's ``str`` of a datetime, a space for the
     ``T``), and STAC 1.1's schema rejects them, with every other offset than ``+00:00``.
-    The instant is kept exactly; a date alone or a time without an offset is left as it is,
-    for validation to report, as which instant it means would be a guess.
+    The instant is kept exactly, but for fractions finer than a microsecond, which are cut
+    to the microsecond: stac-geoparquet's timestamps hold no more, and the tree and the
+    index must agree. A date alone or a time without an offset is left as it is, for
+    validation to report, as which instant it means would be a guess.
     """
     first = None
     for key in _TIMESTAMPS:

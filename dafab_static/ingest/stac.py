@@ -168,7 +168,7 @@ def read(
         old, new = reader.respelled[1]
         on_notice(
             f"{loc}: {reader.respelled[0]} item(s) with timestamps not in RFC 3339 UTC "
-            f"(e.g. {old!r}) rewritten as the same instants ({new!r})"
+            f"(e.g. {old!r}) rewritten as the same instants ({new!r}), to the microsecond"
         )
 
 

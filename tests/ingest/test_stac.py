@@ -662,6 +662,7 @@ def test_timestamps_not_in_rfc3339_utc_are_respelled_once_noticed(tmp_path: Path
         item("offset", properties={"datetime": "2024-04-19T06:58:39+02:00", "created": "x"}),
         item("lower", properties={"datetime": "2024-04-19T04:58:39z"}),
         item("fine", properties={"datetime": "2024-04-19T04:58:39.5Z"}),
+        item("nano", properties={"datetime": "2024-04-19T04:58:39.123456789Z"}),
         item("date", properties={"datetime": "2024-04-19"}),
         item("local", properties={"datetime": "2024-04-19T04:58:39"}),
     ]
@@ -673,13 +674,14 @@ def test_timestamps_not_in_rfc3339_utc_are_respelled_once_noticed(tmp_path: Path
     assert props["offset"] == {"datetime": "2024-04-19T04:58:39Z", "created": "x"}
     assert props["lower"]["datetime"] == "2024-04-19T04:58:39Z"
     assert props["fine"]["datetime"] == "2024-04-19T04:58:39.5Z"
+    assert props["nano"]["datetime"] == "2024-04-19T04:58:39.123456Z"  # what the index holds
     assert props["date"]["datetime"] == "2024-04-19"
     assert props["local"]["datetime"] == "2024-04-19T04:58:39"
     assert errors == []
     assert notices == [
-        f"{path}: 3 item(s) with timestamps not in RFC 3339 UTC (e.g. "
+        f"{path}: 4 item(s) with timestamps not in RFC 3339 UTC (e.g. "
         "'2024-04-19 04:58:39.219741+00:00') rewritten as the same instants "
-        "('2024-04-19T04:58:39.219741Z')"
+        "('2024-04-19T04:58:39.219741Z'), to the microsecond"
     ]
 
 
