@@ -111,6 +111,8 @@ def build(
             if not run.spool.counts:
                 raise InputError(_nothing_found(srcs, report.skipped))
             root = run.write()
+            if not report.items:  # every item failed validation: nothing worth publishing
+                raise InputError(_nothing_found(srcs, report.skipped, valid=True))
             release.commit(root, run.marker())
         report.published = True
     except BaseException:
@@ -514,15 +516,17 @@ class _Build:
         }
 
 
-def _nothing_found(sources: list[str], skipped: list[str]) -> str:
-    """The one line of a build that found no item: with why, since no summary follows."""
+def _nothing_found(sources: list[str], skipped: list[str], *, valid: bool = False) -> str:
+    """The one line of a build that found no (``valid``) item: with why, since no summary
+    follows it."""
     where = ", ".join(sources) if sources else "no sources"
-    if not skipped:
-        return f"no STAC items found in {where}"
-    reasons = "; ".join(skipped[:3]) + (
-        f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    found = (
+        f"no STAC item of {where} passes validation" if valid else f"no STAC items found in {where}"
     )
-    return f"no STAC items found in {where}; {counted(len(skipped), 'input')} skipped: {reasons}"
+    if not skipped:
+        return found
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"{found}; {counted(len(skipped), 'input')} skipped: {'; '.join(skipped[:3])}{more}"
 
 
 def _read_collection(path: str) -> dict[str, Any]:

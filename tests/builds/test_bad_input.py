@@ -259,3 +259,18 @@ def test_ids_named_catalog_do_not_overwrite_the_tree(tmp_path: Path) -> None:
     catalogs = [u for u, d in objects.items() if d["type"] == "Catalog"]
     assert all(u.endswith("/catalog.json") for u in catalogs)
     assert dafab_static.validate(str(dest)).ok
+
+
+def test_a_build_whose_every_item_fails_validation_publishes_nothing(tmp_path: Path) -> None:
+    """A hollow catalog (a root and no item) would replace the previous one: the build
+    fails instead, saying why, and the previous catalog stays."""
+    dest = tmp_path / "cat"
+    assert dafab_static.build([str(write_ndjson(tmp_path / "ok.ndjson", [item(1)]))], str(dest)).ok
+    before = sorted(p.relative_to(dest) for p in dest.rglob("*"))
+    bad = item(2)
+    bad["properties"]["gsd"] = -10  # the core schema wants a positive number
+    with pytest.raises(
+        InputError, match=r"^no STAC item of .* passes validation; 1 input skipped: "
+    ):
+        dafab_static.build([str(write_ndjson(tmp_path / "bad.ndjson", [bad]))], str(dest))
+    assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before
