@@ -72,11 +72,16 @@ class Agreement:
             return []  # a mirror we cannot enumerate (a bare folder, a glob): nothing to say
         found: list[Disagreement] = []
         index: dict[str, bytes] = {}
+        import pyarrow as pa
+
         for url, expected in files:
             data = read_url(url)
-            found += _check_file(url, data, expected)
-            for item in _rows(data):
-                index[str(item["id"])] = digest(item)
+            try:
+                found += _check_file(url, data, expected)
+                for item in _rows(data):
+                    index[str(item["id"])] = digest(item)
+            except (pa.ArrowException, OSError) as e:  # truncated, corrupt, not Parquet
+                found.append(Disagreement(url, "dafab:index-readable", f"not readable: {e}"))
         tree = self.tree.get(cid, {})
         found += _compare(href, cid, tree, index)
         return found

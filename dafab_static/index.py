@@ -330,6 +330,11 @@ def unify(schemas: Iterable[pa.Schema], *, conflicts: str = "raise") -> pa.Schem
     return pa.schema(list(merged))
 
 
+#: What building one table of items raises when they cannot share one: a field typed two
+#: ways (Arrow), an integer past int64, or (stac-geoparquet) 2D and 3D bboxes mixed.
+TABLE_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError)
+
+
 def find_conflict(items: Sequence[dict[str, Any]]) -> str | None:
     """Which field makes ``items`` impossible to hold in one table, and the two types it
     has, or None. Slow (one table per item): only for the error message."""
@@ -337,8 +342,13 @@ def find_conflict(items: Sequence[dict[str, Any]]) -> str | None:
     for item in items:
         try:
             schemas.append(to_table([item]).schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except OverflowError:
+            return f"item {item.get('id')!r}: an integer beyond the 64 bits Parquet holds"
+        except TABLE_ERRORS:
             return f"item {item.get('id')!r}: values of different types in one field"
+    bboxes = {len(item["bbox"]) for item in items if isinstance(item.get("bbox"), list)}
+    if len(bboxes) > 1:
+        return "bbox: 2D in some items and 3D in others"
     try:
         unify(schemas)
     except SchemaConflict as e:

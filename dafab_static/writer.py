@@ -147,17 +147,21 @@ class MonthWriter:
         self.partition_catalogs(result, job, month_folder, members)
         try:
             table = index.to_table([d for _, d in docs])
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        except index.TABLE_ERRORS as e:
             # e.g. raster:bands nodata 0 in one item and "nan" in another: JSON allows it,
             # one Parquet column cannot hold both. Nothing is published.
             what = (
                 index.find_conflict([d for _, d in docs])
                 or f"items give values of different types ({e})"
             )
+            advice = (
+                ""
+                if isinstance(e, OverflowError)
+                else "; one Parquet column cannot hold "
+                "both: build them into separate collections (--collection)"
+            )
             raise InputError(
-                f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}: {what}; "
-                f"one Parquet column cannot hold both: build them into separate collections "
-                f"(--collection)"
+                f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}: {what}{advice}"
             ) from None
         ipath = layout.index_path(place, job.year, job.month)
         data, info = index.encode(table, job.file_collection, path=ipath)

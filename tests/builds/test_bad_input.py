@@ -17,6 +17,7 @@ import pytest
 import dafab_static
 from dafab_static.errors import InputError
 from dafab_static.options import BuildOptions
+from tests.cli.runner import cli
 
 from .crawl import crawl, file_reader
 from .generate import item, write_ndjson
@@ -274,3 +275,29 @@ def test_a_build_whose_every_item_fails_validation_publishes_nothing(tmp_path: P
     ):
         dafab_static.build([str(write_ndjson(tmp_path / "bad.ndjson", [bad]))], str(dest))
     assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("bbox3d", "bbox: 2D in some items and 3D in others; one Parquet column cannot hold both"),
+        ("uint64", "item 'gen-0000002': an integer beyond the 64 bits Parquet holds"),
+    ],
+)
+def test_what_one_index_file_cannot_hold_is_one_line(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    """Valid STAC that stac-geoparquet cannot put in one file: a clear error naming the
+    collection and month, no traceback, nothing published."""
+    a, b = item(1), item(2)
+    if change == "bbox3d":
+        b["bbox"] = [*b["bbox"][:2], 0.0, *b["bbox"][2:], 10.0]
+    else:
+        b["properties"]["count"] = 2**63 + 5  # JSON allows it; int64 does not
+    src = write_ndjson(tmp_path / "a.ndjson", [a, b])
+    run = cli("build", str(src), "--out", str(tmp_path / "cat"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr == f"error: collection 'gen', 2024-07: {message}" + (
+        ": build them into separate collections (--collection)\n" if change == "bbox3d" else "\n"
+    )
+    assert not (tmp_path / "cat").exists()

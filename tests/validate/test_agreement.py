@@ -53,6 +53,18 @@ def test_item_missing_from_index_and_tampered_file(catalog: Path) -> None:
     assert sum(r == "dafab:index-manifest" for r, _ in rules) == 3  # bytes, checksum, rows
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_partition_is_a_problem_not_a_traceback(catalog: Path, damage: str) -> None:
+    part = next(catalog.rglob("items.parquet"))
+    data = part.read_bytes()
+    part.write_bytes(b"garbage\n" if damage == "garbage" else data[: len(data) // 2])
+    rules = _rules(catalog)
+    assert "dafab:index-readable" in {r for r, _ in rules}, rules
+    (message,) = [m for r, m in rules if r == "dafab:index-readable"]
+    assert message.startswith("not readable: ")
+    assert any(r == "dafab:tree-index-agreement" for r, _ in rules)  # its items are missing
+
+
 def test_what_parquet_cannot_keep_is_no_disagreement(tmp_path: Path) -> None:
     """Real hubs write integer coordinates (WKB has doubles only), ``0`` beside ``12.5`` in one
     field (a double column) and explicit nulls (``"proj:epsg": null``, read back as absent):
