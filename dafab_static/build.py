@@ -219,6 +219,7 @@ class _Build:
             on_notice=self.notice,
             workers=self.opts.workers,
             prepare=None if self.recipe else self.preparer,
+            exclude=[str(self.release.folder)] if self.release.folder else (),
         )
         # Plain STAC dicts, without cycles: the collector would only cost time. A pipeline
         # runs torch and arbitrary steps in this loop, so with one it runs as usual.

@@ -51,6 +51,8 @@ class Release:
         self.id = release_id or secrets.token_hex(6)
         target = open_store(dest)
         self.store: FolderStore | ObjectStore
+        #: The destination folder, for a local destination (a build never reads it).
+        self.folder = target.root if isinstance(target, FolderStore) else None
         if isinstance(target, FolderStore):
             _refuse_foreign_folder(target.root)
             _remove_stale_staging(target.root)

@@ -25,6 +25,7 @@ from dafab_static.ingest import stac
 from dafab_static.ingest._fetch import SCHEME, is_url, location
 from dafab_static.ingest.conform import OnNotice
 from dafab_static.ingest.stac import OnError, Prepare, Prepared, Record
+from dafab_static.publish import MARKER, ROOT
 
 __all__ = ["Prepare", "Prepared", "Record", "iter_records"]
 
@@ -47,6 +48,7 @@ def iter_records(
     on_notice: OnNotice,
     workers: int = 0,
     prepare: None = None,
+    exclude: Iterable[str] = (),
 ) -> Iterator[Record]: ...
 
 
@@ -59,6 +61,7 @@ def iter_records(
     on_notice: OnNotice,
     workers: int = 0,
     prepare: Prepare,
+    exclude: Iterable[str] = (),
 ) -> Iterator[Record | Prepared]: ...
 
 
@@ -70,6 +73,7 @@ def iter_records(
     on_notice: OnNotice,
     workers: int = 0,
     prepare: Prepare | None = None,
+    exclude: Iterable[str] = (),
 ) -> Iterator[Record | Prepared]:
     """Stream the items and collections of every source, in a deterministic order.
 
@@ -94,6 +98,8 @@ def iter_records(
         workers: Threads reading rasters, and processes reading a large NDJSON or
             stac-geoparquet file when ``prepare`` is given; 0 means one per CPU.
         prepare: The caller's last steps for each item and batch (:class:`stac.Prepare`).
+        exclude: Folders a walk does not enter (the build's destination, when it lies
+            inside a source folder).
             With it, large local NDJSON and stac-geoparquet files are read by several
             processes that apply it, and their items come as :class:`Prepared`, in order.
 
@@ -112,7 +118,8 @@ def iter_records(
     pool: ThreadPoolExecutor | None = None
     pending: deque[tuple[str, Future[list[dict[str, Any]]]]] = deque()
     try:
-        for kind, group, source in _scenes(_expand(sources, on_error)):
+        skip = frozenset(os.path.realpath(folder) for folder in exclude)
+        for kind, group, source in _scenes(_expand(sources, on_error, skip)):
             if kind == "stac":
                 while pending:
                     yield from _finish(*pending.popleft(), on_error)
@@ -212,7 +219,9 @@ def _classify(path: str) -> _Kind | None:
     return None
 
 
-def _expand(sources: Iterable[str], on_error: OnError) -> Iterator[tuple[_Kind, str]]:
+def _expand(
+    sources: Iterable[str], on_error: OnError, skip: frozenset[str] = frozenset()
+) -> Iterator[tuple[_Kind, str]]:
     """Each source as ``(kind, absolute location)``, folders and globs expanded in order."""
     for source in sources:
         if is_url(source):
@@ -223,7 +232,7 @@ def _expand(sources: Iterable[str], on_error: OnError) -> Iterator[tuple[_Kind, 
         if SCHEME.match(path):
             on_error(InputError(f"{source}: only local files and http(s) URLs can be read"))
         elif os.path.isdir(path):
-            yield from _walk(path, on_error)
+            yield from _walk(path, on_error, skip)
         elif os.path.exists(path):
             if (kind := _classify(path)) is not None:
                 yield kind, path
@@ -235,28 +244,41 @@ def _expand(sources: Iterable[str], on_error: OnError) -> Iterator[tuple[_Kind, 
                 on_error(InputError(f"{source}: no files match"))
             for match in matches:
                 if os.path.isdir(match):
-                    yield from _walk(match, on_error)
+                    yield from _walk(match, on_error, skip)
                 elif (kind := _classify(match)) is not None:
                     yield kind, match
         else:
             on_error(InputError(f"{source}: no such file or folder"))
 
 
-def _walk(folder: str, on_error: OnError) -> Iterator[tuple[_Kind, str]]:
+def _walk(
+    folder: str, on_error: OnError, skip: frozenset[str] = frozenset()
+) -> Iterator[tuple[_Kind, str]]:
     """Files under ``folder`` that can be read, sorted; others (``.aux.xml``, ``.md``) skipped,
     as are the JSON metadata files that archives ship beside their band files and that are
     not STAC (``<product>_MTL.json``, Earth Search's ``tileinfo_metadata.json``): found by a
-    walk, they would only be reported as bad input. Named explicitly, they still are."""
+    walk, they would only be reported as bad input. Named explicitly, they still are.
+
+    A catalog that dafab-static published (its release marker beside ``catalog.json``) is
+    read as the static catalog it is, from its root: its queryables, partitions manifests
+    and stac-geoparquet indexes are not items, and the index rows repeat the tree's. The
+    folders in ``skip`` (real paths) are not entered."""
 
     def unlistable(error: OSError) -> None:
         on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
 
     for root, dirs, files in os.walk(folder, onerror=unlistable):
+        if MARKER in files and ROOT in files:
+            dirs[:] = []
+            yield "stac", os.path.join(root, ROOT)
+            continue
         in_safe = any(part.endswith(".SAFE") for part in Path(root).parts)
         dirs[:] = sorted(
             name
             for name in dirs
-            if not name.startswith(".") and not (in_safe and name in _SAFE_AUXILIARY)
+            if not name.startswith(".")
+            and not (in_safe and name in _SAFE_AUXILIARY)
+            and not (skip and os.path.realpath(os.path.join(root, name)) in skip)
         )
         for name in sorted(files):
             path = os.path.join(root, name)

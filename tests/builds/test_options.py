@@ -172,3 +172,17 @@ def test_python_options_take_the_obvious_spellings(tmp_path: Path) -> None:
     assert opts.collections == ("c.json",)
     assert opts.pipeline == "r.toml"
     assert BuildOptions(datetime=dt.date(2024, 7, 15)).datetime == opts.datetime  # type: ignore[arg-type]
+
+
+def test_a_destination_inside_the_source_and_a_built_catalog_as_source(tmp_path: Path) -> None:
+    """Rebuilding a folder into a catalog inside it does not read that catalog back; a
+    folder holding a dafab-static catalog is read as that catalog, from its root, and not
+    as files (its queryables, manifests and index rows are no items)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write_ndjson(src / "a.ndjson", [item(i) for i in range(5)])
+    for _ in range(2):
+        report = dafab_static.build([str(src)], str(src / "out"))
+        assert report.ok and report.items == 5 and report.skipped == [], report.summary()
+    again = dafab_static.build([str(src / "out")], str(tmp_path / "again"))
+    assert again.ok and again.items == 5 and again.skipped == [], again.summary()
