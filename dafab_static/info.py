@@ -14,13 +14,14 @@ from dafab_static.storage import join_href
 
 @dataclass(frozen=True)
 class CollectionInfo:
-    """One collection: its counts from the partitions manifest, its extent."""
+    """One collection: its counts from the partitions manifest (None without one: a
+    catalog dafab-static did not build is not crawled to count), its extent."""
 
     id: str
     href: str
-    items: int
-    partitions: int
-    bytes: int
+    items: int | None
+    partitions: int | None
+    bytes: int | None
     bbox: list[float]
     interval: list[str | None]
 
@@ -38,26 +39,37 @@ class CatalogInfo:
     conformance: list[str] = field(default_factory=list)
 
     @property
-    def items(self) -> int:
-        return sum(c.items for c in self.collections)
+    def items(self) -> int | None:
+        """Items in every collection; None when a collection has no manifest to count."""
+        counts = [c.items for c in self.collections]
+        return None if None in counts else sum(c for c in counts if c is not None)
 
     def text(self) -> str:
         """Human-readable lines."""
+        made = (
+            f"built {self.built or 'at an unknown time'} by {self.generator}"
+            if self.generator
+            else "no dafab-static release marker"
+        )
+        items = "items not counted" if self.items is None else counted(self.items, "item")
         lines = [
             f"{self.title} ({self.root})",
-            f"  STAC {self.stac_version}; built {self.built or 'unknown'} by "
-            f"{self.generator or 'unknown'}",
-            f"  {counted(self.items, 'item')} in {counted(len(self.collections), 'collection')}",
+            f"  STAC {self.stac_version}; {made}",
+            f"  {items} in {counted(len(self.collections), 'collection')}",
         ]
         if self.conformance:
             names = ", ".join(c.rsplit("/", 1)[-1] for c in self.conformance)
             lines.append(f"  search (CQL2 conformance): {names}")
         for c in self.collections:
+            start, end = (t or ".." for t in [*c.interval, None, None][:2])
+            counts = (
+                f"{counted(c.items, 'item')}, {counted(c.partitions or 0, 'index partition')} "
+                f"({(c.bytes or 0) / 1e6:.2f} MB)"
+                if c.items is not None
+                else "no partitions manifest"
+            )
             lines.append(
-                f"  - {c.id}: {counted(c.items, 'item')}, "
-                f"{counted(c.partitions, 'index partition')} "
-                f"({c.bytes / 1e6:.2f} MB), {c.interval[0]} .. {c.interval[1]}, "
-                f"bbox {[round(v, 4) for v in c.bbox]}"
+                f"  - {c.id}: {counts}, {start}/{end}, bbox {[round(v, 4) for v in c.bbox]}"
             )
         return "\n".join(lines)
 
@@ -95,20 +107,20 @@ def info(target: str) -> CatalogInfo:
 
 
 def _describe(url: str, doc: dict[str, Any]) -> CollectionInfo:
-    manifest: dict[str, Any] = {}
+    manifest: dict[str, Any] | None = None
     for asset in crawl.assets(doc):
         if asset["href"].endswith("partitions.json"):
             try:
                 manifest = crawl.load_manifest(join_href(url, asset["href"]))
-            except DafabError:  # a missing or broken manifest: counts unknown, shown as 0
-                manifest = {}
+            except DafabError:  # a missing or broken manifest: counts unknown
+                manifest = None
     extent: dict[str, Any] = doc["extent"] if isinstance(doc.get("extent"), dict) else {}
     return CollectionInfo(
         id=str(doc.get("id")),
         href=url,
-        items=_count(manifest.get("rows")),
-        partitions=len(_list(manifest.get("partitions"))),
-        bytes=_count(manifest.get("bytes")),
+        items=_count(manifest.get("rows")) if manifest is not None else None,
+        partitions=len(_list(manifest.get("partitions"))) if manifest is not None else None,
+        bytes=_count(manifest.get("bytes")) if manifest is not None else None,
         bbox=_first(extent, "spatial", "bbox", []),
         interval=_first(extent, "temporal", "interval", [None, None]),
     )

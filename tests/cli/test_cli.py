@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -116,3 +117,26 @@ def test_missing_target_is_one_line(tmp_path: Path) -> None:
         assert run.returncode == 1
         assert run.stderr.startswith("error: ")
         assert run.stderr.strip().count("\n") == 0
+
+
+def test_info_on_a_catalog_it_did_not_build(tmp_path: Path) -> None:
+    """A static catalog from elsewhere has no manifests: its items are not counted (info
+    never crawls items), which is said, not shown as 0; an open interval end shows as '..'."""
+    import pystac
+
+    catalog = pystac.Catalog("foreign", "Made by pystac")
+    extent = pystac.Extent(
+        pystac.SpatialExtent([[0.0, 0.0, 1.0, 1.0]]),
+        pystac.TemporalExtent([[dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc), None]]),
+    )
+    catalog.add_child(pystac.Collection("c1", "One", extent))
+    catalog.normalize_and_save(str(tmp_path / "f"), pystac.CatalogType.SELF_CONTAINED)
+    summary = dafab_static.info(str(tmp_path / "f"))
+    assert summary.items is None and summary.collections[0].items is None
+    run = cli("info", str(tmp_path / "f"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[1:] == [
+        "  STAC 1.1.0; no dafab-static release marker",
+        "  items not counted in 1 collection",
+        "  - c1: no partitions manifest, 2020-01-01T00:00:00Z/.., bbox [0.0, 0.0, 1.0, 1.0]",
+    ]
