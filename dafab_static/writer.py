@@ -138,6 +138,13 @@ class MonthWriter:
         if not docs:
             result.catalog = None
             return result
+        items = [d for _, d in docs]
+        geometries = index.parse_geometries(items)
+        for i in index.cover_geometries(items, geometries):
+            message = "bbox did not contain the geometry; widened to cover it"
+            first, count = result.warnings.get(message, ("", 0))
+            where = f"{docs[i][0]}: item {items[i]['id']!r}: {message} ({items[i]['bbox']})"
+            result.warnings[message] = (first or where, count + 1)
         payload = [(self.release.locate(p), dumps(d)) for p, d in docs]
         result.bytes += self.release.store.put_many(payload)
         result.objects += len(payload)
@@ -146,7 +153,7 @@ class MonthWriter:
             members[path.rsplit("/", 1)[0]].append(path)
         self.partition_catalogs(result, job, month_folder, members)
         try:
-            table = index.to_table([d for _, d in docs])
+            table = index.to_table(items, geometries)
         except index.TABLE_ERRORS as e:
             # e.g. raster:bands nodata 0 in one item and "nan" in another: JSON allows it,
             # one Parquet column cannot hold both. Nothing is published.

@@ -280,3 +280,21 @@ def test_conversions_fall_back_to_the_package(monkeypatch: pytest.MonkeyPatch) -
         assert index_items._from_arrow().__name__ == "stac_geoparquet.arrow._from_arrow"
     finally:
         index_items._from_arrow.cache_clear()
+
+
+def test_bboxes_are_widened_to_cover_their_geometry() -> None:
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]}
+    items = [
+        {"id": "ok", "geometry": square, "bbox": [0.0, 0.0, 2.0, 2.0]},
+        {"id": "short", "geometry": square, "bbox": [0.5, 0.0, 1.5, 2.0]},
+        {"id": "3d", "geometry": square, "bbox": [0.0, 0.5, -5.0, 2.0, 1.5, 9.0]},
+        {"id": "rounded", "geometry": square, "bbox": [1e-9, 0.0, 2.0, 2.0]},
+        # crosses the antimeridian: longitudes wrap, only latitudes are checked
+        {"id": "wrap", "geometry": square, "bbox": [179.0, 0.0, -179.0, 1.0]},
+    ]
+    widened = index.cover_geometries(items, index.parse_geometries(items))
+    assert [items[i]["id"] for i in widened] == ["short", "3d", "wrap"]
+    assert items[1]["bbox"] == [0.0, 0.0, 2.0, 2.0]
+    assert items[2]["bbox"] == [0.0, 0.0, -5.0, 2.0, 2.0, 9.0]  # z kept
+    assert items[3]["bbox"] == [1e-9, 0.0, 2.0, 2.0]  # within rounding: left alone
+    assert items[4]["bbox"] == [179.0, 0.0, -179.0, 2.0]

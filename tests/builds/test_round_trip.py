@@ -210,3 +210,22 @@ def test_a_minimal_item_with_nanoseconds_round_trips(tmp_path: Path) -> None:
     assert "stac_extensions" not in back and "stac_extensions" not in tree
     assert tree["properties"] == back["properties"]
     assert _tree_items(dest) == {"unassigned": {"bare": digest(back)}}
+
+
+def test_a_bbox_short_of_its_geometry_is_widened_and_searchable(tmp_path: Path) -> None:
+    """Real hub items (the Planetary Computer's 3DEP lidar) carry a bbox that misses part of
+    the footprint: the build widens it, says so once, and search finds the item by a
+    point of its geometry outside the bbox it came with."""
+    items = [item(i) for i in range(3)]
+    items[1]["bbox"] = [10.11, 45.0, 10.14, 45.05]  # geometry spans 10.1 .. 10.15
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", items))], str(dest))
+    assert report.ok, report.summary()
+    (warning,) = report.warnings
+    assert "item 'gen-0000001': bbox did not contain the geometry; widened" in warning
+    assert dafab_static.validate(str(dest)).ok  # the tree and the index hold the same bbox
+    point = {"type": "Point", "coordinates": [10.105, 45.02]}
+    assert [it["id"] for it in dafab_static.search(str(dest), intersects=point)] == ["gen-0000001"]
+    (tree,) = [d for d in crawl((dest / "catalog.json").as_uri(), file_reader).values()
+               if d.get("id") == "gen-0000001"]  # fmt: skip
+    assert tree["bbox"] == [10.1, 45.0, 10.15, 45.05]
