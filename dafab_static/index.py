@@ -87,8 +87,10 @@ def cover_geometries(items: Sequence[dict[str, Any]], geometries: np.ndarray) ->
         half = len(bbox) // 2
         x0, y0, x1, y1 = bbox[0], bbox[1], bbox[half], bbox[half + 1]
         crossing = x0 > x1
-        if gy0 >= y0 - _BBOX_SLACK and gy1 <= y1 + _BBOX_SLACK and (
-            crossing or (gx0 >= x0 - _BBOX_SLACK and gx1 <= x1 + _BBOX_SLACK)
+        if (
+            gy0 >= y0 - _BBOX_SLACK
+            and gy1 <= y1 + _BBOX_SLACK
+            and (crossing or (gx0 >= x0 - _BBOX_SLACK and gx1 <= x1 + _BBOX_SLACK))
         ):
             continue
         new = list(bbox)

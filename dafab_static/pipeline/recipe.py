@@ -142,8 +142,10 @@ def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:
         if not isinstance(name, str):
             raise OptionError(f"{where}: needs a name (one of the known steps)")
         where = f"{source} step {n} ({name})"
-        spec = StepSpec(name, step_class(name, where=where),
-                        {k: v for k, v in raw.items() if k != "name"})  # fmt: skip
+        cls = step_class(name, where=where)
+        params = {k: _beside(v, source) if k in cls.path_parameters else v
+                  for k, v in raw.items() if k != "name"}  # fmt: skip
+        spec = StepSpec(name, cls, params)
         step = _try_create(spec, where)
         missing = [layer for layer in getattr(step, "needs", ()) if layer not in provided]
         if missing:
@@ -165,8 +167,20 @@ def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:
     )
 
 
+def _beside(value: Any, source: str) -> Any:
+    """A file parameter's relative path, resolved against the recipe's folder (as a
+    recipe that ships with its weights expects, wherever it is run from); URLs, absolute
+    paths and recipes given as mappings (no file) are left as they are."""
+    recipe = Path(source)
+    if not isinstance(value, str) or not value or "://" in value or not recipe.is_file():
+        return value
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else str(recipe.resolve().parent / path)
+
+
 def _try_create(spec: StepSpec, where: str) -> Step:
     """Instantiate once so a bad parameter is reported before any scene is read."""
+    _check_parameters(spec, where)
     try:
         return spec.create()
     except TypeError as e:
@@ -179,6 +193,63 @@ def _try_create(spec: StepSpec, where: str) -> Step:
         raise OptionError(f"{where}: a parameter has the wrong shape: {e}") from None
 
 
+def _check_parameters(spec: StepSpec, where: str) -> None:
+    """Names and types of a step's parameters, from its ``__init__`` signature.
+
+    Values are checked, never coerced (pydantic, strict): ``mask = "no"`` is not false, and
+    ``dilation = true`` is not 1; a TOML array stands for a tuple or a list alike. A plugin
+    whose annotations do not resolve, or name types pydantic does not know, is left to its
+    own checks.
+    """
+    import inspect
+    import typing
+
+    from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter, ValidationError
+
+    parameters = inspect.signature(spec.cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        known = [n for n, p in parameters.items() if n != "self" and p.kind is not p.VAR_POSITIONAL]
+        for name in spec.params:
+            if name not in known:
+                raise OptionError(
+                    f"{where}: unknown parameter {name!r}; known: {', '.join(known) or 'none'}"
+                )
+    try:
+        hints = typing.get_type_hints(spec.cls.__init__)
+    except Exception:  # a plugin's annotations that do not resolve
+        return
+    for name, value in spec.params.items():
+        hint = hints.get(name)
+        if hint is None or hint is Any:
+            continue
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(hint, config=ConfigDict(strict=True))
+        except PydanticSchemaGenerationError:
+            continue
+        # TOML has arrays, no tuples: an array given for a tuple is checked as one.
+        given = tuple(value) if isinstance(value, list) and _wants_tuple(hint) else value
+        try:
+            adapter.validate_python(given)
+        except ValidationError as e:
+            error = e.errors()[0]
+            at = "".join(f"item {part}: " for part in error["loc"] if isinstance(part, int))
+            message = str(error["msg"]).replace("a valid tuple", "an array")
+            raise OptionError(
+                f"{where}: {name}={value!r}: {at}{message[:1].lower()}{message[1:]}"
+            ) from None
+
+
+def _wants_tuple(hint: Any) -> bool:
+    """Whether a type hint is, or admits, a tuple (``tuple[float, float] | None``)."""
+    import typing
+
+    if typing.get_origin(hint) is tuple or hint is tuple:
+        return True
+    return (
+        any(_wants_tuple(arg) for arg in typing.get_args(hint)) if typing.get_args(hint) else False
+    )
+
+
 def _execution(table: Mapping[str, Any], source: str) -> Execution:
     _known(table, _EXECUTION_KEYS, f"{source} [execution]")
     try:
@@ -187,8 +258,13 @@ def _execution(table: Mapping[str, Any], source: str) -> Execution:
         raise OptionError(f"{source} [execution]: {e}") from None
     for key in ("max_size", "window"):
         value = getattr(execution, key)
-        if not isinstance(value, int) or value < 16:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 16:
             raise OptionError(f"{source} [execution] {key}={value!r}: expected an integer >= 16")
+    if execution.window > execution.max_size:
+        raise OptionError(
+            f"{source} [execution] window={execution.window}: larger than the analysis grid "
+            f"(max_size={execution.max_size}); a window is a part of it"
+        )
     if execution.workers != "auto" and (
         not isinstance(execution.workers, int) or execution.workers < 0
     ):

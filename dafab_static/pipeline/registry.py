@@ -63,6 +63,8 @@ class Step:
     needs_reflectance: ClassVar[bool] = False
     #: Run under bfloat16 autocast on CUDA (encoders); others stay float32.
     autocast: ClassVar[bool] = False
+    #: Parameters that name files: a relative path in a recipe is relative to the recipe.
+    path_parameters: ClassVar[tuple[str, ...]] = ()
 
     def setup(self, device: torch.device) -> None:
         """Load weights and move them to ``device``; called once per run."""

@@ -145,6 +145,28 @@ def test_product_embedding_pooled_over_the_footprint(tmp_path: Path) -> None:
     assert out["assets"]["embeddings-google-satellite-embedding-v1"]["emb:source"] == str(product)
 
 
+def test_product_path_is_relative_to_the_recipe_and_checked_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe that ships beside its product names it relatively, and runs from anywhere;
+    a missing product is one error before any scene is read, not one failure per item."""
+    item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
+    (tmp_path / "recipes").mkdir()
+    write_product(tmp_path / "recipes" / "aef.tif", item, np.ones(64) / 8)
+    recipe_file = tmp_path / "recipes" / "aef.toml"
+    recipe_file.write_text("[[steps]]\nname = 'product_embedding'\nraster = 'aef.tif'\n")
+    monkeypatch.chdir(tmp_path)  # not the recipe's folder
+    from dafab_static.pipeline import load_recipe
+
+    recipe = load_recipe(recipe_file)
+    assert recipe.steps[0].params["raster"] == str(tmp_path / "recipes" / "aef.tif")
+    (out,), report = run_pipeline(recipe, [item], put_asset=Assets(), workers=0)
+    assert not report.failed and "emb:google-satellite-embedding-v1" in out["properties"]
+    recipe_file.write_text("[[steps]]\nname = 'product_embedding'\nraster = 'gone.tif'\n")
+    with pytest.raises(DafabError, match=r"product_embedding raster='.*gone.tif': no such file"):
+        run_pipeline(load_recipe(recipe_file), [item], put_asset=Assets(), workers=0)
+
+
 def test_build_stores_fixed_size_columns_and_valid_model_cards(tmp_path: Path) -> None:
     folder = tmp_path / "scenes"
     folder.mkdir()

@@ -39,13 +39,46 @@ def test_recipe_fields(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("[[steps]]\nname = 'nope'\n", "step 1 (nope): unknown step 'nope'; known steps:"),
-        ("[[steps]]\nname = 'indices'\nbogus = 1\n", "step 1 (indices): "),
+        (
+            "[[steps]]\nname = 'indices'\nbogus = 1\n",
+            "step 1 (indices): unknown parameter 'bogus'; known: indices, percentiles",
+        ),
+        # values are checked against the step's signature, never coerced
+        (
+            "[[steps]]\nname = 'cloud_mask'\nmask = 'no'\n",
+            "(cloud_mask): mask='no': input should be a valid boolean",
+        ),
+        (
+            "[[steps]]\nname = 'cloud_mask'\ndilation = true\n",
+            "dilation=True: input should be a valid integer",
+        ),
+        ("[[steps]]\nname = 'embedding'\nchips = 'no'\n", "chips='no': input should be"),
+        (
+            "[[steps]]\nname = 'indices'\npercentiles = [true]\n",
+            "percentiles=[True]: item 0: input should be a valid number",
+        ),
+        (
+            "[[steps]]\nname = 'annotations'\nclasses = 'cloud'\n",
+            "classes='cloud': 'str' instances are not allowed as a Sequence value",
+        ),
+        (
+            "[[steps]]\nname = 'cloud_mask'\n[[steps]]\nname = 'annotations'\nmin_area = -5\n",
+            "min_area=-5: expected a number of pixels, 0 or more",
+        ),
+        (
+            "[execution]\nwindow = 4096\n[[steps]]\nname = 'indices'\n",
+            "window=4096: larger than the analysis grid (max_size=1024)",
+        ),
         ("[[steps]]\nname = 'indices'\nindices = ['evi']\n", "unknown index 'evi'"),
         ("[[steps]]\nname = 'thumbnail'\nsize = 2\n", "size=2: expected an integer"),
         # found by fuzzing the recipes: these were ValueError tracebacks
-        ("[[steps]]\nname = 'thumbnail'\nstretch = [2]\n", "stretch=[2]: expected two"),
-        ("[[steps]]\nname = 'thumbnail'\nstretch = 5\n", "stretch=5: expected two"),
-        ("[[steps]]\nname = 'thumbnail'\nstretch = ['a', 'b']\n", "expected two percentiles"),
+        ("[[steps]]\nname = 'thumbnail'\nstretch = [2]\n", "stretch=[2]: item 1: field required"),
+        ("[[steps]]\nname = 'thumbnail'\nstretch = 5\n", "stretch=5: input should be an array"),
+        (
+            "[[steps]]\nname = 'thumbnail'\nstretch = ['a', 'b']\n",
+            "item 0: input should be a valid number",
+        ),
+        ("[[steps]]\nname = 'thumbnail'\nstretch = [50, 10]\n", "expected 0 <= low < high <= 100"),
         ("[pipeline]\nname = 'x'\n", "no [[steps]]"),
         ("[pipeline]\nfoo = 1\n[[steps]]\nname = 'indices'\n", "[pipeline]: unknown key 'foo'"),
         ("[execution]\nwindow = 0\n[[steps]]\nname = 'indices'\n", "window=0"),

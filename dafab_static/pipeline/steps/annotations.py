@@ -38,6 +38,8 @@ class Annotations(Step):
             raise OptionError(f"classes: unknown {unknown[0]!r}; known: {', '.join(_CLASSES)}")
         if not isinstance(simplify, (int, float)) or simplify < 0:
             raise OptionError(f"simplify={simplify!r}: expected a non-negative number")
+        if not isinstance(min_area, int) or min_area < 0:
+            raise OptionError(f"min_area={min_area!r}: expected a number of pixels, 0 or more")
         self.classes = tuple(classes)
         self.simplify, self.min_area = float(simplify), int(min_area)
         self.needs = tuple(dict.fromkeys(_CLASSES[c] for c in self.classes))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dafab_static.errors import OptionError
@@ -44,7 +45,8 @@ class Embedding(Step):
         encoder: ``random-conv`` (the default: untrained seeded random features, needs no
             download; good for near-duplicates and same-cover retrieval, not semantics) or
             ``resnet18`` (pretrained weights, e.g. torchgeo's Sentinel-2 MoCo ResNet-18).
-        weights: Path or URL of the ``resnet18`` checkpoint.
+        weights: Path or URL of the ``resnet18`` checkpoint (a relative path is relative to
+            the recipe).
         model: Model id (a slug); names the property, column, asset and model card.
         bands: Common band names the encoder takes, in order.
         mean, std: Per-band normalisation of the pretrained model, in reflectance units.
@@ -52,6 +54,7 @@ class Embedding(Step):
     """
 
     autocast = True
+    path_parameters = ("weights",)
 
     def __init__(
         self,
@@ -139,12 +142,14 @@ class ProductEmbedding(Step):
     footprint, instead of running an encoder.
 
     Parameters (recipe keys):
-        raster: Path or URL of the product raster (a COG or a VRT mosaic of them).
+        raster: Path or URL of the product raster (a COG or a VRT mosaic of them); a
+            relative path is relative to the recipe, and a local file must exist.
         model: Model id for the vectors (default ``google-satellite-embedding-v1``).
         dequantize: ``google-int8`` for Google's int8 release, ``none`` for float rasters.
     """
 
     reads_pixels = False
+    path_parameters = ("raster",)
 
     def __init__(
         self,
@@ -157,6 +162,14 @@ class ProductEmbedding(Step):
         if dequantize not in ("google-int8", "none"):
             raise OptionError(f"dequantize={dequantize!r}: expected 'google-int8' or 'none'")
         self.raster, self.model_id, self.dequantize = raster, model, dequantize
+
+    def setup(self, device: torch.device) -> None:
+        """A local product must exist: checked once, before any scene is read, instead of
+        failing every item alike (a URL is read per item)."""
+        del device
+        raster = self.raster
+        if "://" not in raster and not raster.startswith("/vsi") and not Path(raster).is_file():
+            raise OptionError(f"product_embedding raster={raster!r}: no such file")
 
     def models(self) -> list[str]:
         return [self.model_id]
