@@ -41,3 +41,14 @@ def cog(band: npt.NDArray[Any], transform: Any, crs: str, *, nodata: int) -> byt
             rasterio.shutil.copy(raster, target.name, driver="COG", compress="DEFLATE",
                                  overview_resampling="nearest", blocksize=256)  # fmt: skip
         return bytes(target.read())
+
+
+def grid_fields(band: npt.NDArray[Any], transform: Any) -> dict[str, Any]:
+    """The projection fields of a COG a step writes on the analysis grid: its shape and
+    transform, on its asset, as they differ from the item's where the scene was read
+    decimated (a 2048 px scene analysed at ``max_size`` 1024). The CRS is the item's."""
+    rows, cols = band.shape
+    return {
+        "proj:shape": [int(rows), int(cols)],
+        "proj:transform": [float(v) for v in transform][:6],
+    }

@@ -193,3 +193,23 @@ def test_cpu_and_gpu_agree_within_the_stated_tolerance(tmp_path: Path) -> None:
     a = np.asarray(cpu["properties"]["emb:dafab-random-conv-v1"])
     b = np.asarray(gpu["properties"]["emb:dafab-random-conv-v1"])
     assert float(a @ b) >= 0.999
+
+
+def test_masks_of_a_decimated_scene_say_their_own_grid(tmp_path: Path) -> None:
+    """A scene larger than max_size is analysed on a coarser grid: its mask COGs carry that
+    grid's proj:shape and proj:transform on their assets, not the item's finer ones."""
+    path = write_scene(tmp_path / f"{s2_name()}.tif", halves(128, 128, "water", "vegetation"))
+    item = read_raster(str(path))
+    steps = [{"name": "cloud_mask"}, {"name": "land_cover"}]
+    recipe = parse_recipe({"execution": {"max_size": 64, "window": 32}, "steps": steps})
+    (out,), _ = run_pipeline(recipe, [item], put_asset=(assets := Assets()), workers=0)
+    assert out["properties"]["proj:shape"] == [128, 128]
+    for key in ("cloud-mask", "land-cover"):
+        asset = out["assets"][key]
+        with MemoryFile(assets[asset["href"]]) as memory, memory.open() as mask:
+            assert asset["proj:shape"] == [mask.height, mask.width] == [64, 64]
+            assert asset["proj:transform"] == list(mask.transform)[:6]
+            assert mask.transform.a == 2 * out["properties"]["proj:transform"][0]  # 20 m
+    assert (
+        "https://stac-extensions.github.io/projection/v2.0.0/schema.json" in out["stac_extensions"]
+    )

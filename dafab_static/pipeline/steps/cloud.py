@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dafab_static.derive.projection import PROJECTION_SCHEMA
 from dafab_static.errors import OptionError
-from dafab_static.pipeline.encode import COG_TYPE, cog
+from dafab_static.pipeline.encode import COG_TYPE, cog, grid_fields
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
@@ -93,10 +94,12 @@ class CloudMaskStep(Step):
         if self.mask:
             band = torch.where(result.cloud, 1, torch.where(result.shadow, 2, 0)).to(torch.uint8)
             band = torch.where(valid, band, torch.full_like(band, 255))
-            data = cog(band.cpu().numpy(), windows.transform, windows.crs, nodata=255)
+            pixels = band.cpu().numpy()
+            data = cog(pixels, windows.transform, windows.crs, nodata=255)
             out.assets["cloud-mask"] = Asset("cloud-mask.tif", data, {
                 "type": COG_TYPE, "title": "Cloud and cloud-shadow mask",
                 "roles": ["cloud", "cloud-shadow"], "classification:classes": MASK_CLASSES,
+                **grid_fields(pixels, windows.transform),
             })  # fmt: skip
-            out.extensions.add(CLASSIFICATION_SCHEMA)
+            out.extensions.update((CLASSIFICATION_SCHEMA, PROJECTION_SCHEMA))
         return out

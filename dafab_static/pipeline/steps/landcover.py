@@ -4,7 +4,8 @@ index rules, stored with the classification extension; see
 
 from __future__ import annotations
 
-from dafab_static.pipeline.encode import COG_TYPE, cog
+from dafab_static.derive.projection import PROJECTION_SCHEMA
+from dafab_static.pipeline.encode import COG_TYPE, cog, grid_fields
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.steps.cloud import CLASSIFICATION_SCHEMA
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
@@ -55,11 +56,13 @@ class LandCoverStep(Step):
         if missing:
             out.notes.append(f"no {' or '.join(missing)} class without a swir16 band")
         if self.raster:
-            data = cog(cover.classes.cpu().numpy(), windows.transform, windows.crs, nodata=0)
+            pixels = cover.classes.cpu().numpy()
+            data = cog(pixels, windows.transform, windows.crs, nodata=0)
             legend = [{k: v for k, v in c.items() if k not in ("count", "percentage")}
                       for c in classes]  # fmt: skip
             out.assets["land-cover"] = Asset("land-cover.tif", data, {
                 "type": COG_TYPE, "title": "Land-cover classes", "roles": ["data", "land-cover"],
-                "classification:classes": legend,
+                "classification:classes": legend, **grid_fields(pixels, windows.transform),
             })  # fmt: skip
+            out.extensions.add(PROJECTION_SCHEMA)
         return out
