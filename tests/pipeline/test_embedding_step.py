@@ -47,6 +47,17 @@ def test_embeddings_are_deterministic_unit_vectors(tmp_path: Path) -> None:
     assert first["properties"][MODEL] == second["properties"][MODEL]
 
 
+def test_the_default_encoder_on_other_bands_is_another_model(tmp_path: Path) -> None:
+    """Other bands make another network: its vectors get their own model id (and index
+    column), never the default model's; normalisation is for pretrained encoders only."""
+    item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
+    (out,) = embed([item], bands=["red", "green", "blue"])
+    assert "emb:dafab-random-conv-v1-red-green-blue" in out["properties"]
+    assert MODEL not in out["properties"]
+    with pytest.raises(DafabError, match="mean and std normalise a pretrained encoder"):
+        embed([item], mean=[0.1] * 4)
+
+
 def test_near_duplicate_ranks_first(tmp_path: Path) -> None:
     cover = halves(64, 64, "water", "vegetation")
     items = [

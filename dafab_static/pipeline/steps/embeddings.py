@@ -37,6 +37,10 @@ PARQUET_TYPE = "application/vnd.apache.parquet"
 _ENCODERS = ("random-conv", "resnet18")
 
 
+#: The bands of the default encoder, and of its model id ``dafab-random-conv-v1``.
+_RANDOM_CONV_BANDS = ("blue", "green", "red", "nir")
+
+
 @register_step("embedding")
 class Embedding(Step):
     """Embed each scene with a torch encoder.
@@ -47,7 +51,8 @@ class Embedding(Step):
             ``resnet18`` (pretrained weights, e.g. torchgeo's Sentinel-2 MoCo ResNet-18).
         weights: Path or URL of the ``resnet18`` checkpoint (a relative path is relative to
             the recipe).
-        model: Model id (a slug); names the property, column, asset and model card.
+        model: Model id (a slug); names the property, column, asset and model card. The
+            default encoder on other bands than its own is ``dafab-random-conv-v1-<bands>``.
         bands: Common band names the encoder takes, in order.
         mean, std: Per-band normalisation of the pretrained model, in reflectance units.
         chips: Also keep one vector per window in the embeddings asset.
@@ -72,10 +77,17 @@ class Embedding(Step):
             raise OptionError("encoder='resnet18' needs weights (a path or URL), model and bands")
         if encoder == "random-conv" and weights:
             raise OptionError("encoder='random-conv' takes no weights (they come from a seed)")
+        if encoder == "random-conv" and (mean is not None or std is not None):
+            raise OptionError("mean and std normalise a pretrained encoder (resnet18) only")
         self.kind = encoder
         self.weights = weights
-        self.bands = tuple(bands) if bands else ("blue", "green", "red", "nir")
-        self.model_id = model or "dafab-random-conv-v1"
+        self.bands = tuple(bands) if bands else _RANDOM_CONV_BANDS
+        # Other bands make another network, whose vectors do not compare with the default
+        # one's: it gets its own model id, so the two never share an index column.
+        default_id = "dafab-random-conv-v1"
+        if self.bands != _RANDOM_CONV_BANDS:
+            default_id += "-" + "-".join(self.bands)
+        self.model_id = model or default_id
         self.mean, self.std = mean, std
         self.chips = bool(chips)
         self.requires = self.bands  # per instance: the model's bands
