@@ -271,6 +271,10 @@ def index_path(place: CollectionPlace, year: int, month: int) -> str:
 
 #: Folder, under the catalog root, of the files pipelines derive from each item.
 DERIVED_ASSETS = "assets"
+#: What ``pipeline run`` writes in its folder: the items, and a marker saying what made them
+#: (a build then reads the folder as its items, and publishes its ``assets/`` with them).
+PIPELINE_ITEMS = "items.ndjson"
+PIPELINE_MARKER = ".dafab-pipeline.json"
 
 
 def derived_asset_path(collection_id: str, item_id: str, filename: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, overload
 
+from dafab_static import layout
 from dafab_static.derive.sensors import scene_part
 from dafab_static.errors import InputError, OptionError
 from dafab_static.ingest import stac
@@ -261,8 +262,9 @@ def _walk(
 
     A catalog that dafab-static published (its release marker beside ``catalog.json``) is
     read as the static catalog it is, from its root: its queryables, partitions manifests
-    and stac-geoparquet indexes are not items, and the index rows repeat the tree's. The
-    folders in ``skip`` (real paths) are not entered."""
+    and stac-geoparquet indexes are not items, and the index rows repeat the tree's. A
+    ``pipeline run`` folder is read as its ``items.ndjson``. The folders in ``skip`` (real
+    paths) are not entered."""
 
     def unlistable(error: OSError) -> None:
         on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
@@ -271,6 +273,10 @@ def _walk(
         if MARKER in files and ROOT in files:
             dirs[:] = []
             yield "stac", os.path.join(root, ROOT)
+            continue
+        if layout.PIPELINE_MARKER in files and layout.PIPELINE_ITEMS in files:
+            dirs[:] = []  # its assets/ are the items' files (masks, thumbnails), not items
+            yield "stac", os.path.join(root, layout.PIPELINE_ITEMS)
             continue
         in_safe = any(part.endswith(".SAFE") for part in Path(root).parts)
         dirs[:] = sorted(

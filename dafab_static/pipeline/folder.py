@@ -17,15 +17,13 @@ from typing import Any
 
 import orjson
 
-from dafab_static import layout
+from dafab_static import __version__, layout
 from dafab_static.errors import InputError, OptionError
 from dafab_static.pipeline.recipe import Recipe, load_recipe
 from dafab_static.pipeline.runner import Pipeline, PipelineReport
 from dafab_static.pipeline.windows import Asset
 from dafab_static.spool import UNASSIGNED
 from dafab_static.storage import folder_problem
-
-ITEMS_FILE = "items.ndjson"
 
 
 def run(
@@ -43,7 +41,9 @@ def run(
 
     ``out/items.ndjson`` holds every item read (one per line, those the recipe applies to
     enriched) and ``out/assets/<collection>/<item>/`` the files the steps made; asset
-    hrefs are absolute paths into ``out``.
+    hrefs are relative to ``items.ndjson``, so the folder can move (from a GPU node to where
+    the catalog is built). ``out/.dafab-pipeline.json`` marks the folder: a build given it,
+    or its ``items.ndjson``, publishes ``assets/`` with the items.
 
     Args:
         recipe: A recipe or the path of its TOML file.
@@ -86,7 +86,7 @@ def run(
         path = layout.derived_asset_path(cid, str(item["id"]), asset.filename)
         (staging / path).parent.mkdir(parents=True, exist_ok=True)
         (staging / path).write_bytes(asset.data)
-        return str(final / path)
+        return path  # relative to items.ndjson: the folder stays whole wherever it goes
 
     pipeline = Pipeline(recipe, put_asset=put_asset, device=device, workers=workers,
                         strict=strict, progress=progress)  # fmt: skip
@@ -94,7 +94,7 @@ def run(
         records = iter_records(sources, datetime=datetime, on_error=problem,
                                on_notice=lambda message: None)  # fmt: skip
         count = 0
-        with open(staging / ITEMS_FILE, "wb") as f:
+        with open(staging / layout.PIPELINE_ITEMS, "wb") as f:
             pairs = ((r.data, None) for r in records if r.kind == "item")
             for item, _ in pipeline.run(pairs):
                 f.write(orjson.dumps(item) + b"\n")
@@ -103,6 +103,9 @@ def run(
                 f.write(orjson.dumps(card) + b"\n")
         if not count:
             raise InputError("no STAC items found in " + ", ".join(sources))
+        marker = {"generator": f"dafab-static {__version__}", "recipe": recipe.name,
+                  "recipe_version": recipe.version, "items": count}  # fmt: skip
+        (staging / layout.PIPELINE_MARKER).write_bytes(orjson.dumps(marker))
         if final.exists():
             final.rmdir()
         os.replace(staging, final)

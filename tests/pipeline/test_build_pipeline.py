@@ -99,8 +99,8 @@ def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> Non
     assert (report["scenes"], report["processed"], report["failed"]) == (2, 2, [])
     lines = [json.loads(line) for line in (out / "items.ndjson").read_text().splitlines()]
     assert sorted(i["id"] for i in lines) == [s2_name(3), s2_name(4)]
-    for item in lines:
-        assert Path(item["assets"]["thumbnail"]["href"]).is_file()
+    for item in lines:  # relative to items.ndjson: the folder can move
+        assert (out / item["assets"]["thumbnail"]["href"]).is_file()
     again = cli("pipeline", "run", str(recipe), str(scenes), "--out", str(out))
     assert again.returncode == 1 and "exists and is not an empty folder" in again.stderr
     inside_a_file = out / "items.ndjson" / "sub"
@@ -110,9 +110,19 @@ def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> Non
         f"error: --out {inside_a_file}: cannot create the folder there "
         f"({out / 'items.ndjson'} is a file, not a folder)\n"
     )
-    # The output is a build source like any other.
-    cat = tmp_path / "cat"
-    assert dafab_static.build([str(out / "items.ndjson")], str(cat)).ok
+    # The output is a build source like any other, moved or not (run on a GPU node, built
+    # elsewhere); its files are published with its items, as a build with --pipeline does.
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    for source in (moved / "items.ndjson", moved):
+        cat = tmp_path / f"cat-{source.name}"
+        report = dafab_static.build([str(source)], str(cat))
+        assert report.ok and report.items == 2, report.summary()
+        assert dafab_static.validate(str(cat)).ok
+        scene = next(it for it in dafab_static.search(str(cat), ids=[s2_name(3)]))
+        thumb = next(cat.rglob(f"{s2_name(3)}.json")).parent / scene["assets"]["thumbnail"]["href"]
+        assert thumb.resolve().is_file() and cat in thumb.resolve().parents
+        assert (cat / "assets" / "sentinel-2-l2a" / s2_name(3) / "thumbnail.png").is_file()
 
 
 def test_pipeline_steps_lists_builtins_and_devices_are_checked(scenes: Path, recipe: Path,
