@@ -17,6 +17,7 @@ Conventions shared by both parsers, so that ``==`` compares meaning, not spellin
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -150,14 +151,34 @@ def instant(text: str, *, where: str) -> dt.date | dt.datetime | None:
         ) from None
 
 
+#: RFC 3339 §5.6 date-time: full date, ``T`` (or ``t``, or a space, as its note allows),
+#: full time with an optional fraction, and ``Z`` or a numeric offset. Python's
+#: ``fromisoformat`` alone would also take ISO 8601 forms that are not RFC 3339
+#: (``20200615``, ``2020-W24``, ``2020-06-15T12``, no offset).
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def timestamp(text: str, *, where: str) -> dt.datetime:
-    """An RFC 3339 timestamp; a missing offset means UTC, as STAC datetimes are UTC."""
+    """An RFC 3339 timestamp, in UTC.
+
+    Raises:
+        QueryError: ``text`` is not one (a date alone, no offset, another ISO 8601 form).
+    """
+    match = _RFC3339.fullmatch(text)
+    if not match:
+        raise QueryError(
+            f"{where}: {text!r} is not an RFC 3339 timestamp (YYYY-MM-DDThh:mm:ss[.f] and Z "
+            "or an offset)"
+        )
+    # fromisoformat of Python 3.10 takes only 3 or 6 fraction digits: give it 6.
+    fraction = f".{(match[1][1:] + '000000')[:6]}" if match[1] else ""
+    offset = "+00:00" if match[2] in "Zz" else match[2]
     try:
-        value = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+        value = dt.datetime.fromisoformat(f"{text[:10]}T{text[11:19]}{fraction}{offset}")
+    except ValueError:  # a month 13, a day 32
         raise QueryError(f"{where}: {text!r} is not an RFC 3339 timestamp") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
 
 
@@ -301,10 +322,24 @@ def build(op: str, args: list[Any], *, where: str) -> Any:
         return timestamp(_text_arg(args[0], "TIMESTAMP", where), where=where)
     if name == "interval":
         _arity("INTERVAL", args, 2, where)
-        return values.Interval(*(_interval_end(a, where=where) for a in args))
+        start, end = (_interval_end(a, where=where) for a in args)
+        first, last = _instant_key(start), _instant_key(end)
+        if first is not None and last is not None and first > last:
+            raise QueryError(f"{where}: INTERVAL starts ({args[0]}) after it ends ({args[1]})")
+        return values.Interval(start, end)
     if name == "bbox":
         return envelope(list(args), where=where)
     return ast.Function(op, list(args))
+
+
+def _instant_key(value: Any) -> dt.datetime | None:
+    """A literal interval end as a comparable UTC instant (a date is its first moment);
+    None for an open end or a property."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    return None
 
 
 def _text_arg(value: Any, name: str, where: str) -> str:

@@ -72,6 +72,12 @@ def test_datetime_forms(value: str, start: dt.datetime | None, end: dt.datetime 
         ("../..", "open at both ends"),
         ("a/b/c", "more than one '/'"),
         ("yesterday", "'yesterday'"),
+        # ISO 8601 forms that RFC 3339 (what STAC API asks for) is not
+        ("2024-07-01T10:00:00", "'2024-07-01T10:00:00' in"),  # no offset
+        ("20240701", "'20240701' in"),
+        ("2024-W27", "'2024-W27' in"),
+        ("2024-07-01T10", "'2024-07-01T10' in"),
+        ("2024-07-01T10:00:00.Z", "'2024-07-01T10:00:00.Z' in"),
     ],
 )
 def test_bad_datetime(value: str, message: str) -> None:

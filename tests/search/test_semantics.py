@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,19 @@ def test_a_signed_number_literal(catalog: Path) -> None:
     assert ids(plus) == ids(search(str(catalog), filter="eo:cloud_cover > 10")) != set()
     with pytest.raises(QueryError, match="'\\+' stands only before a number"):
         search(str(catalog), filter="+eo:cloud_cover > 10").count()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("datetime > TIMESTAMP('2024-07-01')", "is not an RFC 3339 timestamp"),
+        ("datetime > TIMESTAMP('2024-07-01T00:00:00')", "is not an RFC 3339 timestamp"),
+        (
+            "T_INTERSECTS(datetime, INTERVAL('2024-08-01', '2024-07-01'))",
+            "INTERVAL starts (2024-08-01) after it ends (2024-07-01)",
+        ),
+    ],
+)
+def test_cql2_temporal_literals_are_checked(catalog: Path, text: str, message: str) -> None:
+    with pytest.raises(QueryError, match=re.escape(message)):
+        search(str(catalog), filter=text).count()
