@@ -192,7 +192,7 @@ def _describe(error: lark.exceptions.UnexpectedInput, text: str) -> str:
         at = error.pos_in_stream or 0
         found = repr(text[at : at + 12])
         if text[at : at + 1] == "'":
-            found = "an unterminated 'string'"
+            return f"{where}: a 'string' is not closed"
         expected = set(error.allowed or ())
     else:
         found = "end of filter"

@@ -33,6 +33,36 @@ Envelope = values.Envelope
 Interval = values.Interval
 
 
+def show(node: Any) -> str:
+    """A node as a user wrote it, near enough for an error message: ``property 'x'``,
+    ``CASEI(...)``, ``INTERVAL('2021-01-01', '..')``, never a Python repr."""
+    if isinstance(node, ast.Attribute):
+        return f"property {node.name!r}"
+    if isinstance(node, ast.Function):
+        return f"{node.name.upper()}(...)"
+    if isinstance(node, Interval):
+        return f"INTERVAL({', '.join(_show_end(end) for end in (node.start, node.end))})"
+    if isinstance(node, Envelope):
+        return f"BBOX({node.x1}, {node.y1}, {node.x2}, {node.y2})"
+    if isinstance(node, Geometry):
+        return f"a {node.geometry.get('type', 'geometry')} literal"
+    if isinstance(node, (dt.date, str)):
+        return _show_end(node)
+    if isinstance(node, ast.Node):
+        return f"a {type(node).__name__} expression"
+    return repr(node)
+
+
+def _show_end(value: Any) -> str:
+    if value is None:
+        return "'..'"
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP('{value.isoformat().replace('+00:00', 'Z')}')"
+    if isinstance(value, dt.date):
+        return f"DATE('{value.isoformat()}')"
+    return show(value) if not isinstance(value, str) else repr(value)
+
+
 @dataclass
 class TimeIntersects(ast.TemporalPredicate):  # type: ignore[misc]
     """T_INTERSECTS: pygeofilter has T_DISJOINT but not its complement."""
@@ -155,9 +185,7 @@ def instant(text: str, *, where: str) -> dt.date | dt.datetime | None:
 #: full time with an optional fraction, and ``Z`` or a numeric offset. Python's
 #: ``fromisoformat`` alone would also take ISO 8601 forms that are not RFC 3339
 #: (``20200615``, ``2020-W24``, ``2020-06-15T12``, no offset).
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def timestamp(text: str, *, where: str) -> dt.datetime:
@@ -200,7 +228,8 @@ def envelope(numbers: list[Any], *, where: str) -> values.Envelope:
     if len(numbers) not in (4, 6) or not all(
         isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers
     ):
-        raise QueryError(f"{where}: BBOX takes 4 or 6 numbers, got {numbers!r}")
+        got = ", ".join(show(n) if not isinstance(n, (int, float)) else str(n) for n in numbers)
+        raise QueryError(f"{where}: BBOX takes 4 or 6 numbers, got ({got})")
     half = len(numbers) // 2
     xmin, ymin, xmax, ymax = numbers[0], numbers[1], numbers[half], numbers[half + 1]
     if ymin > ymax:
@@ -344,5 +373,5 @@ def _instant_key(value: Any) -> dt.datetime | None:
 
 def _text_arg(value: Any, name: str, where: str) -> str:
     if not isinstance(value, str):
-        raise QueryError(f"{where}: {name} takes a string, got {value!r}")
+        raise QueryError(f"{where}: {name} takes a string, got {show(value)}")
     return value

@@ -68,7 +68,7 @@ def literal(value: Any) -> Any:
         except (ValueError, TypeError, AttributeError) as error:
             raise QueryError(f"invalid geometry literal {value.geometry!r}: {error}") from None
     else:
-        raise QueryError(f"{value!r} is not a geometry")
+        raise QueryError(f"{nodes.show(value)} is not a geometry")
     shapely.prepare(geom)
     return geom
 

@@ -119,7 +119,7 @@ class _Evaluator:
             return column
         if isinstance(node, ast.Function):
             raise QueryError(_unknown_function(node))
-        raise QueryError(f"{_describe(node)} is not a condition")
+        raise QueryError(f"{nodes.show(node)} is not a condition")
 
     # -- scalar expressions -----------------------------------------------------------
     def value(self, node: Any) -> Any:
@@ -136,13 +136,14 @@ class _Evaluator:
             if _absent(text):
                 return text
             if not _is_string(text):
-                raise QueryError(f"{node.name.upper()} takes a string, got {_describe(node)}")
+                arg = nodes.show(node.arguments[0])
+                raise QueryError(f"{node.name.upper()} takes a string, got {arg}")
             return _casei(text) if node.name == "casei" else _accenti(text)
         if isinstance(node, ast.Function):
             raise QueryError(_unknown_function(node))
         if isinstance(node, ast.Node):
             return self._broadcast(self.boolean(node))
-        raise QueryError(f"{_describe(node)} cannot be used as a value here")
+        raise QueryError(f"{nodes.show(node)} cannot be used as a value here")
 
     def _compare(self, node: ast.Comparison) -> Any:
         lhs, rhs = self.value(node.lhs), self.value(node.rhs)
@@ -153,8 +154,8 @@ class _Evaluator:
             return _COMPARE[type(node)](lhs, rhs)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
             raise QueryError(
-                f"cannot compare {_describe(node.lhs)} ({lhs.type}) with "
-                f"{_describe(node.rhs)} ({rhs.type})"
+                f"cannot compare {nodes.show(node.lhs)} ({lhs.type}) with "
+                f"{nodes.show(node.rhs)} ({rhs.type})"
             ) from None
 
     def _like(self, node: ast.Like) -> Any:
@@ -164,7 +165,7 @@ class _Evaluator:
         if not isinstance(pattern, pa.Scalar) or not _is_string(pattern):
             raise QueryError(f"the LIKE pattern must be a string literal, got {node.pattern!r}")
         if not _is_string(text):
-            raise QueryError(f"LIKE needs a string, but {_describe(node.lhs)} is {text.type}")
+            raise QueryError(f"LIKE needs a string, but {nodes.show(node.lhs)} is {text.type}")
         if not pattern.is_valid:
             return pa.nulls(self.n, pa.bool_())
         return pc.match_like(text, pattern.as_py())
@@ -194,7 +195,7 @@ class _Evaluator:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
             raise QueryError(
                 f"IN list {[i.as_py() for i in items]!r} does not match the type of "
-                f"{_describe(node.lhs)} ({lhs.type})"
+                f"{nodes.show(node.lhs)} ({lhs.type})"
             ) from None
         found = pc.is_in(lhs, value_set=value_set)
         # SQL: a null operand gives unknown, not false (so NOT IN stays unknown too).
@@ -206,7 +207,7 @@ class _Evaluator:
             return pa.nulls(self.n, pa.float64())
         for side, raw in ((lhs, node.lhs), (rhs, node.rhs)):
             if not (pa.types.is_integer(side.type) or pa.types.is_floating(side.type)):
-                raise QueryError(f"arithmetic needs numbers, but {_describe(raw)} is {side.type}")
+                raise QueryError(f"arithmetic needs numbers, but {nodes.show(raw)} is {side.type}")
         op = node.op if isinstance(node.op, str) else node.op.value
         if op == "+":
             return pc.add(lhs, rhs)
@@ -274,7 +275,7 @@ class _Evaluator:
         if isinstance(value, pa.Scalar) or not (
             pa.types.is_list(value.type) or pa.types.is_large_list(value.type)
         ):
-            raise QueryError(f"{_describe(operand)} is not an array")
+            raise QueryError(f"{nodes.show(operand)} is not an array")
         return value
 
 
@@ -399,8 +400,8 @@ def _as_time(value: Any, raw: Any) -> Any:
                 return temporal.instant(nodes.instant(value.as_py(), where="CQL2") or dt.date.min)
             except QueryError:
                 pass
-        raise QueryError(f"{_describe(raw)} is not a date or timestamp")
-    name = raw.name if isinstance(raw, ast.Attribute) else _describe(raw)
+        raise QueryError(f"{nodes.show(raw)} is not a date or timestamp")
+    name = raw.name if isinstance(raw, ast.Attribute) else nodes.show(raw)
     return temporal.as_timestamps(value, name=name)
 
 
@@ -420,16 +421,6 @@ def _is_time_like(value: Any) -> bool:
         or (isinstance(value, pa.Array) and _is_string(value))
         or pa.types.is_null(kind)
     )
-
-
-def _describe(node: Any) -> str:
-    if isinstance(node, ast.Attribute):
-        return f"property {node.name!r}"
-    if isinstance(node, ast.Function):
-        return f"{node.name}(...)"
-    if isinstance(node, str):
-        return repr(node)
-    return str(node)
 
 
 def _unknown_function(node: ast.Function) -> str:

@@ -258,3 +258,23 @@ def test_a_signed_number_literal(catalog: Path) -> None:
 def test_cql2_temporal_literals_are_checked(catalog: Path, text: str, message: str) -> None:
     with pytest.raises(QueryError, match=re.escape(message)):
         search(str(catalog), filter=text).count()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("S_INTERSECTS(geometry, ENVELOPE(0,1,0,1))", "ENVELOPE(...) is not a geometry"),
+        (
+            "INTERVAL('2021-01-01','2022-01-01')",
+            "INTERVAL(DATE('2021-01-01'), DATE('2022-01-01')) is not a condition",
+        ),
+        ("BBOX(geometry,0,0,1,1)", "BBOX takes 4 or 6 numbers, got (property 'geometry', 0, 0,"),
+        ("CASEI(eo:cloud_cover) = 'a'", "CASEI takes a string, got property 'eo:cloud_cover'"),
+        ("eo:cloud_cover = 'open", "line 1 column 18: a 'string' is not closed"),
+    ],
+)
+def test_errors_show_cql2_not_python(catalog: Path, text: str, message: str) -> None:
+    with pytest.raises(QueryError) as error:
+        search(str(catalog), filter=text).count()
+    assert message in str(error.value)
+    assert "datetime.date(" not in str(error.value) and "ATTRIBUTE" not in str(error.value)
