@@ -74,6 +74,8 @@ class BuildOptions:
             raise OptionError(f"batch_size={self.batch_size}: must be positive")
         if self.workers < 0:
             raise OptionError(f"--workers {self.workers}: must be 0 (one per core) or more")
+        if self.device is not None and self.pipeline is None:
+            raise OptionError(f"--device {self.device}: runs a pipeline; give one with --pipeline")
         if self.datetime is not None and self.datetime.tzinfo is None:
             object.__setattr__(self, "datetime", self.datetime.replace(tzinfo=_dt.timezone.utc))
 

@@ -272,7 +272,16 @@ def geometry(obj: dict[str, Any], *, where: str = "geometry literal") -> values.
                 ],
             }
         )
-    return values.Geometry({"type": obj["type"], "coordinates": floats(obj["coordinates"])})
+    coordinates = floats(obj["coordinates"])
+    kind = obj["type"]
+    polygons = [coordinates] if kind == "Polygon" else coordinates if kind == "MultiPolygon" else []
+    for ring in (ring for polygon in polygons for ring in polygon):
+        if len(ring) < 4 or ring[0] != ring[-1]:
+            raise QueryError(
+                f"{where}: a {kind} ring is not closed (RFC 7946: 4 or more positions, the "
+                "last equal to the first)"
+            )
+    return values.Geometry({"type": kind, "coordinates": coordinates})
 
 
 def _interval_end(value: Any, *, where: str) -> Any:

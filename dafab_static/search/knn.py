@@ -144,7 +144,9 @@ class NearestResult(SearchResult):
         for t in tables:
             ids += t["id"].to_pylist() if "id" in t.column_names else [""] * t.num_rows
         order = sorted(range(len(top)), key=lambda i: (top[i][0], ids[i], i))[:wanted]
-        scores = np.array([-top[i][0] for i in order], dtype=np.float64)
+        # A cosine is within [-1, 1]; float32 dot products of unit vectors land a few ulps
+        # outside (a self-match scored 1.0000001).
+        scores = np.clip(np.array([-top[i][0] for i in order], dtype=np.float64), -1.0, 1.0)
         done = 0
         for table in take_in_order(tables, piece[order], row[order]):
             if self._scored:

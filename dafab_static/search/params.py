@@ -149,7 +149,9 @@ def _strings(value: Sequence[str] | str | None, name: str) -> tuple[str, ...] | 
     if value is None:
         return None
     items = _listed(value, name)
-    cleaned = tuple(str(v).strip() for v in items if str(v).strip())
+    if not all(isinstance(v, str) for v in items):
+        raise QueryError(f"{name}: expected strings, not {value!r}")
+    cleaned = tuple(v.strip() for v in items if v.strip())
     if not cleaned:
         raise QueryError(f"{name}: give at least one value")
     return cleaned
@@ -177,6 +179,8 @@ def parse_bbox(value: Sequence[float] | str) -> nodes.Envelope:
             raise QueryError(f"bbox: {name} {lat} is outside [-90, 90]")
     if south > north:
         raise QueryError(f"bbox: south {south} is north of north {north}")
+    if half == 3 and numbers[2] > numbers[5]:
+        raise QueryError(f"bbox: lowest elevation {numbers[2]} is above highest {numbers[5]}")
     return nodes.Envelope(west, east, south, north)
 
 

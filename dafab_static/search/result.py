@@ -220,7 +220,7 @@ class SearchResult:
             for match in scan.matches(file, node, self._pruner, lenient=self.lenient):
                 taken = pa.array(match.rows)
                 columns = {
-                    f"k{i}": sortable(match.batch.column(k.field).take(taken))
+                    f"k{i}": sortable(match.batch.column(k.field).take(taken), k.field)
                     for i, k in enumerate(keys)
                 }
                 columns["g"] = pa.array(np.full(len(match.rows), match.batch.group))

@@ -85,9 +85,9 @@ def nulls_last(keys: list[tuple[str, str]]) -> list[Any]:
     return keys  # at_end is the default of older pyarrow
 
 
-def sortable(column: pa.Array) -> pa.Array:
+def sortable(column: pa.Array, name: str) -> pa.Array:
     """Sort keys of files with different types in one column: numbers as float64,
-    timestamps as UTC microseconds, text as string."""
+    timestamps as UTC microseconds, text as string. ``name``: the sortby field."""
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         return column.cast(pa.float64())
@@ -97,7 +97,7 @@ def sortable(column: pa.Array) -> pa.Array:
         return column.cast(pa.string())
     if pa.types.is_boolean(kind) or pa.types.is_null(kind):
         return column  # a property absent from a file: concat promotes null to the type
-    raise QueryError(f"sortby: a {kind} property cannot be sorted")
+    raise QueryError(f"sortby: {name!r} is {kind}, which cannot be sorted")
 
 
 def concat(tables: list[pa.Table]) -> pa.Table:

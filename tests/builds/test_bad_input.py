@@ -160,8 +160,10 @@ def test_cli_prints_one_line_errors_and_exits_non_zero(
 
 
 @pytest.mark.parametrize(
-    "option", [["--datetime", "yesterday"], ["--base-url", "not a url"], ["--max-children", "1"]]
-)
+    "option",
+    [["--datetime", "yesterday"], ["--base-url", "not a url"], ["--max-children", "1"],
+     ["--device", "cuda"]],  # a device without --pipeline would be silently ignored
+)  # fmt: skip
 def test_cli_bad_options_name_the_option(tmp_path: Path, option: list[str]) -> None:
     run = _cli("build", "--sample", "--out", str(tmp_path / "c"), *option)
     assert run.returncode == 1

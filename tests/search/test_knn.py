@@ -146,6 +146,7 @@ def test_arrow_scores_and_fields(source: Path, embedded: list[dict[str, Any]]) -
     scores = table["dafab:score"].to_pylist()
     assert scores == sorted(scores, reverse=True)
     assert scores == pytest.approx([s for _, s in expected], abs=1e-6)
+    assert all(-1.0 <= s <= 1.0 for s in scores)  # cosines, float32 rounding clipped
     # The Fields extension's default set stays (assets included); the vectors do not.
     assert "assets" in table.column_names and COLUMN not in table.column_names
     first = next(iter(search(str(source), near=query.tolist(), k=1, fields="id")))

@@ -133,6 +133,12 @@ def test_sortby_and_fields_forms() -> None:
         ({"datetime": ["2024"]}, "datetime: expected text such as 2024-07"),
         ({"fields": ["id", None]}, "fields: names must be text"),
         ({"sortby": {"field": "id"}}, "sortby: expected comma-separated text or a list"),
+        ({"collections": [None]}, "collections: expected strings, not [None]"),
+        ({"bbox": [0, 0, 9, 1, 1, 3]}, "bbox: lowest elevation 9.0 is above highest 3.0"),
+        (
+            {"intersects": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}},
+            "a Polygon ring is not closed (RFC 7946",
+        ),
     ],
 )
 def test_bad_queries_are_errors(catalog: Path, kwargs: dict[str, object], message: str) -> None:
@@ -164,3 +170,8 @@ def test_lenient_follows_null_semantics(catalog: Path) -> None:
 def test_a_limit_past_any_index_is_no_limit(catalog: Path) -> None:
     """10**20 does not fit Arrow's 64-bit slice lengths (it was an OverflowError)."""
     assert len(list(search(str(catalog), limit=10**20))) == search(str(catalog)).count()
+
+
+def test_sorting_by_a_geometry_names_it(catalog: Path) -> None:
+    with pytest.raises(QueryError, match="sortby: 'geometry' is binary, which cannot be sorted"):
+        list(search(str(catalog), sortby="geometry"))
