@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dafab_static import __version__, _gc, clock, index, layout
+from dafab_static import __version__, _gc, arrow_schemas, clock, index, layout
 from dafab_static._processes import warm_up
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
@@ -444,7 +444,7 @@ class _Build:
         self.writer.check([(place.document, doc)], MonthResult(None), fatal=True)
         self.put(place.document, dumps(doc))
         queryables = queryables_for_schema(
-            index.unify(schemas), collection=doc, extensions=sorted(stats.extensions),
+            arrow_schemas.unify(schemas), collection=doc, extensions=sorted(stats.extensions),
             title=f"Queryables of {doc.get('title') or cid}",
             id_url=self.absolute(queryables_path),
         )  # fmt: skip

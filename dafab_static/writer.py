@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from dafab_static import _gc, index, layout
+from dafab_static import _gc, arrow_schemas, index, layout
 from dafab_static.collections import CollectionStats
 from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
@@ -284,7 +284,7 @@ def rewrite_partition(release: Release, job: Rewrite) -> index.PartitionInfo:
 
     path = job.info.path
     table = pq.read_table(io.BytesIO(release.store.get(release.locate(path))))
-    data, new = index.encode(index.conform(table, job.schema), job.collection, path=path)
+    data, new = index.encode(arrow_schemas.conform(table, job.schema), job.collection, path=path)
     release.store.put(release.locate(path), data)
     return new
 
@@ -306,8 +306,8 @@ def conform_partitions(
     (:meth:`dafab_static.workers.Workers.rewrite`); ``parts`` is updated in place.
     """
     try:
-        unified = index.unify(schemas)
-    except index.SchemaConflict as e:
+        unified = arrow_schemas.unify(schemas)
+    except arrow_schemas.SchemaConflict as e:
         # The same as inside one partition (MonthWriter): JSON allows it, one Parquet column
         # of the collection's dataset cannot hold both. Nothing is published.
         raise InputError(

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dafab_static import index, index_items
+from dafab_static import arrow_schemas, index, index_items
 from tests.padding import drop_padding
 
 
@@ -104,8 +104,8 @@ def test_conform_adds_missing_columns_as_nulls() -> None:
     extra = _item(2, 1, 1)
     extra["properties"]["platform"] = "sentinel-2a"
     t2 = index.to_table([extra])
-    unified = index.unify([t1.schema, t2.schema])
-    out = index.conform(t1, unified)
+    unified = arrow_schemas.unify([t1.schema, t2.schema])
+    out = arrow_schemas.conform(t1, unified)
     assert out.schema.names == unified.names
     assert out["platform"].to_pylist() == [None]
 

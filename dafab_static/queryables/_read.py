@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import orjson
 import pyarrow as pa
 
-from dafab_static import index
+from dafab_static import arrow_schemas
 from dafab_static.crawl import collections as _crawl_collections
 from dafab_static.crawl import load as _load
 from dafab_static.errors import DafabError, InputError, StorageError
@@ -156,8 +156,8 @@ def _from_parquet(
         elif len(embedded) == 1:
             collection_doc = next(iter(embedded.values()))
     try:
-        schema = index.unify(schemas)
-    except (pa.ArrowException, index.SchemaConflict) as e:
+        schema = arrow_schemas.unify(schemas)
+    except (pa.ArrowException, arrow_schemas.SchemaConflict) as e:
         raise InputError(f"{source}: its Parquet files have incompatible schemas ({e})") from None
     name = (collection_doc or {}).get("title") or (collection_doc or {}).get("id") or source
     return queryables_for_schema(

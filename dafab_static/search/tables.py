@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dafab_static import index
+from dafab_static import arrow_schemas
 from dafab_static.errors import QueryError
 
 #: Rows joined into one table before turning them into items, and the most tables joined.
@@ -110,10 +110,10 @@ def concat(tables: list[pa.Table]) -> pa.Table:
     if all(s.equals(schemas[0]) for s in schemas):
         return pa.concat_tables(tables)
     try:
-        schema = index.unify(schemas, conflicts="string")
-    except index.SchemaConflict as e:
+        schema = arrow_schemas.unify(schemas, conflicts="string")
+    except arrow_schemas.SchemaConflict as e:
         raise QueryError(
             f"the matching items cannot form one Arrow table: {e}; iterate the result as "
             f"items, or narrow the search to one collection"
         ) from None
-    return pa.concat_tables([index.conform(t, schema) for t in tables])
+    return pa.concat_tables([arrow_schemas.conform(t, schema) for t in tables])

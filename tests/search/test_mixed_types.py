@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dafab_static
-from dafab_static import index
+from dafab_static import arrow_schemas
 from dafab_static.errors import QueryError
 from tests.builds.generate import item, write_ndjson
 from tests.cli.runner import cli
@@ -91,12 +91,14 @@ def test_cli_sorts_and_writes_parquet_across_collections(catalog: Path, tmp_path
 def test_unify_names_the_conflicting_field() -> None:
     left = pa.schema([("a", pa.struct([("b", pa.list_(pa.struct([("n", pa.int64())])))]))])
     right = pa.schema([("a", pa.struct([("b", pa.list_(pa.struct([("n", pa.string())])))]))])
-    with pytest.raises(index.SchemaConflict, match=r"field 'a.b\[\].n' is int64 in one file"):
-        index.unify([left, right])
-    merged = index.unify([left, right], conflicts="string")
+    with pytest.raises(
+        arrow_schemas.SchemaConflict, match=r"field 'a.b\[\].n' is int64 in one file"
+    ):
+        arrow_schemas.unify([left, right])
+    merged = arrow_schemas.unify([left, right], conflicts="string")
     assert merged.field("a").type.field("b").type.value_type.field("n").type == pa.string()
     # Numbers still widen rather than becoming text.
-    wide = index.unify([pa.schema([("x", pa.int64())]), pa.schema([("x", pa.float64())])])
+    wide = arrow_schemas.unify([pa.schema([("x", pa.int64())]), pa.schema([("x", pa.float64())])])
     assert wide.field("x").type == pa.float64()
 
 
