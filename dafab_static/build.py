@@ -277,6 +277,11 @@ class _Build:
         cid = layout.check_id(doc.get("id"), what="collection", source=source)
         if cid not in self.given:  # the first definition (--collection-json first) wins
             self.given[cid], self.given_from[cid] = doc, source
+        elif doc != self.given[cid]:
+            self.notice(
+                f"{source}: collection {cid!r} is also defined in {self.given_from[cid]}; "
+                "that first definition is used"
+            )
         return False
 
     def derive(

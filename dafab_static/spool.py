@@ -106,8 +106,8 @@ class CollectionCounts:
 
 def _duplicate(source: str, item_id: str, collection: str) -> InputError:
     return InputError(
-        f"{source}: item {item_id!r}: duplicate id in collection {collection!r}; "
-        "the first one is kept"
+        f"{source}: item {item_id!r}: duplicate id in collection {collection!r} "
+        "(an item read earlier has it)"
     )
 
 

@@ -186,3 +186,25 @@ def test_a_destination_inside_the_source_and_a_built_catalog_as_source(tmp_path:
         assert report.ok and report.items == 5 and report.skipped == [], report.summary()
     again = dafab_static.build([str(src / "out")], str(tmp_path / "again"))
     assert again.ok and again.items == 5 and again.skipped == [], again.summary()
+
+
+def test_a_collection_defined_twice_is_said(tmp_path: Path) -> None:
+    """The first definition of a collection id wins (--collection-json first); another,
+    different one is not dropped silently."""
+    given = {
+        "type": "Collection", "stac_version": "1.1.0", "id": "gen", "description": "First.",
+        "license": "CC-BY-4.0", "links": [],
+        "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [[None, None]]}},
+    }  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(given))
+    (tmp_path / "b.json").write_text(json.dumps({**given, "description": "Second."}))
+    src = write_ndjson(tmp_path / "i.ndjson", [item(i) for i in range(2)])
+    report = dafab_static.build([str(src)], str(tmp_path / "cat"), options=BuildOptions(
+        collections=(str(tmp_path / "a.json"), str(tmp_path / "b.json"))))  # fmt: skip
+    assert report.ok
+    assert report.warnings == [
+        f"{tmp_path / 'b.json'}: collection 'gen' is also defined in {tmp_path / 'a.json'}; "
+        "that first definition is used"
+    ]
+    doc = json.loads((tmp_path / "cat" / "sensors" / "sentinel-2" / "gen.json").read_text())
+    assert doc["description"] == "First."
