@@ -66,6 +66,15 @@ class BuildOptions:
                     f"--base-url {self.base_url!r}: expected an absolute URL such as "
                     "https://example.com/catalog"
                 )
+            if parts.query or parts.fragment or "?" in self.base_url or "#" in self.base_url:
+                # Every href is the base URL plus a path: a query would land in the middle.
+                raise OptionError(
+                    f"--base-url {self.base_url!r}: a folder URL takes no query or fragment"
+                )
+            if any(c.isspace() or ord(c) < 32 for c in self.base_url):
+                raise OptionError(
+                    f"--base-url {self.base_url!r}: holds white space; percent-encode it (%20)"
+                )
             object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         if self.max_children < 31:
             # A split month has up to 31 day catalogs and a split day 24 hour catalogs.

@@ -149,6 +149,10 @@ def test_s3_credentials_and_endpoint_from_a_profile(
     [
         ({"base_url": 5}, "base_url=5: expected str"),
         ({"base_url": "http://[::1"}, "expected an absolute URL"),
+        ({"base_url": "https://ex.com/stac?x=1"}, "a folder URL takes no query or fragment"),
+        ({"base_url": "https://ex.com/stac#top"}, "a folder URL takes no query or fragment"),
+        ({"base_url": "https://ex.com/a b/"}, "holds white space; percent-encode it (%20)"),
+        ({"device": "cuda"}, "--device cuda: runs a pipeline; give one with --pipeline"),
         ({"batch_size": "x"}, "batch_size='x': expected int"),
         ({"workers": True}, "workers=True: expected int"),
         ({"workers": -1}, "--workers -1: must be 0 (one per core) or more"),
