@@ -51,10 +51,18 @@ class PipelineReport:
     #: Inputs that held no scene to run on (not STAC, unreadable), one line each.
     skipped: list[str] = field(default_factory=list)
     notes: Counter[str] = field(default_factory=Counter)
+    #: The first item each note was about, so a summary can name one.
+    noted: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     read_seconds: float = 0.0
     bytes_read: int = 0
     step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def note(self, message: str, item: Mapping[str, Any] | None = None) -> None:
+        """Count one scene (``item``) that ``message`` is about."""
+        self.notes[message] += 1
+        if item is not None:
+            self.noted.setdefault(message, str(item.get("id")))
 
     def summary(self) -> str:
         """A few lines for people."""
@@ -66,7 +74,9 @@ class PipelineReport:
         if self.step_seconds:
             lines.append("  time per step: " + ", ".join(
                 f"{k} {v:.2f} s" for k, v in self.step_seconds.items()))  # fmt: skip
-        lines += [f"  note: {n} ({counted(c, 'scene')})" for n, c in sorted(self.notes.items())]
+        for note, count in sorted(self.notes.items()):
+            example = f", e.g. {self.noted[note]}" if note in self.noted else ""
+            lines.append(f"  note: {note} ({counted(count, 'scene')}{example})")
         if self.skipped:
             lines.append(f"  {counted(len(self.skipped), 'input')} skipped:")
             lines += [f"  skipped: {f}" for f in self.skipped[:50]]
@@ -80,7 +90,7 @@ class PipelineReport:
         return {
             "recipe": self.recipe, "device": self.device, "scenes": self.scenes,
             "processed": self.processed, "failed": self.failed, "skipped": self.skipped,
-            "notes": dict(self.notes),
+            "notes": dict(self.notes), "note_examples": dict(self.noted),
             "seconds": round(self.seconds, 3), "read_seconds": round(self.read_seconds, 3),
             "bytes_read": self.bytes_read,
             "step_seconds": {k: round(v, 4) for k, v in self.step_seconds.items()},
@@ -177,7 +187,10 @@ class Pipeline:
         hrefs = [str(b.href) for b in band_sources(item)[0]]
         if hrefs and all(_is_local(h) for h in hrefs):
             return True
-        self.report.notes["remote or no raster assets: not read (recipe assets = 'local')"] += 1
+        if hrefs:
+            self.report.note("remote raster assets: not read (recipe assets = 'local')", item)
+        else:
+            self.report.note("no raster band named by eo:bands or bands: nothing to read", item)
         return False
 
     def _pool(self) -> Executor:
@@ -189,7 +202,7 @@ class Pipeline:
         processes = self.recipe.execution.reader == "processes"
         if processes and not _processes.main_reloadable():
             # A script read from stdin: no child can re-run it, and every pool would break.
-            self.report.notes["reader = 'processes' needs a main module on disk: threads read"] += 1
+            self.report.note("reader = 'processes' needs a main module on disk: threads read")
             processes = False
         if not processes:
             return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
@@ -241,10 +254,10 @@ class Pipeline:
         for step in self.steps:
             missing = [b for b in step.requires if not windows.has(b)]
             if missing:
-                self.report.notes[f"{step.name}: skipped, no {'/'.join(missing)} band"] += 1
+                self.report.note(f"{step.name}: skipped, no {'/'.join(missing)} band", item)
                 continue
             if step.needs_reflectance and not scene.reflectance:
-                self.report.notes[f"{step.name}: skipped, bands are not reflectance"] += 1
+                self.report.note(f"{step.name}: skipped, bands are not reflectance", item)
                 continue
             started = time.perf_counter()
             with torch.inference_mode(), _autocast(self.autocast and step.autocast):
@@ -259,7 +272,7 @@ class Pipeline:
                 out["assets"][key] = {"href": self.put_asset(out, key, asset), **asset.fields}
             extensions |= result.extensions
             for note in result.notes:
-                self.report.notes[f"{step.name}: {note}"] += 1
+                self.report.note(f"{step.name}: {note}", item)
             ran.append(step)
         if ran:
             self._provenance(out["properties"], ran)

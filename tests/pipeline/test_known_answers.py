@@ -137,7 +137,9 @@ def test_default_recipe_on_every_real_raster(shared_data: Path, tmp_path: Path) 
     # band with a name to read, and passes through with a note.
     assert len(items) == 6
     assert report.processed == report.scenes == 5
-    assert sum(report.notes.values()) and any("not read" in n for n in report.notes)
+    unread = "no raster band named by eo:bands or bands: nothing to read"
+    assert report.notes[unread] == 1 and report.noted[unread] == "L7_ETMs"  # 6 unnamed bands
+    assert f"note: {unread} (1 scene, e.g. L7_ETMs)" in report.summary()
     landsat = items["LC80200392015216LGN00"]
     assert {"B2", "B3", "B4", "B5", "BQA"} <= set(landsat["assets"])
     assert -1 < landsat["properties"]["dafab:ndvi_mean"] < 1  # red and nir from two files

@@ -126,6 +126,9 @@ def test_missing_bands_skip_the_step_with_a_note(tmp_path: Path) -> None:
     assert "test:red_mean" in item["properties"]
     assert "dafab:ndvi_mean" not in item["properties"]
     assert report.notes["indices: ndvi not computed: no nir band"] == 1
+    assert (
+        report.to_dict()["note_examples"]["indices: ndvi not computed: no nir band"] == (item["id"])
+    )
 
 
 @pytest.mark.parametrize("methods", [None, ["spawn"]], ids=["here", "no-forkserver"])
