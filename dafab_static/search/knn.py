@@ -229,9 +229,20 @@ class NearestResult(SearchResult):
         if len(names) > 1:
             raise QueryError(
                 f"near: {where} has embeddings of {len(names)} models ({', '.join(names)}); "
-                "choose one with model"
+                "choose one with model (--model on the command line)"
             )
         return str(names[0])
+
+    def _lookup(self, item: str, column: str, collections: list[str] | None) -> pa.Table:
+        lookup = SearchResult(
+            self.source,
+            request(ids=[item], collections=collections, fields=[column]),
+            geometry_column=self.geometry_column,
+            lenient=True,
+        )
+        table = lookup.to_arrow()
+        self.stats.add_many(lookup.stats.requests, lookup.stats.bytes)
+        return table
 
     def _query(self, column: str) -> np.ndarray:
         """The query vector: given, or the embedding of the item named by ``near``."""
@@ -239,18 +250,14 @@ class NearestResult(SearchResult):
             return np.asarray(self.near.vector, dtype=np.float64)
         item = self.near.item
         collections = sorted(self.request.collections) if self.request.collections else None
-        # The filter does not apply to the query item: only its id and the collections do.
-        lookup = SearchResult(
-            self.source,
-            request(ids=[str(item)], collections=collections, fields=[column]),
-            geometry_column=self.geometry_column,
-            lenient=True,
-        )
-        table = lookup.to_arrow()
-        self.stats.add_many(lookup.stats.requests, lookup.stats.bytes)
-        within = f" in collections {', '.join(collections)}" if collections else ""
+        # The filter does not apply to the query item: its id does, and the collections
+        # first (ids are unique within a collection); an item of another collection is a
+        # query too ("Landsat scenes like this Sentinel-2 one").
+        table = self._lookup(str(item), column, collections)
+        if table.num_rows == 0 and collections:
+            table = self._lookup(str(item), column, None)
         if table.num_rows == 0:
-            raise QueryError(f"near: no item {item!r} in {self.source.location}{within}")
+            raise QueryError(f"near: no item {item!r} in {self.source.location}")
         if table.num_rows > 1:
             holders = table["collection"] if "collection" in table.column_names else []
             found = sorted(str(c) for c in holders)

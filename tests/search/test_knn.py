@@ -112,14 +112,20 @@ def test_fewer_matches_than_k(source: Path, embedded: list[dict[str, Any]]) -> N
     assert search(str(source), near=query.tolist(), k=10, ids=ids).count() == 3
 
 
-def test_item_lookup_honours_collections(source: Path, embedded: list[dict[str, Any]]) -> None:
+def test_item_lookup_prefers_the_collections_then_looks_across(
+    source: Path, embedded: list[dict[str, Any]]
+) -> None:
     # gen-0000007 is in alpha: searched within alpha, its beta twin is not a result.
     got = _pairs(search(str(source), near="gen-0000007", k=4, collections=["alpha"]))
     query = np.asarray(embedded[7]["properties"][COLUMN])
     _check(got, brute_force(embedded, query, 4, lambda it: it["collection"] == "alpha"))
     assert got[0][0] == "gen-0000007" and "twin" not in [i for i, _ in got]
-    with pytest.raises(QueryError, match=r"near: no item 'gen-0000007' in .* collections beta"):
-        list(search(str(source), near="gen-0000007", collections=["beta"]))
+    # Not in beta: found in its own collection, it queries beta ("beta items like this").
+    across = _pairs(search(str(source), near="gen-0000007", k=4, collections=["beta"]))
+    _check(across, brute_force(embedded, query, 4, lambda it: it["collection"] == "beta"))
+    assert "gen-0000007" not in [i for i, _ in across]
+    with pytest.raises(QueryError, match=r"near: no item 'nowhere' in "):
+        list(search(str(source), near="nowhere", collections=["beta"]))
 
 
 def test_filter_does_not_apply_to_the_query_item(source: Path) -> None:
