@@ -93,6 +93,15 @@ def test_thumbnail_is_a_png_with_transparent_nodata(half_scene: dict[str, Any]) 
         rgba = png.read()
     assert rgba[3, :, :4].max() == 0  # nodata border: transparent
     assert rgba[3, :, 10:].min() == 255
+    # Asked for more pixels than the scene's 120 x 100 grid: the grid's own size, no upscaling.
+    (big,), _ = run_pipeline(recipe({"name": "thumbnail", "size": 4096}), [half_scene],
+                             put_asset=assets, workers=0)  # fmt: skip
+    with (
+        pytest.warns(NotGeoreferencedWarning),
+        MemoryFile(assets[big["assets"]["thumbnail"]["href"]]) as m,
+        m.open() as png,
+    ):
+        assert (png.width, png.height) == (120, 100)
     # Water (left) is darker than vegetation (right) in green.
     assert rgba[1, :, 10:25].mean() < rgba[1, :, 40:].mean()
 

@@ -22,7 +22,7 @@ class Thumbnail(Step):
     balance: water stays dark blue, vegetation green. Nodata is transparent.
 
     Parameters (recipe keys):
-        size: Pixels on the long side.
+        size: Pixels on the long side, at most the analysis grid's (``max_size``).
         stretch: Lower and upper percentiles of the valid RGB values mapped to 0 and 255.
     """
 
@@ -56,11 +56,14 @@ class Thumbnail(Step):
 def render(
     rgb: torch.Tensor, valid: torch.Tensor, size: int, stretch: tuple[float, float]
 ) -> bytes:
-    """PNG bytes of a ``(3, rows, cols)`` reflectance stack, ``size`` px on the long side."""
+    """PNG bytes of a ``(3, rows, cols)`` reflectance stack, ``size`` px on the long side
+    (the stack's own size when that is smaller)."""
     import torch
 
     rows, cols = valid.shape
-    scale = size / max(rows, cols)
+    # Never larger than the analysis grid: upscaling would only add pixels, not detail
+    # (raise [execution] max_size for a larger thumbnail).
+    scale = min(1.0, size / max(rows, cols))
     shape = (max(1, round(rows * scale)), max(1, round(cols * scale)))
     if valid.any():
         lo, hi = quantiles(rgb[:, valid], stretch)
