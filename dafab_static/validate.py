@@ -29,6 +29,7 @@ import orjson
 from dafab_static._schemas import SchemaRegistry, Severity, one_line
 from dafab_static.agreement import Agreement
 from dafab_static.errors import DafabError, InputError, StorageError
+from dafab_static.layout import PIPELINE_ITEMS, PIPELINE_MARKER
 from dafab_static.storage import join_href, read_url
 
 _CORE = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}
@@ -210,7 +211,11 @@ def validate(path_or_url: str, *, recursive: bool = True) -> ValidationReport:
     """
     root = _root_href(path_or_url)
     crawl = _Crawl(_default_validator(), recursive)
-    crawl.visit(root, _parse(root, _read(root)), None)
+    for href, obj, unparsed in _documents(root, _read(root)):
+        if unparsed is not None:
+            crawl.problems.append(Problem(href, "$", "dafab:json", str(unparsed)))
+        else:
+            crawl.visit(href, obj, None)
     with ThreadPoolExecutor(_FETCH_THREADS) as pool:
         while crawl.queue:
             chunk = [crawl.queue.popleft() for _ in range(min(len(crawl.queue), _CHUNK))]
@@ -306,6 +311,38 @@ class _Crawl:
                 yield _Link(href, i, rel, target, ancestors)
 
 
+def _documents(root: str, data: bytes) -> Iterator[tuple[str, Any, InputError | None]]:
+    """The objects to start from: the root document; each line of an NDJSON file (the
+    output of ``pipeline run``, another hub's export); each feature of a FeatureCollection
+    (a STAC API page) or of a JSON array of items. Each comes with its href for messages
+    (``file:LINE``, ``file#/features/I``) and its parse error, if any; a bad root is an
+    InputError."""
+    from dafab_static.ingest.stac import NDJSON_SUFFIXES
+
+    if root.lower().endswith(NDJSON_SUFFIXES):
+        for number, line in enumerate(data.splitlines(), 1):
+            if line.strip():
+                href = f"{root}:{number}"
+                try:
+                    yield href, _parse(href, line), None
+                except InputError as error:
+                    yield href, None, error
+        return
+    obj = _parse(root, data)
+    features = obj.get("features") if isinstance(obj, dict) else None
+    if isinstance(features, list) and obj.get("type") == "FeatureCollection":
+        for index, feature in enumerate(features):
+            yield f"{root}#/features/{index}", feature, None
+        return
+    if isinstance(obj, list) and any(
+        isinstance(m, dict) and m.get("type") == "Feature" for m in obj
+    ):
+        for index, member in enumerate(obj):  # a JSON array of items, as hubs export them
+            yield f"{root}#/{index}", member, None
+        return
+    yield root, obj, None
+
+
 def _root_href(path_or_url: str) -> str:
     parts = urlsplit(path_or_url)
     if parts.scheme in ("http", "https", "s3"):
@@ -314,6 +351,8 @@ def _root_href(path_or_url: str) -> str:
         return path_or_url.rstrip("/") + "/catalog.json"
     path = parts.path if parts.scheme == "file" else path_or_url
     if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, PIPELINE_MARKER)):  # a `pipeline run` folder
+            return os.path.normpath(os.path.abspath(os.path.join(path, PIPELINE_ITEMS)))
         path = os.path.join(path, "catalog.json")
         if not os.path.isfile(path):
             raise InputError(f"{path_or_url}: folder has no catalog.json")

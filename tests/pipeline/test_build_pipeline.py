@@ -110,6 +110,11 @@ def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> Non
         f"error: --out {inside_a_file}: cannot create the folder there "
         f"({out / 'items.ndjson'} is a file, not a folder)\n"
     )
+    # validate reads the folder's items.ndjson. They name their collection, which no link
+    # documents yet (STAC 1.1 wants one): the build adds it; nothing else is wrong with them.
+    checked = dafab_static.validate(str(out))
+    assert checked.counts == {"Item": 2}
+    assert {p.json_path for p in checked.errors} == {"$.collection"}
     # The output is a build source like any other, moved or not (run on a GPU node, built
     # elsewhere); its files are published with its items, as a build with --pipeline does.
     moved = tmp_path / "moved"

@@ -202,3 +202,30 @@ def test_stac_validator_finds_a_broken_item(small_catalog: Path, no_network: lis
     ]
     assert "bbox" in problems[0].message
     assert no_network == []
+
+
+def test_files_of_items_are_validated_item_by_item(tmp_path: Path) -> None:
+    """NDJSON (a hub's export, pipeline run's items.ndjson), a FeatureCollection and a JSON
+    array of items: each item is checked, and each problem named by line or member."""
+    from tests.builds.generate import item
+
+    good, bad = item(1), item(2)
+    for it in (good, bad):  # outside a tree: no collection link, so no collection field
+        del it["collection"]
+    bad["properties"]["gsd"] = -10  # core: a positive number
+    lines = [json.dumps(good), "{not json", json.dumps(bad)]
+    ndjson = tmp_path / "items.ndjson"
+    ndjson.write_text("\n".join(lines) + "\n")
+    report = validate(str(ndjson))
+    assert report.counts == {"Item": 2} and not report.ok
+    assert sorted((p.href.rsplit("/", 1)[1], p.rule) for p in report.errors)[0] == (
+        "items.ndjson:2", "dafab:json",
+    )  # fmt: skip
+    assert any(p.href.endswith("items.ndjson:3") and p.json_path == "$.properties.gsd"
+               for p in report.errors)  # fmt: skip
+    write_json(tmp_path / "fc.json", {"type": "FeatureCollection", "features": [good, bad]})
+    report = validate(str(tmp_path / "fc.json"))
+    assert report.counts == {"Item": 2}
+    assert [p.href for p in report.errors] == [f"{tmp_path / 'fc.json'}#/features/1"]
+    write_json(tmp_path / "array.json", [good, good])
+    assert validate(str(tmp_path / "array.json")).counts == {"Item": 2}
