@@ -173,6 +173,8 @@ def build(
                 sources or [], out, options=options, sample=sample, progress=progress
             )
     except DafabError as e:
+        if as_json:  # a script reading stdout learns the outcome too, not only stderr
+            console.print_json(json.dumps({"ok": False, "published": False, "error": str(e)}))
         _fail(e)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))

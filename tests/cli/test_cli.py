@@ -91,6 +91,12 @@ def test_workers_option(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr == "error: --workers -2: must be 0 (one per core) or more\n"
     assert not (tmp_path / "d").exists()
+    # With --json, stdout says it too, for scripts that read only stdout.
+    bad = cli("build", "--sample", "--out", str(tmp_path / "d"), "--workers", "-2", "--json")
+    assert bad.returncode == 1 and json.loads(bad.stdout) == {
+        "ok": False, "published": False,
+        "error": "--workers -2: must be 0 (one per core) or more",
+    }  # fmt: skip
 
 
 def test_errors_print_brackets_as_written(tmp_path: Path) -> None:
