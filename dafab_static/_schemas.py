@@ -327,6 +327,18 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
         branches: dict[Any, list[jsonschema.ValidationError]] = {}
         for sub in error.context:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        firsts = [max(errs, key=lambda e: len(e.absolute_path)) for errs in branches.values()]
+        if len(firsts) > 1 and all(
+            e.validator in ("enum", "const") and e.absolute_path == firsts[0].absolute_path
+            for e in firsts
+        ):
+            # Every alternative stops at one discriminator (GeoJSON's `type`): say what all
+            # of them allow, not only the first ("'GeometryCollection' is not one of
+            # ['Point']" read as if only points were allowed).
+            allowed = [v for e in firsts for v in (e.validator_value if e.validator == "enum"
+                                                    else [e.validator_value])]  # fmt: skip
+            firsts[0].message = f"{firsts[0].instance!r} is not one of {allowed!r}"
+            return firsts[0]
         best = max(branches.values(), key=lambda errs: max(len(e.absolute_path) for e in errs))
         error = max(best, key=lambda e: len(e.absolute_path))
     return error

@@ -128,6 +128,24 @@ def test_bbox_as_string(core_item: Item, validator: Validator) -> None:
     )
 
 
+def test_a_geometry_type_the_schema_does_not_allow_names_every_allowed_type(
+    core_item: Item, validator: Validator
+) -> None:
+    """STAC 1.1 items refer to GeoJSON's Geometry.json, which has no GeometryCollection:
+    the message lists the six types its oneOf allows, not only the first alternative's."""
+    core_item["geometry"] = {
+        "type": "GeometryCollection",
+        "geometries": [{"type": "Point", "coordinates": [172.95, 1.35]}],
+    }
+    messages = {
+        p.message for p in validator.validate(core_item) if p.json_path == "$.geometry.type"
+    }
+    assert messages == {
+        "'GeometryCollection' is not one of ['Point', 'LineString', 'Polygon', 'MultiPoint', "
+        "'MultiLineString', 'MultiPolygon']"
+    }
+
+
 def test_datetime_not_rfc3339(core_item: Item, validator: Validator) -> None:
     core_item["properties"]["datetime"] = "2020-02-30T00:00:00Z"
     problem = only(validator.validate(core_item))
