@@ -17,6 +17,7 @@ split is planned from phase 1's counts, so each item's path is known before it i
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -33,8 +34,8 @@ from dafab_static._processes import warm_up
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
 from dafab_static.entries import Entry, Preparer
-from dafab_static.errors import DafabError, InputError, ValidationError
-from dafab_static.options import BuildOptions
+from dafab_static.errors import DafabError, InputError, OptionError, ValidationError
+from dafab_static.options import BuildOptions, path_argument, sources_argument
 from dafab_static.publish import Release
 from dafab_static.queryables import (
     CATALOG_PATH,
@@ -67,8 +68,8 @@ _SPOOL_FLUSH = 1 << 20
 
 
 def build(
-    sources: Iterable[str],
-    dest: str,
+    sources: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    dest: str | os.PathLike[str],
     *,
     options: BuildOptions | None = None,
     sample: bool = False,
@@ -78,7 +79,7 @@ def build(
 
     Args:
         sources: Files, folders, globs or URLs of rasters and STAC (items, FeatureCollections,
-            ndjson, stac-geoparquet, static catalogs).
+            ndjson, stac-geoparquet, static catalogs); one, or an iterable of them.
         dest: A local folder or ``s3://bucket/prefix``.
         options: See :class:`~dafab_static.options.BuildOptions`.
         sample: Also build from the bundled sample (generated offline).
@@ -95,6 +96,12 @@ def build(
     Example:
         >>> report = build([], "/tmp/catalog", sample=True)  # doctest: +SKIP
     """
+    sources = sources_argument(sources)
+    dest = path_argument(dest, "dest")
+    if options is not None and not isinstance(options, BuildOptions):
+        raise OptionError(f"options={options!r}: expected a dafab_static.BuildOptions")
+    if progress is not None and not callable(progress):
+        raise OptionError(f"progress={progress!r}: expected a function (stage, done, total)")
     opts = options or BuildOptions()
     started = time.perf_counter()
     report = BuildReport(dest=dest)

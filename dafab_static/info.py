@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dafab_static import crawl
 from dafab_static.errors import DafabError, InputError
+from dafab_static.options import path_argument
 from dafab_static.report import counted
 from dafab_static.storage import join_href
 
@@ -78,7 +80,7 @@ class CatalogInfo:
         return {**asdict(self), "items": self.items}
 
 
-def info(target: str) -> CatalogInfo:
+def info(target: str | os.PathLike[str]) -> CatalogInfo:
     """Describe the catalog at ``target`` (folder, ``catalog.json`` path, s3:// or http(s)://).
 
     Raises:
@@ -89,6 +91,7 @@ def info(target: str) -> CatalogInfo:
         >>> info("out").items  # doctest: +SKIP
         12
     """
+    target = path_argument(target, "target")
     root_url = target if target.endswith(".json") else target.rstrip("/") + "/catalog.json"
     root = crawl.load(root_url)
     if root.get("type") != "Catalog":

@@ -54,7 +54,7 @@ def check_id(value: object, *, what: str, source: str) -> str:
 
     Raises:
         InputError: for a missing or non-string id, or one holding ``/``, ``\\`` or ``..``,
-            which would escape the destination if written as a path.
+            which would escape the destination if written as a path, or ``.`` itself.
 
     Example:
         >>> check_id("S2A_T32TNS", what="item", source="a.json")
@@ -69,6 +69,12 @@ def check_id(value: object, *, what: str, source: str) -> str:
         )
     if _CONTROL.search(value):
         raise InputError(f"{source}: {what} id {value!r} holds control characters")
+    if value == ".":
+        # As a folder it is the folder above: a collection "." would lay its items and
+        # index over its platform's and every collection's.
+        raise InputError(
+            f"{source}: {what} id '.' names no folder of its own; fix it at its source"
+        )
     return value
 
 

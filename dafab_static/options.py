@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from dafab_static.errors import OptionError
+from dafab_static.errors import InputError, OptionError
+from dafab_static.layout import check_id
 
 #: STAC Browser and most crawlers page poorly past a few thousand links per catalog.
 DEFAULT_MAX_CHILDREN = 2000
@@ -83,6 +85,15 @@ class BuildOptions:
             raise OptionError(f"batch_size={self.batch_size}: must be positive")
         if self.workers < 0:
             raise OptionError(f"--workers {self.workers}: must be 0 (one per core) or more")
+        if self.collection is not None:
+            try:
+                check_id(self.collection, what="collection", source="--collection")
+            except InputError as e:  # the option is wrong, not the items it would be given
+                raise OptionError(
+                    str(e)
+                    .replace("fix the id at its source", "choose another")
+                    .replace("fix it at its source", "choose another")
+                ) from None
         if self.device is not None and self.pipeline is None:
             raise OptionError(f"--device {self.device}: runs a pipeline; give one with --pipeline")
         if self.datetime is not None and self.datetime.tzinfo is None:
@@ -110,12 +121,14 @@ class BuildOptions:
             object.__setattr__(self, "pipeline", os.fspath(self.pipeline))
         for name, kind in _TYPES.items():
             value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-            ):
+            if value is None and name in _OPTIONAL:
+                continue
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise OptionError(f"{name}={value!r}: expected {kind.__name__}")
 
 
+#: The options that may be None (unset); the others always hold a value of their type.
+_OPTIONAL = frozenset({"base_url", "collection", "pipeline", "device"})
 _TYPES: dict[str, type] = {
     "base_url": str, "collection": str, "strict": bool, "quiet": bool, "max_children": int,
     "batch_size": int, "title": str, "validate": bool, "workers": int, "pipeline": str,
@@ -138,3 +151,30 @@ def parse_datetime(text: str, *, option: str = "--datetime") -> _dt.datetime:
     except ValueError:
         raise OptionError(f"{option} {text!r}: not an ISO 8601 date or date-time") from None
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def path_argument(value: object, name: str) -> str:
+    """A path or URL given to the Python API, as text: ``str`` or any ``os.PathLike``.
+
+    Raises:
+        OptionError: naming the parameter, for anything else (None, bytes, a number, "").
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise OptionError(f"{name}={value!r}: expected a path or URL")
+    return value
+
+
+def sources_argument(value: object) -> list[str]:
+    """The ``sources`` of :func:`dafab_static.build`: one path or URL, or an iterable of
+    them (a plain string is one source, never its characters).
+
+    Raises:
+        OptionError: for anything else.
+    """
+    if isinstance(value, str | os.PathLike):
+        return [path_argument(value, "sources")]
+    if isinstance(value, bytes | dict) or not isinstance(value, Iterable):
+        raise OptionError(f"sources={value!r}: expected paths or URLs")
+    return [path_argument(v, "sources") for v in value]

@@ -30,6 +30,7 @@ from dafab_static._schemas import SchemaRegistry, Severity, one_line
 from dafab_static.agreement import Agreement
 from dafab_static.errors import DafabError, InputError, StorageError
 from dafab_static.layout import PIPELINE_ITEMS, PIPELINE_MARKER
+from dafab_static.options import path_argument
 from dafab_static.storage import join_href, read_url
 
 _CORE = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}
@@ -190,7 +191,7 @@ class ValidationReport:
         return {**dataclasses.asdict(self), "ok": self.ok}
 
 
-def validate(path_or_url: str, *, recursive: bool = True) -> ValidationReport:
+def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> ValidationReport:
     """Validate a catalog, collection or item and, with ``recursive``, everything it links.
 
     PATH_OR_URL: a JSON file, a folder holding ``catalog.json``, an ``http(s)://`` URL or
@@ -209,7 +210,7 @@ def validate(path_or_url: str, *, recursive: bool = True) -> ValidationReport:
         >>> validate("catalog/").summary()  # doctest: +SKIP
         'valid: /data/catalog/catalog.json: 7 objects (1 Catalog, 2 Collection, 4 Item), ...'
     """
-    root = _root_href(path_or_url)
+    root = _root_href(path_argument(path_or_url, "path_or_url"))
     crawl = _Crawl(_default_validator(), recursive)
     for href, obj, unparsed in _documents(root, _read(root)):
         if unparsed is not None:

@@ -8,7 +8,7 @@ from dafab_static.errors import InputError
 
 @pytest.mark.parametrize(
     "value",
-    ["a/b", "../x", "x/..", "..", "a..b", "a\\b", "", "tab\there"],
+    ["a/b", "../x", "x/..", "..", "a..b", "a\\b", "", "tab\there", "."],
 )
 def test_check_id_rejects_escaping_or_empty_ids(value: str) -> None:
     with pytest.raises(InputError) as info:

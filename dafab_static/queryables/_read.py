@@ -15,11 +15,12 @@ from dafab_static import arrow_schemas
 from dafab_static.crawl import collections as _crawl_collections
 from dafab_static.crawl import load as _load
 from dafab_static.errors import DafabError, InputError, StorageError
+from dafab_static.options import path_argument
 from dafab_static.queryables._document import REL, merge_queryables, queryables_for_schema
 from dafab_static.storage import arrow_filesystem, join_href, read_url
 
 
-def queryables(source: str, *, collection: str | None = None) -> dict[str, Any]:
+def queryables(source: str | os.PathLike[str], *, collection: str | None = None) -> dict[str, Any]:
     """The queryables of a catalog, one of its collections, or a stac-geoparquet index.
 
     Args:
@@ -39,6 +40,7 @@ def queryables(source: str, *, collection: str | None = None) -> dict[str, Any]:
         >>> queryables("catalog/", collection="sentinel-2-l2a")["title"]  # doctest: +SKIP
         'Queryables of sentinel-2-l2a'
     """
+    source = path_argument(source, "source")
     if urlsplit(source).path.endswith(".parquet"):
         return _from_parquet([source], source, collection)
     root = source if source.endswith(".json") else source.rstrip("/") + "/catalog.json"

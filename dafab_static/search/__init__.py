@@ -8,10 +8,12 @@ those filters.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dafab_static.errors import QueryError
+from dafab_static.options import path_argument
 from dafab_static.search.knn import near_request, nearest
 from dafab_static.search.params import request
 from dafab_static.search.result import SearchResult
@@ -21,7 +23,7 @@ __all__ = ["SearchResult", "search"]
 
 
 def search(
-    source: str,
+    source: str | os.PathLike[str],
     *,
     ids: Sequence[str] | str | None = None,
     collections: Sequence[str] | str | None = None,
@@ -81,6 +83,7 @@ def search(
     >>> similar = search("out/", near="S2A_0001", k=5, datetime="2024")  # doctest: +SKIP
     >>> [(item["id"], item["properties"]["dafab:score"]) for item in similar]  # doctest: +SKIP
     """
+    source = path_argument(source, "source")
     parsed = request(
         ids=ids,
         collections=collections,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,16 +51,49 @@ def read_argument(value: str | None, option: str, *, json_only: bool = False) ->
 
 
 @contextmanager
+def _target(output: str) -> Iterator[str]:
+    """The path to write ``output`` through: a temporary file beside it, renamed over it
+    once everything is written, so a search that fails (a bad filter, a full disk) leaves
+    an existing file as it was. A device or a pipe (``/dev/stdout``) is written directly.
+
+    Raises:
+        OptionError: naming ``--output`` when it cannot be written.
+    """
+    path = Path(output)
+    if not output:
+        raise OptionError("--output: an empty path")
+    if path.is_dir():
+        raise OptionError(f"--output {output}: is a folder, not a file")
+    if path.exists() and not path.is_file():
+        try:
+            yield output
+        except OSError as error:
+            raise OptionError(f"--output {output}: {error.strerror or error}") from None
+        return
+    if not path.parent.is_dir():
+        raise OptionError(f"--output {output}: no such folder {path.parent}")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise OptionError(f"--output {output}: {error.strerror or error}") from None
+    os.close(fd)
+    try:
+        yield temporary
+        os.replace(temporary, output)
+    except OSError as error:
+        raise OptionError(f"--output {output}: {error.strerror or error}") from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+@contextmanager
 def _sink(output: str | None) -> Iterator[IO[bytes]]:
     if output is None:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    try:
-        handle = open(output, "wb")  # noqa: SIM115 - closed below
-    except OSError as error:
-        raise OptionError(f"--output {output}: {error.strerror}") from None
-    with handle:
+    with _target(output) as path, open(path, "wb") as handle:
         yield handle
 
 
@@ -70,7 +105,8 @@ def write(result: SearchResult, kind: str, output: str | None) -> int:
         import stac_geoparquet.arrow
 
         table = result.to_arrow()
-        stac_geoparquet.arrow.to_parquet(table, output)
+        with _target(output) as path:
+            stac_geoparquet.arrow.to_parquet(table, path)
         return int(table.num_rows)
     if kind == "count":
         n = result.count()

@@ -8,6 +8,7 @@ every candidate row spend most of their time on rows this first pass throws away
 
 from __future__ import annotations
 
+import difflib
 import io
 import threading
 from collections.abc import Iterator
@@ -73,6 +74,12 @@ class OpenFile:
             self._layout = self.parquet.layout
             self.schema = self.parquet.schema_arrow
             self.geometry = geometry_column or geometry.primary_column(self.schema)
+            if geometry_column and geometry_column not in self.schema.names:
+                close = difflib.get_close_matches(geometry_column, self.schema.names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise QueryError(
+                    f"geometry_column: {index.url} has no column {geometry_column!r}{hint}"
+                )
             self.crs = geometry.foreign_crs(self.schema, self.geometry)
             self._crossing: bool | None = file_crosses(self.schema)
             metadata = self.parquet.metadata

@@ -108,6 +108,7 @@ def test_ids_format_reads_the_id_column_only(sample: Path) -> None:
         (["--datetime", "2024-99"], "datetime: '2024-99'"),
         (["--filter", "eo:cloud_cover >"], "CQL2 text, line 1 column"),
         (["--sortby", "nope"], "sortby: unknown property 'nope'"),
+        (["--geometry-column", "geometr"], "has no column 'geometr'; did you mean 'geometry'?"),
         (["--format", "xml"], "--format must be one of"),
         (["--format", "parquet"], "--format parquet needs --output"),
         (["--filter", "@/nonexistent.json"], "--filter: no such file"),
@@ -121,3 +122,24 @@ def test_errors_are_one_line(sample: Path, args: list[str], message: str) -> Non
     assert run.returncode == 1
     assert message in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_output_is_replaced_whole_or_not_at_all(sample: Path, tmp_path: Path) -> None:
+    """-o writes beside the file and renames: a search that fails (a bad filter found only
+    when the files are read) leaves the file as it was; bad paths are one line."""
+    keep = tmp_path / "keep.ndjson"
+    keep.write_text("previous\n")
+    run = cli("search", str(sample), "-o", str(keep), "--filter", "nosuch = 1")
+    assert run.returncode == 1 and run.stderr.startswith("error: unknown property 'nosuch'")
+    assert keep.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.ndjson"]  # no temporary left
+    ok = cli("search", str(sample), "-o", str(keep), "--format", "ids")
+    assert ok.returncode == 0 and len(keep.read_text().split()) == 12
+    for output, message in [
+        (tmp_path / "nodir" / "x.parquet", f"no such folder {tmp_path / 'nodir'}"),
+        (tmp_path, "is a folder, not a file"),
+        (Path("/dev/full"), "No space left on device"),
+    ]:
+        bad = cli("search", str(sample), "--format", "ndjson", "-o", str(output))
+        assert bad.returncode == 1 and "Traceback" not in bad.stderr
+        assert bad.stderr == f"error: --output {output}: {message}\n"
