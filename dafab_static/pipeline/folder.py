@@ -67,6 +67,18 @@ def run(
     final = Path(out).resolve()
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise OptionError(f"--out {out}: exists and is not an empty folder")
+
+    def put_asset(item: Mapping[str, Any], key: str, asset: Asset) -> str:
+        del key  # ``staging`` is set below, before the first scene is read
+        cid = str(item.get("collection") or UNASSIGNED)
+        path = layout.derived_asset_path(cid, str(item["id"]), asset.filename)
+        (staging / path).parent.mkdir(parents=True, exist_ok=True)
+        (staging / path).write_bytes(asset.data)
+        return path  # relative to items.ndjson: the folder stays whole wherever it goes
+
+    # Checked (device, workers, weights) before anything is written beside --out.
+    pipeline = Pipeline(recipe, put_asset=put_asset, device=device, workers=workers,
+                        strict=strict, progress=progress)  # fmt: skip
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
@@ -80,16 +92,6 @@ def run(
             raise error
         problems.append(str(error))
 
-    def put_asset(item: Mapping[str, Any], key: str, asset: Asset) -> str:
-        del key
-        cid = str(item.get("collection") or UNASSIGNED)
-        path = layout.derived_asset_path(cid, str(item["id"]), asset.filename)
-        (staging / path).parent.mkdir(parents=True, exist_ok=True)
-        (staging / path).write_bytes(asset.data)
-        return path  # relative to items.ndjson: the folder stays whole wherever it goes
-
-    pipeline = Pipeline(recipe, put_asset=put_asset, device=device, workers=workers,
-                        strict=strict, progress=progress)  # fmt: skip
     try:
         records = iter_records(sources, datetime=datetime, on_error=problem,
                                on_notice=lambda message: None)  # fmt: skip

@@ -141,3 +141,5 @@ def test_pipeline_steps_lists_builtins_and_devices_are_checked(scenes: Path, rec
               "--workers", "-3")  # fmt: skip
     assert bad.stderr == "error: --workers -3: must be 0 (read in this thread) or more\n"
     assert bad.returncode == 1 and not (tmp_path / "o").exists()
+    # Checked before anything is written beside --out: no hidden staging folder is left.
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.")]
