@@ -455,12 +455,26 @@ def _option_error(message: str) -> DafabError:
 
 
 def main() -> None:
-    """Entry point of the ``dafab-static`` script."""
+    """Entry point of the ``dafab-static`` script.
+
+    Command-line mistakes (an unknown option, a missing argument, ``--limit abc``) are one
+    line and exit code 1, as every other user mistake here; Typer's own boxed message would
+    use exit code 2, which ``build`` keeps for "published, but inputs were skipped".
+    """
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="dafab-static")
     except KeyboardInterrupt:
         err.print("interrupted; nothing was published")
         sys.exit(130)
+    except typer.TyperException as e:  # Typer's click: UsageError, BadParameter, ...
+        message = e.format_message()
+        if not message:  # no arguments at all: the help was printed, which was the answer
+            sys.exit(0)
+        context = getattr(e, "ctx", None)
+        hint = f" (see {context.command_path} --help)" if context is not None else ""
+        _say(f"error: {message}{hint}", to=err)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

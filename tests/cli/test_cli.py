@@ -146,3 +146,26 @@ def test_info_on_a_catalog_it_did_not_build(tmp_path: Path) -> None:
         "  items not counted in 1 collection",
         "  - c1: no partitions manifest, 2020-01-01T00:00:00Z/.., bbox [0.0, 0.0, 1.0, 1.0]",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "x", "--limit", "abc"], "error: Invalid value for '--limit': "),
+        (["build", "--nope"], "error: No such option: --nope"),
+        (["search"], "error: Missing argument 'source'."),
+        (["nocommand"], "error: No such command 'nocommand'."),
+    ],
+)
+def test_command_line_mistakes_are_one_line_and_exit_1(args: list[str], message: str) -> None:
+    """Exit code 2 means 'published, but inputs were skipped' for build: a mistyped option
+    is 1, in one line naming it, like every other user mistake."""
+    run = cli(*args)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.startswith(message) and run.stderr.count("\n") == 1
+    assert run.stderr.rstrip().endswith("--help)")
+
+
+def test_no_arguments_prints_the_help() -> None:
+    run = cli()
+    assert run.returncode == 0 and "Usage: dafab-static" in run.stdout
