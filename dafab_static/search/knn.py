@@ -84,6 +84,10 @@ def near_request(
         raise QueryError("near: the vector holds NaN or infinite values")
     if not values.any():
         raise QueryError("near: the vector is all zeros, so it has no cosine similarity")
+    # Cosine ignores scale, but float32 does not: 1e308 overflows, 1e-320 underflows. A
+    # power of two brings the largest value into [0.5, 1) and is exact, so a vector equal
+    # to an item's still scores exactly 1.
+    values = np.ldexp(values, -int(np.frexp(np.abs(values).max())[1]))
     return Near(k, vector=tuple(values.tolist()), model=model)
 
 

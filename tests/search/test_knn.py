@@ -55,6 +55,11 @@ def test_vector_query_equals_brute_force(
     got = _pairs(search(str(folder), near=query.tolist(), k=K))
     _check(got, brute_force(embedded, query, K))
     assert len(got) == K
+    # Cosine ignores scale: a query scaled to the ends of float64 ranks and scores alike.
+    for scale in (1e300, 1e-300):
+        scaled = _pairs(search(str(folder), near=(query * scale).tolist(), k=K))
+        assert [i for i, _ in scaled] == [i for i, _ in got]
+        assert [s for _, s in scaled] == pytest.approx([s for _, s in got], abs=1e-6)
 
 
 def test_item_query_ranks_itself_then_its_near_duplicate(
