@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import glob
 import os
 import re
 import secrets
@@ -139,9 +140,12 @@ def _refuse_foreign_folder(root: Path) -> None:
 
 def _remove_stale_staging(root: Path) -> None:
     """Delete staging folders left by builds that were killed (their process is gone)."""
-    for stale in root.parent.glob(f".{root.name}.staging-*"):
-        pid = stale.name.rsplit(".staging-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    # Exactly ours: a name with [, * or ? is not a pattern, and "a" does not own the
+    # staging of a destination called "a.staging-x".
+    mine = re.compile(rf"\.{re.escape(root.name)}\.staging-(\d+)-[0-9a-f]{{12}}")
+    for stale in root.parent.glob(f".{glob.escape(root.name)}.staging-*"):
+        match = mine.fullmatch(stale.name)
+        if match and not _alive(int(match[1])):
             shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -190,3 +190,21 @@ def test_refuses_a_bucket_prefix_it_did_not_publish(s3_bucket: str, tmp_path: Pa
     with pytest.raises(StorageError, match="not published by dafab-static"):
         dafab_static.build([str(src)], f"s3://{s3_bucket}/theirs")
     assert list(store.list()) == ["releases/notes.txt"]
+
+
+def test_stale_staging_is_removed_only_for_its_own_destination(tmp_path: Path) -> None:
+    """A killed build's staging folder goes when the next build of the same destination
+    starts; a name with glob characters, or a destination whose name extends another's,
+    is never taken for it."""
+    from dafab_static.publish import Release
+
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    for dest in ("a", "c[1]"):
+        ours = tmp_path / f".{dest}.staging-{dead}-0123456789ab"
+        theirs = [tmp_path / f".{dest}.staging-x.staging-{dead}-0123456789ab",
+                  tmp_path / f".c1.staging-{dead}-0123456789ab"]  # fmt: skip
+        for folder in (ours, *theirs):
+            folder.mkdir(exist_ok=True)
+        release = Release(str(tmp_path / dest))
+        release.abort()
+        assert not ours.exists() and all(folder.exists() for folder in theirs)
