@@ -8,6 +8,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -454,6 +455,18 @@ def _option_error(message: str) -> DafabError:
     return OptionError(message)
 
 
+#: Set when SIGTERM arrived: the KeyboardInterrupt that unwinds the program is its.
+_TERMINATED: list[bool] = []
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (what ``timeout``, CI runners and Kubernetes send) unwinds the program as
+    Ctrl-C does, so a build removes what it wrote, and stops its workers."""
+    del signum, frame
+    _TERMINATED.append(True)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point of the ``dafab-static`` script.
 
@@ -461,11 +474,11 @@ def main() -> None:
     line and exit code 1, as every other user mistake here; Typer's own boxed message would
     use exit code 2, which ``build`` keeps for "published, but inputs were skipped".
     """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(standalone_mode=False, prog_name="dafab-static")
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was published")
-        sys.exit(130)
+        _interrupted()
     except typer.TyperException as e:  # Typer's click: UsageError, BadParameter, ...
         message = e.format_message()
         if not message:  # no arguments at all: the help was printed, which was the answer
@@ -474,7 +487,18 @@ def main() -> None:
         hint = f" (see {context.command_path} --help)" if context is not None else ""
         _say(f"error: {message}{hint}", to=err)
         sys.exit(1)
+    if code == 130:  # Typer turns KeyboardInterrupt into exit code 130, silently
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> NoReturn:
+    """Say that the run stopped, after it unwound (a build removes what it wrote)."""
+    if _TERMINATED:
+        err.print("terminated; nothing was published")
+        sys.exit(128 + signal.SIGTERM)
+    err.print("interrupted; nothing was published")
+    sys.exit(130)
 
 
 if __name__ == "__main__":

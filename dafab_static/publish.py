@@ -13,7 +13,8 @@ different atomic primitives:
   a single PUT. So every build writes its tree under a new ``releases/<id>/`` prefix and
   :meth:`Release.commit` finally PUTs the root ``catalog.json``, whose child links point into
   that prefix. A crawler that fetched the previous root keeps reading a complete previous
-  release: the previous release is kept, and older ones are deleted.
+  release: the previous release is kept, and older ones are deleted; a release that no root
+  has named yet is another build's in progress, and is left alone (see _stale_releases).
 
 The writers place objects with :meth:`Release.locate`, which maps a layout path (such as
 ``sensors/catalog.json``) to the key the object gets in this release.
@@ -29,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import orjson
@@ -40,6 +42,9 @@ from dafab_static.storage import FolderStore, ObjectStore, folder_problem, open_
 MARKER = ".dafab-release.json"
 ROOT = "catalog.json"
 _RELEASE_ID = re.compile(r"[0-9a-f]{12}")
+_OUR_RELEASE_KEY = re.compile(r"releases/[0-9a-f]{12}/")
+#: 2024-01-01: no release id of this scheme starts before.
+_FIRST_RELEASE_S = 1704067200
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -49,7 +54,8 @@ class Release:
 
     def __init__(self, dest: str, *, release_id: str | None = None) -> None:
         self.dest = dest
-        self.id = release_id or secrets.token_hex(6)
+        # 12 hex digits: the start time (8, seconds) and 4 random ones; see _stale_releases.
+        self.id = release_id or f"{int(time.time()) & 0xFFFFFFFF:08x}{secrets.token_hex(2)}"
         target = open_store(dest)
         self.store: FolderStore | ObjectStore
         #: The destination folder, for a local destination (a build never reads it).
@@ -88,15 +94,11 @@ class Release:
             _swap_into_place(self.store.root, Path(self.dest).resolve())
             return
         previous = _read_marker(self.store)
+        live = str(previous.get("release", ""))
         self.store.put(ROOT, root)  # the commit point: one atomic PUT
-        self.store.put(MARKER, _dumps({**marker, "release": self.id}))
-        keep = {self.id, str(previous.get("release", ""))}
-        stale = [
-            key
-            for key in self.store.list("releases/")
-            if _RELEASE_ID.fullmatch(key.split("/")[1]) and key.split("/")[1] not in keep
-        ]
-        self.store.delete(stale)
+        self.store.put(MARKER, _dumps({**marker, "release": self.id,
+                                       "retired": [live] if live else []}))  # fmt: skip
+        self.store.delete(_stale_releases(self.store, previous, keep={self.id, live}))
 
     def abort(self) -> None:
         """Discard everything this release wrote; the published catalog is untouched."""
@@ -106,13 +108,47 @@ class Release:
             self.store.delete(list(self.store.list(f"releases/{self.id}/")))
 
 
+#: A release that no root ever named, started this long ago, was left by a killed build.
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def _stale_releases(
+    store: ObjectStore, previous: dict[str, object], *, keep: set[str]
+) -> list[str]:
+    """Keys of the releases a commit may delete from a bucket.
+
+    The one being committed and the one it replaces stay (a reader may still be crawling
+    the previous root). A release that was replaced before that (``retired`` in the marker)
+    goes: no root names it. A release that no root ever named is another build's, in
+    progress, unless it started more than :data:`ABANDONED_AFTER_S` ago (its id begins with
+    its start time): deleting every unnamed release, as one did, deleted a concurrent
+    build's release under it, and its root then named a release that was gone.
+    """
+    retired = previous.get("retired")
+    retired_ids = {str(r) for r in retired} if isinstance(retired, list) else set()
+    now = time.time()
+    stale = []
+    for key in store.list("releases/"):
+        release = key.split("/")[1]
+        if not _RELEASE_ID.fullmatch(release) or release in keep:
+            continue
+        started = int(release[:8], 16)
+        plausible = _FIRST_RELEASE_S <= started <= now + 3600  # older ids were all random
+        if release in retired_ids or not plausible or now - started > ABANDONED_AFTER_S:
+            stale.append(key)
+    return stale
+
+
 def _dumps(marker: dict[str, object]) -> bytes:
     return orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 def _refuse_foreign_prefix(store: ObjectStore) -> None:
-    """Never publish over a bucket prefix holding objects this tool did not write."""
-    if next(iter(store.list()), None) is not None and not store.exists(MARKER):
+    """Never publish over a bucket prefix holding objects this tool did not write. Objects
+    under ``releases/<id>/`` alone, with no marker, are a first build's that was killed."""
+    if store.exists(MARKER):
+        return
+    if any(not _OUR_RELEASE_KEY.match(key) for key in store.list()):
         raise StorageError(
             f"{store.url}: prefix is not empty and was not published by dafab-static; "
             "choose a new or empty prefix"

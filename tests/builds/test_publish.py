@@ -71,7 +71,9 @@ def test_failed_strict_build_leaves_previous_catalog_intact(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name] == []
 
 
-def _kill_mid_build(cmd: list[str], env: dict[str, str], started: Any, tmp: Path) -> None:
+def _kill_mid_build(
+    cmd: list[str], env: dict[str, str], started: Any, tmp: Path, sig: int = signal.SIGKILL
+) -> subprocess.Popen[bytes]:
     # A killed build cannot remove its spool folder: keep it in the test's own tmp.
     env = {**env, "TMPDIR": str(tmp)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -81,12 +83,15 @@ def _kill_mid_build(cmd: list[str], env: dict[str, str], started: Any, tmp: Path
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             assert time.monotonic() < deadline, "build never started writing"
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, sig)
+        if sig != signal.SIGKILL:
+            proc.wait(timeout=120)  # it cleans up, then exits
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+        _, err = proc.communicate()
+    assert proc.returncode == (-sig if sig == signal.SIGKILL else 128 + sig), err
+    return proc
 
 
 def _big_source(tmp_path: Path) -> Path:
@@ -181,6 +186,56 @@ def test_killed_build_leaves_old_s3_catalog_unharmed(s3_bucket: str, tmp_path: P
     assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
         f"gen-{i:07d}" for i in range(7)
     ]
+
+
+def test_s3_commit_leaves_a_concurrent_build_alone(s3_bucket: str, tmp_path: Path) -> None:
+    """A release that no root names yet is another build's, in progress: a commit keeps it
+    (it deleted it, and that build then published a root naming a release that was gone).
+    A release abandoned more than a day ago, and one already replaced twice, go."""
+    import time
+
+    from dafab_static.publish import ABANDONED_AFTER_S
+
+    dest = f"s3://{s3_bucket}/conc"
+    store = open_store(dest)
+    dafab_static.build([str(write_ndjson(tmp_path / "1.ndjson", _items(1)))], dest)
+    first = {k.split("/")[1] for k in store.list("releases/")}
+    running = f"{int(time.time()):08x}beef"  # started now, by a build still writing
+    abandoned = f"{int(time.time() - ABANDONED_AFTER_S - 60):08x}dead"
+    for release in (running, abandoned):
+        store.put(f"releases/{release}/sensors/catalog.json", b"{}")
+    for n in (2, 3):
+        dafab_static.build([str(write_ndjson(tmp_path / f"{n}.ndjson", _items(n)))], dest)
+    releases = {k.split("/")[1] for k in store.list("releases/")}
+    assert running in releases and abandoned not in releases and not first & releases
+    assert len(releases) == 3  # the live one, the one it replaced, the one in progress
+    assert dafab_static.validate(dest).ok
+
+
+def test_a_killed_first_build_does_not_lock_the_prefix(s3_bucket: str, tmp_path: Path) -> None:
+    """Objects under releases/<id>/ and no marker: a first build that was killed; the
+    prefix is still this tool's to publish to."""
+    store = open_store(f"s3://{s3_bucket}/fresh")
+    store.put("releases/6700000012ab/sensors/catalog.json", b"{}")
+    src = write_ndjson(tmp_path / "a.ndjson", _items(2))
+    assert dafab_static.build([str(src)], f"s3://{s3_bucket}/fresh").ok
+
+
+def test_terminated_s3_build_removes_its_release(s3_bucket: str, tmp_path: Path) -> None:
+    """SIGTERM (timeout, CI, Kubernetes) unwinds like Ctrl-C: the release it was writing is
+    deleted, the published catalog is untouched, the exit code is 143."""
+    dest = f"s3://{s3_bucket}/term"
+    dafab_static.build([str(write_ndjson(tmp_path / "old.ndjson", _items(3)))], dest)
+    store = open_store(dest)
+    before = {k: store.get(k) for k in store.list()}
+
+    def new_release_started() -> bool:
+        return sum(1 for k in store.list("releases/") if k not in before) > 50
+
+    cmd = [sys.executable, "-m", "dafab_static.cli", "build", str(_big_source(tmp_path)),
+           "--out", dest, "--quiet"]  # fmt: skip
+    _kill_mid_build(cmd, dict(os.environ), new_release_started, tmp_path, signal.SIGTERM)
+    assert {k: store.get(k) for k in store.list()} == before
 
 
 def test_refuses_a_bucket_prefix_it_did_not_publish(s3_bucket: str, tmp_path: Path) -> None:
