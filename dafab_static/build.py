@@ -111,7 +111,9 @@ def build(
     try:
         with _sample_sources(sample) as sample_folder:
             localized = embed(release, sample_folder.path, "sample") if sample_folder.path else ()
-            for folder in _pipeline_outputs(sources):
+            from dafab_static.ingest import pipeline_folder
+
+            for folder in filter(None, map(pipeline_folder, sources)):
                 # Its masks, thumbnails and embeddings are published with its items.
                 assets = folder / layout.DERIVED_ASSETS
                 localized += embed(release, str(assets), layout.DERIVED_ASSETS)
@@ -531,20 +533,6 @@ class _Build:
             "items": self.report.items,
             "collections": dict(sorted(self.report.collections.items())),
         }
-
-
-def _pipeline_outputs(sources: Iterable[str]) -> Iterator[Path]:
-    """The ``pipeline run`` folders among the sources: given as the folder, or as its
-    ``items.ndjson`` (marked by :data:`layout.PIPELINE_MARKER`)."""
-    from dafab_static.ingest._fetch import is_url, location
-
-    for source in sources:
-        if is_url(source):
-            continue
-        path = Path(location(source))
-        folder = path.parent if path.name == layout.PIPELINE_ITEMS else path
-        if (folder / layout.PIPELINE_MARKER).is_file():
-            yield folder
 
 
 def _nothing_found(sources: list[str], skipped: list[str], *, valid: bool = False) -> str:

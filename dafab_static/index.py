@@ -56,12 +56,12 @@ class PartitionInfo:
     checksum: str  # multihash hex (sha2-256), as in the STAC file extension
 
 
-def parse_geometries(items: Sequence[dict[str, Any]]) -> np.ndarray:
-    """The items' GeoJSON geometries as shapely geometries, in one vectorised GEOS call
-    (per-item ``shapely.geometry.shape`` measured 0.78 s for 10k NAIP footprints)."""
+def parse_geometries(geometries: Sequence[dict[str, Any]]) -> np.ndarray:
+    """GeoJSON geometries as shapely geometries, in one vectorised GEOS call (per-item
+    ``shapely.geometry.shape`` measured 0.78 s for 10k NAIP footprints)."""
     import orjson
 
-    parsed: np.ndarray = shapely.from_geojson([orjson.dumps(item["geometry"]) for item in items])
+    parsed: np.ndarray = shapely.from_geojson([orjson.dumps(g) for g in geometries])
     return parsed
 
 
@@ -110,12 +110,12 @@ def to_table(items: Sequence[dict[str, Any]], geometries: np.ndarray | None = No
     handling), minus its defensive ``deepcopy`` of every item: profiling 10k NAIP items put
     80% of its 2.9 s in that copy. We own these dicts, so a shallow copy of the few levels
     that get WKB geometries is enough. ``geometries``: :func:`parse_geometries` of the
-    items, when the caller has them already.
+    items' geometries, when the caller has them already.
     """
     from stac_geoparquet.arrow._batch import StacJsonBatch
 
     if geometries is None:
-        geometries = parse_geometries(items)
+        geometries = parse_geometries([item["geometry"] for item in items])
     wkb = [bytes(b) for b in shapely.to_wkb(geometries, flavor="iso")]
     rows = [_with_wkb(item, geometry) for item, geometry in zip(items, wkb, strict=True)]
     batch = StacJsonBatch(pa.RecordBatch.from_struct_array(pa.array(rows)))
@@ -195,7 +195,7 @@ def _with_wkb(item: dict[str, Any], geometry: bytes) -> dict[str, Any]:
 
 def _wkb_many(geometries: Sequence[dict[str, Any]]) -> list[bytes]:
     """ISO WKB of GeoJSON geometries (see :func:`parse_geometries`)."""
-    parsed = parse_geometries([{"geometry": g} for g in geometries])
+    parsed = parse_geometries(geometries)
     return [bytes(b) for b in shapely.to_wkb(parsed, flavor="iso")]
 
 

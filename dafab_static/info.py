@@ -9,6 +9,7 @@ from typing import Any
 
 from dafab_static import crawl
 from dafab_static.errors import DafabError, InputError
+from dafab_static.layout import RELEASE_MARKER
 from dafab_static.options import path_argument
 from dafab_static.report import counted
 from dafab_static.storage import join_href
@@ -96,7 +97,7 @@ def info(target: str | os.PathLike[str]) -> CatalogInfo:
     root = crawl.load(root_url)
     if root.get("type") != "Catalog":
         raise InputError(f"{root_url}: not a STAC Catalog")
-    marker = crawl.try_load(join_href(root_url, ".dafab-release.json"))
+    marker = crawl.try_load(join_href(root_url, RELEASE_MARKER))
     collections = [_describe(url, doc) for url, doc in crawl.collections(root_url, root)]
     return CatalogInfo(
         root=root_url,

@@ -31,6 +31,10 @@ from dafab_static.errors import InputError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _URL_SAFE = re.compile(r"[A-Za-z0-9/_.~+=,@-]*")
+#: The root catalog, and the marker beside it on every catalog this tool publishes (what
+#: the build was; :mod:`dafab_static.publish` writes both).
+ROOT = "catalog.json"
+RELEASE_MARKER = ".dafab-release.json"
 SENSORS = "sensors"
 DERIVED = "derived"
 INDEX = "index"
@@ -49,8 +53,17 @@ _PLATFORM_FAMILIES = (
 )
 
 
-def check_id(value: object, *, what: str, source: str) -> str:
+def check_id(
+    value: object,
+    *,
+    what: str,
+    source: str,
+    fix: str = "ids are never rewritten, so fix the id at its source",
+) -> str:
     """Return ``value`` if it is usable as a STAC id and as a path segment.
+
+    ``fix`` ends the messages that say what to do (an option's value is chosen, not fixed
+    at a source).
 
     Raises:
         InputError: for a missing or non-string id, or one holding ``/``, ``\\`` or ``..``,
@@ -65,16 +78,14 @@ def check_id(value: object, *, what: str, source: str) -> str:
     if "/" in value or "\\" in value or ".." in value:
         raise InputError(
             f"{source}: {what} id {value!r} holds '/', '\\' or '..', which would escape the "
-            "destination; ids are never rewritten, so fix the id at its source"
+            f"destination; {fix}"
         )
     if _CONTROL.search(value):
         raise InputError(f"{source}: {what} id {value!r} holds control characters")
     if value == ".":
         # As a folder it is the folder above: a collection "." would lay its items and
         # index over its platform's and every collection's.
-        raise InputError(
-            f"{source}: {what} id '.' names no folder of its own; fix it at its source"
-        )
+        raise InputError(f"{source}: {what} id '.' names no folder of its own; {fix}")
     return value
 
 

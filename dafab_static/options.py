@@ -87,13 +87,10 @@ class BuildOptions:
             raise OptionError(f"--workers {self.workers}: must be 0 (one per core) or more")
         if self.collection is not None:
             try:
-                check_id(self.collection, what="collection", source="--collection")
+                check_id(self.collection, what="collection", source="--collection",
+                         fix="choose another")  # fmt: skip
             except InputError as e:  # the option is wrong, not the items it would be given
-                raise OptionError(
-                    str(e)
-                    .replace("fix the id at its source", "choose another")
-                    .replace("fix it at its source", "choose another")
-                ) from None
+                raise OptionError(str(e)) from None
         if self.device is not None and self.pipeline is None:
             raise OptionError(f"--device {self.device}: runs a pipeline; give one with --pipeline")
         if self.datetime is not None and self.datetime.tzinfo is None:

@@ -36,13 +36,12 @@ from pathlib import Path
 import orjson
 
 from dafab_static.errors import StorageError
+from dafab_static.layout import RELEASE_MARKER as MARKER
+from dafab_static.layout import ROOT
 from dafab_static.storage import FolderStore, ObjectStore, folder_problem, open_store
 
-#: Marker written at the top of every catalog this tool publishes.
-MARKER = ".dafab-release.json"
-ROOT = "catalog.json"
 _RELEASE_ID = re.compile(r"[0-9a-f]{12}")
-_OUR_RELEASE_KEY = re.compile(r"releases/[0-9a-f]{12}/")
+_OUR_RELEASE_KEY = re.compile(rf"releases/{_RELEASE_ID.pattern}/")
 #: 2024-01-01: no release id of this scheme starts before.
 _FIRST_RELEASE_S = 1704067200
 _RENAME_EXCHANGE = 2

@@ -29,7 +29,7 @@ import orjson
 from dafab_static._schemas import SchemaRegistry, Severity, one_line
 from dafab_static.agreement import Agreement
 from dafab_static.errors import DafabError, InputError, StorageError
-from dafab_static.layout import PIPELINE_ITEMS, PIPELINE_MARKER
+from dafab_static.layout import PIPELINE_ITEMS
 from dafab_static.options import path_argument
 from dafab_static.storage import join_href, read_url
 
@@ -352,8 +352,10 @@ def _root_href(path_or_url: str) -> str:
         return path_or_url.rstrip("/") + "/catalog.json"
     path = parts.path if parts.scheme == "file" else path_or_url
     if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, PIPELINE_MARKER)):  # a `pipeline run` folder
-            return os.path.normpath(os.path.abspath(os.path.join(path, PIPELINE_ITEMS)))
+        from dafab_static.ingest import pipeline_folder
+
+        if (pipeline := pipeline_folder(path)) is not None:  # its items, line by line
+            return str(pipeline / PIPELINE_ITEMS)
         path = os.path.join(path, "catalog.json")
         if not os.path.isfile(path):
             raise InputError(f"{path_or_url}: folder has no catalog.json")

@@ -139,7 +139,7 @@ class MonthWriter:
             result.catalog = None
             return result
         items = [d for _, d in docs]
-        geometries = index.parse_geometries(items)
+        geometries = index.parse_geometries([item["geometry"] for item in items])
         for i in index.cover_geometries(items, geometries):
             message = "bbox did not contain the geometry; widened to cover it"
             first, count = result.warnings.get(message, ("", 0))

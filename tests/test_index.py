@@ -292,7 +292,8 @@ def test_bboxes_are_widened_to_cover_their_geometry() -> None:
         # crosses the antimeridian: longitudes wrap, only latitudes are checked
         {"id": "wrap", "geometry": square, "bbox": [179.0, 0.0, -179.0, 1.0]},
     ]
-    widened = index.cover_geometries(items, index.parse_geometries(items))
+    geometries = index.parse_geometries([it["geometry"] for it in items])
+    widened = index.cover_geometries(items, geometries)
     assert [items[i]["id"] for i in widened] == ["short", "3d", "wrap"]
     assert items[1]["bbox"] == [0.0, 0.0, 2.0, 2.0]
     assert items[2]["bbox"] == [0.0, 0.0, -5.0, 2.0, 2.0, 9.0]  # z kept

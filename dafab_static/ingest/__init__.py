@@ -26,7 +26,6 @@ from dafab_static.ingest import stac
 from dafab_static.ingest._fetch import SCHEME, is_url, location
 from dafab_static.ingest.conform import OnNotice
 from dafab_static.ingest.stac import OnError, Prepare, Prepared, Record
-from dafab_static.publish import MARKER, ROOT
 
 __all__ = ["Prepare", "Prepared", "Record", "iter_records"]
 
@@ -99,10 +98,10 @@ def iter_records(
         workers: Threads reading rasters, and processes reading a large NDJSON or
             stac-geoparquet file when ``prepare`` is given; 0 means one per CPU.
         prepare: The caller's last steps for each item and batch (:class:`stac.Prepare`).
-        exclude: Folders a walk does not enter (the build's destination, when it lies
-            inside a source folder).
             With it, large local NDJSON and stac-geoparquet files are read by several
             processes that apply it, and their items come as :class:`Prepared`, in order.
+        exclude: Folders a walk does not enter (the build's destination, when it lies
+            inside a source folder).
 
     Raises:
         OptionError: ``workers`` is negative.
@@ -270,9 +269,9 @@ def _walk(
         on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
 
     for root, dirs, files in os.walk(folder, onerror=unlistable):
-        if MARKER in files and ROOT in files:
+        if layout.RELEASE_MARKER in files and layout.ROOT in files:
             dirs[:] = []
-            yield "stac", os.path.join(root, ROOT)
+            yield "stac", os.path.join(root, layout.ROOT)
             continue
         if layout.PIPELINE_MARKER in files and layout.PIPELINE_ITEMS in files:
             dirs[:] = []  # its assets/ are the items' files (masks, thumbnails), not items
@@ -292,6 +291,16 @@ def _walk(
                 continue
             if (kind := _classify(path)) is not None:
                 yield kind, path
+
+
+def pipeline_folder(source: str) -> Path | None:
+    """The ``pipeline run`` folder that a local ``source`` names, as the folder or as its
+    ``items.ndjson`` (marked by :data:`layout.PIPELINE_MARKER`); None for anything else."""
+    if is_url(source):
+        return None
+    path = Path(location(source))
+    folder = path.parent if path.name == layout.PIPELINE_ITEMS else path
+    return folder if (folder / layout.PIPELINE_MARKER).is_file() else None
 
 
 def _expected() -> str:

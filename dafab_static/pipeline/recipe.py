@@ -243,10 +243,10 @@ def _wants_tuple(hint: Any) -> bool:
     """Whether a type hint is, or admits, a tuple (``tuple[float, float] | None``)."""
     import typing
 
-    if typing.get_origin(hint) is tuple or hint is tuple:
-        return True
     return (
-        any(_wants_tuple(arg) for arg in typing.get_args(hint)) if typing.get_args(hint) else False
+        hint is tuple
+        or typing.get_origin(hint) is tuple
+        or any(_wants_tuple(arg) for arg in typing.get_args(hint))
     )
 
 
