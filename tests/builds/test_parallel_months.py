@@ -22,7 +22,7 @@ from dafab_static.options import BuildOptions
 from .generate import item, write_ndjson
 
 workers = importlib.import_module("dafab_static.workers")
-build_module = importlib.import_module("dafab_static.build")
+intake_module = importlib.import_module("dafab_static.intake")
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -79,14 +79,14 @@ def test_pool_writes_the_same_catalog_as_one_process(
     # Months of very different sizes, so the pool finishes them out of order.
     items = _uneven_months((40, 400, 90))
     src = write_ndjson(tmp_path / "in.ndjson", items)
-    monkeypatch.setattr(build_module, "WARM_UP_ITEMS", 50)
+    monkeypatch.setattr(intake_module, "WARM_UP_ITEMS", 50)
     calls: list[int] = []
 
     def warm_up(count: int) -> None:
         calls.append(count)
         _processes.warm_up(count)
 
-    monkeypatch.setattr(build_module, "warm_up", warm_up)
+    monkeypatch.setattr(intake_module, "warm_up", warm_up)
     pooled = dafab_static.build([str(src)], str(tmp_path / "pooled"),
                                 options=BuildOptions(workers=2))  # fmt: skip
     alone = dafab_static.build([str(src)], str(tmp_path / "alone"),
