@@ -1,0 +1,65 @@
+"""``dafab-static pipeline``: run metadata recipes without building a catalog."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from dafab_static._cli_console import DEVICE, console, err, fail, progress_bars, say
+from dafab_static.errors import DafabError, OptionError
+
+pipeline_app = typer.Typer(
+    help="Run metadata pipelines (torch recipes) without building a catalog.",
+    no_args_is_help=True,
+)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    recipe: Annotated[str, typer.Argument(help="Recipe file (TOML), e.g. pipelines/default.toml.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Rasters, STAC files, folders, globs or URLs.")
+    ],
+    out: Annotated[str, typer.Option("--out", "-o", help="New or empty output folder.")] = "",
+    device: Annotated[str | None, DEVICE] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Readers working ahead (0: read inline).")
+    ] = None,
+    when: Annotated[
+        str | None,
+        typer.Option("--datetime", help="Datetime for rasters that carry none (ISO 8601)."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first failure.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run a recipe over the scenes of SOURCES; write out/items.ndjson and out/assets/."""
+    from dafab_static.options import parse_datetime
+    from dafab_static.pipeline import run
+
+    try:
+        if not out:
+            raise OptionError("--out is required (a new or empty folder)")
+        with progress_bars(not quiet and not as_json and err.is_terminal) as progress:
+            report = run(recipe, sources, out, device=device, workers=workers, strict=strict,
+                         datetime=parse_datetime(when) if when else None,
+                         progress=progress)  # fmt: skip
+    except DafabError as e:
+        fail(e)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    elif not quiet:
+        say(report.summary())
+    if report.failed or report.skipped:
+        raise typer.Exit(2)
+
+
+@pipeline_app.command("steps")
+def pipeline_steps() -> None:
+    """List the steps recipes can use: built-in and installed plugins."""
+    from dafab_static.pipeline import available_steps
+
+    for name in available_steps():
+        typer.echo(name)
