@@ -3,6 +3,7 @@ messages, and the progress bars."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -25,8 +26,12 @@ console = Console()
 err = Console(stderr=True)
 
 
-def fail(error: DafabError) -> NoReturn:
-    """Print ``error`` as one line on stderr and exit with code 1."""
+def fail(error: DafabError, *, as_json: dict[str, Any] | None = None) -> NoReturn:
+    """Print ``error`` as one line on stderr and exit with code 1; with ``as_json`` (the
+    failed command's ``--json`` answer, less the error), say it on stdout too, for scripts
+    that read only stdout."""
+    if as_json is not None:
+        console.print_json(json.dumps({**as_json, "ok": False, "error": str(error)}))
     # The message is text, never markup: paths and messages hold brackets ("no [[steps]]",
     # a folder "b[/x]") that rich would eat or fail on.
     err.print(

@@ -47,7 +47,7 @@ def pipeline_run(
                          datetime=parse_datetime(when) if when else None,
                          progress=progress)  # fmt: skip
     except DafabError as e:
-        fail(e)
+        fail(e, as_json={} if as_json else None)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     elif not quiet:

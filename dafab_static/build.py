@@ -34,7 +34,7 @@ from dafab_static.errors import InputError, OptionError
 from dafab_static.intake import Intake
 from dafab_static.options import BuildOptions, path_argument, sources_argument
 from dafab_static.publish import Release
-from dafab_static.report import BuildReport, counted
+from dafab_static.report import BuildReport, nothing_found
 from dafab_static.spool import Spool
 from dafab_static.writer import WriterConfig, embed
 
@@ -93,13 +93,13 @@ def build(
             srcs = [*sample_folder.sources, *sources]
             Intake(run, recipe).ingest(srcs)
             if not run.spool.counts:
-                raise InputError(_nothing_found(srcs, report.skipped))
+                raise InputError(nothing_found(srcs, report.skipped))
             config = WriterConfig(release, opts.base_url, opts.validate, opts.strict, localized,
                                   derived_assets=recipe is not None)  # fmt: skip
             assembly = Assembly(run, config)
             root = assembly.write()
             if not report.items:  # every item failed validation: nothing worth publishing
-                raise InputError(_nothing_found(srcs, report.skipped, valid=True))
+                raise InputError(nothing_found(srcs, report.skipped, valid=True))
             release.commit(root, assembly.marker())
         report.published = True
     except BaseException:
@@ -144,15 +144,3 @@ def _sample_sources(enabled: bool) -> Iterator[_Sample]:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-
-def _nothing_found(sources: list[str], skipped: list[str], *, valid: bool = False) -> str:
-    """The one line of a build that found no (``valid``) item: with why, since no summary
-    follows it."""
-    where = ", ".join(sources) if sources else "no sources"
-    found = (
-        f"no STAC item of {where} passes validation" if valid else f"no STAC items found in {where}"
-    )
-    if not skipped:
-        return found
-    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    return f"{found}; {counted(len(skipped), 'input')} skipped: {'; '.join(skipped[:3])}{more}"

@@ -123,9 +123,7 @@ def build(
                 sources or [], out, options=options, sample=sample, progress=progress
             )
     except DafabError as e:
-        if as_json:  # a script reading stdout learns the outcome too, not only stderr
-            console.print_json(json.dumps({"ok": False, "published": False, "error": str(e)}))
-        fail(e)
+        fail(e, as_json={"published": False} if as_json else None)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     elif not quiet:

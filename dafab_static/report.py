@@ -64,3 +64,16 @@ class BuildReport:
 def counted(n: int, noun: str) -> str:
     """``1 item``, ``2 items``: a count with its noun, for summaries."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def nothing_found(sources: list[str], skipped: list[str], *, valid: bool = False) -> str:
+    """The one line of a build or pipeline run that found no (``valid``) item: with why,
+    since no summary follows it."""
+    where = ", ".join(sources) if sources else "no sources"
+    found = (
+        f"no STAC item of {where} passes validation" if valid else f"no STAC items found in {where}"
+    )
+    if not skipped:
+        return found
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"{found}; {counted(len(skipped), 'input')} skipped: {'; '.join(skipped[:3])}{more}"

@@ -22,6 +22,7 @@ from dafab_static.errors import InputError, OptionError
 from dafab_static.pipeline.recipe import Recipe, load_recipe
 from dafab_static.pipeline.runner import Pipeline, PipelineReport
 from dafab_static.pipeline.windows import Asset
+from dafab_static.report import nothing_found
 from dafab_static.spool import UNASSIGNED
 from dafab_static.storage import folder_problem
 
@@ -104,7 +105,7 @@ def run(
             for card in pipeline.model_items():
                 f.write(orjson.dumps(card) + b"\n")
         if not count:
-            raise InputError("no STAC items found in " + ", ".join(sources))
+            raise InputError(nothing_found(sources, problems))
         marker = {"generator": f"dafab-static {__version__}", "recipe": recipe.name,
                   "recipe_version": recipe.version, "items": count}  # fmt: skip
         (staging / layout.PIPELINE_MARKER).write_bytes(orjson.dumps(marker))

@@ -88,6 +88,7 @@ class PipelineReport:
     def to_dict(self) -> dict[str, Any]:
         """Machine-readable form (``--json``)."""
         return {
+            "ok": not self.failed and not self.skipped,
             "recipe": self.recipe, "device": self.device, "scenes": self.scenes,
             "processed": self.processed, "failed": self.failed, "skipped": self.skipped,
             "notes": dict(self.notes), "note_examples": dict(self.noted),

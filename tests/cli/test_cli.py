@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import dafab_static
+from tests.builds.generate import item, write_ndjson
 from tests.cli.runner import cli
 
 
@@ -169,3 +170,33 @@ def test_command_line_mistakes_are_one_line_and_exit_1(args: list[str], message:
 def test_no_arguments_prints_the_help() -> None:
     run = cli()
     assert run.returncode == 0 and "Usage: dafab-static" in run.stdout
+
+
+def test_pipeline_run_json_says_ok_and_errors_on_stdout(tmp_path: Path) -> None:
+    """``pipeline run --json`` answers on stdout whether the run worked, as ``build --json``."""
+    recipe = tmp_path / "empty.toml"
+    recipe.write_text("")
+    run = cli("pipeline", "run", str(recipe), str(tmp_path), "--out", str(tmp_path / "o"), "--json")
+    assert run.returncode == 1
+    assert json.loads(run.stdout) == {
+        "ok": False, "error": f"{recipe}: no [[steps]]; a recipe needs at least one step",
+    }  # fmt: skip
+    assert run.stderr == f"error: {recipe}: no [[steps]]; a recipe needs at least one step\n"
+    recipe.write_text('[[steps]]\nname = "indices"\n')
+    bad = tmp_path / "not-a-raster.tif"
+    bad.write_text("no")
+    run = cli("pipeline", "run", str(recipe), str(bad), "--out", str(tmp_path / "o"), "--json")
+    # Nothing found: the one line says why, since no summary follows it.
+    reason = (
+        f"{bad}: cannot read raster: '{bad}' not recognized as being in a supported file format."
+    )
+    assert run.returncode == 1 and json.loads(run.stdout) == {
+        "ok": False, "error": f"no STAC items found in {bad}; 1 input skipped: {reason}",
+    }  # fmt: skip
+    # Items passed through, one input skipped: the report itself says it is not ok.
+    items = write_ndjson(tmp_path / "items.ndjson", [item(1, month=5)])
+    run = cli("pipeline", "run", str(recipe), str(bad), str(items), "--out", str(tmp_path / "p"),
+              "--json")  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    doc = json.loads(run.stdout)
+    assert (doc["ok"], doc["skipped"], doc["failed"]) == (False, [reason], []), doc
