@@ -143,4 +143,3 @@ def _sample_sources(enabled: bool) -> Iterator[_Sample]:
         yield _Sample(folder, tuple(str(p) for p in manifest.sources))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-

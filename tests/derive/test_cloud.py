@@ -15,14 +15,12 @@ import torch.nn.functional as F
 
 from dafab_static.derive.cloud import (
     CloudMask,
-    agreement,
     cloud_cover,
     cloud_mask,
-    reference_mask,
-    reference_valid,
     shadow_cover,
 )
 from dafab_static.derive.morphology import dilate, fill_by_erosion, fill_holes
+from dafab_static.derive.qa_reference import agreement, reference_mask, reference_valid
 from dafab_static.errors import InputError
 from tests.spectra import BANDS
 from tests.spectra import SPECTRA as BASE_SPECTRA

@@ -59,13 +59,11 @@ class CloudMaskStep(Step):
         import torch
 
         from dafab_static.derive.cloud import (
-            agreement,
             cloud_cover,
             cloud_mask,
-            reference_mask,
-            reference_valid,
             shadow_cover,
         )
+        from dafab_static.derive.qa_reference import agreement, reference_mask, reference_valid
 
         refl, valid = windows.scene()
         props = windows.item.get("properties", {})
