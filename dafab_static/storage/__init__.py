@@ -19,10 +19,9 @@ from dafab_static.storage._stores import (
     Store,
     arrow_filesystem,
     folder_problem,
-    join_href,
     open_store,
-    read_url,
 )
+from dafab_static.storage._urls import join_href, read_url
 
 __all__ = [
     "FolderStore",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from dafab_static.errors import StorageError
-from dafab_static.storage._stores import _shared_s3_client, _short
+from dafab_static.storage._s3 import shared_s3_client, short_error
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -149,7 +149,7 @@ def open_input(
     if parts.scheme == "s3":
         if not parts.netloc or not parts.path.strip("/"):
             raise StorageError(f"{url_or_path}: expected s3://bucket/key")
-        store, key = _shared_s3_client(parts.netloc), parts.path.lstrip("/")
+        store, key = shared_s3_client(parts.netloc), parts.path.lstrip("/")
     elif parts.scheme in ("http", "https"):
         if parts.query or not parts.path.strip("/"):
             # obstore's HTTPStore addresses objects by path only; a query (a presigned URL)
@@ -332,4 +332,4 @@ class _RangeFile(io.RawIOBase):
                 f"{self.url}: the server does not honour HTTP Range requests "
                 "(serve the index from S3 or a web server that answers 206)"
             )
-        return StorageError(f"{self.url}: cannot read ({_short(error)})")
+        return StorageError(f"{self.url}: cannot read ({short_error(error)})")

@@ -1,4 +1,4 @@
-"""Whole-object stores (:class:`FolderStore`, :class:`ObjectStore`) and their configuration.
+"""Whole-object stores (:class:`FolderStore`, :class:`ObjectStore`), opened by URL.
 
 Public names are re-exported by :mod:`dafab_static.storage`; see its docstring for the AWS
 environment variables that configure ``s3://``.
@@ -6,21 +6,16 @@ environment variables that configure ``s3://``.
 
 from __future__ import annotations
 
-import functools
 import os
-import posixpath
-import re
 import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dafab_static.errors import StorageError
-
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986 scheme ":"
-_DRIVE = re.compile(r"[A-Za-z]:[\\/]")  # a Windows path, C:\ or C:/
+from dafab_static.storage._s3 import s3_client, s3_settings, short_error
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -163,7 +158,7 @@ class ObjectStore:
         try:
             obstore.put(self._store, self._key(path), data)
         except Exception as e:  # obstore raises its own hierarchy; give the user one line
-            raise StorageError(f"{self.url}/{path}: cannot write ({_short(e)})") from e
+            raise StorageError(f"{self.url}/{path}: cannot write ({short_error(e)})") from e
 
     def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
         objs = list(objects)
@@ -179,7 +174,7 @@ class ObjectStore:
         except FileNotFoundError:
             raise StorageError(f"{self.url}/{path}: no such object") from None
         except Exception as e:
-            raise StorageError(f"{self.url}/{path}: cannot read ({_short(e)})") from e
+            raise StorageError(f"{self.url}/{path}: cannot read ({short_error(e)})") from e
 
     def exists(self, path: str) -> bool:
         import obstore
@@ -189,7 +184,7 @@ class ObjectStore:
         except FileNotFoundError:
             return False
         except Exception as e:
-            raise StorageError(f"{self.url}/{path}: cannot reach ({_short(e)})") from e
+            raise StorageError(f"{self.url}/{path}: cannot reach ({short_error(e)})") from e
         return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -202,7 +197,7 @@ class ObjectStore:
                 for meta in batch:
                     yield str(meta["path"])[strip:]
         except Exception as e:
-            raise StorageError(f"{self.url}/{prefix}: cannot list ({_short(e)})") from e
+            raise StorageError(f"{self.url}/{prefix}: cannot list ({short_error(e)})") from e
 
     def delete(self, paths: Iterable[str]) -> None:
         import obstore
@@ -214,7 +209,7 @@ class ObjectStore:
             except FileNotFoundError:
                 pass
             except Exception as e:
-                raise StorageError(f"{self.url}: cannot delete ({_short(e)})") from e
+                raise StorageError(f"{self.url}: cannot delete ({short_error(e)})") from e
 
 
 def folder_problem(folder: Path, error: OSError) -> str:
@@ -224,79 +219,6 @@ def folder_problem(folder: Path, error: OSError) -> str:
         if place.exists():
             return f"{place} is a file, not a folder" if not place.is_dir() else str(error.strerror)
     return str(error.strerror)
-
-
-def _short(error: Exception) -> str:
-    """First line of an obstore error, which otherwise spans a page of debug output."""
-    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-
-
-def _s3_settings() -> tuple[dict[str, Any], Any]:
-    """Endpoint, region and credentials the usual AWS way (environment, then profile)."""
-    config: dict[str, Any] = {}
-    provider = None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    profile = os.environ.get("AWS_PROFILE")
-    if profile and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        try:
-            import boto3
-            from obstore.auth.boto3 import Boto3CredentialProvider
-        except ImportError:
-            raise StorageError(
-                f"AWS_PROFILE={profile}: reading profiles needs boto3 (pip install boto3), "
-                "or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-            ) from None
-        session = boto3.Session(profile_name=profile)
-        provider = Boto3CredentialProvider(session)
-        endpoint = endpoint or session._session.get_scoped_config().get("endpoint_url")
-        if session.region_name:
-            config["region"] = session.region_name
-    if endpoint:
-        config["endpoint"] = endpoint
-        # Custom endpoints (MinIO, Ceph, moto, ...) rarely serve virtual-hosted buckets.
-        config["virtual_hosted_style_request"] = False
-    config.setdefault(
-        "region", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    )
-    return config, provider
-
-
-def _s3_client(bucket: str) -> Any:
-    """A fresh obstore ``S3Store`` for ``bucket``, configured by :func:`_s3_settings`."""
-    from obstore.exceptions import BaseError
-    from obstore.store import S3Store
-
-    config, provider = _s3_settings()
-    endpoint = str(config.get("endpoint", ""))
-    client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
-    try:
-        return S3Store(
-            bucket,
-            config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
-            client_options=client,
-            credential_provider=provider,
-        )
-    except BaseError as e:  # e.g. AWS_ACCESS_KEY_ID set without AWS_SECRET_ACCESS_KEY
-        raise StorageError(
-            f"s3://{bucket}: cannot set up the S3 client ({_short(e)}); check the AWS_* "
-            "environment variables (endpoint, access key id and secret) or AWS_PROFILE"
-        ) from e
-
-
-def _shared_s3_client(bucket: str) -> Any:
-    """One ``S3Store`` per bucket, shared by readers: building a client costs more than a GET.
-
-    Keyed on the AWS/obstore environment too, so a changed endpoint or key (tests, a
-    long-lived process) gets a fresh client instead of a stale one.
-    """
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "OBSTORE_"))))
-    return _cached_s3_client(bucket, env)
-
-
-# lru_cache is thread-safe: at worst two threads both build a client once.
-@functools.lru_cache(maxsize=16)
-def _cached_s3_client(bucket: str, env: tuple[tuple[str, str], ...]) -> Any:
-    return _s3_client(bucket)
 
 
 def open_store(url: str) -> ObjectStore | FolderStore:
@@ -322,7 +244,7 @@ def open_store(url: str) -> ObjectStore | FolderStore:
     if parts.scheme == "s3":
         if not parts.netloc:
             raise StorageError(f"{url}: expected s3://bucket/prefix")
-        return ObjectStore(_s3_client(parts.netloc), url, parts.path.strip("/"))
+        return ObjectStore(s3_client(parts.netloc), url, parts.path.strip("/"))
     raise StorageError(f"{url}: unsupported destination (use a folder or s3://bucket/prefix)")
 
 
@@ -340,7 +262,7 @@ def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
     if parts.scheme in ("", "file"):
         return pafs.LocalFileSystem(), parts.path if parts.scheme == "file" else url
     if parts.scheme == "s3":
-        config, _ = _s3_settings()
+        config, _ = s3_settings()
         endpoint = str(config.get("endpoint", ""))
         kwargs: dict[str, Any] = {"region": config["region"]}
         if endpoint:
@@ -354,82 +276,3 @@ def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
                 kwargs["session_token"] = os.environ["AWS_SESSION_TOKEN"]
         return pafs.S3FileSystem(**kwargs), f"{parts.netloc}{parts.path}".rstrip("/")
     raise StorageError(f"{url}: unsupported location for Parquet (use a folder or s3://)")
-
-
-def _bucket(name: str) -> ObjectStore:
-    """The whole bucket ``name`` as a store, over the shared client."""
-    return ObjectStore(_shared_s3_client(name), f"s3://{name}")
-
-
-def read_url(url: str, *, timeout: float = 30.0) -> bytes:
-    """Read one whole document from a local path, ``file://``, ``s3://`` or ``http(s)://``.
-
-    Raises:
-        StorageError: one line naming the URL when it cannot be read.
-
-    Example:
-        >>> read_url("/etc/hostname")  # doctest: +SKIP
-        b'...'
-    """
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(url, headers={"User-Agent": "dafab-static"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return bytes(response.read())
-        except urllib.error.HTTPError as e:
-            raise StorageError(f"{url}: HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise StorageError(f"{url}: cannot reach ({reason})") from None
-    if parts.scheme == "s3":
-        if not parts.netloc:
-            raise StorageError(f"{url}: expected s3://bucket/key")
-        return _bucket(parts.netloc).get(parts.path.lstrip("/"))
-    path = parts.path if parts.scheme == "file" else url
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise StorageError(f"{path}: no such file") from None
-    except OSError as e:
-        raise StorageError(f"{path}: cannot read ({e.strerror})") from None
-
-
-def join_href(base: str, href: str) -> str:
-    """Resolve a link ``href`` against the location of the document that holds it.
-
-    Works for ``http(s)://``, ``s3://`` (which :func:`urllib.parse.urljoin` leaves alone, as it
-    does every scheme it does not know) and local paths. For a local base the href is a URL
-    path, so its percent-escapes are decoded into the file name they stand for.
-
-    Example:
-        >>> join_href("s3://b/stac/catalog.json", "sensors/catalog.json")
-        's3://b/stac/sensors/catalog.json'
-        >>> join_href("/data/stac/a/catalog.json", "../x%20y.json")
-        '/data/stac/x y.json'
-    """
-    # Imports live at the top: this runs once per asset of every ingested item (25 for a
-    # Sentinel-2 item), and a function-level ``from urllib.parse import`` cost 3 µs a call.
-    if href.startswith(("http://", "https://", "s3://")):
-        return href
-    if href.startswith("file://"):
-        return os.path.normpath(unquote(urlsplit(href).path))
-    if _ABSOLUTE_URI.match(href) and not _DRIVE.match(href):
-        # Any other absolute URI (gs://, abfs://, az://, ftp://, dbfs:/, urn:...) is kept as
-        # written: the Planetary Computer publishes abfs:// assets, and RFC 3986 lets no
-        # relative reference begin with "scheme:".
-        return href
-    parts = urlsplit(base)
-    if parts.scheme in ("http", "https"):
-        return urljoin(base, href)
-    if parts.scheme == "s3":
-        rel = urlsplit(href).path
-        path = posixpath.normpath(posixpath.join(posixpath.dirname(parts.path), rel))
-        return urlunsplit(("s3", parts.netloc, path, "", ""))
-    local = unquote(parts.path) if parts.scheme == "file" else base
-    target = unquote(urlsplit(href).path) if not os.path.isabs(href) else href
-    return os.path.normpath(os.path.join(os.path.dirname(local), target))

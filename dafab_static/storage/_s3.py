@@ -1,0 +1,86 @@
+"""S3 configuration the usual AWS way, and the obstore clients built from it.
+
+Shared by the whole-object stores (:mod:`._stores`), the range reader (:mod:`._ranges`) and
+pyarrow's S3 filesystem, so every door to a bucket sees the same endpoint and credentials.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from dafab_static.errors import StorageError
+
+
+def short_error(error: Exception) -> str:
+    """First line of an obstore error, which otherwise spans a page of debug output."""
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+
+
+def s3_settings() -> tuple[dict[str, Any], Any]:
+    """Endpoint, region and credentials the usual AWS way (environment, then profile)."""
+    config: dict[str, Any] = {}
+    provider = None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    profile = os.environ.get("AWS_PROFILE")
+    if profile and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        try:
+            import boto3
+            from obstore.auth.boto3 import Boto3CredentialProvider
+        except ImportError:
+            raise StorageError(
+                f"AWS_PROFILE={profile}: reading profiles needs boto3 (pip install boto3), "
+                "or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            ) from None
+        session = boto3.Session(profile_name=profile)
+        provider = Boto3CredentialProvider(session)
+        endpoint = endpoint or session._session.get_scoped_config().get("endpoint_url")
+        if session.region_name:
+            config["region"] = session.region_name
+    if endpoint:
+        config["endpoint"] = endpoint
+        # Custom endpoints (MinIO, Ceph, moto, ...) rarely serve virtual-hosted buckets.
+        config["virtual_hosted_style_request"] = False
+    config.setdefault(
+        "region", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    )
+    return config, provider
+
+
+def s3_client(bucket: str) -> Any:
+    """A fresh obstore ``S3Store`` for ``bucket``, configured by :func:`_s3_settings`."""
+    from obstore.exceptions import BaseError
+    from obstore.store import S3Store
+
+    config, provider = s3_settings()
+    endpoint = str(config.get("endpoint", ""))
+    client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
+    try:
+        return S3Store(
+            bucket,
+            config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
+            client_options=client,
+            credential_provider=provider,
+        )
+    except BaseError as e:  # e.g. AWS_ACCESS_KEY_ID set without AWS_SECRET_ACCESS_KEY
+        raise StorageError(
+            f"s3://{bucket}: cannot set up the S3 client ({short_error(e)}); check the AWS_* "
+            "environment variables (endpoint, access key id and secret) or AWS_PROFILE"
+        ) from e
+
+
+def shared_s3_client(bucket: str) -> Any:
+    """One ``S3Store`` per bucket, shared by readers: building a client costs more than a GET.
+
+    Keyed on the AWS/obstore environment too, so a changed endpoint or key (tests, a
+    long-lived process) gets a fresh client instead of a stale one.
+    """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "OBSTORE_"))))
+    return _cached_s3_client(bucket, env)
+
+
+# lru_cache is thread-safe: at worst two threads both build a client once.
+@functools.lru_cache(maxsize=16)
+def _cached_s3_client(bucket: str, env: tuple[tuple[str, str], ...]) -> Any:
+    return s3_client(bucket)
