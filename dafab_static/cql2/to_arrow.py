@@ -9,11 +9,7 @@ rejects every row never decodes the columns that the rest would need.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,22 +18,9 @@ import pyarrow.compute as pc
 from pygeofilter import ast
 
 from dafab_static.arrays import one_array
-from dafab_static.cql2 import nodes, spatial, temporal
+from dafab_static.cql2 import array_predicates, folding, nodes, spatial, temporal
 from dafab_static.errors import QueryError
 
-_ARRAY_KINDS = {
-    ast.ArrayEquals: "equals",
-    ast.ArrayContains: "contains",
-    ast.ArrayContainedBy: "containedby",
-    ast.ArrayOverlaps: "overlaps",
-}
-# A_CONTAINS(literal, column) is A_CONTAINEDBY(column, literal), and so on.
-_ARRAY_SWAPPED = {
-    "equals": "equals",
-    "contains": "containedby",
-    "containedby": "contains",
-    "overlaps": "overlaps",
-}
 _COMPARE: dict[type[Any], Callable[[Any, Any], Any]] = {
     ast.Equal: pc.equal,
     ast.NotEqual: pc.not_equal,
@@ -138,7 +121,7 @@ class _Evaluator:
             if not _is_string(text):
                 arg = nodes.show(node.arguments[0])
                 raise QueryError(f"{node.name.upper()} takes a string, got {arg}")
-            return _casei(text) if node.name == "casei" else _accenti(text)
+            return folding.casei(text) if node.name == "casei" else folding.accenti(text)
         if isinstance(node, ast.Function):
             raise QueryError(_unknown_function(node))
         if isinstance(node, ast.Node):
@@ -242,21 +225,10 @@ class _Evaluator:
         return _as_time(self.value(operand), operand)
 
     def _array(self, node: ast.ArrayPredicate) -> pa.Array:
-        kind = _ARRAY_KINDS[type(node)]
         lhs, rhs = self._array_operand(node.lhs), self._array_operand(node.rhs)
         if (lhs is None) or (rhs is None):
             return pa.nulls(self.n, pa.bool_())
-        if isinstance(lhs, list) and isinstance(rhs, list):
-            return self._broadcast(pa.scalar(_set_relation(kind, set(lhs), set(rhs))))
-        if isinstance(lhs, list):
-            lhs, rhs, kind = rhs, lhs, _ARRAY_SWAPPED[kind]
-        if isinstance(rhs, list) and isinstance(lhs, pa.Array):
-            return _list_against_set(kind, lhs, rhs, self.n)
-        rows = [
-            None if a is None or b is None else _set_relation(kind, set(a), set(b))
-            for a, b in zip(_rows(lhs, self.n), _rows(rhs, self.n), strict=True)
-        ]
-        return pa.array(rows, pa.bool_())
+        return array_predicates.relate(type(node), lhs, rhs, self.n)
 
     def _array_operand(self, operand: Any) -> Any:
         if isinstance(operand, list):
@@ -268,7 +240,7 @@ class _Evaluator:
             columns = [
                 v.to_pylist() if isinstance(v, pa.Array) else [v.as_py()] * self.n for v in values
             ]
-            return _PerRow([list(row) for row in zip(*columns, strict=True)])
+            return array_predicates.PerRow([list(row) for row in zip(*columns, strict=True)])
         value = self.value(operand)
         if _absent(value):
             return None
@@ -279,66 +251,8 @@ class _Evaluator:
         return value
 
 
-@dataclass(frozen=True)
-class _PerRow:
-    """An array literal whose elements name properties: its Python list for each row."""
-
-    rows: list[list[Any]]
-
-
-def _rows(operand: Any, n: int) -> list[Any]:
-    """An A_* operand (a literal list, a ``_PerRow`` or an Arrow list array) as one Python
-    list (or None) per row."""
-    if isinstance(operand, _PerRow):
-        return operand.rows
-    if isinstance(operand, list):
-        return [operand] * n
-    return operand.to_pylist()  # type: ignore[no-any-return]
-
-
-def _set_relation(kind: str, a: set[Any], b: set[Any]) -> bool:
-    # CQL2 A_* compare arrays as sets (clause 7.13), as cql2-rs does.
-    if kind == "equals":
-        return a == b
-    if kind == "contains":
-        return a >= b
-    if kind == "containedby":
-        return a <= b
-    return not a.isdisjoint(b)
-
-
-def _list_against_set(kind: str, lists: pa.Array, literal: list[Any], n: int) -> pa.Array:
-    flat = pc.list_flatten(lists)
-    parents = pc.list_parent_indices(lists).to_numpy()
-    value_set = pa.array([v for v in literal if _fits(v, flat.type)], type=flat.type)
-    member = pc.fill_null(pc.is_in(flat, value_set=value_set), False).to_numpy(zero_copy_only=False)
-    overlaps = np.bincount(parents[member], minlength=n) > 0
-    contained = np.bincount(parents[~member], minlength=n) == 0
-    contains = np.ones(n, dtype=bool)
-    flat_values = np.asarray(flat.to_pylist(), dtype=object)
-    for item in set(literal):
-        contains &= np.bincount(parents[flat_values == item], minlength=n) > 0
-    result = {
-        "overlaps": overlaps,
-        "containedby": contained,
-        "contains": contains,
-        "equals": contains & contained,
-    }[kind]
-    return pa.array(result, mask=pc.is_null(lists).to_numpy(zero_copy_only=False))
-
-
 def _is_number(kind: pa.DataType) -> bool:
     return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
-
-
-def _fits(value: Any, kind: pa.DataType) -> bool:
-    """Whether a literal can be an element of an array of ``kind``: ``1`` of doubles, not
-    ``'msi'`` of numbers nor ``1`` of strings, which are never equal to one of its elements."""
-    try:
-        pa.scalar(value, kind)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return False
-    return True
 
 
 def _absent(value: Any) -> bool:
@@ -349,46 +263,6 @@ def _absent(value: Any) -> bool:
 
 def _is_string(value: Any) -> bool:
     return bool(pa.types.is_string(value.type) or pa.types.is_large_string(value.type))
-
-
-@functools.cache
-def _folding_exceptions() -> str:
-    """A regex class of the characters whose full case folding is not their lower case
-    ('ß' → 'ss', 'ﬁ' → 'fi', Greek final sigma...): Arrow has only ``utf8_lower``."""
-    chars = [
-        chr(c)
-        for c in range(0x80, 0x1FFFF)
-        if not 0xD800 <= c <= 0xDFFF and chr(c).casefold() != chr(c).lower()
-    ]
-    return "[" + "".join(re.escape(c) for c in chars) + "]"
-
-
-def _casei(value: Any) -> Any:
-    # CASEI is full Unicode case folding (CQL2 requirement /req/case-insensitive-comparison/
-    # casei-function): vectorised lower case, then Python's casefold for the rare rows that
-    # hold a character whose folding differs ('Straße' = 'STRASSE').
-    if isinstance(value, pa.Scalar):
-        return pa.scalar(value.as_py().casefold()) if value.is_valid else value
-    lowered = pc.utf8_lower(value)
-    special = pc.fill_null(pc.match_substring_regex(lowered, _folding_exceptions()), False)
-    if not pc.any(special).as_py():
-        return lowered
-    rows = np.flatnonzero(special.to_numpy(zero_copy_only=False))
-    folded = lowered.to_pylist()
-    for row in rows:
-        folded[row] = folded[row].casefold()
-    return pa.array(folded, lowered.type)
-
-
-def _accenti(value: Any) -> Any:
-    # Decompose (NFD), then drop the combining marks: 'Zürich' → 'Zurich'.
-    if isinstance(value, pa.Scalar):
-        if not value.is_valid:
-            return value
-        text = unicodedata.normalize("NFD", value.as_py())
-        return pa.scalar("".join(c for c in text if not unicodedata.combining(c)))
-    decomposed = pc.utf8_normalize(value, form="NFD")
-    return pc.replace_substring_regex(decomposed, pattern=r"\p{Mn}+", replacement="")
 
 
 def _as_time(value: Any, raw: Any) -> Any:
