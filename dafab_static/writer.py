@@ -264,7 +264,7 @@ def embed(release: Release, folder: str, prefix: str) -> tuple[tuple[str, str], 
 
 
 def _validator() -> Any:
-    from dafab_static.validate import Validator
+    from dafab_static.validator import Validator
 
     return Validator()
 

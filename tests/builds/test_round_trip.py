@@ -116,7 +116,7 @@ def test_each_index_file_embeds_its_valid_collection(built: Path) -> None:
     """stac-geoparquet `collections` metadata holds a whole Collection: valid against the
     STAC schema, with the extent of the Collection that the tree publishes; the metadata
     itself is valid against the stac-geoparquet metadata schema."""
-    from dafab_static.validate import validate_object
+    from dafab_static.validator import validate_object
 
     published = {
         doc["id"]: doc

@@ -119,7 +119,7 @@ def test_fields_include_and_exclude(catalog: Path) -> None:
     assets, properties.datetime) plus ``include``, minus ``exclude``; so an include-only
     request still returns valid STAC Items (its example
     ``fields=id,type,geometry,properties.eo:cloud_cover`` "must return a valid STAC Item")."""
-    from dafab_static.validate import validate_object
+    from dafab_static.validator import validate_object
 
     def first(fields: object) -> dict[str, object]:
         return next(iter(search(str(catalog), ids=["gen-0000001"], fields=fields)))  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dafab_static._schemas import SCHEMA_DIR, SchemaRegistry, is_date_time
-from dafab_static.validate import Problem, Validator, validate_object
+from dafab_static.validator import Problem, Validator, validate_object
 
 from .conftest import Item
 
@@ -298,7 +298,7 @@ def test_unvendored_reference_is_a_warning_not_a_fetch(
 
 def test_a_list_among_stac_extensions_is_a_problem_not_a_crash() -> None:
     """Found by fuzzing: an unhashable entry reached the schema lookup as a TypeError."""
-    from dafab_static.validate import validate_object
+    from dafab_static.validator import validate_object
 
     obj = {"type": "Feature", "stac_version": "1.1.0", "stac_extensions": [["x"]], "id": "a",
            "geometry": None, "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [],
