@@ -92,7 +92,7 @@ def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> 
     """
     root = _root_href(path_argument(path_or_url, "path_or_url"))
     crawl = _Crawl(shared_validator(), recursive)
-    for href, obj, unparsed in _documents(root, _read(root)):
+    for href, obj, unparsed in _documents(root):
         if unparsed is not None:
             crawl.problems.append(Problem(href, "$", "dafab:json", str(unparsed)))
         else:
@@ -192,7 +192,7 @@ class _Crawl:
                 yield _Link(href, i, rel, target, ancestors)
 
 
-def _documents(root: str, data: bytes) -> Iterator[tuple[str, Any, InputError | None]]:
+def _documents(root: str) -> Iterator[tuple[str, Any, InputError | None]]:
     """The objects to start from: the root document; each line of an NDJSON file (the
     output of ``pipeline run``, another hub's export); each feature of a FeatureCollection
     (a STAC API page) or of a JSON array of items. Each comes with its href for messages
@@ -201,7 +201,7 @@ def _documents(root: str, data: bytes) -> Iterator[tuple[str, Any, InputError | 
     from dafab_static.ingest.stac import NDJSON_SUFFIXES
 
     if root.lower().endswith(NDJSON_SUFFIXES):
-        for number, line in enumerate(data.splitlines(), 1):
+        for number, line in enumerate(_lines(root), 1):
             if line.strip():
                 href = f"{root}:{number}"
                 try:
@@ -209,7 +209,7 @@ def _documents(root: str, data: bytes) -> Iterator[tuple[str, Any, InputError | 
                 except InputError as error:
                     yield href, None, error
         return
-    obj = _parse(root, data)
+    obj = _parse(root, _read(root))
     features = obj.get("features") if isinstance(obj, dict) else None
     if isinstance(features, list) and obj.get("type") == "FeatureCollection":
         for index, feature in enumerate(features):
@@ -242,6 +242,19 @@ def _root_href(path_or_url: str) -> str:
     elif not os.path.isfile(path):
         raise InputError(f"{path_or_url}: no such file or folder")
     return os.path.normpath(os.path.abspath(path))
+
+
+def _lines(href: str) -> Iterator[bytes]:
+    """The lines of an NDJSON file: streamed from a local file (an export of millions of
+    items need not fit in memory), read whole from a URL."""
+    if os.path.isfile(href):
+        try:
+            with open(href, "rb") as f:
+                yield from f
+        except OSError as e:
+            raise InputError(f"{href}: cannot read ({e.strerror})") from None
+        return
+    yield from _read(href).splitlines()
 
 
 def _read(href: str) -> bytes:
