@@ -10,7 +10,8 @@ from dafab_static.pipeline.device import choose_device
 from dafab_static.pipeline.folder import run
 from dafab_static.pipeline.recipe import Execution, Recipe, StepSpec, load_recipe, parse_recipe
 from dafab_static.pipeline.registry import Step, available_steps, register_step
-from dafab_static.pipeline.runner import Pipeline, PipelineReport, run_pipeline
+from dafab_static.pipeline.report import PipelineReport
+from dafab_static.pipeline.runner import Pipeline, run_pipeline
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
 __all__ = [

@@ -20,7 +20,8 @@ import orjson
 from dafab_static import __version__, layout
 from dafab_static.errors import InputError, OptionError
 from dafab_static.pipeline.recipe import Recipe, load_recipe
-from dafab_static.pipeline.runner import Pipeline, PipelineReport
+from dafab_static.pipeline.report import PipelineReport
+from dafab_static.pipeline.runner import Pipeline
 from dafab_static.pipeline.windows import Asset
 from dafab_static.report import nothing_found
 from dafab_static.spool import UNASSIGNED
