@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import sys
+import threading
+import time
 from multiprocessing.context import BaseContext
 
 
@@ -51,11 +54,60 @@ def use_environment(environment: dict[str, str]) -> None:
     A forkserver child has the environment of the forkserver, which is that of the parent
     when the server started (perhaps an earlier build of a long-lived process): with other
     or no AWS variables, a worker reading or writing S3 would use stale credentials, or ask
-    the instance metadata service. Pass it as a pool's ``initializer``.
+    the instance metadata service. :func:`init_child` calls it.
     """
     for key in [k for k in os.environ if k.startswith(STORAGE_ENV)]:
         del os.environ[key]
     os.environ.update(environment)
+
+
+def parent_facts() -> tuple[dict[str, str], int]:
+    """What a worker process takes from the process that starts it: the storage
+    environment and that process's id; the arguments of :func:`init_child`."""
+    return storage_environment(), os.getpid()
+
+
+def init_child(environment: dict[str, str], parent: int) -> None:
+    """Set up a worker process: the parent's storage environment (:func:`use_environment`),
+    and an exit as soon as the parent is gone (:func:`exit_with`). Pass it, with
+    :func:`parent_facts`, as a pool's ``initializer``."""
+    use_environment(environment)
+    exit_with(parent)
+
+
+def exit_with(parent: int) -> None:
+    """End this worker process when process ``parent`` ends, however it ends.
+
+    A killed build (SIGKILL, the OOM killer) unwinds nothing, and its workers would wait
+    for work forever: a ``ProcessPoolExecutor`` worker holds both ends of its call queue's
+    pipe, so it never reads EOF; and each keeps the forkserver alive, since every forkserver
+    child holds the server's "alive" pipe. A daemon thread waits on a pidfd of the parent
+    (Linux 5.3+: readable when it exits), or polls for it once a second elsewhere.
+    """
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(parent)
+        except ProcessLookupError:
+            os._exit(1)  # gone already
+        except (AttributeError, OSError):  # no pidfd (macOS, old kernels): poll
+            while _alive(parent):
+                time.sleep(1.0)
+        else:
+            select.select([fd], [], [])
+        os._exit(1)  # no cleanup to run: the parent's release is abandoned anyway
+
+    threading.Thread(target=watch, name="dafab-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 #: What the worker processes of a build import: the month writers, and the readers of large

@@ -51,7 +51,7 @@ class Workers:
         reloadable = _processes.main_reloadable()
         if processes > 1 and items >= PARALLEL_MIN_ITEMS and months > 1 and reloadable:
             # The config goes pickled, to be opened after the environment is set (below).
-            initargs = (_processes.storage_environment(), pickle.dumps(config))
+            initargs = (*_processes.parent_facts(), pickle.dumps(config))
             context = _processes.context()
             self._pool = ProcessPoolExecutor(
                 processes, mp_context=context, initializer=_init_worker, initargs=initargs
@@ -101,7 +101,7 @@ def _largest_first(
 _WORKER: MonthWriter | None = None
 
 
-def _init_worker(environment: dict[str, str], config: bytes) -> None:
+def _init_worker(environment: dict[str, str], parent: int, config: bytes) -> None:
     """Set up a writer process with the parent's storage environment, then its config.
 
     An obstore ``S3Store`` pickles its settings but not the credentials it read from the
@@ -111,7 +111,7 @@ def _init_worker(environment: dict[str, str], config: bytes) -> None:
     writers failed (seen in the tests: no key, so the instance metadata service was asked).
     """
     global _WORKER
-    _processes.use_environment(environment)
+    _processes.init_child(environment, parent)
     _WORKER = MonthWriter(pickle.loads(config))
 
 

@@ -95,10 +95,11 @@ def read(
     _processes.warm_up(processes)
     context: Any = _processes.context()  # typeshed's BaseContext lacks Process and Queue
     queues = [context.Queue(QUEUED) for _ in range(processes)]
+    parent = _processes.parent_facts()
     procs = [
         context.Process(
             target=_stripe,
-            args=(loc, kind, k, processes, batches.BATCH_ROWS, prepare, queues[k]),
+            args=(loc, kind, k, processes, batches.BATCH_ROWS, prepare, queues[k], parent),
             daemon=True,
         )
         for k in range(processes)
@@ -166,9 +167,14 @@ def _take(q: Any, proc: Any) -> _Batch | _End | BaseException:
                 ) from None
 
 
-def _stripe(loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, out: Any) -> None:
+def _stripe(
+    loc: str, kind: str, k: int, n: int, rows: int, prepare: Prepare, out: Any,
+    parent: tuple[dict[str, str], int],
+) -> None:  # fmt: skip
     """Reader process ``k`` of ``n``: handle batches ``k``, ``k + n``, ... of ``rows`` lines
-    or rows each (the caller's :data:`~dafab_static.ingest.batches.BATCH_ROWS`)."""
+    or rows each (the caller's :data:`~dafab_static.ingest.batches.BATCH_ROWS`); ``parent``
+    is :func:`~dafab_static._processes.parent_facts` (its storage variables read s3://)."""
+    _processes.init_child(*parent)
     events: list[int | InputError | str] = []
     values: list[Any] = []
 

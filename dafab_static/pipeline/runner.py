@@ -149,8 +149,8 @@ class Pipeline:
             return ThreadPoolExecutor(self.workers, thread_name_prefix="dafab-reader")
         # Readers get this process's storage variables: GDAL reads s3:// rasters with them.
         return ProcessPoolExecutor(self.workers, mp_context=_processes.context(),
-                                   initializer=_processes.use_environment,
-                                   initargs=(_processes.storage_environment(),))  # fmt: skip
+                                   initializer=_processes.init_child,
+                                   initargs=_processes.parent_facts())  # fmt: skip
 
     def _read(self, item: dict[str, Any], pool: Executor | None) -> _Read:
         if not self.reads_pixels:

@@ -130,6 +130,80 @@ def test_killed_build_leaves_old_folder_catalog_unharmed(tmp_path: Path) -> None
     assert list(tmp_path.glob(".cat.staging-*")) == []
 
 
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid``, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, todo = set(), [pid]
+    while todo:
+        here = todo.pop()
+        children = [child for child, parent in parents.items() if parent == here]
+        found.update(children)
+        todo += children
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_killed_build_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL unwinds nothing: the month writers, the forkserver they come from and the
+    resource tracker must still end with the build, not wait for work forever."""
+    dest = tmp_path / "cat"
+    src = write_ndjson(tmp_path / "big.ndjson",
+                       [item(i, month=6 + i % 3, day=1 + i % 28) for i in range(6000)])  # fmt: skip
+    seen: set[int] = set()
+
+    def writers_at_work() -> bool:
+        seen.update(_descendants(proc.pid))
+        staged = [p for p in tmp_path.glob(".cat.staging-*")]
+        return len(seen) >= 3 and any(len(list(p.rglob("*.json"))) > 50 for p in staged)
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "dafab_static.cli", "build", str(src), "--out", str(dest),
+           "--quiet", "--workers", "2"]  # fmt: skip
+    # stderr to a file: a pipe would stay open as long as any leftover process holds it.
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "wb") as stderr:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + 120
+    try:
+        while not writers_at_work():
+            assert proc.poll() is None, errors.read_text()
+            assert time.monotonic() < deadline, "the writers never started"
+            time.sleep(0.02)
+        seen.update(_descendants(proc.pid))
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while (alive := {pid: _command(pid) for pid in seen if _running(pid)}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    for pid in alive:  # leave nothing running, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, alive
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan that no init has reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:100].decode()
+    except OSError:
+        return "?"
+
+
 def _s3_reader(bucket: str) -> Any:
     store = open_store(f"s3://{bucket}")
 
