@@ -91,7 +91,7 @@ def exit_with(parent: int) -> None:
         except ProcessLookupError:
             os._exit(1)  # gone already
         except (AttributeError, OSError):  # no pidfd (macOS, old kernels): poll
-            while _alive(parent):
+            while alive(parent):
                 time.sleep(1.0)
         else:
             select.select([fd], [], [])
@@ -100,7 +100,8 @@ def exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="dafab-parent-watch", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import orjson
 
+from dafab_static import _processes
 from dafab_static.errors import StorageError
 from dafab_static.layout import RELEASE_MARKER as MARKER
 from dafab_static.layout import ROOT
@@ -180,18 +181,8 @@ def _remove_stale_staging(root: Path) -> None:
     mine = re.compile(rf"\.{re.escape(root.name)}\.staging-(\d+)-[0-9a-f]{{12}}")
     for stale in root.parent.glob(f".{glob.escape(root.name)}.staging-*"):
         match = mine.fullmatch(stale.name)
-        if match and not _alive(int(match[1])):
+        if match and not _processes.alive(int(match[1])):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:
