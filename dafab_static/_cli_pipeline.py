@@ -18,7 +18,9 @@ pipeline_app = typer.Typer(
 
 @pipeline_app.command("run")
 def pipeline_run(
-    recipe: Annotated[str, typer.Argument(help="Recipe file (TOML), e.g. pipelines/default.toml.")],
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe: a TOML file, or a shipped recipe's name (default...).")
+    ],
     sources: Annotated[
         list[str], typer.Argument(help="Rasters, STAC files, folders, globs or URLs.")
     ],
@@ -63,3 +65,12 @@ def pipeline_steps() -> None:
 
     for name in available_steps():
         typer.echo(name)
+
+
+@pipeline_app.command("recipes")
+def pipeline_recipes() -> None:
+    """List the recipes shipped with dafab-static: give the name to --pipeline or to run."""
+    from dafab_static.pipeline import shipped_recipes
+
+    for name, path in shipped_recipes().items():
+        typer.echo(f"{name}\t{path}")

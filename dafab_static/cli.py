@@ -90,7 +90,9 @@ def build(
     pipeline: Annotated[
         str | None,
         typer.Option(
-            "--pipeline", help="Recipe (TOML) to run over the scenes, e.g. pipelines/default.toml."
+            "--pipeline",
+            help="Recipe to run over the scenes: a TOML file, or a shipped recipe's name "
+            "(default, quick...: see pipeline recipes).",
         ),
     ] = None,
     device: Annotated[str | None, DEVICE] = None,

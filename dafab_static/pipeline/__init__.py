@@ -8,7 +8,14 @@ windows with their item and returns properties, assets, or both. ``dafab-static 
 
 from dafab_static.pipeline.device import choose_device
 from dafab_static.pipeline.folder import run
-from dafab_static.pipeline.recipe import Execution, Recipe, StepSpec, load_recipe, parse_recipe
+from dafab_static.pipeline.recipe import (
+    Execution,
+    Recipe,
+    StepSpec,
+    load_recipe,
+    parse_recipe,
+    shipped_recipes,
+)
 from dafab_static.pipeline.registry import Step, available_steps, register_step
 from dafab_static.pipeline.report import PipelineReport
 from dafab_static.pipeline.runner import Pipeline, run_pipeline
@@ -31,4 +38,5 @@ __all__ = [
     "register_step",
     "run",
     "run_pipeline",
+    "shipped_recipes",
 ]

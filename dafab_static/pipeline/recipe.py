@@ -89,30 +89,56 @@ class Recipe:
 
 
 def load_recipe(path: str | Path, *, option: str = "--pipeline") -> Recipe:
-    """Read and check a recipe file; ``option`` names the parameter in messages.
+    """Read and check a recipe file, or a recipe shipped with the package, by name
+    (``default``) or by the ``pipelines/NAME.toml`` path of the source tree when no such
+    file is here; ``option`` names the parameter in messages.
 
     Raises:
         OptionError: naming the file, and the table or step, for anything wrong: missing
             file, bad TOML, unknown keys, unknown steps, bad step parameters.
 
     Example:
-        >>> recipe = load_recipe("pipelines/default.toml")  # doctest: +SKIP
-        >>> [s.name for s in recipe.steps]  # doctest: +SKIP
+        >>> recipe = load_recipe("default")
+        >>> [s.name for s in recipe.steps]
         ['indices', 'cloud_mask', 'land_cover', 'embedding', 'thumbnail', 'annotations']
     """
     where = str(path)
+    if not Path(path).is_file() and (shipped := _shipped(where)) is not None:
+        where = str(shipped)
     try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        doc = tomllib.loads(Path(where).read_text(encoding="utf-8"))
     except OSError as e:
         hint = ""
-        if isinstance(e, FileNotFoundError) and Path(path).suffix != ".toml":
-            hint = "; a recipe is a TOML file, such as pipelines/default.toml"
+        if isinstance(e, FileNotFoundError):
+            names = ", ".join(shipped_recipes())
+            hint = f"; a recipe is a TOML file, or one of the shipped recipes: {names}"
         raise OptionError(
             f"{option} {where}: cannot read recipe ({e.strerror or e}){hint}"
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise OptionError(f"{option} {where}: not valid TOML ({e})") from None
     return parse_recipe(doc, source=where)
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes of the source tree's ``pipelines/`` folder that the package ships, by name.
+
+    ``dafab_static/recipes`` is a link to that folder, so an installed wheel carries them
+    (a Windows clone without symbolic links has none: give the path).
+
+    Example:
+        >>> sorted(shipped_recipes())[:2]
+        ['default', 'google-satellite-embedding']
+    """
+    folder = Path(__file__).resolve().parent.parent / "recipes"
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def _shipped(name: str) -> Path | None:
+    """The shipped recipe ``name`` stands for: ``default``, ``default.toml`` or
+    ``pipelines/default.toml`` (as the README writes it, run outside a clone)."""
+    stem = name.replace("\\", "/").removeprefix("pipelines/").removesuffix(".toml")
+    return shipped_recipes().get(stem) if "/" not in stem else None
 
 
 def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:

@@ -200,3 +200,11 @@ def test_pipeline_run_json_says_ok_and_errors_on_stdout(tmp_path: Path) -> None:
     assert run.returncode == 2, run.stderr
     doc = json.loads(run.stdout)
     assert (doc["ok"], doc["skipped"], doc["failed"]) == (False, [reason], []), doc
+
+
+def test_pipeline_recipes_lists_the_shipped_recipes() -> None:
+    run = cli("pipeline", "recipes")
+    assert run.returncode == 0, run.stderr
+    names = [line.split("\t")[0] for line in run.stdout.splitlines()]
+    assert names == ["default", "google-satellite-embedding", "quick", "resnet18-sentinel2"]
+    assert all(Path(line.split("\t")[1]).is_file() for line in run.stdout.splitlines())

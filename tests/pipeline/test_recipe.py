@@ -101,11 +101,29 @@ def test_missing_recipe_file(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"--pipeline .*nope.toml: cannot read recipe"):
         load_recipe(tmp_path / "nope.toml")
     with pytest.raises(OptionError) as error:
-        load_recipe("default", option="recipe")
+        load_recipe("defualt", option="recipe")
     assert str(error.value) == (
-        "recipe default: cannot read recipe (No such file or directory); "
-        "a recipe is a TOML file, such as pipelines/default.toml"
+        "recipe defualt: cannot read recipe (No such file or directory); a recipe is a TOML "
+        "file, or one of the shipped recipes: default, google-satellite-embedding, quick, "
+        "resnet18-sentinel2"
     )
+
+
+def test_shipped_recipes_by_name_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed package ships pipelines/: its recipes load by name, and by the
+    ``pipelines/NAME.toml`` the README shows, from a folder that has no such file; a file
+    that is there wins."""
+    pipelines = Path(__file__).resolve().parents[2] / "pipelines"
+    monkeypatch.chdir(tmp_path)
+    for name in ("quick", "quick.toml", "pipelines/quick.toml"):
+        recipe = load_recipe(name)
+        assert Path(recipe.source).read_bytes() == (pipelines / "quick.toml").read_bytes()
+        assert recipe.name == "quick"
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "quick.toml").write_text('[[steps]]\nname = "thumbnail"\n')
+    assert [s.name for s in load_recipe("pipelines/quick.toml").steps] == ["thumbnail"]
+    with pytest.raises(OptionError, match="cannot read recipe"):
+        load_recipe("elsewhere/quick.toml")
 
 
 def test_step_by_import_path() -> None:
