@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from dafab_static import __version__, arrow_schemas, clock, index, layout
+from dafab_static import __version__, _stop, arrow_schemas, clock, index, layout
 from dafab_static.build_run import BuildRun
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
@@ -139,6 +139,7 @@ class Assembly:
             for message, (first, count) in result.warnings.items():
                 old = self.warned.get(message, (first, 0))
                 self.warned[message] = (old[0], old[1] + count)
+            _stop.check()  # an interrupt that was lost on the way ends the run here
             done += run.spool.counts[job.collection_id].months[(job.year, job.month)]
             run.progress("write", done, total)
         return results

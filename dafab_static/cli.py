@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 
-from dafab_static import __version__
+from dafab_static import __version__, _stop
 from dafab_static._cli_console import DEVICE, console, err, fail, progress_bars, say
 from dafab_static._cli_pipeline import pipeline_app
 from dafab_static._cli_search import search
@@ -216,15 +216,12 @@ app.command()(search)
 app.add_typer(pipeline_app, name="pipeline")
 
 
-#: Set when SIGTERM arrived: the KeyboardInterrupt that unwinds the program is its.
-_TERMINATED: list[bool] = []
-
-
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM (what ``timeout``, CI runners and Kubernetes send) unwinds the program as
-    Ctrl-C does, so a build removes what it wrote, and stops its workers."""
-    del signum, frame
-    _TERMINATED.append(True)
+def _stop_here(signum: int, frame: object) -> None:
+    """SIGTERM (what ``timeout``, CI runners and Kubernetes send) and Ctrl-C unwind the
+    program, so a build removes what it wrote and stops its workers; the request is also
+    kept (:mod:`dafab_static._stop`), so nothing is published if the exception is lost."""
+    del frame
+    _stop.request(signum)
     raise KeyboardInterrupt
 
 
@@ -235,7 +232,8 @@ def main() -> None:
     line and exit code 1, as every other user mistake here; Typer's own boxed message would
     use exit code 2, which ``build`` keeps for "published, but inputs were skipped".
     """
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _stop_here)
+    signal.signal(signal.SIGINT, _stop_here)
     try:
         code = app(standalone_mode=False, prog_name="dafab-static")
     except KeyboardInterrupt:
@@ -248,6 +246,12 @@ def main() -> None:
         hint = f" (see {context.command_path} --help)" if context is not None else ""
         say(f"error: {message}{hint}", to=err)
         sys.exit(1)
+    except Exception:
+        # The interrupt can surface as another error: one raised inside an import leaves
+        # the module half-made, and the next use of it fails. The stop was asked for.
+        if _stop.requested():
+            _interrupted()
+        raise
     if code == 130:  # Typer turns KeyboardInterrupt into exit code 130, silently
         _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
@@ -255,7 +259,7 @@ def main() -> None:
 
 def _interrupted() -> NoReturn:
     """Say that the run stopped, after it unwound (a build removes what it wrote)."""
-    if _TERMINATED:
+    if _stop.requested() == signal.SIGTERM:
         err.print("terminated; nothing was published")
         sys.exit(128 + signal.SIGTERM)
     err.print("interrupted; nothing was published")

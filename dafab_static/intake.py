@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dafab_static import _gc, layout
+from dafab_static import _gc, _stop, layout
 from dafab_static._processes import warm_up
 from dafab_static.build_run import BuildRun
 from dafab_static.entries import Entry, Preparer
@@ -74,6 +74,7 @@ class Intake:
                     continue
                 count += 1
                 if count % 1000 == 0:
+                    _stop.check()  # an interrupt that was lost on the way ends the run here
                     run.progress("read", count, None)
                 if count == WARM_UP_ITEMS:
                     warm_up(run.opts.workers)

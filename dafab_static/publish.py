@@ -35,7 +35,7 @@ from pathlib import Path
 
 import orjson
 
-from dafab_static import _processes
+from dafab_static import _processes, _stop
 from dafab_static.errors import StorageError
 from dafab_static.layout import RELEASE_MARKER as MARKER
 from dafab_static.layout import ROOT
@@ -87,7 +87,11 @@ class Release:
         Args:
             root: The root ``catalog.json``: writing it is the commit point on a bucket.
             marker: What was built, kept in :data:`MARKER` beside the root.
+
+        Raises:
+            KeyboardInterrupt: when the program was asked to stop (:mod:`._stop`).
         """
+        _stop.check()
         if isinstance(self.store, FolderStore):
             self.store.put(ROOT, root)
             self.store.put(MARKER, _dumps(marker))

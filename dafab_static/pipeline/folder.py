@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from dafab_static import __version__, layout
+from dafab_static import __version__, _stop, layout
 from dafab_static.errors import InputError, OptionError
 from dafab_static.pipeline.recipe import Recipe, load_recipe
 from dafab_static.pipeline.report import PipelineReport
@@ -110,6 +110,7 @@ def run(
         marker = {"generator": f"dafab-static {__version__}", "recipe": recipe.name,
                   "recipe_version": recipe.version, "items": count}  # fmt: skip
         (staging / layout.PIPELINE_MARKER).write_bytes(orjson.dumps(marker))
+        _stop.check()
         if final.exists():
             final.rmdir()
         os.replace(staging, final)

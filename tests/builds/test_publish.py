@@ -337,3 +337,21 @@ def test_stale_staging_is_removed_only_for_its_own_destination(tmp_path: Path) -
         release = Release(str(tmp_path / dest))
         release.abort()
         assert not ours.exists() and all(folder.exists() for folder in theirs)
+
+
+def test_no_release_is_published_after_a_stop_was_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The KeyboardInterrupt of a SIGTERM can be lost (raised inside pandas' import, which
+    pyarrow then takes for "pandas is missing"); the stop is remembered, and the commit
+    refuses: the old catalog stays, and this release is removed."""
+    from dafab_static import _stop
+
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "old.ndjson", _items(3)))], str(dest))
+    before = _snapshot(dest)
+    monkeypatch.setattr(_stop, "_REQUESTED", [signal.SIGTERM])  # as the CLI's handler does
+    with pytest.raises(KeyboardInterrupt):
+        dafab_static.build([str(write_ndjson(tmp_path / "new.ndjson", _items(5)))], str(dest))
+    assert _snapshot(dest) == before
+    assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name] == []
