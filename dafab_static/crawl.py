@@ -4,7 +4,9 @@ never the items)."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -49,6 +51,25 @@ def links(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(found, list):
         return []
     return [ln for ln in found if isinstance(ln, dict) and isinstance(ln.get("href"), str)]
+
+
+def resolve(url: str, doc: dict[str, Any], href: str) -> str:
+    """Where a link ``href`` of ``doc``, read from ``url``, points: ``join_href``, except
+    that an absolute href below the document's own absolute ``self`` (a catalog built with
+    ``--base-url``, read from its folder or a mirror before it is served there) is followed
+    from ``url``, where the tree actually is.
+
+    Example:
+        >>> doc = {"links": [{"rel": "self", "href": "https://x.org/stac/catalog.json"}]}
+        >>> resolve("/data/stac/catalog.json", doc, "https://x.org/stac/queryables.json")
+        '/data/stac/queryables.json'
+    """
+    self_href = next((ln["href"] for ln in links(doc) if ln.get("rel") == "self"), None)
+    if self_href and self_href != url:
+        mine, theirs = urlsplit(self_href), urlsplit(href)
+        if mine.scheme and (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc):
+            return join_href(url, posixpath.relpath(theirs.path, posixpath.dirname(mine.path)))
+    return join_href(url, href)
 
 
 def assets(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,6 +117,6 @@ def collections(
     found: list[tuple[str, dict[str, Any]]] = []
     for link in links(doc):
         if link.get("rel") == "child" and link["href"]:
-            child = join_href(url, link["href"])
+            child = resolve(url, doc, link["href"])
             found += collections(child, load(child), depth=depth + 1)
     return found

@@ -131,6 +131,20 @@ def test_library_and_links_agree(
     assert one["properties"]["collection"]["enum"] == [S2]
 
 
+def test_a_catalog_built_for_its_url_is_read_from_its_folder(tmp_path: Path) -> None:
+    """With --base-url the queryables links are absolute (as a STAC API client resolves
+    them); read from the folder before it is served there, they are followed in the folder."""
+    dest = tmp_path / "catalog"
+    base = "https://example.com/stac"
+    dafab_static.build([], str(dest), sample=True, options=BuildOptions(base_url=base))
+    root = json.loads((dest / "catalog.json").read_bytes())
+    assert link(root, REL)["href"] == f"{base}/queryables.json"
+    assert dafab_static.queryables(str(dest)) == json.loads((dest / "queryables.json").read_bytes())
+    one = dafab_static.queryables(str(dest), collection=S2)
+    assert one["$id"] == f"{base}/sensors/sentinel-2/{S2}/queryables.json"
+    assert one == json.loads((dest / f"sensors/sentinel-2/{S2}/queryables.json").read_bytes())
+
+
 def test_a_catalog_without_queryables_falls_back_to_its_indexes(
     sample: Path, tmp_path: Path
 ) -> None:

@@ -14,10 +14,11 @@ import pyarrow as pa
 from dafab_static import arrow_schemas
 from dafab_static.crawl import collections as _crawl_collections
 from dafab_static.crawl import load as _load
+from dafab_static.crawl import resolve as _resolve
 from dafab_static.errors import DafabError, InputError, StorageError
 from dafab_static.options import path_argument
 from dafab_static.queryables._document import REL, merge_queryables, queryables_for_schema
-from dafab_static.storage import arrow_filesystem, join_href, read_url
+from dafab_static.storage import arrow_filesystem, read_url
 
 
 def queryables(source: str | os.PathLike[str], *, collection: str | None = None) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def _linked(url: str, doc: Mapping[str, Any]) -> dict[str, Any] | None:
     """The queryables document ``doc`` links, if it links one."""
     for link in doc.get("links") or ():
         if isinstance(link, Mapping) and link.get("rel") == REL and link.get("href"):
-            return _load(join_href(url, str(link["href"])))
+            return _load(_resolve(url, dict(doc), str(link["href"])))
     return None
 
 
