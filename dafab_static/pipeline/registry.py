@@ -123,4 +123,6 @@ def available_steps() -> list[str]:
 def _checked(obj: Any, name: str, where: str) -> type[Step]:
     if not (isinstance(obj, type) and issubclass(obj, Step)):
         raise OptionError(f"{where}: {name!r} is not a dafab_static.pipeline.Step subclass")
+    if not obj.name:  # reports and provenance name each step: by the recipe's name for it
+        obj.name = name
     return obj

@@ -129,6 +129,8 @@ def test_shipped_recipes_by_name_anywhere(tmp_path: Path, monkeypatch: pytest.Mo
 def test_step_by_import_path() -> None:
     recipe = parse_recipe({"steps": [{"name": "tests.pipeline.plugin:Brightness"}]})
     assert recipe.steps[0].cls.__name__ == "Brightness"
+    # Reports and processing:lineage name it as the recipe does (it declares no name).
+    assert recipe.steps[0].create().name == "tests.pipeline.plugin:Brightness"
 
 
 def test_installed_plugin_steps_are_found_by_name(
