@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from dafab_static.pipeline.runner import Pipeline
 from dafab_static.pipeline.windows import Asset
 from dafab_static.report import nothing_found
 from dafab_static.spool import UNASSIGNED
-from dafab_static.storage import folder_problem
+from dafab_static.storage import folder_problem, fresh_sibling
 
 
 def run(
@@ -83,7 +82,7 @@ def run(
                         strict=strict, progress=progress)  # fmt: skip
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        staging = fresh_sibling(final, folder=True)
     except OSError as e:
         reason = folder_problem(final.parent, e)
         raise OptionError(f"--out {out}: cannot create the folder there ({reason})") from e

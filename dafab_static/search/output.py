@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ import orjson
 from dafab_static.errors import OptionError
 from dafab_static.search.params import Fields
 from dafab_static.search.result import SearchResult
+from dafab_static.storage import fresh_sibling
 
 FORMATS = ("ndjson", "geojson", "parquet", "ids", "count")
 
@@ -73,10 +73,9 @@ def _target(output: str) -> Iterator[str]:
     if not path.parent.is_dir():
         raise OptionError(f"--output {output}: no such folder {path.parent}")
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        temporary = str(fresh_sibling(path))
     except OSError as error:
         raise OptionError(f"--output {output}: {error.strerror or error}") from None
-    os.close(fd)
     try:
         yield temporary
         os.replace(temporary, output)

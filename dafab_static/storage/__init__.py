@@ -19,6 +19,7 @@ from dafab_static.storage._stores import (
     Store,
     arrow_filesystem,
     folder_problem,
+    fresh_sibling,
     open_store,
 )
 from dafab_static.storage._urls import join_href, read_url
@@ -31,6 +32,7 @@ __all__ = [
     "Store",
     "arrow_filesystem",
     "folder_problem",
+    "fresh_sibling",
     "join_href",
     "open_input",
     "open_store",

@@ -7,6 +7,7 @@ environment variables that configure ``s3://``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -210,6 +211,31 @@ class ObjectStore:
                 pass
             except Exception as e:
                 raise StorageError(f"{self.url}: cannot delete ({short_error(e)})") from e
+
+
+def fresh_sibling(path: Path, *, folder: bool = False) -> Path:
+    """Create a new, empty file (or ``folder``) beside ``path``, named ``.<name>.<random>``,
+    to be renamed over ``path`` once it is complete.
+
+    Unlike :mod:`tempfile`'s, which are private (0600/0700), it gets the permissions any new
+    file gets here (the umask), or those of the file it will replace, since it will be that
+    file: a search result or a pipeline run shared on a cluster stays readable.
+
+    Raises:
+        OSError: when it cannot be created.
+    """
+    while True:
+        candidate = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+        try:
+            if folder:
+                candidate.mkdir()
+            else:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        if path.is_file() and not folder:
+            shutil.copymode(path, candidate)
+        return candidate
 
 
 def folder_problem(folder: Path, error: OSError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -195,9 +196,14 @@ def test_pipeline_run_json_says_ok_and_errors_on_stdout(tmp_path: Path) -> None:
     }  # fmt: skip
     # Items passed through, one input skipped: the report itself says it is not ok.
     items = write_ndjson(tmp_path / "items.ndjson", [item(1, month=5)])
-    run = cli("pipeline", "run", str(recipe), str(bad), str(items), "--out", str(tmp_path / "p"),
-              "--json")  # fmt: skip
+    old_umask = os.umask(0o022)
+    try:
+        run = cli("pipeline", "run", str(recipe), str(bad), str(items), "--out",
+                  str(tmp_path / "p"), "--json")  # fmt: skip
+    finally:
+        os.umask(old_umask)
     assert run.returncode == 2, run.stderr
+    assert (tmp_path / "p").stat().st_mode & 0o777 == 0o755  # not tempfile's private 0700
     doc = json.loads(run.stdout)
     assert (doc["ok"], doc["skipped"], doc["failed"]) == (False, [reason], []), doc
 

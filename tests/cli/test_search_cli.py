@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -133,8 +134,17 @@ def test_output_is_replaced_whole_or_not_at_all(sample: Path, tmp_path: Path) ->
     assert run.returncode == 1 and run.stderr.startswith("error: unknown property 'nosuch'")
     assert keep.read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.ndjson"]  # no temporary left
+    keep.chmod(0o640)
     ok = cli("search", str(sample), "-o", str(keep), "--format", "ids")
     assert ok.returncode == 0 and len(keep.read_text().split()) == 12
+    assert keep.stat().st_mode & 0o777 == 0o640  # the file it replaced kept its permissions
+    new = tmp_path / "new.ndjson"
+    old_umask = os.umask(0o022)
+    try:
+        assert cli("search", str(sample), "-o", str(new), "--format", "ids").returncode == 0
+    finally:
+        os.umask(old_umask)
+    assert new.stat().st_mode & 0o777 == 0o644  # a new file as any other, not tempfile's 0600
     for output, message in [
         (tmp_path / "nodir" / "x.parquet", f"no such folder {tmp_path / 'nodir'}"),
         (tmp_path, "is a folder, not a file"),
