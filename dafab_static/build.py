@@ -89,6 +89,8 @@ def build(
                 # Its masks, thumbnails and embeddings are published with its items.
                 assets = folder / layout.DERIVED_ASSETS
                 localized += embed(release, str(assets), layout.DERIVED_ASSETS)
+            report.objects += len(localized)  # copied into the release: counted as written
+            report.bytes += sum(os.path.getsize(path) for path, _ in localized)
             run = BuildRun(opts, release, report, Spool(spool_dir), progress or _quiet)
             srcs = [*sample_folder.sources, *sources]
             Intake(run, recipe).ingest(srcs)

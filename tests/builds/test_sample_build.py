@@ -199,3 +199,14 @@ def test_validate_accepts_the_build(sample_catalog: tuple[Path, Any]) -> None:
     errors = [p for p in report.problems if p.severity == "error"]
     assert errors == []
     assert report.ok
+
+
+def test_the_summary_counts_every_file_published(
+    sample_catalog: tuple[Path, dafab_static.BuildReport],
+) -> None:
+    """objects and bytes are what DEST holds: the tree, the indexes, the queryables, and the
+    sample's rasters copied in; only the release marker is left out (it records them)."""
+    dest, report = sample_catalog
+    files = [p for p in dest.rglob("*") if p.is_file() and p.name != ".dafab-release.json"]
+    assert report.objects == len(files)
+    assert report.bytes == sum(p.stat().st_size for p in files)
