@@ -93,6 +93,8 @@ def info(target: str | os.PathLike[str]) -> CatalogInfo:
         12
     """
     target = path_argument(target, "target")
+    if "://" not in target and os.path.isfile(target) and not target.endswith(".json"):
+        raise InputError(f"{target}: not a catalog; give its folder or its catalog.json")
     root_url = target if target.endswith(".json") else target.rstrip("/") + "/catalog.json"
     root = crawl.load(root_url)
     if root.get("type") != "Catalog":

@@ -92,7 +92,7 @@ def _read_json(url: str, *, what: str) -> dict[str, Any]:
     try:
         return crawl.load(url)
     except StorageError as error:
-        raise StorageError(f"cannot read the {what} {url}: {error}") from None
+        raise StorageError(f"cannot read the {what}: {error}") from None  # it names the URL
 
 
 def mirror_files(url: str, collection: dict[str, Any]) -> list[IndexFile]:
@@ -120,7 +120,7 @@ def _manifest_files(
     try:
         manifest = crawl.load_manifest(url)
     except StorageError as error:
-        raise StorageError(f"cannot read the partitions manifest {url}: {error}") from None
+        raise StorageError(f"cannot read the partitions manifest: {error}") from None
     files = []
     for part in manifest["partitions"]:
         files.append(

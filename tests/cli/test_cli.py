@@ -125,6 +125,13 @@ def test_missing_target_is_one_line(tmp_path: Path) -> None:
         assert run.returncode == 1
         assert run.stderr.startswith("error: ")
         assert run.stderr.strip().count("\n") == 0
+    run = cli("search", str(tmp_path / "nothing"))
+    catalog = tmp_path / "nothing" / "catalog.json"
+    assert run.stderr == f"error: cannot read the catalog: {catalog}: no such file\n"
+    items = tmp_path / "items.ndjson"
+    items.write_text("{}\n")
+    run = cli("info", str(items))
+    assert run.stderr == f"error: {items}: not a catalog; give its folder or its catalog.json\n"
 
 
 def test_info_on_a_catalog_it_did_not_build(tmp_path: Path) -> None:
