@@ -12,10 +12,26 @@ from typing import Any
 
 from dafab_static.errors import StorageError
 
+#: Where obstore asks for credentials last: off EC2 it cannot answer.
+_METADATA_SERVICE = "169.254.169.254"
+
 
 def short_error(error: Exception) -> str:
-    """First line of an obstore error, which otherwise spans a page of debug output."""
-    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    """First line of an obstore error, which otherwise spans a page of debug output; when
+    the credential chain ended at the EC2 instance metadata service (so no key was found
+    anywhere else), what to set instead.
+
+    Example:
+        >>> short_error(OSError("Generic S3 error: PUT http://169.254.169.254/latest/api/token"))
+        'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE'
+    """
+    text = str(error).strip()
+    if _METADATA_SERVICE in text:
+        return (
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE"
+        )
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def s3_settings() -> tuple[dict[str, Any], Any]:
