@@ -120,7 +120,7 @@ def to_table(items: Sequence[dict[str, Any]], geometries: np.ndarray | None = No
     rows = [_with_wkb(item, geometry) for item, geometry in zip(items, wkb, strict=True)]
     batch = StacJsonBatch(pa.RecordBatch.from_struct_array(pa.array(rows)))
     table = _fixed_size_embeddings(pa.Table.from_batches([batch.to_arrow_batch().inner]))
-    return table.take(hilbert_order(table))
+    return _core_types(table).take(hilbert_order(table))
 
 
 #: Item properties holding one embedding vector per model (see dafab_static.pipeline).
@@ -171,6 +171,28 @@ def _fixed_size_embeddings(table: pa.Table) -> pa.Table:
             continue  # vectors of several lengths: keep them as they came
         fixed = pa.list_(pa.float32(), lengths[0].as_py())
         table = table.set_column(i, name, column.cast(fixed))
+    return table
+
+
+def _core_types(table: pa.Table) -> pa.Table:
+    """The core columns in the types the specs name, whatever Arrow inferred from the JSON.
+
+    - ``bbox``: GeoParquet's covering needs FLOAT or DOUBLE fields; a month of integer boxes
+      (``[-180, -90, 180, 90]``) was inferred as int64.
+    - ``stac_extensions``: a list of strings; a month whose items all declare ``[]`` was
+      inferred as ``list<null>``, which DuckDB reads as ``INTEGER[]``.
+    """
+    names = table.column_names
+    if "bbox" in names:
+        kind = table.schema.field("bbox").type
+        if pa.types.is_struct(kind) and any(not pa.types.is_float64(f.type) for f in kind):
+            double = pa.struct([pa.field(f.name, pa.float64()) for f in kind])
+            table = table.set_column(names.index("bbox"), "bbox", table["bbox"].cast(double))
+    if "stac_extensions" in names:
+        kind = table.schema.field("stac_extensions").type
+        if pa.types.is_list(kind) and pa.types.is_null(kind.value_type):
+            column = table["stac_extensions"].cast(pa.list_(pa.string()))
+            table = table.set_column(names.index("stac_extensions"), "stac_extensions", column)
     return table
 
 

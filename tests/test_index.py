@@ -137,12 +137,28 @@ def test_to_table_equals_stac_geoparquets_own_conversion() -> None:
     from stac_geoparquet.arrow import parse_stac_items_to_arrow
 
     items = [_item(i, i * 0.7, i * 0.3) for i in range(40)]
+    items[1]["stac_extensions"] = ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"]
     items[5]["properties"]["proj:geometry"] = items[5]["geometry"]
     items[6]["assets"]["data"]["proj:geometry"] = items[6]["geometry"]
     ours = index.to_table(items)
     theirs = parse_stac_items_to_arrow(items).read_all()
     assert ours.equals(theirs.take(index.hilbert_order(theirs)))
     assert items[5]["properties"]["proj:geometry"]["type"] == "Polygon"  # inputs untouched
+
+
+def test_core_columns_have_the_types_the_specs_name() -> None:
+    """Integer bboxes and items that all declare no extension: bbox stays double (GeoParquet
+    covering), stac_extensions a list of strings, not what Arrow infers from the JSON."""
+    items = [_item(i, 10, 45) for i in range(3)]
+    for item in items:
+        item["bbox"] = [10, 45, 11, 46]
+        item["geometry"]["coordinates"] = [[[10, 45], [11, 45], [11, 46], [10, 46], [10, 45]]]
+    table = index.to_table(items)
+    assert table.schema.field("bbox").type == pa.struct(
+        [(name, pa.float64()) for name in ("xmin", "ymin", "xmax", "ymax")]
+    )
+    assert table.schema.field("stac_extensions").type == pa.list_(pa.string())
+    assert table["bbox"].to_pylist()[0] == {"xmin": 10.0, "ymin": 45.0, "xmax": 11.0, "ymax": 46.0}
 
 
 def test_to_items_equals_stac_geoparquets_own_reader() -> None:
