@@ -24,6 +24,9 @@ from dafab_static.errors import DafabError
 
 console = Console()
 err = Console(stderr=True)
+#: Set by the commands that publish (build, pipeline run), so an interrupt can say that
+#: nothing was; other commands are just stopped.
+PUBLISHING: list[bool] = []
 
 
 def fail(error: DafabError, *, as_json: dict[str, Any] | None = None) -> NoReturn:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dafab_static._cli_console import DEVICE, console, err, fail, progress_bars, say
+from dafab_static._cli_console import DEVICE, PUBLISHING, console, err, fail, progress_bars, say
 from dafab_static.errors import DafabError, OptionError
 
 pipeline_app = typer.Typer(
@@ -41,6 +41,7 @@ def pipeline_run(
     from dafab_static.options import parse_datetime
     from dafab_static.pipeline import run
 
+    PUBLISHING.append(True)
     try:
         if not out:
             raise OptionError("--out is required (a new or empty folder)")

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 from dafab_static import __version__, _stop
-from dafab_static._cli_console import DEVICE, console, err, fail, progress_bars, say
+from dafab_static._cli_console import DEVICE, PUBLISHING, console, err, fail, progress_bars, say
 from dafab_static._cli_pipeline import pipeline_app
 from dafab_static._cli_search import search
 from dafab_static.errors import DafabError, OptionError
@@ -109,6 +109,7 @@ def build(
     import dafab_static
     from dafab_static.options import BuildOptions, parse_datetime
 
+    PUBLISHING.append(True)
     try:
         if not out:
             raise OptionError("--out is required (a folder or s3://bucket/prefix)")
@@ -259,10 +260,11 @@ def main() -> None:
 
 def _interrupted() -> NoReturn:
     """Say that the run stopped, after it unwound (a build removes what it wrote)."""
+    outcome = "; nothing was published" if PUBLISHING else ""
     if _stop.requested() == signal.SIGTERM:
-        err.print("terminated; nothing was published")
+        err.print(f"terminated{outcome}")
         sys.exit(128 + signal.SIGTERM)
-    err.print("interrupted; nothing was published")
+    err.print(f"interrupted{outcome}")
     sys.exit(130)
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -221,3 +225,18 @@ def test_pipeline_recipes_lists_the_shipped_recipes() -> None:
     names = [line.split("\t")[0] for line in run.stdout.splitlines()]
     assert names == ["default", "google-satellite-embedding", "quick", "resnet18-sentinel2"]
     assert all(Path(line.split("\t")[1]).is_file() for line in run.stdout.splitlines())
+
+
+def test_a_stopped_command_that_publishes_nothing_does_not_say_so() -> None:
+    """SIGTERM ends any command with 143; only build and pipeline run add "nothing was
+    published". Here info waits on a server that accepted the connection and never answers."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/catalog.json"
+        command = [sys.executable, "-m", "dafab_static.cli", "info", url]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        server.settimeout(60)
+        connection, _ = server.accept()  # the request is in flight: stop it there
+        with connection:
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stderr) == (143, "terminated\n")
