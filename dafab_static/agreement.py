@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from dafab_static import crawl
+from dafab_static import crawl, index
 from dafab_static.errors import DafabError
 from dafab_static.index import EMBEDDING_PREFIX
 from dafab_static.report import counted
@@ -27,6 +29,7 @@ from dafab_static.storage import join_href, read_url
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 _MIRROR_ROLE = "collection-mirror"
 _SHOWN = 5  # differing ids named per collection; the rest are counted
+_GEO = "dafab:index-geo-metadata"
 
 
 @dataclass(frozen=True)
@@ -154,31 +157,91 @@ def _partition_files(href: str, obj: dict[str, Any]) -> list[tuple[str, dict[str
         if asset["href"].endswith("partitions.json"):
             manifest_url = join_href(href, asset["href"])
             manifest = crawl.load_manifest(manifest_url)
-            return [
+            listed = [
                 (join_href(manifest_url, part["path"]), part) for part in manifest["partitions"]
             ]
+            return listed + [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
     for asset in crawl.assets_with_role(obj, _MIRROR_ROLE):
         if asset["href"].endswith(".parquet"):
             return [(join_href(href, asset["href"]), {})]
     return None
 
 
+def _unlisted(manifest_url: str, listed: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Parquet files in a local index folder that its manifest does not list: a reader that
+    globs the folder (DuckDB's ``**/*.parquet``) would read their rows too. A bucket or web
+    server is not listed here."""
+    if "://" in manifest_url:
+        return []
+    known = {os.path.normpath(url) for url, _ in listed}
+    folder = Path(manifest_url).parent
+    return sorted(str(p) for p in folder.rglob("*.parquet") if os.path.normpath(p) not in known)
+
+
+#: The manifest line of a file the manifest does not list.
+_UNLISTED: dict[str, Any] = {"unlisted": True}
+
+
 def _check_file(url: str, data: bytes, expected: dict[str, Any]) -> list[Disagreement]:
+    """A partition against its manifest line (bytes, checksum, rows, bbox, time range) and
+    its own GeoParquet metadata (bbox, geometry types): a client prunes by those without
+    reading the rows, so one that is too small hides items from every search."""
+    import pyarrow.parquet as pq
+
     found = []
+
+    def differs(message: str, rule: str = "dafab:index-manifest") -> None:
+        found.append(Disagreement(url, rule, message))
+
+    if expected is _UNLISTED:
+        differs("a Parquet file in the index folder that the partitions manifest does not list")
+        return found
+
     if "bytes" in expected and expected["bytes"] != len(data):
-        message = f"manifest says {expected['bytes']} bytes, the file has {len(data)}"
-        found.append(Disagreement(url, "dafab:index-manifest", message))
+        differs(f"manifest says {expected['bytes']} bytes, the file has {len(data)}")
     checksum = "1220" + hashlib.sha256(data).hexdigest()
     if "checksum" in expected and expected["checksum"] != checksum:
-        found.append(Disagreement(url, "dafab:index-manifest", "checksum differs from manifest"))
-    if "rows" in expected:
-        import pyarrow.parquet as pq
-
-        rows = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
-        if rows != expected["rows"]:
-            message = f"manifest says {expected['rows']} rows, the file has {rows}"
-            found.append(Disagreement(url, "dafab:index-manifest", message))
+        differs("checksum differs from manifest")
+    file = pq.ParquetFile(io.BytesIO(data))
+    if "rows" in expected and file.metadata.num_rows != expected["rows"]:
+        differs(f"manifest says {expected['rows']} rows, the file has {file.metadata.num_rows}")
+    names = [n for n in ("bbox", "geometry", *_TIMES[:3]) if n in file.schema_arrow.names]
+    table = file.read(columns=names)
+    if not table.num_rows or "bbox" not in names:
+        return found
+    bbox = [round(v, 7) for v in index.file_bbox(table)]
+    if isinstance(expected.get("bbox"), list) and not _covers(expected["bbox"], bbox):
+        differs(f"manifest bbox {expected['bbox']} does not cover the rows' bbox {bbox}")
+    start, end = index.time_range(table)
+    first, last = expected.get("start_datetime"), expected.get("end_datetime")
+    if isinstance(first, str) and isinstance(last, str) and not _spans(first, last, start, end):
+        differs(f"manifest time range {first}/{last} does not cover {start}/{end}")
+    geo = orjson.loads((file.schema_arrow.metadata or {}).get(b"geo", b"{}"))
+    column = (geo.get("columns") or {}).get("geometry") or {}
+    if isinstance(column.get("bbox"), list) and not _covers(column["bbox"], bbox):
+        differs(f"geo bbox {column['bbox']} does not cover the rows' bbox {bbox}", _GEO)
+    declared = column.get("geometry_types")
+    if "geometry" in names and declared not in ([], types := index.geometry_types(table)):
+        differs(f"geo geometry_types {declared} are not the rows' {types}", _GEO)
     return found
+
+
+def _spans(first: str, last: str, start: str, end: str) -> bool:
+    """Whether the interval ``first``/``last`` (from a manifest) holds ``start``/``end``."""
+    try:
+        return parse_time(first) <= parse_time(start) and parse_time(end) <= parse_time(last)
+    except ValueError:  # not a timestamp: it cannot tell a client anything true
+        return False
+
+
+def _covers(outer: list[Any], inner: list[float]) -> bool:
+    """Whether bbox ``outer`` (west, south, east, north) holds ``inner``, give or take the
+    rounding to 7 decimals (1 cm) that manifests use."""
+    if len(outer) != 4 or not all(isinstance(v, (int, float)) for v in outer):
+        return False
+    tol = 1e-6
+    return bool(outer[0] - tol <= inner[0] and outer[1] - tol <= inner[1]
+            and inner[2] <= outer[2] + tol and inner[3] <= outer[3] + tol)  # fmt: skip
 
 
 def _rows(data: bytes) -> list[dict[str, Any]]:

@@ -287,7 +287,9 @@ def geometry_types(table: pa.Table) -> list[str]:
     return sorted(_WKB_TYPES[k] + (" Z" if z else "") for k, z in kinds if k in _WKB_TYPES)
 
 
-def _file_bbox(table: pa.Table) -> tuple[float, float, float, float]:
+def file_bbox(table: pa.Table) -> tuple[float, float, float, float]:
+    """The bbox of a partition's rows (west, south, east, north): its ``geo`` bbox, and the
+    one its manifest line gives."""
     bbox = table["bbox"]
     xmin, xmax = pc.struct_field(bbox, "xmin"), pc.struct_field(bbox, "xmax")
     ymin = float(pc.min(pc.struct_field(bbox, "ymin")).as_py())
@@ -321,7 +323,7 @@ def encode(
     """
     from stac_geoparquet.arrow._crs import WGS84_CRS_JSON
 
-    bbox = _file_bbox(table)
+    bbox = file_bbox(table)
     columns: dict[str, Any] = {
         "geometry": {
             "encoding": "WKB",

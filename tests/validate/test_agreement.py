@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -99,3 +100,37 @@ def test_real_hub_items_agree(shared_data: Path, tmp_path: Path) -> None:
     dafab_static.build(sources, str(dest))  # the spec examples repeat ids: skipped, published
     report = dafab_static.validate(str(dest))
     assert [p for p in report.problems if p.severity == "error"] == []
+
+
+def test_a_manifest_or_geo_metadata_that_would_hide_rows_is_reported(catalog: Path) -> None:
+    """Clients prune by the manifest's bbox and time range and by the file's geo metadata,
+    without reading rows: one that is too small, or a file the manifest does not list (a
+    glob reader takes its rows too), is a problem even when bytes and checksum match."""
+    manifest = next(catalog.rglob("_partitions.json"))
+    doc = json.loads(manifest.read_text())
+    line = doc["partitions"][0]
+    line["bbox"] = [0, 0, 1, 1]
+    line["end_datetime"] = line["start_datetime"]
+    manifest.write_text(json.dumps(doc))
+    part = manifest.parent / line["path"]
+    shutil.copy(part, part.with_name("extra.parquet"))
+    table = pq.read_table(part)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    geo["columns"]["geometry"]["geometry_types"] = ["Point"]
+    geo["columns"]["geometry"]["bbox"] = [0, 0, 1, 1]
+    metadata = {**table.schema.metadata, b"geo": json.dumps(geo).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), part.with_name("geo.parquet"))
+    part.with_name("geo.parquet").replace(part)
+    messages = _rules(catalog)
+    expected = {
+        ("dafab:index-manifest", "a Parquet file in the index folder that the partitions "
+         "manifest does not list"),
+        ("dafab:index-geo-metadata", "geo geometry_types ['Point'] are not the rows' ['Polygon']"),
+    }  # fmt: skip
+    assert expected <= set(messages), messages
+    rows_bbox = "[10.0, 45.0, 11.95, 45.05]"  # 20 items, 0.1 degree apart, 0.05 wide
+    assert {m for _, m in messages} >= {
+        f"manifest bbox [0, 0, 1, 1] does not cover the rows' bbox {rows_bbox}",
+        f"geo bbox [0, 0, 1, 1] does not cover the rows' bbox {rows_bbox}",
+    }, messages
+    assert any(m.startswith("manifest time range ") for _, m in messages), messages
