@@ -92,11 +92,12 @@ class Agreement:
 
 def digest(item: dict[str, Any]) -> bytes:
     """A content digest of an item that ignores what Parquet cannot keep: how timestamps and
-    numbers are spelled, and object members that are null (see :func:`_canonical`)."""
+    numbers are spelled, object members that are null (see :func:`_canonical`), and
+    properties named as top-level fields (:func:`~dafab_static.index.shadowed_properties`)."""
     props = item.get("properties")
     if isinstance(props, dict):
         props = {k: _instant(v) if k in _TIMES else _vector(v) if k.startswith(EMBEDDING_PREFIX)
-                 else v for k, v in props.items()}  # fmt: skip
+                 else v for k, v in props.items() if k not in index.TOP_LEVEL}  # fmt: skip
         item = {**item, "properties": props}
     data = orjson.dumps(_canonical(item), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.blake2b(data, digest_size=16).digest()

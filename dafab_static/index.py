@@ -196,12 +196,34 @@ def _core_types(table: pa.Table) -> pa.Table:
     return table
 
 
+#: The columns stac-geoparquet gives the item's top-level fields. Properties are lifted
+#: beside them, so a property of the same name has no column of its own (stac-geoparquet
+#: warns and drops it): it stays in the item JSON only (see :func:`shadowed_properties`).
+TOP_LEVEL = frozenset(
+    {"type", "stac_version", "stac_extensions", "id", "geometry", "bbox", "links", "assets",
+     "collection"}
+)  # fmt: skip
+
+
+def shadowed_properties(item: dict[str, Any]) -> list[str]:
+    """The properties of ``item`` that the index cannot hold: named as a top-level field.
+
+    Example:
+        >>> shadowed_properties({"properties": {"id": 7, "datetime": None}})
+        ['id']
+    """
+    props = item.get("properties")
+    return sorted(TOP_LEVEL.intersection(props)) if isinstance(props, dict) else []
+
+
 def _with_wkb(item: dict[str, Any], geometry: bytes) -> dict[str, Any]:
     """``item`` with GeoJSON geometries as ISO WKB (what stac-geoparquet's from_dicts does),
-    copying only the containers it changes."""
+    less :func:`shadowed_properties`, copying only the containers it changes."""
     row = dict(item)
     row["geometry"] = geometry
     props = item.get("properties", {})
+    if not TOP_LEVEL.isdisjoint(props):
+        props = row["properties"] = {k: v for k, v in props.items() if k not in TOP_LEVEL}
     if "proj:geometry" in props:
         row["properties"] = {**props, "proj:geometry": _wkb_many([props["proj:geometry"]])[0]}
     assets = item.get("assets", {})

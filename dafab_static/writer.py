@@ -140,6 +140,13 @@ class MonthWriter:
             return result
         items = [d for _, d in docs]
         geometries = index.parse_geometries([item["geometry"] for item in items])
+        for i, item in enumerate(items):
+            if shadowed := index.shadowed_properties(item):
+                message = ("properties named as top-level fields cannot be stac-geoparquet "
+                           "columns; kept in the item JSON, left out of the index")  # fmt: skip
+                first, count = result.warnings.get(message, ("", 0))
+                where = f"{docs[i][0]}: item {item['id']!r}: {message} ({', '.join(shadowed)})"
+                result.warnings[message] = (first or where, count + 1)
         for i in index.cover_geometries(items, geometries):
             message = "bbox did not contain the geometry; widened to cover it"
             first, count = result.warnings.get(message, ("", 0))

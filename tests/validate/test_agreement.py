@@ -134,3 +134,21 @@ def test_a_manifest_or_geo_metadata_that_would_hide_rows_is_reported(catalog: Pa
         f"geo bbox [0, 0, 1, 1] does not cover the rows' bbox {rows_bbox}",
     }, messages
     assert any(m.startswith("manifest time range ") for _, m in messages), messages
+
+
+def test_properties_named_as_top_level_fields_stay_in_the_json_only(tmp_path: Path) -> None:
+    """stac-geoparquet lifts properties beside the top-level fields, so one named ``id`` or
+    ``collection`` cannot have a column: the build says so once, the item JSON keeps it,
+    and the tree and the index still agree."""
+    items = [item(i, collection="shadow") for i in range(3)]
+    items[1]["properties"].update({"id": "inner", "collection": "other"})
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(write_ndjson(tmp_path / "in.ndjson", items))], str(dest))
+    assert report.ok and len(report.warnings) == 1
+    assert report.warnings[0].endswith(
+        "item 'gen-0000001': properties named as top-level fields cannot be stac-geoparquet "
+        "columns; kept in the item JSON, left out of the index (collection, id)"
+    )
+    stored = json.loads(next(dest.rglob("gen-0000001.json")).read_text())
+    assert (stored["properties"]["id"], stored["properties"]["collection"]) == ("inner", "other")
+    assert _rules(dest) == []
