@@ -74,19 +74,21 @@ class Agreement:
         if files is None:
             return []  # a mirror we cannot enumerate (a bare folder, a glob): nothing to say
         found: list[Disagreement] = []
-        index: dict[str, bytes] = {}
+        rows: dict[str, bytes] = {}
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         for url, expected in files:
             data = read_url(url)
             try:
-                found += _check_file(url, data, expected)
-                for item in _rows(data):
-                    index[str(item["id"])] = digest(item)
+                table = pq.read_table(io.BytesIO(data))  # once, for both checks
+                found += _check_file(url, data, expected, table)
+                for item in _rows(table):
+                    rows[str(item["id"])] = digest(item)
             except (pa.ArrowException, OSError) as e:  # truncated, corrupt, not Parquet
                 found.append(Disagreement(url, "dafab:index-readable", f"not readable: {e}"))
         tree = self.tree.get(cid, {})
-        found += _compare(href, cid, tree, index)
+        found += _compare(href, cid, tree, rows)
         return found
 
 
@@ -183,12 +185,10 @@ def _unlisted(manifest_url: str, listed: list[tuple[str, dict[str, Any]]]) -> li
 _UNLISTED: dict[str, Any] = {"unlisted": True}
 
 
-def _check_file(url: str, data: bytes, expected: dict[str, Any]) -> list[Disagreement]:
+def _check_file(url: str, data: bytes, expected: dict[str, Any], table: Any) -> list[Disagreement]:
     """A partition against its manifest line (bytes, checksum, rows, bbox, time range) and
     its own GeoParquet metadata (bbox, geometry types): a client prunes by those without
     reading the rows, so one that is too small hides items from every search."""
-    import pyarrow.parquet as pq
-
     found = []
 
     def differs(message: str, rule: str = "dafab:index-manifest") -> None:
@@ -203,12 +203,9 @@ def _check_file(url: str, data: bytes, expected: dict[str, Any]) -> list[Disagre
     checksum = "1220" + hashlib.sha256(data).hexdigest()
     if "checksum" in expected and expected["checksum"] != checksum:
         differs("checksum differs from manifest")
-    file = pq.ParquetFile(io.BytesIO(data))
-    if "rows" in expected and file.metadata.num_rows != expected["rows"]:
-        differs(f"manifest says {expected['rows']} rows, the file has {file.metadata.num_rows}")
-    names = [n for n in ("bbox", "geometry", *_TIMES[:3]) if n in file.schema_arrow.names]
-    table = file.read(columns=names)
-    if not table.num_rows or "bbox" not in names:
+    if "rows" in expected and table.num_rows != expected["rows"]:
+        differs(f"manifest says {expected['rows']} rows, the file has {table.num_rows}")
+    if not table.num_rows or "bbox" not in table.column_names:
         return found
     bbox = [round(v, 7) for v in index.file_bbox(table)]
     if isinstance(expected.get("bbox"), list) and not _covers(expected["bbox"], bbox):
@@ -217,12 +214,15 @@ def _check_file(url: str, data: bytes, expected: dict[str, Any]) -> list[Disagre
     first, last = expected.get("start_datetime"), expected.get("end_datetime")
     if isinstance(first, str) and isinstance(last, str) and not _spans(first, last, start, end):
         differs(f"manifest time range {first}/{last} does not cover {start}/{end}")
-    geo = orjson.loads((file.schema_arrow.metadata or {}).get(b"geo", b"{}"))
+    geo = orjson.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
     column = (geo.get("columns") or {}).get("geometry") or {}
     if isinstance(column.get("bbox"), list) and not _covers(column["bbox"], bbox):
         differs(f"geo bbox {column['bbox']} does not cover the rows' bbox {bbox}", _GEO)
     declared = column.get("geometry_types")
-    if "geometry" in names and declared not in ([], types := index.geometry_types(table)):
+    if "geometry" in table.column_names and declared not in (
+        [],
+        types := index.geometry_types(table),
+    ):
         differs(f"geo geometry_types {declared} are not the rows' {types}", _GEO)
     return found
 
@@ -245,13 +245,11 @@ def _covers(outer: list[Any], inner: list[float]) -> bool:
             and inner[2] <= outer[2] + tol and inner[3] <= outer[3] + tol)  # fmt: skip
 
 
-def _rows(data: bytes) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
+def _rows(table: Any) -> list[dict[str, Any]]:
     from dafab_static.index_items import to_items
 
     out = []
-    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=8192):
+    for batch in table.to_batches(max_chunksize=8192):
         out += to_items(batch)
     return out
 

@@ -57,7 +57,13 @@ class MonthResult:
     objects: int = 0
     bytes: int = 0
     rejected: list[str] = field(default_factory=list)
+    #: Per kind of warning: the first occurrence in full, and how many objects it concerned.
     warnings: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def warn(self, kind: str, line: str) -> None:
+        """Count one object warned about ``kind``; ``line`` says it in full the first time."""
+        first, count = self.warnings.get(kind, (line, 0))
+        self.warnings[kind] = (first, count + 1)
 
 
 @dataclass(frozen=True)
@@ -144,14 +150,12 @@ class MonthWriter:
             if shadowed := index.shadowed_properties(item):
                 message = ("properties named as top-level fields cannot be stac-geoparquet "
                            "columns; kept in the item JSON, left out of the index")  # fmt: skip
-                first, count = result.warnings.get(message, ("", 0))
-                where = f"{docs[i][0]}: item {item['id']!r}: {message} ({', '.join(shadowed)})"
-                result.warnings[message] = (first or where, count + 1)
+                where = f"{docs[i][0]}: item {item['id']!r}"
+                result.warn(message, f"{where}: {message} ({', '.join(shadowed)})")
         for i in index.cover_geometries(items, geometries):
             message = "bbox did not contain the geometry; widened to cover it"
-            first, count = result.warnings.get(message, ("", 0))
-            where = f"{docs[i][0]}: item {items[i]['id']!r}: {message} ({items[i]['bbox']})"
-            result.warnings[message] = (first or where, count + 1)
+            where = f"{docs[i][0]}: item {items[i]['id']!r}"
+            result.warn(message, f"{where}: {message} ({items[i]['bbox']})")
         payload = [(self.release.locate(p), dumps(d)) for p, d in docs]
         result.bytes += self.release.store.put_many(payload)
         result.objects += len(payload)
@@ -239,8 +243,7 @@ class MonthWriter:
         bad: set[str] = set()
         for problem in problems:
             if problem.severity != "error":
-                first, count = result.warnings.get(problem.message, (str(problem), 0))
-                result.warnings[problem.message] = (first, count + 1)
+                result.warn(problem.message, str(problem))
                 continue
             if fatal:
                 raise ValidationError(f"internal: generated document failed validation: {problem}")
