@@ -205,7 +205,7 @@ def generate(n: int, root: Path) -> dict[str, Any]:
         "extent": {"spatial": {"bbox": [[-180.0, -60.0, 180.0, 75.0]]},
                    "temporal": {"interval": [["2022-01-01T00:00:00Z", "2023-12-31T23:59:59Z"]]}},
         "links": [],
-        "assets": {"geoparquet": {"href": "index/", "type": index.PARQUET_MEDIA_TYPE,
+        "assets": {"geoparquet": {"href": "index/", "type": "application/vnd.apache.parquet",
                                   "roles": ["collection-mirror"]}},
     }  # fmt: skip
     (root / "collection.json").write_text(json.dumps(collection, indent=2))

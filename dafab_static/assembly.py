@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from dafab_static import __version__, _stop, arrow_schemas, clock, index, layout
+from dafab_static import __version__, _stop, arrow_schemas, clock, index, layout, media_types
 from dafab_static.build_run import BuildRun
 from dafab_static.collections import CollectionStats, file_collection, make_collection
 from dafab_static.cql2 import CONFORMANCE as CQL2_CONFORMANCE
@@ -211,7 +211,7 @@ class Assembly:
         return {
             "geoparquet": {
                 "href": layout.href(here, release.locate(place.index_folder)) + "/",
-                "type": index.PARQUET_MEDIA_TYPE,
+                "type": media_types.PARQUET,
                 "title": "stac-geoparquet index (Hive-partitioned by year/month)",
                 "description": "One stac-geoparquet 1.1.0 file per year/month partition, rows in "
                 "Hilbert order of bbox centres; _partitions.json lists every file.",
@@ -219,7 +219,7 @@ class Assembly:
             },
             "partitions": {
                 "href": layout.href(here, release.locate(layout.manifest_path(place))),
-                "type": "application/json",
+                "type": media_types.JSON,
                 "title": "Partitions manifest: path, rows, bbox, time range, bytes, checksum",
                 "roles": ["metadata"],
             },

@@ -36,7 +36,6 @@ from dafab_static.spool import format_time
 # value every validator and reader accepts.
 STAC_GEOPARQUET_VERSION = "1.0.0"
 GEOPARQUET_VERSION = "1.1.0"
-PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 # Small row groups let bbox/datetime statistics prune reads; 8k rows keeps per-group overhead
 # under a few percent for typical STAC rows (~1-3 kB).
 ROW_GROUP_SIZE = 8192

@@ -46,6 +46,8 @@ _OUR_RELEASE_KEY = re.compile(rf"releases/{_RELEASE_ID.pattern}/")
 #: 2024-01-01: no release id of this scheme starts before.
 _FIRST_RELEASE_S = 1704067200
 _RENAME_EXCHANGE = 2
+#: ``Cache-Control`` of the objects a build replaces in place (the root and the marker).
+REVALIDATE = "no-cache"
 _AT_FDCWD = -100
 
 
@@ -99,9 +101,13 @@ class Release:
             return
         previous = _read_marker(self.store)
         live = str(previous.get("release", ""))
-        self.store.put(ROOT, root)  # the commit point: one atomic PUT
+        # The commit point: one atomic PUT. The root is the one object a later build
+        # replaces, and a cache (a CDN, a browser) that kept an old root past the next two
+        # builds would lead readers to a deleted release: caches must revalidate it.
+        self.store.put(ROOT, root, cache_control=REVALIDATE)
         self.store.put(MARKER, _dumps({**marker, "release": self.id,
-                                       "retired": [live] if live else []}))  # fmt: skip
+                                       "retired": [live] if live else []}),
+                       cache_control=REVALIDATE)  # fmt: skip
         self.store.delete(_stale_releases(self.store, previous, keep={self.id, live}))
 
     def abort(self) -> None:

@@ -30,13 +30,13 @@ from rasterio.io import MemoryFile
 from dafab_static import _sample_hub as hub
 from dafab_static._sample_hub import valid_mask
 from dafab_static.ingest.rasters import read_raster
+from dafab_static.media_types import COG
 
 #: Collection of the derived NDVI product.
 NDVI_COLLECTION = "sentinel-2-l2a-ndvi"
 _SIZE = 256
 _COG = {"driver": "COG", "blocksize": 128, "compress": "DEFLATE", "predictor": 2,
         "overview_resampling": "nearest", "num_threads": 1, "bigtiff": "NO"}  # fmt: skip
-_COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 # Surface reflectance of four cover types in blue, green, red, near infrared, SWIR 1.6 and
 # 2.2 um.
@@ -280,7 +280,7 @@ def _ndvi_item(path: Path, source: Path, source_id: str) -> dict[str, Any]:
         {
             "rel": "derived_from",
             "href": f"../../rasters/{source.name}",
-            "type": _COG_TYPE,
+            "type": COG,
             "title": source_id,
         },
     ]

@@ -15,10 +15,9 @@ from typing import Any
 import orjson
 
 from dafab_static import layout
+from dafab_static.media_types import GEOJSON, JSON
 
 STAC_VERSION = "1.1.0"
-JSON = "application/json"
-GEOJSON = "application/geo+json"
 #: Links that encode where an object sits in a tree; the build recreates them, so those of
 #: an input are dropped (``items`` is a STAC API link, meaningless in a static tree).
 STRUCTURAL_RELS = frozenset({"self", "root", "parent", "child", "item", "collection", "items"})

@@ -14,9 +14,8 @@ from typing import Any
 
 from dafab_static.errors import InputError
 from dafab_static.ingest._fetch import open_bytes, readline, seekable
+from dafab_static.media_types import NDJSON
 
-PARQUET = "application/vnd.apache.parquet"
-NDJSON = "application/x-ndjson"
 #: NDJSON lines or Parquet rows read at a time: a few MB of dicts for wide hub items.
 BATCH_ROWS = 1000
 #: What reading or converting a file that is not stac-geoparquet raises, besides Arrow's

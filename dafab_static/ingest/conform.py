@@ -15,13 +15,11 @@ from typing import Any
 from dafab_static.derive.products import format_datetime
 from dafab_static.errors import InputError
 from dafab_static.ingest._fetch import SCHEME, absolute
+from dafab_static.media_types import GEOJSON, JSON
 from dafab_static.spool import parse_time
 from dafab_static.tree import STRUCTURAL_RELS
 
 OnNotice = Callable[[str], None]
-
-GEOJSON = "application/geo+json"
-JSON = "application/json"
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
 #: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC.

@@ -34,13 +34,13 @@ from dafab_static.derive.sensors import scene_part
 from dafab_static.derive.stats import band_statistics
 from dafab_static.errors import InputError
 from dafab_static.ingest.raster_items import Band, Part, Scene, is_url, item, names
+from dafab_static.media_types import COG, GEOTIFF, JP2, PNG
 
 #: File suffixes the dispatcher sends here (exact match; GDAL itself ignores the case).
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".Tif", ".Tiff", ".jp2", ".JP2")
 #: Longest side, in pixels, of the decimated reads behind footprints and statistics.
 MAX_READ_SIZE = 1024
-_GEOTIFF = "image/tiff; application=geotiff"
-_MEDIA_TYPES = {"GTiff": _GEOTIFF, "COG": _GEOTIFF, "JP2OpenJPEG": "image/jp2", "PNG": "image/png"}
+_MEDIA_TYPES = {"GTiff": GEOTIFF, "COG": GEOTIFF, "JP2OpenJPEG": JP2, "PNG": PNG}
 _BAND_NAME_TAGS = ("BANDNAME", "BAND_NAME", "NAME")
 _READ_ERRORS = (RasterioError, CPLE_BaseError, OSError)
 _OPEN_LOCK = threading.Lock()
@@ -271,15 +271,15 @@ def _check_georeferenced(src: Any, path: str) -> None:
 
 def _media_type(src: Any) -> str | None:
     media_type = _MEDIA_TYPES.get(src.driver)
-    if media_type != _GEOTIFF:
+    if media_type != GEOTIFF:
         return media_type
     # GDAL's COG driver tags its files; older COGs (rio-cogeo, gdal_translate -co TILED=YES
     # plus gdaladdo) are recognised by their tiles and overviews. Strips have full width.
     tiled = src.block_shapes[0][1] < src.width
     layout = src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "").upper()
     if layout == "COG" or (tiled and src.overviews(1)):
-        return f"{_GEOTIFF}; profile=cloud-optimized"
-    return _GEOTIFF
+        return COG
+    return GEOTIFF
 
 
 def _file_fields(path: str) -> dict[str, Any]:

@@ -19,22 +19,19 @@ import orjson
 from dafab_static.errors import InputError
 from dafab_static.ingest._fetch import absolute, is_url, load_json, location
 from dafab_static.ingest.batches import (
-    NDJSON,
     NOT_STAC_GEOPARQUET,
-    PARQUET,
     RawBatch,
     modern,
     raw_batches,
 )
 from dafab_static.ingest.conform import (
-    GEOJSON,
-    JSON,
     OnNotice,
     check_members,
     respell_times,
     rewrite,
     upgrade,
 )
+from dafab_static.media_types import GEOJSON, JSON, NDJSON, PARQUET
 
 OnError = Callable[[InputError], None]
 

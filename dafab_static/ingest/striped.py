@@ -32,8 +32,9 @@ from typing import Any
 from dafab_static import _processes
 from dafab_static.errors import DafabError, InputError
 from dafab_static.ingest import batches
-from dafab_static.ingest.batches import BATCH_ROWS, NDJSON, raw_batches
+from dafab_static.ingest.batches import BATCH_ROWS, raw_batches
 from dafab_static.ingest.stac import Prepare, Prepared, Reader
+from dafab_static.media_types import NDJSON
 
 #: Files smaller than this are read in one process: starting readers costs about 0.7 s
 #: (the forkserver imports what every worker of a build needs), which pays off only on

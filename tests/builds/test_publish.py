@@ -229,6 +229,30 @@ def test_s3_round_trip(s3_bucket: str) -> None:
     assert dafab_static.info(dest).items == report.items
 
 
+def test_s3_objects_carry_their_media_type_and_the_root_must_be_revalidated(
+    s3_bucket: str, s3_server: str
+) -> None:
+    """A bucket serves the Content-Type given at PUT (S3's default, binary/octet-stream,
+    makes browsers download instead of show), and a cached root outliving two rebuilds
+    would point readers at a deleted release."""
+    import boto3
+
+    assert dafab_static.build([], f"s3://{s3_bucket}/stac", sample=True).ok
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    expected = {".json": "application/json", ".parquet": "application/vnd.apache.parquet",
+                ".png": "image/png", ".geojson": "application/geo+json"}  # fmt: skip
+    seen: dict[str, int] = {}
+    for key in open_store(f"s3://{s3_bucket}/stac").list():
+        head = s3.head_object(Bucket=s3_bucket, Key=f"stac/{key}")
+        suffix = Path(key).suffix
+        if suffix in expected:
+            assert head["ContentType"] == expected[suffix], key
+            seen[suffix] = seen.get(suffix, 0) + 1
+        revalidate = key in ("catalog.json", ".dafab-release.json")
+        assert (head.get("CacheControl") == "no-cache") == revalidate, key
+    assert seen.keys() >= {".json", ".parquet"}, seen
+
+
 def test_s3_rebuild_keeps_previous_release_and_drops_older(s3_bucket: str, tmp_path: Path) -> None:
     dest = f"s3://{s3_bucket}/stac"
     store = open_store(dest)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import orjson
 
 from dafab_static.errors import OptionError
+from dafab_static.media_types import GEOJSON
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
@@ -61,6 +62,6 @@ class Annotations(Step):
                                       min_area_px=self.min_area)  # fmt: skip
         data = orjson.dumps(feature_collection(features))
         return StepOutput(assets={"annotations": Asset("annotations.geojson", data, {
-            "type": "application/geo+json", "title": f"Annotations: {', '.join(self.classes)}",
+            "type": GEOJSON, "title": f"Annotations: {', '.join(self.classes)}",
             "roles": ["annotation", "metadata"],
         })})  # fmt: skip

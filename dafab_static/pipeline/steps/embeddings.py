@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dafab_static.errors import OptionError
+from dafab_static.media_types import PARQUET
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
     from dafab_static.derive.encoders import Encoder
 
-PARQUET_TYPE = "application/vnd.apache.parquet"
 _ENCODERS = ("random-conv", "resnet18")
 
 
@@ -220,7 +220,7 @@ def embedding_asset_fields(
 ) -> Mapping[str, Any]:
     """STAC asset fields of an embeddings file (``emb:`` proposal)."""
     fields: dict[str, Any] = {
-        "type": PARQUET_TYPE, "title": f"Embeddings by {model}", "roles": ["data", "embeddings"],
+        "type": PARQUET, "title": f"Embeddings by {model}", "roles": ["data", "embeddings"],
         "emb:model": model, "emb:dimensions": 64, "emb:data_type": "float32",
         "emb:normalized": True, "emb:levels": levels,
     }  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dafab_static.errors import OptionError
+from dafab_static.media_types import PNG
 from dafab_static.pipeline.encode import png
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.steps.indices import quantiles
@@ -49,7 +50,7 @@ class Thumbnail(Step):
         rgb = torch.stack([refl["red"], refl["green"], refl["blue"]])
         return StepOutput(assets={"thumbnail": Asset("thumbnail.png", render(rgb, valid, self.size,
                                                                              self.stretch), {
-            "type": "image/png", "title": "True-colour thumbnail", "roles": ["thumbnail"],
+            "type": PNG, "title": "True-colour thumbnail", "roles": ["thumbnail"],
         })})  # fmt: skip
 
 
