@@ -73,6 +73,13 @@ class BuildOptions:
                 raise OptionError(
                     f"--base-url {self.base_url!r}: a folder URL takes no query or fragment"
                 )
+            if "@" in parts.netloc:
+                # Every published href would carry them, to anyone who reads the catalog.
+                user = parts.netloc.rpartition("@")[0].partition(":")[0]
+                raise OptionError(
+                    f"--base-url {parts.scheme}://{user}:…@{parts.hostname}: holds credentials"
+                    f" ({user}:…@), which every published href would carry; give the public URL"
+                )
             if any(c.isspace() or ord(c) < 32 for c in self.base_url):
                 raise OptionError(
                     f"--base-url {self.base_url!r}: holds white space; percent-encode it (%20)"

@@ -152,6 +152,7 @@ def test_s3_credentials_and_endpoint_from_a_profile(
         ({"base_url": "https://ex.com/stac?x=1"}, "a folder URL takes no query or fragment"),
         ({"base_url": "https://ex.com/stac#top"}, "a folder URL takes no query or fragment"),
         ({"base_url": "https://ex.com/a b/"}, "holds white space; percent-encode it (%20)"),
+        ({"base_url": "https://me:s3cret@ex.com/stac"}, "holds credentials (me:…@)"),
         ({"device": "cuda"}, "--device cuda: runs a pipeline; give one with --pipeline"),
         ({"batch_size": "x"}, "batch_size='x': expected int"),
         ({"workers": True}, "workers=True: expected int"),
@@ -166,8 +167,9 @@ def test_python_options_of_the_wrong_type_name_the_option(
     kwargs: dict[str, object], message: str
 ) -> None:
     """Found by fuzzing BuildOptions: these were AttributeError/TypeError tracebacks."""
-    with pytest.raises(OptionError, match=re.escape(message)):
+    with pytest.raises(OptionError, match=re.escape(message)) as info:
         BuildOptions(**kwargs)  # type: ignore[arg-type]
+    assert "s3cret" not in str(info.value)  # an error message is no place for a password
 
 
 def test_python_options_take_the_obvious_spellings(tmp_path: Path) -> None:
