@@ -30,7 +30,11 @@ from urllib.parse import quote
 from dafab_static.errors import InputError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_URL_SAFE = re.compile(r"[A-Za-z0-9/_.~+=,@-]*")
+_URL_SAFE = re.compile(r"[A-Za-z0-9/_.~=,@-]*")
+#: What hrefs leave unescaped. Not "+", which file names keep: S3 reads a "+" in a URL path
+#: as a space, a legacy of form encoding, so an object with "+" in its key is reachable over
+#: HTTP only as %2B (what the AWS SDKs send); every other server decodes %2B to "+" too.
+_HREF_SAFE = "/-_.~=,@"
 #: The root catalog, and the marker beside it on every catalog this tool publishes (what
 #: the build was; :mod:`dafab_static.publish` writes both).
 ROOT = "catalog.json"
@@ -137,12 +141,12 @@ def href(from_path: str, to_path: str) -> str:
             break
         common += 1
     rel = "/".join([".."] * (len(src) - common) + dst[common:])
-    return rel if _URL_SAFE.fullmatch(rel) else quote(rel, safe="/-_.~+=,@")
+    return rel if _URL_SAFE.fullmatch(rel) else quote(rel, safe=_HREF_SAFE)
 
 
 def absolute(base_url: str, path: str) -> str:
     """Absolute URL of the object stored at ``path`` below ``base_url``."""
-    return f"{base_url}/{quote(path, safe='/-_.~+=,@')}"
+    return f"{base_url}/{quote(path, safe=_HREF_SAFE)}"
 
 
 def platform_slug(collection_id: str, properties: dict[str, object]) -> str:

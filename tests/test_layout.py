@@ -49,6 +49,11 @@ def test_segment_caps_long_ids_and_keeps_them_distinct() -> None:
 def test_href_is_relative_and_escapes_percent() -> None:
     assert layout.href("sensors/p/c.json", "catalog.json") == "../../catalog.json"
     assert layout.href("a/catalog.json", "a/x%20y.json") == "x%2520y.json"
+    # S3 reads "+" in a URL path as a space (a legacy of form encoding): a key holding "+"
+    # is only reachable over HTTP as %2B, which every other server decodes to "+" as well.
+    assert layout.segment("a+b") == "a+b"
+    assert layout.href("a/catalog.json", "a/x+y.json") == "x%2By.json"
+    assert layout.absolute("https://h/s", "a/x+y.json") == "https://h/s/a/x%2By.json"
 
 
 def test_platform_slug_groups_families() -> None:

@@ -17,7 +17,7 @@ from dafab_static.options import BuildOptions
 from .crawl import crawl
 from .generate import item, write_ndjson
 
-AWKWARD = ["plain", "with space", "hash#tag", "what?", "100%", "ünïcødé-東京"]
+AWKWARD = ["plain", "with space", "hash#tag", "what?", "100%", "ünïcødé-東京", "a+b"]
 
 
 @pytest.fixture(scope="module")
