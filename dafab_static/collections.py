@@ -4,12 +4,13 @@ a time, so a collection of a million items costs a few small accumulators.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from dafab_static.bbox_union import BoxUnion
 
 STAC_VERSION = "1.1.0"
 # A string property with more distinct values than this is an identifier, not a category
@@ -29,20 +30,19 @@ class CollectionStats:
 
     collection_id: str
     count: int = 0
-    bbox: list[float] = field(default_factory=lambda: [math.inf, math.inf, -math.inf, -math.inf])
+    boxes: BoxUnion = field(default_factory=BoxUnion)
     start: str | None = None
     end: str | None = None
     categories: dict[str, set[Any] | None] = field(default_factory=dict)
     ranges: dict[str, list[Any]] = field(default_factory=dict)
     extensions: set[str] = field(default_factory=set)
 
-    def add(self, table: pa.Table, bbox: tuple[float, ...], start: str, end: str) -> None:
+    def add(self, table: pa.Table, start: str, end: str) -> None:
         """Fold one partition (a stac-geoparquet table) into the running figures."""
         self.count += table.num_rows
-        self.bbox = [
-            min(self.bbox[0], bbox[0]), min(self.bbox[1], bbox[1]),
-            max(self.bbox[2], bbox[2]), max(self.bbox[3], bbox[3]),
-        ]  # fmt: skip
+        bbox = table["bbox"]
+        self.boxes.add_columns(*(pc.struct_field(bbox, k).to_numpy()
+                                 for k in ("xmin", "ymin", "xmax", "ymax")))  # fmt: skip
         self.start = start if self.start is None else min(self.start, start)
         self.end = end if self.end is None else max(self.end, end)
         if "stac_extensions" in table.column_names:  # optional: items may declare none
@@ -56,10 +56,7 @@ class CollectionStats:
     def merge(self, other: CollectionStats) -> None:
         """Fold another partial result (e.g. from a worker process) into this one."""
         self.count += other.count
-        self.bbox = [
-            min(self.bbox[0], other.bbox[0]), min(self.bbox[1], other.bbox[1]),
-            max(self.bbox[2], other.bbox[2]), max(self.bbox[3], other.bbox[3]),
-        ]  # fmt: skip
+        self.boxes.update(other.boxes)
         if other.start is not None:
             self.start = other.start if self.start is None else min(self.start, other.start)
         if other.end is not None:
@@ -111,8 +108,9 @@ class CollectionStats:
         return dict(sorted(out.items()))
 
     def extent(self) -> dict[str, Any]:
-        """STAC 1.1 extent: exactly one overall bbox (never two) and one interval."""
-        bbox = self.bbox if self.count else [-180.0, -90.0, 180.0, 90.0]
+        """STAC 1.1 extent: exactly one overall bbox (never two) and one interval. The bbox
+        crosses the antimeridian (west > east) where that holds the items most tightly."""
+        bbox = (self.boxes.bbox() if self.count else None) or [-180.0, -90.0, 180.0, 90.0]
         return {
             "spatial": {"bbox": [[round(v, 7) for v in bbox]]},
             "temporal": {"interval": [[self.start, self.end]]},
@@ -157,7 +155,7 @@ def file_collection(
     collection_id: str,
     *,
     given: dict[str, Any] | None,
-    bbox: list[float],
+    bbox: list[float] | None,
     start: str | None,
     end: str | None,
 ) -> dict[str, Any]:
@@ -169,7 +167,8 @@ def file_collection(
     would be wrong inside a file), and no summaries unless the user gave them: ours are
     computed while the files are being written.
     """
-    stats = CollectionStats(collection_id, count=1, bbox=bbox, start=start, end=end)
+    boxes = BoxUnion.of(bbox) if bbox else BoxUnion()
+    stats = CollectionStats(collection_id, count=1, boxes=boxes, start=start, end=end)
     doc = make_collection(stats, given=given, assets={})
     doc["links"] = []
     for key in ("summaries", "assets"):

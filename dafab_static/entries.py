@@ -94,15 +94,14 @@ def _platform_of(collection: str, constellation: str | None, platform: str | Non
 
 
 def _box(box: Any) -> tuple[float, float, float, float] | None:
-    """An item's bbox as (west, south, east, north) for the extent, as
-    :func:`dafab_static.index.time_range` and the file bbox read it from a partition: a
-    west > east (antimeridian) box covers every longitude. A malformed bbox is not counted
-    here: the writer's validation reports it."""
+    """An item's bbox as (west, south, east, north) for the extent (west > east across the
+    antimeridian), as the month writers read it from a partition's ``bbox`` column. A
+    malformed bbox is not counted here: the writer's validation reports it."""
     if not (isinstance(box, list) and len(box) in (4, 6) and all(map(_is_number, box))):
         return None
     west, south = box[0], box[1]
     east, north = (box[3], box[4]) if len(box) == 6 else (box[2], box[3])
-    return (-180.0, south, 180.0, north) if west > east else (west, south, east, north)
+    return (west, south, east, north)
 
 
 def _time_range(props: dict[str, Any], when: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime]:

@@ -9,7 +9,6 @@ before writing any item.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dafab_static import layout
+from dafab_static.bbox_union import BoxUnion
 from dafab_static.errors import InputError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class CollectionCounts:
     hours: dict[tuple[int, int], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     #: Running extent of the items, known before any month is written, so each index file
     #: can embed a whole Collection (see :meth:`extent`).
-    bbox: list[float] = field(default_factory=lambda: [math.inf, math.inf, -math.inf, -math.inf])
+    boxes: BoxUnion = field(default_factory=BoxUnion)
     start: _dt.datetime | None = None
     end: _dt.datetime | None = None
 
@@ -54,9 +54,7 @@ class CollectionCounts:
     def count(self, entry: Entry) -> None:
         """Fold one entry into the counts and the running extent."""
         if (box := entry.bbox) is not None:
-            b = self.bbox
-            b[0], b[1] = min(b[0], box[0]), min(b[1], box[1])
-            b[2], b[3] = max(b[2], box[2]), max(b[3], box[3])
+            self.boxes.add(box)
         if self.start is None or entry.start < self.start:
             self.start = entry.start
         if self.end is None or entry.end > self.end:
@@ -69,8 +67,7 @@ class CollectionCounts:
 
     def merge(self, other: CollectionCounts) -> None:
         """Add the counts and extent of ``other`` (a batch's tally) to these."""
-        b, o = self.bbox, other.bbox
-        b[0], b[1], b[2], b[3] = min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3])
+        self.boxes.update(other.boxes)
         if other.start is not None and (self.start is None or other.start < self.start):
             self.start = other.start
         if other.end is not None and (self.end is None or other.end > self.end):
@@ -91,10 +88,11 @@ class CollectionCounts:
         if not self.months[month]:
             del self.months[month], self.days[month], self.hours[month]
 
-    def extent(self) -> tuple[list[float], str | None, str | None]:
-        """The bbox and RFC 3339 start and end of every item spooled so far."""
+    def extent(self) -> tuple[list[float] | None, str | None, str | None]:
+        """The bbox (None before any item) and RFC 3339 start and end of every item
+        spooled so far."""
         text = [None if t is None else format_time(t) for t in (self.start, self.end)]
-        return list(self.bbox), text[0], text[1]
+        return self.boxes.bbox(), text[0], text[1]
 
     def split(self, year: int, month: int, *, max_children: int) -> layout.Split:
         """How to split one month so no catalog lists more than ``max_children`` links."""

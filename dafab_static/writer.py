@@ -192,7 +192,7 @@ class MonthWriter:
             result.objects += 1
             result.bytes += len(vectors)
         result.stats = CollectionStats(job.collection_id)
-        result.stats.add(table, info.bbox, info.start_datetime, info.end_datetime)
+        result.stats.add(table, info.start_datetime, info.end_datetime)
         result.items, result.info, result.schema = len(docs), info, table.schema
         return result
 

@@ -155,7 +155,9 @@ def test_embedded_extent_covers_ranges_antimeridian_and_3d_boxes(tmp_path: Path)
     assert report.ok, report.summary()
     doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
     assert doc["extent"] == {
-        "spatial": {"bbox": [[-180.0, -17.0, 180.0, 45.1]]},
+        # 10°E eastwards across the antimeridian to 179.5°W: 169.5° of longitude, where
+        # -180..10.1 would take 190.1° (RFC 7946 §5.2 writes it with west > east)
+        "spatial": {"bbox": [[10.0, -17.0, -179.5, 45.1]]},
         "temporal": {"interval": [["2024-02-20T00:00:00.500000Z", "2024-05-01T02:00:00Z"]]},
     }
     for path in _files(dest, "gen"):
