@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -69,10 +70,20 @@ def parent_facts() -> tuple[dict[str, str], int]:
 
 def init_child(environment: dict[str, str], parent: int) -> None:
     """Set up a worker process: the parent's storage environment (:func:`use_environment`),
-    and an exit as soon as the parent is gone (:func:`exit_with`). Pass it, with
-    :func:`parent_facts`, as a pool's ``initializer``."""
+    an exit as soon as the parent is gone (:func:`exit_with`), and a quiet one at Ctrl-C.
+    Pass it, with :func:`parent_facts`, as a pool's ``initializer``.
+
+    A terminal's Ctrl-C reaches every process of the build's group. The build reports it
+    and removes what it wrote; a worker has nothing to add, but a KeyboardInterrupt in it
+    printed a traceback (from concurrent.futures, or from a reader process's bootstrap).
+    """
+    signal.signal(signal.SIGINT, _exit_at_interrupt)
     use_environment(environment)
     exit_with(parent)
+
+
+def _exit_at_interrupt(signum: int, frame: object) -> None:
+    os._exit(128 + signum)  # the build unwinds and cleans up; a worker leaves no trace
 
 
 def exit_with(parent: int) -> None:
@@ -148,4 +159,18 @@ def warm_up(workers: int) -> None:
 
     # "__main__" is the default preload: keep it, so workers see what they saw before.
     multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", *PRELOAD])
-    forkserver.ensure_running()
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()  # only the main thread may set signal handlers
+        return
+    # The server shares the build's process group, so a terminal's Ctrl-C reached it while
+    # it imported pyarrow, and it printed a traceback under the build's "interrupted". An
+    # ignored signal stays ignored across fork and exec (a blocked one does not stay
+    # blocked), so the server starts ignoring SIGINT, and so do the workers it forks, until
+    # init_child. Blocked meanwhile here, a Ctrl-C is kept pending, not lost.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -132,6 +132,53 @@ def test_writers_fork_with_their_imports_loaded(tmp_path: Path, mode: str, expec
     assert out.stdout.strip() == expected
 
 
+_CTRL_C = """
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+if __name__ == "__main__":
+    from dafab_static._processes import init_child, parent_facts, warm_up
+
+    warm_up(2)  # the forkserver now imports the writers' modules, for about a second
+    time.sleep(float(sys.argv[1]))
+    try:
+        os.killpg(0, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+        time.sleep(5)
+    except KeyboardInterrupt:
+        pass
+    # a worker set up as the build's are stops at Ctrl-C, quietly
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=init_child, initargs=parent_facts()) as pool:
+        worker = pool.submit(os.getpid).result()
+        os.kill(worker, signal.SIGINT)
+        while True:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    print("stopped")
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.5])
+def test_ctrl_c_while_the_forkserver_loads_prints_no_traceback(
+    tmp_path: Path, delay: float
+) -> None:
+    """The forkserver is in the build's process group, so a terminal's Ctrl-C reached it
+    while it imported pyarrow, and it printed a traceback under "interrupted"."""
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(textwrap.dedent(_CTRL_C))
+    out = subprocess.run([sys.executable, str(script), str(delay)], capture_output=True,
+                         text=True, timeout=120, start_new_session=True)  # fmt: skip
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stdout.strip() == "stopped", out.stderr
+
+
 def test_no_forkserver_for_one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing
 
