@@ -190,15 +190,19 @@ class Assembly:
         doc["links"].append(self.queryables_link(place.document, queryables_path))
         self.writer.check([(place.document, doc)], MonthResult(None), fatal=True)
         run.put(place.document, dumps(doc))
+        summaries = stats.summaries()
+        # Enums and ranges from what the items hold: a user's Collection keeps its own
+        # summaries, which are informative only, and an enum must not rule out a real value.
         queryables = queryables_for_schema(
-            arrow_schemas.unify(schemas), collection=doc, extensions=sorted(stats.extensions),
+            arrow_schemas.unify(schemas), collection={**doc, "summaries": summaries},
+            extensions=sorted(stats.extensions),
             title=f"Queryables of {doc.get('title') or cid}",
             id_url=self.absolute(queryables_path),
         )  # fmt: skip
         run.put(queryables_path, dumps(queryables))
         self.queryables.append(queryables)
-        run.put(layout.manifest_path(place),
-                index.manifest(cid, parts, base=place.index_folder))  # fmt: skip
+        run.put(layout.manifest_path(place), index.manifest(
+            cid, parts, base=place.index_folder, summaries=summaries))  # fmt: skip
         run.report.collections[cid] = stats.count
         run.report.items += stats.count
         run.report.partitions += len(parts)

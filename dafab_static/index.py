@@ -417,8 +417,22 @@ def find_conflict(items: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
-def manifest(collection_id: str, parts: Sequence[PartitionInfo], *, base: str) -> bytes:
-    """The partitions manifest of one collection: paths relative to the manifest itself."""
+def manifest(
+    collection_id: str,
+    parts: Sequence[PartitionInfo],
+    *,
+    base: str,
+    summaries: dict[str, Any] | None = None,
+) -> bytes:
+    """The partitions manifest of one collection: paths relative to the manifest itself.
+
+    ``summaries`` are the ones computed from these very rows
+    (:meth:`dafab_static.collections.CollectionStats.summaries`): exact value lists and
+    ranges, so a search may skip the collection's files unopened. The Collection's own
+    summaries cannot serve: a user's Collection JSON keeps its summaries, which are
+    informative only (Planetary Computer's say ``sentinel-2`` where its items say
+    ``Sentinel 2``).
+    """
     rows = []
     for part in parts:
         line = asdict(part)
@@ -434,4 +448,6 @@ def manifest(collection_id: str, parts: Sequence[PartitionInfo], *, base: str) -
         "bytes": sum(p.bytes for p in parts),
         "partitions": rows,
     }
+    if summaries:
+        doc["summaries"] = summaries
     return json.dumps(doc, indent=2).encode()

@@ -34,8 +34,9 @@ class IndexFile:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     checksum: str | None = None  # the manifest's multihash: names the content exactly
-    # The Collection's summaries, when dafab-static computed them from these very items
-    # (a partitions manifest proves it): exact value lists and ranges, so they can prune.
+    # The summaries that the build computed from these very rows (its partitions manifest
+    # holds them): exact value lists and ranges, so they can prune. Never a Collection's own
+    # summaries: a user's are informative only.
     summaries: dict[str, Any] | None = None
 
 
@@ -107,20 +108,20 @@ def mirror_files(url: str, collection: dict[str, Any]) -> list[IndexFile]:
             # A Hive-partitioned folder: its manifest lists the files (a bucket or a web
             # server need not be listable).
             manifest_url = href.rstrip("/") + "/_partitions.json"
-            summaries = collection.get("summaries") or None
-            files.extend(_manifest_files(manifest_url, collection_id, summaries))
+            files.extend(_manifest_files(manifest_url, collection_id))
         else:
             files.append(IndexFile(href, collection=collection_id))
     return files
 
 
-def _manifest_files(
-    url: str, collection_id: str | None, summaries: dict[str, Any] | None
-) -> list[IndexFile]:
+def _manifest_files(url: str, collection_id: str | None) -> list[IndexFile]:
     try:
         manifest = crawl.load_manifest(url)
     except StorageError as error:
         raise StorageError(f"cannot read the partitions manifest: {error}") from None
+    summaries = manifest.get("summaries")  # computed from these rows by the build: exact
+    if not isinstance(summaries, dict) or not summaries:
+        summaries = None
     files = []
     for part in manifest["partitions"]:
         files.append(
