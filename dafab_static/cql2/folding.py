@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,14 @@ def _folding_exceptions() -> str:
     return "[" + "".join(re.escape(c) for c in chars) + "]"
 
 
+def _one(fold: Any, value: pa.Scalar) -> pa.Scalar:
+    """``fold`` of one scalar, by the very code that folds a column. Folding a literal
+    otherwise (``str.casefold``, ``unicodedata``) broke reflexivity where Python's Unicode
+    tables and Arrow's (utf8proc) differ: 'İstanbul' or the Devanagari sign U+0902 did not
+    equal themselves under CASEI or ACCENTI."""
+    return fold(pa.array([value.as_py()], value.type))[0]
+
+
 def casei(value: Any) -> Any:
     """CASEI of an Arrow string scalar or array: full Unicode case folding.
 
@@ -35,7 +42,7 @@ def casei(value: Any) -> Any:
     # casei-function): vectorised lower case, then Python's casefold for the rare rows that
     # hold a character whose folding differs ('Straße' = 'STRASSE').
     if isinstance(value, pa.Scalar):
-        return pa.scalar(value.as_py().casefold()) if value.is_valid else value
+        return _one(casei, value)
     lowered = pc.utf8_lower(value)
     special = pc.fill_null(pc.match_substring_regex(lowered, _folding_exceptions()), False)
     if not pc.any(special).as_py():
@@ -54,11 +61,8 @@ def accenti(value: Any) -> Any:
         >>> accenti(pa.scalar("Zürich")).as_py()
         'Zurich'
     """
-    # Decompose (NFD), then drop the combining marks: 'Zürich' → 'Zurich'.
+    # Decompose (NFD), then drop the nonspacing marks: 'Zürich' → 'Zurich'.
     if isinstance(value, pa.Scalar):
-        if not value.is_valid:
-            return value
-        text = unicodedata.normalize("NFD", value.as_py())
-        return pa.scalar("".join(c for c in text if not unicodedata.combining(c)))
+        return _one(accenti, value)
     decomposed = pc.utf8_normalize(value, form="NFD")
     return pc.replace_substring_regex(decomposed, pattern=r"\p{Mn}+", replacement="")
