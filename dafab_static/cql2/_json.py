@@ -67,13 +67,11 @@ def _walk(value: Any, path: str) -> Any:
             raise QueryError(f"{where}: 'interval' is a list of two ends")
         parsed = [_walk(e, f"{path}.interval[{i}]") for i, e in enumerate(ends)]
         return nodes.build("interval", parsed, where=where)
-    if "bbox" in value:
-        return nodes.envelope(list(value["bbox"]), where=where)
+    # A GeoJSON geometry may carry a "bbox" member (RFC 7946, section 5): it is no BBOX.
     if value.get("type") in _GEOJSON_TYPES:
-        try:
-            return nodes.geometry(value, where=where)
-        except QueryError:
-            raise
-        except (KeyError, TypeError, ValueError):
-            raise QueryError(f"{where}: malformed GeoJSON {value['type']}") from None
+        return nodes.geometry(value, where=where)
+    if "bbox" in value:
+        if not isinstance(value["bbox"], list):
+            raise QueryError(f"{where}: 'bbox' is a list of 4 or 6 numbers")
+        return nodes.envelope(value["bbox"], where=where)
     raise QueryError(f"{where}: unknown member(s) {', '.join(map(repr, sorted(value)))}")

@@ -17,6 +17,7 @@ Conventions shared by both parsers, so that ``==`` compares meaning, not spellin
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -249,39 +250,67 @@ def _check_position(x: float, y: float, *, where: str) -> None:
         raise QueryError(f"{where}: latitude {y} is outside [-90, 90] (CRS84: lon lat)")
 
 
+#: How deep each GeoJSON type nests its positions (RFC 7946, section 3.1).
+_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2,
+          "MultiPolygon": 3}  # fmt: skip
+
+
 def geometry(obj: dict[str, Any], *, where: str = "geometry literal") -> values.Geometry:
     """A GeoJSON geometry with float coordinates, so WKT and GeoJSON spellings compare equal.
 
-    Raises QueryError, prefixed with ``where``, for a position outside CRS84's range.
+    Raises QueryError, prefixed with ``where``, for a geometry that RFC 7946 does not allow
+    (a position of fewer than 2 numbers, a LineString of one position, an unclosed ring,
+    empty coordinates, a GeometryCollection without ``geometries``) or a position outside
+    CRS84's range. Such a literal matched nothing before, or failed deep in GEOS.
     """
-
-    def floats(c: Any) -> Any:
-        if isinstance(c, (list, tuple)):
-            out = [floats(x) for x in c]
-            if len(out) >= 2 and not isinstance(out[0], list):  # a position
-                _check_position(out[0], out[1], where=f"{where}: {obj.get('type')}")
-            return out
-        return float(c)
-
-    if obj.get("type") == "GeometryCollection":
+    kind = obj.get("type")
+    if kind == "GeometryCollection":
+        members = obj.get("geometries")
+        if not isinstance(members, list) or not all(isinstance(g, dict) for g in members):
+            raise QueryError(f"{where}: a GeometryCollection needs a 'geometries' list")
         return values.Geometry(
-            {
-                "type": "GeometryCollection",
-                "geometries": [
-                    geometry(g, where=where).geometry for g in obj.get("geometries", [])
-                ],
-            }
+            {"type": kind, "geometries": [geometry(g, where=where).geometry for g in members]}
         )
-    coordinates = floats(obj["coordinates"])
-    kind = obj["type"]
-    polygons = [coordinates] if kind == "Polygon" else coordinates if kind == "MultiPolygon" else []
-    for ring in (ring for polygon in polygons for ring in polygon):
-        if len(ring) < 4 or ring[0] != ring[-1]:
-            raise QueryError(
-                f"{where}: a {kind} ring is not closed (RFC 7946: 4 or more positions, the "
-                "last equal to the first)"
-            )
+    if kind not in _DEPTH:
+        raise QueryError(f"{where}: {kind!r} is not a GeoJSON geometry type")
+    coordinates = _positions(obj.get("coordinates"), _DEPTH[kind], where=f"{where}: {kind}")
+    if not coordinates:
+        raise QueryError(f"{where}: a {kind} with no coordinates matches nothing")
+    lines = {"LineString": [coordinates], "MultiLineString": coordinates}.get(kind, [])
+    if any(len(line) < 2 for line in lines):
+        raise QueryError(f"{where}: each {kind} line needs 2 or more positions (RFC 7946)")
+    for polygon in {"Polygon": [coordinates], "MultiPolygon": coordinates}.get(kind, []):
+        if not polygon:
+            raise QueryError(f"{where}: a {kind} polygon needs an exterior ring")
+        for ring in polygon:
+            if len(ring) < 4 or ring[0] != ring[-1]:
+                raise QueryError(
+                    f"{where}: a {kind} ring is not closed (RFC 7946: 4 or more positions, "
+                    "the last equal to the first)"
+                )
     return values.Geometry({"type": kind, "coordinates": coordinates})
+
+
+def _positions(value: Any, depth: int, *, where: str) -> Any:
+    """``value`` as float positions nested ``depth`` lists deep, each 2 or more numbers."""
+    if depth:
+        if not isinstance(value, (list, tuple)):
+            raise QueryError(f"{where}: coordinates must be nested lists of positions")
+        return [_positions(v, depth - 1, where=where) for v in value]
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) < 2
+        or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in value)
+    ):
+        raise QueryError(f"{where}: a position is 2 or more numbers, got {_short(value)}")
+    position = [float(n) for n in value]
+    _check_position(position[0], position[1], where=where)
+    return position
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (list, dict, str, int, float)) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _interval_end(value: Any, *, where: str) -> Any:

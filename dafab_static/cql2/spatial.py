@@ -65,7 +65,7 @@ def literal(value: Any) -> Any:
     elif isinstance(value, nodes.Geometry):
         try:
             geom = shapely.geometry.shape(value.geometry)
-        except (ValueError, TypeError, AttributeError) as error:
+        except (ValueError, TypeError, AttributeError, shapely.errors.ShapelyError) as error:
             raise QueryError(f"invalid geometry literal {value.geometry!r}: {error}") from None
     else:
         raise QueryError(f"{nodes.show(value)} is not a geometry")

@@ -192,23 +192,25 @@ class _Evaluator:
             if not (pa.types.is_integer(side.type) or pa.types.is_floating(side.type)):
                 raise QueryError(f"arithmetic needs numbers, but {nodes.show(raw)} is {side.type}")
         op = node.op if isinstance(node.op, str) else node.op.value
-        if op == "+":
-            return pc.add(lhs, rhs)
-        if op == "-":
-            return pc.subtract(lhs, rhs)
-        if op == "*":
-            return pc.multiply(lhs, rhs)
-        a, b = pc.cast(lhs, pa.float64()), pc.cast(rhs, pa.float64())
+        if op in _EXACT:
+            try:
+                return _EXACT[op](lhs, rhs)
+            except pa.ArrowInvalid:  # past 64 bits: CQL2 numbers have no such bound
+                return _EXACT[op](_real(lhs), _real(rhs))
+        a, b = _real(lhs), _real(rhs)
         if op == "/":
             return pc.divide(a, b)  # real division, also for integers (CQL2 clause 7.10)
         if op == "^":
             return pc.power(a, b)
+        # div and % by zero have no value: null, so the comparison is unknown (it was
+        # INT64_MIN for div, and an error from Arrow for %).
+        b = pc.if_else(pc.equal(b, 0.0), pa.scalar(None, pa.float64()), b)
         quotient = pc.trunc(pc.divide(a, b))
         if op == "div":
-            return pc.cast(quotient, pa.int64(), safe=False)
+            return _integral(quotient)
         remainder = pc.subtract(a, pc.multiply(b, quotient))  # %: the sign of the dividend
         both_int = pa.types.is_integer(lhs.type) and pa.types.is_integer(rhs.type)
-        return pc.cast(remainder, pa.int64()) if both_int else remainder
+        return _integral(remainder) if both_int else remainder
 
     # -- temporal and array operands --------------------------------------------------
     def _span(self, operand: Any) -> temporal.Span:
@@ -310,3 +312,21 @@ def _number(value: Any) -> Any:
     if type(value) is int and not -(2**63) <= value < 2**63:
         return float(value)
     return value
+
+
+#: Integer-exact arithmetic that raises on overflow, where plain ``pc.add`` wraps around.
+_EXACT = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}
+
+
+def _real(values: Any) -> Any:
+    """Numbers as float64, rounding integers past 2**53 (a safe cast refused them)."""
+    return pc.cast(values, pa.float64(), safe=False)
+
+
+def _integral(values: Any) -> Any:
+    """Whole-number floats as int64, or as they are where one lies past 64 bits (a plain
+    cast gave INT64_MIN for them)."""
+    try:
+        return pc.cast(values, pa.int64())
+    except pa.ArrowInvalid:
+        return values

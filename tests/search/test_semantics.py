@@ -271,10 +271,80 @@ def test_cql2_temporal_literals_are_checked(catalog: Path, text: str, message: s
         ("BBOX(geometry,0,0,1,1)", "BBOX takes 4 or 6 numbers, got (property 'geometry', 0, 0,"),
         ("CASEI(eo:cloud_cover) = 'a'", "CASEI takes a string, got property 'eo:cloud_cover'"),
         ("eo:cloud_cover = 'open", "line 1 column 18: a 'string' is not closed"),
+        (
+            "S_INTERSECTS(geometry, LINESTRING(1 2))",
+            "CQL2 text: each LineString line needs 2 or more positions",
+        ),
+        (
+            {"op": "=", "args": [{"bbox": 5}, 1]},
+            "CQL2 JSON at $.args[0]: 'bbox' is a list of 4 or 6 numbers",
+        ),
+        (
+            {"op": "s_intersects", "args": [{"property": "geometry"},
+                                            {"type": "Point", "coordinates": []}]},
+            "CQL2 JSON at $.args[1]: Point: a position is 2 or more numbers, got []",
+        ),
+        (
+            {"op": "s_intersects", "args": [{"property": "geometry"},
+                                            {"type": "Point", "coordinates": [1, True]}]},
+            "a position is 2 or more numbers, got [1, true]",
+        ),
+        (
+            {"op": "s_intersects", "args": [{"property": "geometry"},
+                                            {"type": "GeometryCollection"}]},
+            "a GeometryCollection needs a 'geometries' list",
+        ),
+        (
+            {"op": "s_intersects", "args": [{"property": "geometry"},
+                                            {"type": "Polygon", "coordinates": []}]},
+            "a Polygon with no coordinates matches nothing",
+        ),
     ],
-)
-def test_errors_show_cql2_not_python(catalog: Path, text: str, message: str) -> None:
+)  # fmt: skip
+def test_errors_show_cql2_not_python(catalog: Path, text: Any, message: str) -> None:
+    """Every malformed filter is a QueryError naming what is wrong, in CQL2's terms; GEOS,
+    Python or Arrow errors (a traceback at the command line) never escape."""
     with pytest.raises(QueryError) as error:
         search(str(catalog), filter=text).count()
     assert message in str(error.value)
     assert "datetime.date(" not in str(error.value) and "ATTRIBUTE" not in str(error.value)
+
+
+def test_intersects_must_be_valid_geojson(catalog: Path) -> None:
+    with pytest.raises(QueryError, match=r"intersects: .*LineString line needs 2 or more"):
+        search(str(catalog), intersects={"type": "LineString", "coordinates": [[1, 2]]}).count()
+
+
+def test_a_geojson_literal_may_carry_a_bbox_member(catalog: Path) -> None:
+    """RFC 7946 allows ``bbox`` on any geometry: it is still the geometry, not a BBOX."""
+    polygon = {"type": "Polygon",
+               "coordinates": [[[10, 45], [10.5, 45], [10, 45.5], [10, 45]]]}  # fmt: skip
+    plain = {"op": "s_within", "args": [{"property": "geometry"}, polygon]}
+    boxed = {"op": "s_within", "args": [{"property": "geometry"},
+                                        {**polygon, "bbox": [10, 45, 11, 46]}]}  # fmt: skip
+    expected = ids(search(str(catalog), filter=plain))
+    assert 0 < len(expected) < len(ids(search(str(catalog), filter={"op": "s_within", "args": [
+        {"property": "geometry"}, {"bbox": [10, 45, 11, 46]}]})))  # fmt: skip
+    assert ids(search(str(catalog), filter=boxed)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("eo:cloud_cover div 0 < 0", lambda c: False),  # no value, so unknown: was INT64_MIN
+        ("NOT (eo:cloud_cover div 0 < 0)", lambda c: False),
+        ("eo:cloud_cover % 0 = 1", lambda c: False),  # an Arrow error before
+        ("eo:cloud_cover + 9223372036854775807 > 0", lambda c: True),  # wrapped to < 0 before
+        ("eo:cloud_cover * 9223372036854775807 * 2 >= 0", lambda c: True),
+        ("eo:cloud_cover - 9223372036854775807 - 5 < 0", lambda c: True),
+        ("eo:cloud_cover div 7 = 2", lambda c: c // 7 == 2),
+        ("eo:cloud_cover % 7 = 0 AND eo:cloud_cover < 14", lambda c: c % 7 == 0 and c < 14),
+    ],
+)
+def test_arithmetic_has_no_64_bit_wrap_and_no_value_for_division_by_zero(
+    catalog: Path, items: list[dict[str, Any]], text: str, expected: Any
+) -> None:
+    """CQL2 numbers are numbers (clause 7.10): no wrap at 64 bits; x div 0 has no value."""
+    covers = [it["properties"].get("eo:cloud_cover") for it in items]
+    want = {it["id"] for it, c in zip(items, covers, strict=True) if c is not None and expected(c)}
+    assert ids(search(str(catalog), filter=text)) == want
