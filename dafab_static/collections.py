@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dafab_static.bbox_union import BoxUnion
+from dafab_static.spool import parse_time
 
 STAC_VERSION = "1.1.0"
 # A string property with more distinct values than this is an identifier, not a category
@@ -43,8 +44,7 @@ class CollectionStats:
         bbox = table["bbox"]
         self.boxes.add_columns(*(pc.struct_field(bbox, k).to_numpy()
                                  for k in ("xmin", "ymin", "xmax", "ymax")))  # fmt: skip
-        self.start = start if self.start is None else min(self.start, start)
-        self.end = end if self.end is None else max(self.end, end)
+        self._widen(start, end)
         if "stac_extensions" in table.column_names:  # optional: items may declare none
             for ext in pc.unique(pc.list_flatten(table["stac_extensions"])).to_pylist():
                 self.extensions.add(ext)
@@ -57,10 +57,7 @@ class CollectionStats:
         """Fold another partial result (e.g. from a worker process) into this one."""
         self.count += other.count
         self.boxes.update(other.boxes)
-        if other.start is not None:
-            self.start = other.start if self.start is None else min(self.start, other.start)
-        if other.end is not None:
-            self.end = other.end if self.end is None else max(self.end, other.end)
+        self._widen(other.start, other.end)
         self.extensions |= other.extensions
         for name, values in other.categories.items():
             seen = self.categories.get(name, set())
@@ -72,6 +69,14 @@ class CollectionStats:
         for name, (lo, hi) in other.ranges.items():
             old = self.ranges.get(name)
             self.ranges[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+
+    def _widen(self, start: str | None, end: str | None) -> None:
+        """Widen the time range to hold ``start``/``end``, compared as instants: as text,
+        '23:59:59.5Z' sorts before '23:59:59Z' ('.' < 'Z'), and the extent ended early."""
+        if start is not None and (self.start is None or parse_time(start) < parse_time(self.start)):
+            self.start = start
+        if end is not None and (self.end is None or parse_time(end) > parse_time(self.end)):
+            self.end = end
 
     def _summarise(self, name: str, column: pa.ChunkedArray) -> None:
         kind = column.type
@@ -111,10 +116,22 @@ class CollectionStats:
         """STAC 1.1 extent: exactly one overall bbox (never two) and one interval. The bbox
         crosses the antimeridian (west > east) where that holds the items most tightly."""
         bbox = (self.boxes.bbox() if self.count else None) or [-180.0, -90.0, 180.0, 90.0]
+        west, south, east, north = bbox
+        edges = [_outward(west, -1), _outward(south, -1), _outward(east, 1), _outward(north, 1)]
         return {
-            "spatial": {"bbox": [[round(v, 7) for v in bbox]]},
+            "spatial": {"bbox": [edges]},
             "temporal": {"interval": [[self.start, self.end]]},
         }
+
+
+def _outward(value: float, direction: int) -> float:
+    """``value`` to 7 decimals (1 cm), rounded away from the box's inside (``direction``
+    -1 for west and south, 1 for east and north): rounded to the nearest, the extent missed
+    items by up to 5 mm, and STAC's overall extent must hold every item."""
+    rounded = round(value, 7)
+    if (rounded - value) * direction < 0:
+        rounded = round(rounded + direction * 1e-7, 7)
+    return rounded
 
 
 def make_collection(

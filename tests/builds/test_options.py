@@ -75,7 +75,8 @@ def test_collection_json_is_used_and_its_extent_recomputed(tmp_path: Path) -> No
         "CC-BY-4.0",
         ["test"],
     )
-    assert doc["extent"]["spatial"]["bbox"] == [[10.0, 45.0, 10.45, 45.05]]
+    # the items reach 10.4 + 0.05 = 10.450000000000001: rounded outward, never inward
+    assert doc["extent"]["spatial"]["bbox"] == [[10.0, 45.0, 10.4500001, 45.05]]
     assert doc["extent"]["temporal"]["interval"] == [
         ["2024-07-01T00:00:00Z", "2024-07-01T04:00:00Z"]
     ]

@@ -165,6 +165,34 @@ def test_embedded_extent_covers_ranges_antimeridian_and_3d_boxes(tmp_path: Path)
         assert meta["collections"]["gen"]["extent"] == doc["extent"]
 
 
+def test_extent_holds_every_item_to_the_last_digit_and_fraction(tmp_path: Path) -> None:
+    """STAC's first extent holds every item. Rounded to the nearest 7th decimal, an edge at
+    41.39830504322914 became 41.398305, 5 mm short; and times compared as text put
+    '23:59:59.5Z' before '23:59:59Z' when the two ends fell in one second."""
+    on_the_second = item(0, month=7, day=31, lat=30.0)
+    on_the_second["properties"]["datetime"] = "2024-07-31T23:59:59Z"
+    ranged = item(1, month=6)
+    ranged["properties"].update(start_datetime="2024-06-01T00:00:00Z",
+                                end_datetime="2024-07-31T23:59:59.5Z")  # fmt: skip
+    x, y = 10.123456789, 41.39830504322914
+    box = [x - 0.05, y - 0.05, x, y]
+    ranged["bbox"] = box
+    ranged["geometry"] = {"type": "Polygon", "coordinates": [[
+        [box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]],
+        [box[0], box[1]]]]}  # fmt: skip
+    source = write_ndjson(tmp_path / "items.ndjson", [on_the_second, ranged])
+    dest = tmp_path / "cat"
+    assert dafab_static.build([str(source)], str(dest)).ok
+    doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
+    assert doc["extent"]["temporal"]["interval"] == [
+        ["2024-06-01T00:00:00Z", "2024-07-31T23:59:59.500000Z"]]  # fmt: skip
+    west, south, east, north = doc["extent"]["spatial"]["bbox"][0]
+    assert (west, north) == (10.0, 41.3983051)  # outward: never inside an item
+    for it in (on_the_second, ranged):
+        b = it["bbox"]
+        assert west <= b[0] and south <= b[1] and b[2] <= east and b[3] <= north
+
+
 def test_embedded_extent_leaves_out_items_that_failed_validation(tmp_path: Path) -> None:
     """An item spooled but then rejected by schema validation (a cloud cover of 150 %) is
     not in the published extent, nor in the one its month's file embeds."""
