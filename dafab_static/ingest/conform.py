@@ -22,8 +22,12 @@ from dafab_static.tree import STRUCTURAL_RELS
 OnNotice = Callable[[str], None]
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(-\S+)?")
-#: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC.
-_TIMESTAMPS = ("datetime", "start_datetime", "end_datetime", "created", "updated")
+#: The timestamps extension's fields: stac-geoparquet stores them as timestamps too, so a
+#: value that is no instant ('2024-07-11') fails the whole month's index, extension or not.
+_EXTENSION_TIMESTAMPS = ("expires", "published", "unpublished")
+#: Common-metadata timestamps, which STAC 1.1 wants in RFC 3339, in UTC, and the above.
+_TIMESTAMPS = ("datetime", "start_datetime", "end_datetime", "created", "updated",
+               *_EXTENSION_TIMESTAMPS)  # fmt: skip
 # At most microseconds: the index stores timestamps in them, and the tree and the index must
 # hold the same instant.
 _RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)")
@@ -80,6 +84,25 @@ def check_members(data: dict[str, Any], where: str) -> None:
     extensions = data.get("stac_extensions", [])
     if not isinstance(extensions, list) or not all(isinstance(e, str) for e in extensions):
         raise InputError(f"{what}: 'stac_extensions' is not an array of schema URLs")
+
+
+def check_extension_times(properties: dict[str, Any], where: str) -> None:
+    """Refuse an item whose ``expires``, ``published`` or ``unpublished`` is not an
+    RFC 3339 instant (after :func:`respell_times`).
+
+    The STAC schemas check them only where an item declares the timestamps extension, but
+    stac-geoparquet converts these columns to timestamps whatever it declares: one date
+    alone stopped the whole build with a message about types. Now that item is skipped,
+    and the message names the field.
+    """
+    for key in _EXTENSION_TIMESTAMPS:
+        value = properties.get(key)
+        if value is not None and not (isinstance(value, str) and _RFC3339_UTC.fullmatch(value)):
+            raise InputError(
+                f"{where}: {key} {value!r} is not an RFC 3339 date-time with an offset "
+                "(the timestamps extension's fields are instants, and the index stores them "
+                "as timestamps)"
+            )
 
 
 def respell_times(properties: dict[str, Any]) -> tuple[str, str] | None:

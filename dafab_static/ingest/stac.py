@@ -26,6 +26,7 @@ from dafab_static.ingest.batches import (
 )
 from dafab_static.ingest.conform import (
     OnNotice,
+    check_extension_times,
     check_members,
     respell_times,
     rewrite,
@@ -322,6 +323,7 @@ class Reader:
             if change := respell_times(properties):
                 count, first = self.respelled or (0, change)
                 self.respelled = (count + 1, first)
+            check_extension_times(properties, f"{where}: item {data['id']}")
             if properties.get("datetime") is None and (
                 properties.get("start_datetime") is None or properties.get("end_datetime") is None
             ):

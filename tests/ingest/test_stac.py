@@ -685,6 +685,35 @@ def test_timestamps_not_in_rfc3339_utc_are_respelled_once_noticed(tmp_path: Path
     ]
 
 
+def test_timestamps_extension_fields_must_be_instants(tmp_path: Path) -> None:
+    """stac-geoparquet stores expires/published/unpublished as timestamps, declared
+    extension or not: a date alone stopped the whole build (a "different types" error);
+    now that item is skipped with a message naming the field, and an offset is respelled."""
+    import dafab_static
+
+    features = [
+        item("dated", properties={"datetime": "2024-04-19T00:00:00Z", "published": "2024-07-11"}),
+        item("offset", properties={"datetime": "2024-04-19T00:00:00Z",
+                                   "expires": "2030-01-01T02:00:00+02:00"}),
+        item("plain", properties={"datetime": "2024-04-20T00:00:00Z"}),
+        item("number", properties={"datetime": "2024-04-20T00:00:00Z", "unpublished": 5}),
+    ]  # fmt: skip
+    path = write(tmp_path / "fc.json", {"type": "FeatureCollection", "features": features})
+    records, errors, _ = collect(path)
+    assert [r.data["id"] for r in records] == ["offset", "plain"]
+    assert records[0].data["properties"]["expires"] == "2030-01-01T00:00:00Z"
+    why = ("is not an RFC 3339 date-time with an offset (the timestamps extension's fields "
+           "are instants, and the index stores them as timestamps)")  # fmt: skip
+    assert [str(e) for e in errors] == [
+        f"{path}#/features/0: item dated: published '2024-07-11' {why}",
+        f"{path}#/features/3: item number: unpublished 5 {why}",
+    ]
+    report = dafab_static.build([path], str(tmp_path / "cat"))
+    assert report.items == 2 and len(report.skipped) == 2
+    (parquet,) = (tmp_path / "cat" / "index").rglob("*.parquet")
+    assert str(pq.read_schema(parquet).field("expires").type) == "timestamp[us, tz=UTC]"
+
+
 def test_real_sentinel1_rtc_items_build(shared_data: Path, tmp_path: Path) -> None:
     import dafab_static
 
