@@ -6,6 +6,7 @@ Collections, their queryables and manifests, the branch catalogs and the root fo
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +54,8 @@ class Assembly:
         platforms: dict[str, list[tuple[str, str]]] = defaultdict(list)
         derived: list[tuple[str, str]] = []
         jobs = self.month_jobs()
+        if sources := self.source_items():
+            self.config = dataclasses.replace(self.config, sources=sources)
         with Workers(self.config, workers=opts.workers, items=run.spool.total,
                      months=len(jobs)) as workers:  # fmt: skip
             results = self.months(jobs, workers)
@@ -124,6 +127,28 @@ class Assembly:
                                      str(spool.path(cid, year, month)), split,
                                      embedded, counts.months[(year, month)]))  # fmt: skip
         return jobs
+
+    def source_items(self) -> tuple[tuple[str, str], ...]:
+        """(local data file, layout path of its item) for every data file an item of this
+        build holds, so that the month writers can point a ``derived_from`` link to the
+        file at that item instead (``MonthWriter.localize``).
+
+        An item in an hour too crowded for one catalog goes into a bucket that only the
+        whole hour's ids decide: a link to it keeps pointing at the file.
+        """
+        spool, max_children = self.run.spool, self.run.opts.max_children
+        found = []
+        for path, (cid, item_id, (year, month), hour) in self.run.data_files.items():
+            counts = spool.counts.get(cid)
+            if counts is None or (year, month) not in counts.months:
+                continue  # the item did not reach the spool
+            split = counts.split(year, month, max_children=max_children)
+            if hour in split.bucketed:
+                continue
+            day, hh = (int(v) for v in hour.split("/"))
+            part = layout.partition_path(year, month, day, hh, split)
+            found.append((path, layout.item_path(counts.place, part, item_id)))
+        return tuple(found)
 
     def months(self, jobs: list[MonthJob], workers: Workers) -> dict[str, list[MonthResult]]:
         """Write every month of every collection (in parallel when it pays)."""

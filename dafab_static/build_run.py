@@ -29,6 +29,11 @@ class BuildRun:
     given: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Where each given Collection was read, for messages.
     given_from: dict[str, str] = field(default_factory=dict)
+    #: Local data files (absolute paths) of the items read in this process, rasters above
+    #: all, and where each item is filed: (collection, id, (year, month), "DD/HH"). A
+    #: ``derived_from`` link to such a file is pointed at its item, as STAC wants: see
+    #: ``Assembly.source_items``.
+    data_files: dict[str, tuple[str, str, tuple[int, int], str]] = field(default_factory=dict)
 
     def problem(self, error: DafabError) -> None:
         """Skip a bad input and report it, or stop the build with ``--strict``."""

@@ -6,6 +6,7 @@ memory; :mod:`dafab_static.assembly` writes the catalog from the spool."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,9 +105,16 @@ class Intake:
     def entry(self, item: dict[str, Any], source: str) -> Iterator[Entry]:
         """One item's spool entry, or none if it is a problem."""
         try:
-            yield self.preparer.item(item, source)
+            entry = self.preparer.item(item, source)
         except InputError as e:
             self.run.problem(e)
+            return
+        for asset in item.get("assets", {}).values():
+            href = asset.get("href") if isinstance(asset, dict) else None
+            if isinstance(href, str) and os.path.isabs(href):  # a local file
+                place = (entry.collection, entry.item_id, entry.month, entry.hour)
+                self.run.data_files.setdefault(href, place)
+        yield entry
 
     def given_collection(self, doc: dict[str, Any], source: str) -> bool:
         """Keep a Collection read from the sources; False, so generators can filter on it."""

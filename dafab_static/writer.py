@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from dafab_static import _gc, arrow_schemas, index, layout
+from dafab_static import _gc, arrow_schemas, index, layout, media_types
 from dafab_static.collections import CollectionStats
 from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
@@ -76,6 +76,8 @@ class WriterConfig:
     strict: bool
     localized: tuple[tuple[str, str], ...] = ()
     derived_assets: bool = False
+    #: (local data file, layout path of the item holding it): see Assembly.source_items.
+    sources: tuple[tuple[str, str], ...] = ()
 
 
 class MonthWriter:
@@ -87,6 +89,7 @@ class MonthWriter:
         self.linker = Linker(config.release.locate, config.base_url)
         self.validator = _validator() if config.validate else None
         self.localized = dict(config.localized)
+        self.sources = dict(config.sources)
 
     def put_catalog(
         self,
@@ -135,7 +138,7 @@ class MonthWriter:
         for item, part in placed:
             part = bucket.get((part, item["id"]), part)
             path = layout.item_path(place, part, item["id"])
-            if self.localized or self.config.derived_assets:
+            if self.localized or self.config.derived_assets or self.sources:
                 self.localize(item, path)
             doc = item_document(item, path=path, parent=f"{place.folder}/{part}/catalog.json",
                                 collection=place.document, linker=self.linker)  # fmt: skip
@@ -223,13 +226,19 @@ class MonthWriter:
 
     def localize(self, item: dict[str, Any], path: str) -> None:
         """Point asset and link hrefs at embedded copies (see :func:`embed`) and at files a
-        pipeline wrote into the release (:data:`RELEASE_HREF`), relatively."""
+        pipeline wrote into the release (:data:`RELEASE_HREF`), relatively; and a
+        ``derived_from`` link to a data file of another item of the build at that item:
+        STAC's ``derived_from`` names a STAC entity, not a file."""
         for target in [*item.get("assets", {}).values(), *item.get("links", [])]:
             href = str(target.get("href", ""))
             if href.startswith(RELEASE_HREF):
                 key: str | None = href.removeprefix(RELEASE_HREF)
             else:
-                key = self.localized.get(unquote(href.removeprefix("file://")))
+                file = unquote(href.removeprefix("file://"))
+                key = self.sources.get(file) if target.get("rel") == "derived_from" else None
+                if key:
+                    target["type"] = media_types.GEOJSON
+                key = key or self.localized.get(file)
             if key:
                 target["href"] = layout.href(self.release.locate(path), self.release.locate(key))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -62,6 +63,18 @@ def test_layout_has_every_part(sample_catalog: tuple[Path, Any]) -> None:
     )
     assert len(months) >= 2
     assert list((dest / "index" / "sentinel-2-l2a").glob("year=2024/month=*/items.parquet"))
+
+
+def test_derived_product_links_the_item_it_came_from(sample_catalog: tuple[Path, Any]) -> None:
+    """STAC's ``derived_from`` names a STAC entity: the NDVI item's link to the scene's
+    GeoTIFF points at the scene's item in the tree (it pointed at the GeoTIFF)."""
+    dest, _ = sample_catalog
+    (ndvi,) = (dest / "derived").rglob("*_NDVI.json")
+    (link,) = [ln for ln in json.loads(ndvi.read_text())["links"] if ln["rel"] == "derived_from"]
+    assert link["type"] == "application/geo+json"
+    source = json.loads((ndvi.parent / link["href"]).resolve().read_text())
+    assert source["type"] == "Feature" and source["id"] == link["title"]
+    assert source["collection"] == "sentinel-2-l2a"
 
 
 def test_every_item_reachable_and_every_object_leads_home(
