@@ -70,19 +70,21 @@ class Agreement:
         return found
 
     def _check_one(self, href: str, cid: str, obj: dict[str, Any]) -> list[Disagreement]:
-        files = _partition_files(href, obj)
-        if files is None:
+        mirror = _partition_files(href, obj)
+        if mirror is None:
             return []  # a mirror we cannot enumerate (a bare folder, a glob): nothing to say
         found: list[Disagreement] = []
         rows: dict[str, bytes] = {}
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        files, summaries = mirror
         for url, expected in files:
             data = read_url(url)
             try:
                 table = pq.read_table(io.BytesIO(data))  # once, for both checks
                 found += _check_file(url, data, expected, table)
+                found += _check_summaries(url, summaries, table)
                 for item in _rows(table):
                     rows[str(item["id"])] = digest(item)
             except (pa.ArrowException, OSError) as e:  # truncated, corrupt, not Parquet
@@ -153,9 +155,12 @@ def _instant(value: Any) -> Any:
         return value
 
 
-def _partition_files(href: str, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
-    """(URL, manifest line) of every index file: from the partitions manifest when the
-    collection links one, else the mirror itself when it is a single ``.parquet`` file."""
+def _partition_files(
+    href: str, obj: dict[str, Any]
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]] | None:
+    """(URL, manifest line) of every index file, and the manifest's summaries: from the
+    partitions manifest when the collection links one, else the mirror itself when it is a
+    single ``.parquet`` file."""
     for asset in crawl.assets(obj):
         if asset["href"].endswith("partitions.json"):
             manifest_url = join_href(href, asset["href"])
@@ -163,11 +168,46 @@ def _partition_files(href: str, obj: dict[str, Any]) -> list[tuple[str, dict[str
             listed = [
                 (join_href(manifest_url, part["path"]), part) for part in manifest["partitions"]
             ]
-            return listed + [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
+            unlisted = [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
+            summaries = manifest.get("summaries")
+            return listed + unlisted, summaries if isinstance(summaries, dict) else {}
     for asset in crawl.assets_with_role(obj, _MIRROR_ROLE):
         if asset["href"].endswith(".parquet"):
-            return [(join_href(href, asset["href"]), {})]
+            return [(join_href(href, asset["href"]), {})], {}
     return None
+
+
+def _check_summaries(url: str, summaries: dict[str, Any], table: Any) -> list[Disagreement]:
+    """A partition's rows against the summaries of its manifest, which ``search`` trusts to
+    skip files unopened: a value they leave out would hide its items from every search."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = []
+    for name, summary in summaries.items():
+        if name not in table.column_names or not table.num_rows:
+            continue
+        column = table[name]
+        if pa.types.is_list(column.type):
+            column = pc.list_flatten(column)
+        if isinstance(summary, list):
+            try:
+                held = pc.unique(column).drop_null().to_pylist()
+            except pa.ArrowException:
+                continue  # not a flat column: no summary of ours is about it
+            if stray := [v for v in held if v not in summary]:
+                shown = ", ".join(map(repr, sorted(stray, key=str)[:3]))
+                message = f"manifest summaries list no {shown} for {name!r}; the rows hold it"
+                found.append(Disagreement(url, "dafab:index-manifest", message))
+        elif isinstance(summary, dict) and {"minimum", "maximum"} <= set(summary):
+            if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+                continue
+            low, high = (v.as_py() for v in pc.min_max(column).values())
+            if low is not None and (low < summary["minimum"] or high > summary["maximum"]):
+                message = (f"manifest summaries give {name!r} {summary['minimum']}.."
+                           f"{summary['maximum']}; the rows hold {low}..{high}")  # fmt: skip
+                found.append(Disagreement(url, "dafab:index-manifest", message))
+    return found
 
 
 def _unlisted(manifest_url: str, listed: list[tuple[str, dict[str, Any]]]) -> list[str]:

@@ -136,6 +136,23 @@ def test_a_manifest_or_geo_metadata_that_would_hide_rows_is_reported(catalog: Pa
     assert any(m.startswith("manifest time range ") for _, m in messages), messages
 
 
+def test_manifest_summaries_that_would_hide_rows_are_reported(catalog: Path) -> None:
+    """``search`` skips a collection's files by the summaries in its manifest: a value or a
+    range they leave out would hide those items from every search."""
+    manifest = next(catalog.rglob("_partitions.json"))
+    doc = json.loads(manifest.read_text())
+    assert doc["summaries"]["platform"] == ["sentinel-2a"]
+    assert doc["summaries"]["eo:cloud_cover"] == sorted(range(20), key=str)  # few: listed
+    doc["summaries"]["platform"] = ["landsat-9"]
+    doc["summaries"]["eo:cloud_cover"] = {"minimum": 0, "maximum": 10}
+    manifest.write_text(json.dumps(doc))
+    messages = {m for rule, m in _rules(catalog) if rule == "dafab:index-manifest"}
+    assert messages == {
+        "manifest summaries list no 'sentinel-2a' for 'platform'; the rows hold it",
+        "manifest summaries give 'eo:cloud_cover' 0..10; the rows hold 0..19",
+    }
+
+
 def test_properties_named_as_top_level_fields_stay_in_the_json_only(tmp_path: Path) -> None:
     """stac-geoparquet lifts properties beside the top-level fields, so one named ``id`` or
     ``collection`` cannot have a column: the build says so once, the item JSON keeps it,
