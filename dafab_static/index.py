@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -62,6 +63,46 @@ def parse_geometries(geometries: Sequence[dict[str, Any]]) -> np.ndarray:
 
     parsed: np.ndarray = shapely.from_geojson([orjson.dumps(g) for g in geometries])
     return parsed
+
+
+def orient_rings(items: Sequence[dict[str, Any]], geometries: np.ndarray) -> list[int]:
+    """Reverse, in place, the polygon rings that break RFC 7946's right-hand rule (exterior
+    rings counterclockwise, holes clockwise); return which items changed.
+
+    RFC 7946 (section 3.1.6) asks parsers not to reject such rings but producers to write
+    them right, and we publish these items: the Planetary Computer's Sentinel-2 footprints,
+    for one, are all clockwise. Only the order of positions changes, in the JSON and in
+    ``geometries`` alike, so the tree and the index keep the same coordinates, bit for bit.
+    """
+    kinds = shapely.get_type_id(geometries)
+    polygonal = np.flatnonzero((kinds == 3) | (kinds == 6))  # Polygon, MultiPolygon
+    if not len(polygonal):
+        return []
+    oriented = shapely.orient_polygons(geometries[polygonal], exterior_cw=False)
+    suspects = polygonal[~shapely.equals_exact(geometries[polygonal], oriented, tolerance=0)]
+    changed: list[int] = []
+    for i in suspects.tolist():
+        geometry = items[i]["geometry"]
+        polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
+                    else geometry["coordinates"])  # fmt: skip
+        reversed_any = False
+        for polygon in polygons:
+            for k, ring in enumerate(polygon):
+                if (_signed_area(ring) > 0) != (k == 0):  # exterior: positive (CCW)
+                    polygon[k] = ring[::-1]  # a new list: the old one may be shared
+                    reversed_any = True
+        if reversed_any:
+            changed.append(i)
+    if changed:
+        # From the JSON, not from shapely's result: for a self-intersecting ring the two
+        # may judge the orientation differently, and the index must hold what the tree does.
+        geometries[changed] = parse_geometries([items[i]["geometry"] for i in changed])
+    return changed
+
+
+def _signed_area(ring: list[list[float]]) -> float:
+    """Twice the shoelace area of a ring: positive when it runs counterclockwise."""
+    return sum(x0 * y1 - x1 * y0 for (x0, y0, *_), (x1, y1, *_) in itertools.pairwise(ring))
 
 
 #: Degrees by which a bbox may miss its geometry before it is widened (float rounding).

@@ -155,6 +155,9 @@ class MonthWriter:
                            "columns; kept in the item JSON, left out of the index")  # fmt: skip
                 where = f"{docs[i][0]}: item {item['id']!r}"
                 result.warn(message, f"{where}: {message} ({', '.join(shadowed)})")
+        for i in index.orient_rings(items, geometries):
+            message = "polygon rings against RFC 7946's right-hand rule; reversed"
+            result.warn(message, f"{docs[i][0]}: item {items[i]['id']!r}: {message}")
         for i in index.cover_geometries(items, geometries):
             message = "bbox did not contain the geometry; widened to cover it"
             where = f"{docs[i][0]}: item {items[i]['id']!r}"

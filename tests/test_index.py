@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import io
 import json
 from typing import Any
@@ -8,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 from dafab_static import arrow_schemas, index, index_items
 from tests.padding import drop_padding
@@ -315,3 +317,31 @@ def test_bboxes_are_widened_to_cover_their_geometry() -> None:
     assert items[2]["bbox"] == [0.0, 0.0, -5.0, 2.0, 2.0, 9.0]  # z kept
     assert items[3]["bbox"] == [1e-9, 0.0, 2.0, 2.0]  # within rounding: left alone
     assert items[4]["bbox"] == [179.0, 0.0, -179.0, 2.0]
+
+
+def test_rings_are_oriented_by_the_right_hand_rule_in_json_and_wkb() -> None:
+    """RFC 7946 3.1.6: exterior rings counterclockwise, holes clockwise. Only the order of
+    the positions changes; a right polygon, a point and a line are left as they are."""
+    clockwise = [[0, 0], [0, 2], [2, 2], [2, 0], [0, 0]]
+    hole_ccw = [[0.5, 0.5], [1.5, 0.5], [1.5, 1.5], [0.5, 1.5], [0.5, 0.5]]
+    right = [[0, 0, 5], [1, 0, 5], [1, 1, 5], [0, 1, 5], [0, 0, 5]]
+    items = copy.deepcopy(
+        [
+            {"geometry": {"type": "Polygon", "coordinates": [clockwise, hole_ccw]}},
+            {"geometry": {"type": "MultiPolygon", "coordinates": [[right], [clockwise]]}},
+            {"geometry": {"type": "Polygon", "coordinates": [right]}},
+            {"geometry": {"type": "Point", "coordinates": [1, 1]}},
+            {"geometry": {"type": "LineString", "coordinates": clockwise}},
+        ]
+    )
+    geometries = index.parse_geometries([it["geometry"] for it in items])
+    assert index.orient_rings(items, geometries) == [0, 1]
+    assert items[0]["geometry"]["coordinates"] == [clockwise[::-1], hole_ccw[::-1]]
+    assert items[1]["geometry"]["coordinates"] == [[right], [clockwise[::-1]]]
+    assert items[2]["geometry"]["coordinates"] == [right]
+    assert items[4]["geometry"]["coordinates"] == clockwise
+    for item, geometry in zip(items, geometries, strict=True):
+        # the WKB the index writes holds what the JSON says, position for position
+        assert shapely.equals_exact(geometry, shapely.from_geojson(json.dumps(item["geometry"])),
+                                    tolerance=0)  # fmt: skip
+    assert index.orient_rings(items, geometries) == []
