@@ -62,6 +62,7 @@ def cloud_mask(
     sun_azimuth: float | None = None,
     sun_elevation: float | None = None,
     pixel_size: float | None = None,
+    grid: tuple[float, float, float, float] | None = None,
     cloud_height: tuple[float, float] = CLOUD_HEIGHT_M,
     fill_passes: int = FILL_PASSES,
 ) -> CloudMask:
@@ -93,10 +94,12 @@ def cloud_mask(
         shadow_dilation: Square dilation of the shadow layer, pixels (Fmask: 3).
         shadow_distance: Shadow search radius around clouds without sun geometry, pixels.
         remove_isolated: Drop cloud and shadow pixels with no 8-neighbour of their kind.
-        sun_azimuth: Degrees clockwise from north (STAC ``view:sun_azimuth``); the grid is
-            assumed north-up.
+        sun_azimuth: Degrees clockwise from north (STAC ``view:sun_azimuth``).
         sun_elevation: Degrees above the horizon (``view:sun_elevation``).
-        pixel_size: Ground sampling distance in metres, needed with the sun angles.
+        pixel_size: Ground sampling distance in metres of a north-up grid; or ``grid``.
+        grid: The ``(a, b, d, e)`` terms of the grid's affine transform, in metres (a
+            projected CRS whose y runs north): the shadow line then follows a south-up or
+            rotated grid too, where a north-up assumption cast shadows the wrong way.
         cloud_height: (lowest, highest) cloud height searched, metres.
         fill_passes: Cap on the flood fill's sweep passes (see :func:`fill_holes`).
 
@@ -116,7 +119,9 @@ def cloud_mask(
     bands = reflectance_bands(refl, valid, required=REQUIRED_BANDS)
     sun = None
     if sun_azimuth is not None or sun_elevation is not None:
-        sun = _shadow_offsets(sun_azimuth, sun_elevation, pixel_size, cloud_height)
+        if grid is None and pixel_size is not None:
+            grid = (pixel_size, 0.0, 0.0, -pixel_size)
+        sun = _shadow_offsets(sun_azimuth, sun_elevation, grid, cloud_height)
     blue, green, red, nir = (bands[k] for k in REQUIRED_BANDS)
     swir16, swir22, cirrus = bands.get("swir16"), bands.get("swir22"), bands.get("cirrus")
     ndvi = normalized_difference(nir, red)
@@ -257,20 +262,32 @@ def _shift(mask: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 def _shadow_offsets(
     azimuth: float | None,
     elevation: float | None,
-    pixel_size: float | None,
+    grid: tuple[float, float, float, float] | None,
     heights: tuple[float, float],
 ) -> tuple[float, float, float, float]:
     """(rows, cols) of a unit shadow step and the (nearest, farthest) shadow distance, px."""
-    if azimuth is None or elevation is None or pixel_size is None or pixel_size <= 0:
+    for name, value in (("view:sun_azimuth", azimuth), ("view:sun_elevation", elevation)):
+        # They come from item JSON, which may hold anything.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InputError(f"{name} {value!r}: not a number")
+    if azimuth is None or elevation is None or grid is None:
         raise InputError(
-            "sun_azimuth, sun_elevation and a positive pixel_size must be given together "
-            f"(got {azimuth}, {elevation}, {pixel_size})"
+            "sun_azimuth, sun_elevation and a positive pixel_size (or the grid) must be given "
+            f"together (got {azimuth}, {elevation}, {grid})"
         )
     if not 0 < elevation <= 90:
         raise InputError(f"sun_elevation {elevation}: the sun must be above the horizon")
-    low, high = (h / math.tan(math.radians(elevation)) / pixel_size for h in heights)
-    # Shadows fall opposite the sun; rows grow southward, columns eastward (north-up grid).
-    return math.cos(math.radians(azimuth)), -math.sin(math.radians(azimuth)), low, high
+    a, b, d, e = grid
+    det = a * e - b * d
+    if not math.isfinite(det) or det == 0:
+        raise InputError(f"grid {grid}: not an invertible transform")
+    # Shadows fall opposite the sun: east and north components of one metre of shadow,
+    # then into (columns, rows) through the inverse of the grid's linear part.
+    east, north = -math.sin(math.radians(azimuth)), -math.cos(math.radians(azimuth))
+    right, down = (e * east - b * north) / det, (-d * east + a * north) / det
+    per_metre = math.hypot(right, down)  # pixels per metre of shadow on the ground
+    low, high = (h / math.tan(math.radians(elevation)) * per_metre for h in heights)
+    return down / per_metre, right / per_metre, low, high
 
 
 def _shadow_line(

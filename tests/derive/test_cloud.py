@@ -190,6 +190,29 @@ def test_shadow_follows_the_sun(shadow_scene) -> None:
     assert int((mask.shadow & ~shadow).sum()) < 0.02 * int(shadow.sum())
 
 
+@pytest.mark.parametrize("flip", ["rows", "cols", "both"])
+def test_shadow_follows_the_sun_on_any_grid(shadow_scene, flip: str) -> None:
+    """The same ground seen on a south-up (or east-left) grid: its shadows are the
+    north-up ones, flipped. The grid was assumed north-up, so they fell the wrong way."""
+    refl, shadow, _, _ = shadow_scene
+    valid = torch.ones(shadow.shape, dtype=torch.bool)
+    dims = {"rows": [0], "cols": [1], "both": [0, 1]}[flip]
+    a, e = (-30.0 if 1 in dims else 30.0), (30.0 if 0 in dims else -30.0)
+    sun = {"sun_azimuth": 135.0, "sun_elevation": 45.0, "cloud_height": (1000.0, 5000.0),
+           "shadow_dilation": 0}  # fmt: skip
+    north_up = cloud_mask(refl, valid, pixel_size=30.0, **sun)
+    flipped = cloud_mask({k: v.flip(dims) for k, v in refl.items()}, valid, grid=(a, 0, 0, e),
+                         **sun)  # fmt: skip
+    assert torch.equal(flipped.shadow.flip(dims), north_up.shadow)
+    assert int((flipped.shadow.flip(dims) & shadow).sum()) / int(shadow.sum()) > 0.95
+
+
+def test_sun_angles_must_be_numbers(blob_scene) -> None:
+    refl, valid, _, _ = blob_scene
+    with pytest.raises(InputError, match="view:sun_azimuth 'south': not a number"):
+        cloud_mask(refl, valid, sun_azimuth="south", sun_elevation=40.0, pixel_size=30.0)  # type: ignore[arg-type]
+
+
 def test_shadow_near_clouds_without_sun_takes_any_dark_basin(shadow_scene) -> None:
     refl, shadow, decoy, _ = shadow_scene
     valid = torch.ones(shadow.shape, dtype=torch.bool)

@@ -70,7 +70,9 @@ class CloudMaskStep(Step):
         result = cloud_mask(
             refl, valid, cloud_dilation=self.dilation, shadow_dilation=self.dilation,
             shadow_distance=self.shadow_distance, sun_azimuth=props.get("view:sun_azimuth"),
-            sun_elevation=props.get("view:sun_elevation"), pixel_size=abs(windows.transform.a),
+            sun_elevation=props.get("view:sun_elevation"),
+            grid=(windows.transform.a, windows.transform.b, windows.transform.d,
+                  windows.transform.e),
         )  # fmt: skip
         cover = round(cloud_cover(result, valid), 2)
         out = StepOutput(layers={"cloud": result.cloud, "shadow": result.shadow})

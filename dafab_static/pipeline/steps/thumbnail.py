@@ -48,6 +48,12 @@ class Thumbnail(Step):
 
         refl, valid = windows.scene()
         rgb = torch.stack([refl["red"], refl["green"], refl["blue"]])
+        # North up and east right, whatever the grid: a south-up raster (positive row step)
+        # rendered as stored came out upside down.
+        t = windows.transform
+        flip = [d for d, step in ((-2, t.e), (-1, -t.a)) if step > 0 and abs(t.b) < abs(t.a)]
+        if flip:
+            rgb, valid = rgb.flip(flip), valid.flip(flip)
         return StepOutput(assets={"thumbnail": Asset("thumbnail.png", render(rgb, valid, self.size,
                                                                              self.stretch), {
             "type": PNG, "title": "True-colour thumbnail", "roles": ["thumbnail"],

@@ -1,0 +1,48 @@
+"""Thumbnails show north up and east right, whatever way the raster's grid runs."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from affine import Affine
+from PIL import Image
+
+from dafab_static.pipeline.steps.thumbnail import Thumbnail
+
+
+@dataclass
+class _Grid:
+    """What the step reads of a scene: reflectance, validity and the grid's transform."""
+
+    refl: dict[str, torch.Tensor]
+    valid: torch.Tensor
+    transform: Affine
+
+    def scene(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return self.refl, self.valid
+
+
+def _png(grid: Any) -> np.ndarray:
+    data = Thumbnail(size=64)(grid).assets["thumbnail"].data
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize(("flip", "transform"), [
+    ([-2], Affine(10, 0, 0, 0, 10, 0)),  # south-up
+    ([-1], Affine(-10, 0, 0, 0, -10, 0)),  # east-left
+    ([-2, -1], Affine(-10, 0, 0, 0, 10, 0)),
+])  # fmt: skip
+def test_a_flipped_grid_gives_the_north_up_picture(flip: list[int], transform: Affine) -> None:
+    generator = torch.Generator().manual_seed(0)
+    refl = {k: torch.rand(48, 40, generator=generator) * 0.3 for k in ("red", "green", "blue")}
+    valid = torch.ones(48, 40, dtype=torch.bool)
+    valid[:6, :] = False  # nodata along the northern edge
+    north_up = _png(_Grid(refl, valid, Affine(10, 0, 0, 0, -10, 0)))
+    stored = _Grid({k: v.flip(flip) for k, v in refl.items()}, valid.flip(flip), transform)
+    assert np.array_equal(_png(stored), north_up)
+    assert (north_up[:6, :, 3] == 0).all() and (north_up[6:, :, 3] == 255).all()
