@@ -79,11 +79,14 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
     """
     sources: dict[tuple[str, int], BandSource] = {}
     qa: BandSource | None = None
+    item_id = item.get("id")
     for key, asset in item.get("assets", {}).items():
         if not isinstance(asset, Mapping) or not _is_raster(asset):
             continue
-        described = asset.get("eo:bands") or asset.get("bands") or []
-        raster = asset.get("raster:bands") or []
+        where = f"item {item_id!r}: asset {key!r}"
+        bands_key = "eo:bands" if asset.get("eo:bands") else "bands"
+        described = _band_list(asset, bands_key, where)
+        raster = _band_list(asset, "raster:bands", where)
         count = max(len(described), len(raster), 1)
         for i in range(count):
             eo = described[i] if i < len(described) else {}
@@ -91,11 +94,14 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
             name = eo.get("common_name") or eo.get("eo:common_name")
             label = str(eo.get("name") or (key if count == 1 else "")).lower()
             qa_kind = _QA.get(str(key).lower()) or _QA.get(label)
+            scale, offset = (
+                _real(rb.get(field, eo.get(field, default)),
+                      f"{where}: {'raster:bands' if field in rb else bands_key}[{i}].{field}")
+                for field, default in (("scale", 1.0), ("offset", 0.0))
+            )  # fmt: skip
             source = BandSource(
                 href=str(asset["href"]), index=i + 1, name=qa_kind or str(name or label),
-                label=str(eo.get("name") or label),
-                scale=float(rb.get("scale", eo.get("scale", 1.0))),
-                offset=float(rb.get("offset", eo.get("offset", 0.0))),
+                label=str(eo.get("name") or label), scale=scale, offset=offset,
                 nodata=_number(rb.get("nodata", eo.get("nodata"))),
             )  # fmt: skip
             if qa_kind:
@@ -132,6 +138,12 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
     files = sorted({b.href for b in bands} | ({qa.href} if qa else set()), key=_order(bands))
     with ExitStack() as stack:
         opened = {href: stack.enter_context(_open(href, item_id, rasterio)) for href in files}
+        for band in (*bands, *([qa] if qa else [])):
+            if band.index > opened[band.href].count:
+                raise InputError(
+                    f"item {item_id!r}: {band.href} has {opened[band.href].count} band(s), but "
+                    f"its asset describes band {band.index} ({band.label or band.name})"
+                )
         ref = opened[bands[0].href]
         factor = max(1, math.ceil(max(ref.width, ref.height) / max_size))
         rows, cols = math.ceil(ref.height / factor), math.ceil(ref.width / factor)
@@ -249,6 +261,21 @@ def _is_raster(asset: Mapping[str, Any]) -> bool:
     kind = str(asset.get("type", ""))
     href = str(asset.get("href", "")).lower()
     return kind.startswith(_RASTER_TYPES) or href.endswith((".tif", ".tiff", ".jp2"))
+
+
+def _band_list(asset: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    """The asset's ``key`` band list, checked: a list of band objects, or nothing."""
+    bands = asset.get(key) or []
+    if not isinstance(bands, list) or not all(isinstance(b, Mapping) for b in bands):
+        raise InputError(f"{where}: {key} is not a list of band objects")
+    return bands
+
+
+def _real(value: object, where: str) -> float:
+    """A band's scale or offset as a float; a value that is not a number is named."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where} {value!r}: not a number")
+    return float(value)
 
 
 def _number(value: object) -> float | None:

@@ -100,7 +100,16 @@ class Pipeline:
         ahead = max(2, 2 * self.workers)
         try:
             for item, tag in pairs:
-                if not self.wants(item):
+                try:
+                    wanted = self.wants(item)
+                except DafabError as e:  # its band description is malformed: that scene only
+                    if self.strict:
+                        raise
+                    self.report.scenes += 1
+                    self.report.failed.append(f"{item.get('id')}: {e}")
+                    yield item, tag
+                    continue
+                if not wanted:
                     yield item, tag
                     continue
                 self.report.scenes += 1

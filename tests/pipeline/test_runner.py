@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +124,36 @@ def test_failing_scene_is_reported_and_the_rest_goes_on(
     assert "gone.tif" in report.failed[0]
     with pytest.raises(InputError, match=r"gone\.tif"):
         run_pipeline(recipe({"name": "indices"}), [broken], put_asset=Assets(), workers=0,
+                     strict=True)  # fmt: skip
+
+
+def _with_band(item: dict[str, Any], item_id: str, key: str, change: Any) -> dict[str, Any]:
+    data = copy.deepcopy(item["assets"]["data"])
+    change(data)
+    return {**item, "id": item_id, "assets": {"data": data}}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda a: a["raster:bands"][0].update(scale="abc"),
+     "item 'bad': asset 'data': raster:bands[0].scale 'abc': not a number"),
+    (lambda a: a.update({"eo:bands": {"x": 1}}),
+     "item 'bad': asset 'data': eo:bands is not a list of band objects"),
+    (lambda a: a["eo:bands"].append({"name": "B13", "common_name": "swir22"}),
+     "has 6 band(s), but its asset describes band 7 (B13)"),
+])  # fmt: skip
+def test_a_malformed_band_description_fails_that_scene_only(
+    half_scene: dict[str, Any], change: Any, message: str
+) -> None:
+    """Other hubs' band lists may hold anything: the scene fails with a message naming
+    the item, asset and field (a traceback ended the whole run), and the rest goes on."""
+    bad = _with_band(half_scene, "bad", "data", change)
+    items, report = run_pipeline(recipe({"name": "indices"}), [bad, half_scene],
+                                 put_asset=Assets(), workers=0)  # fmt: skip
+    assert [i["id"] for i in items] == ["bad", half_scene["id"]]
+    assert report.processed == 1 and len(report.failed) == 1
+    assert report.failed[0].startswith("bad: ") and message in report.failed[0], report.failed
+    with pytest.raises(InputError, match=re.escape(message)):
+        run_pipeline(recipe({"name": "indices"}), [bad], put_asset=Assets(), workers=0,
                      strict=True)  # fmt: skip
 
 
