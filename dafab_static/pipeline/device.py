@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     import torch
 
 
-def choose_device(requested: str | None = None) -> torch.device:
+def choose_device(requested: str | None = None, *, where: str = "--device") -> torch.device:
     """The device to compute on: ``requested``, or the first of cuda, mps, cpu available.
 
     Raises:
-        OptionError: naming ``--device`` when the name is not a torch device or that device
-            is not available here.
+        OptionError: naming ``where`` (``--device``, or the recipe's ``[execution] device``)
+            when the name is not a torch device or that device is not available here.
 
     Example:
         >>> choose_device("cpu").type
@@ -34,12 +34,12 @@ def choose_device(requested: str | None = None) -> torch.device:
         device = torch.device(str(requested))
     except RuntimeError:
         raise OptionError(
-            f"--device {requested!r}: not a torch device (auto, cpu, cuda, cuda:1, mps)"
+            f"{where} {requested!r}: not a torch device (auto, cpu, cuda, cuda:1, mps)"
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError(f"--device {requested!r}: CUDA is not available on this machine")
+        raise OptionError(f"{where} {requested!r}: CUDA is not available on this machine")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise OptionError(f"--device {requested!r}: MPS is not available on this machine")
+        raise OptionError(f"{where} {requested!r}: MPS is not available on this machine")
     return device
 
 

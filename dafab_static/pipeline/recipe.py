@@ -147,6 +147,12 @@ def parse_recipe(doc: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:
     head = _table(doc.get("pipeline", {}), f"{source} [pipeline]")
     _known(head, {"name", "version", "description", "collections", "assets"},
            f"{source} [pipeline]")  # fmt: skip
+    for key in ("name", "version", "description"):
+        if key in head and not isinstance(head[key], str):
+            # TOML reads version = 1.10 as the number 1.1: quoting is the user's to do.
+            raise OptionError(
+                f"{source} [pipeline] {key}={head[key]!r}: expected a string (in quotes)"
+            )
     assets = head.get("assets", "local")
     if assets not in ("local", "any"):
         raise OptionError(f"{source} [pipeline] assets={assets!r}: expected 'local' or 'any'")
@@ -292,7 +298,9 @@ def _execution(table: Mapping[str, Any], source: str) -> Execution:
             f"(max_size={execution.max_size}); a window is a part of it"
         )
     if execution.workers != "auto" and (
-        not isinstance(execution.workers, int) or execution.workers < 0
+        isinstance(execution.workers, bool)
+        or not isinstance(execution.workers, int)
+        or execution.workers < 0
     ):
         raise OptionError(f"{source} [execution] workers={execution.workers!r}: 'auto' or >= 0")
     if execution.reader not in ("threads", "processes"):

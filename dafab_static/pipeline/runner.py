@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from dafab_static import __version__, _processes, clock
-from dafab_static.errors import DafabError, OptionError
+from dafab_static.errors import DafabError, InputError, OptionError
 from dafab_static.pipeline.cards import model_card
 from dafab_static.pipeline.device import choose_device, describe_device
 from dafab_static.pipeline.reader import SceneData, band_sources, read_scene
@@ -70,10 +70,14 @@ class Pipeline:
             raise OptionError(f"--workers {workers!r}: must be 0 (read in this thread) or more")
         self.recipe = recipe
         self.put_asset = put_asset
-        self.device = choose_device(device or recipe.execution.device)
+        where = "--device" if device else f"{recipe.source} [execution] device"
+        self.device = choose_device(device or recipe.execution.device, where=where)
         self.steps: list[Step] = [spec.create() for spec in recipe.steps]
-        for step in self.steps:
-            step.setup(self.device)
+        for n, (spec, step) in enumerate(zip(recipe.steps, self.steps, strict=True), start=1):
+            try:
+                step.setup(self.device)  # loads weights, opens products: may find them wrong
+            except (OptionError, InputError) as e:
+                raise type(e)(f"{recipe.source} step {n} ({spec.name}): {e}") from None
         self.reads_pixels = any(s.reads_pixels for s in self.steps)
         configured = recipe.execution.workers if workers is None else workers
         self.workers = (

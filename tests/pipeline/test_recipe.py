@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dafab_static.errors import OptionError
-from dafab_static.pipeline import load_recipe, parse_recipe
+from dafab_static.errors import DafabError, OptionError
+from dafab_static.pipeline import load_recipe, parse_recipe, run_pipeline
 from tests.conftest import REPO_ROOT
 
 RECIPES = sorted((REPO_ROOT / "pipelines").glob("*.toml"))
@@ -86,6 +86,12 @@ def test_recipe_fields(tmp_path: Path) -> None:
         ("[[steps]]\nname = 'no.such.module:Step'\n", "cannot import step"),
         ("[[steps]]\nname = 'collections:OrderedDict'\n", "is not a dafab_static.pipeline.Step"),
         ("not toml [", "not valid TOML"),
+        # TOML reads version = 1.10 as 1.1: a string is asked for, not made
+        (
+            "[pipeline]\nversion = 1.10\n[[steps]]\nname = 'indices'\n",
+            "[pipeline] version=1.1: expected a string (in quotes)",
+        ),
+        ("[execution]\nworkers = true\n[[steps]]\nname = 'indices'\n", "workers=True"),
     ],
 )
 def test_bad_recipes_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -151,3 +157,26 @@ def test_installed_plugin_steps_are_found_by_name(
     recipe = parse_recipe({"steps": [{"name": "brightness", "scale": 2.0}]})
     assert recipe.steps[0].cls.__name__ == "Brightness"
     assert recipe.steps[0].create().scale == 2.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[execution]\ndevice = 'tpu'\n[[steps]]\nname = 'indices'\n",
+         "[execution] device 'tpu': not a torch device"),
+        ("[[steps]]\nname = 'embedding'\nmodel = '../../etc'\n",
+         "step 1 (embedding): model_id '../../etc' is not a slug"),
+        ("[[steps]]\nname = 'product_embedding'\nraster = 'missing.vrt'\n",
+         "step 1 (product_embedding): product_embedding raster="),
+    ],
+)  # fmt: skip
+def test_recipe_values_checked_when_the_run_starts_name_file_and_step(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """A device, weights or a product are found wrong only when the run sets up: the
+    message still names the recipe file and the step (it said --device, or nothing)."""
+    path = tmp_path / "late.toml"
+    path.write_text(text)
+    with pytest.raises(DafabError) as error:
+        run_pipeline(load_recipe(path), [], put_asset=lambda *a: "")
+    assert str(error.value).startswith(str(path)) and message in str(error.value)

@@ -58,8 +58,20 @@ def test_indices_match_numpy(half_scene: dict[str, Any]) -> None:
         assert props[f"dafab:{name}_p90"] == pytest.approx(np.percentile(values, 90), abs=1e-4)
     assert props["dafab:band_statistics"]["blue"]["mean"] == pytest.approx(blue[valid].mean(),
                                                                            abs=1e-5)  # fmt: skip
+    # the population stddev (ddof 0), as raster:bands gives it
+    assert props["dafab:band_statistics"]["blue"]["stddev"] == pytest.approx(
+        blue[valid].std(), abs=1e-6)  # fmt: skip
     assert props["dafab:valid_percent"] == pytest.approx(100 * 110 / 120, abs=1e-3)
     assert report.processed == 1 and not report.failed
+
+
+def test_a_scene_of_one_valid_pixel_has_a_stddev_of_zero(tmp_path: Path) -> None:
+    path = write_scene(tmp_path / f"{s2_name()}.tif", halves(1, 1, "water", "water"))
+    scene = read_raster(str(path))
+    (item,), report = run_pipeline(recipe({"name": "indices"}, max_size=16, window=16), [scene],
+                                   put_asset=Assets(), workers=0)  # fmt: skip
+    stats = item["properties"]["dafab:band_statistics"]
+    assert report.processed == 1 and {s["stddev"] for s in stats.values()} == {0.0}
 
 
 def test_provenance_records_software_device_and_datetime(

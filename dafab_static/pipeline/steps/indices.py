@@ -73,7 +73,10 @@ class Indices(Step):
         for k, band in enumerate(windows.bands):
             values = windows.pixels[:, k][valid]
             lo, hi = quantiles(values, (2.0, 98.0))
-            stats[band] = {"mean": _round(values.mean()), "stddev": _round(values.std()),
+            # The population stddev, as raster:bands' statistics give it: the sample one
+            # (torch's default) was null, with a warning, for a scene of one valid pixel.
+            stats[band] = {"mean": _round(values.mean()),
+                           "stddev": _round(values.std(correction=0)),
                            "p2": lo, "p98": hi}  # fmt: skip
         out.properties["dafab:band_statistics"] = stats
         rows, cols = windows.shape  # not the padded windows
