@@ -148,7 +148,8 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
         factor = max(1, math.ceil(max(ref.width, ref.height) / max_size))
         rows, cols = math.ceil(ref.height / factor), math.ceil(ref.width / factor)
         grid = ref.transform @ Affine.scale(ref.width / cols, ref.height / rows)
-        readers = {href: _Reader(src, grid, (rows, cols), ref.crs) for href, src in opened.items()}
+        readers = {href: _Reader(src, grid, (rows, cols), ref.crs, _file_nodata(bands, href))
+                   for href, src in opened.items()}  # fmt: skip
         dtype = np.result_type(*(opened[b.href].dtypes[b.index - 1] for b in bands))
         raw = np.zeros((len(bands), rows, cols), dtype)
         valid = np.ones((rows, cols), bool)
@@ -197,30 +198,51 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
 
 class _Reader:
     """Windows of one file on the analysis grid: a direct (decimated) read when the file is
-    on the grid's CRS and pixel lattice, a WarpedVRT (one per resampling) otherwise."""
+    on the grid's CRS and pixel lattice, a WarpedVRT (one per resampling) otherwise.
 
-    def __init__(self, src: Any, grid: Any, shape: tuple[int, int], crs: Any) -> None:
+    ``nodata`` is the value the item's bands give (``raster:bands``) for a file that tags
+    none, as ESA's JPEG 2000 bands: GDAL, not knowing it, averaged the fill into the pixels
+    along the data's edge. Such a file is read through a WarpedVRT that is told it, also
+    when decimated.
+    """
+
+    def __init__(
+        self, src: Any, grid: Any, shape: tuple[int, int], crs: Any, nodata: float | None = None
+    ) -> None:
         self.src, self.grid, self.shape, self.crs = src, grid, shape, crs
         self.aligned = src.crs == crs and _same_lattice(src, grid, shape)
+        self.nodata = nodata if src.nodata is None else None
         self.vrts: dict[Any, Any] = {}
         self.fx = src.width / shape[1]
         self.fy = src.height / shape[0]
 
     def read(self, indexes: list[int], r0: int, c0: int, h: int, w: int, resampling: Any) -> Any:
+        from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
         from rasterio.windows import Window
 
-        if not self.aligned:
+        untold = self.nodata is not None and resampling != Resampling.nearest
+        if not self.aligned or untold:
             vrt = self.vrts.get(resampling)
             if vrt is None:
+                told = {"src_nodata": self.nodata, "nodata": self.nodata} if untold else {}
                 vrt = self.vrts[resampling] = WarpedVRT(
                     self.src, crs=self.crs, transform=self.grid, width=self.shape[1],
-                    height=self.shape[0], resampling=resampling,
+                    height=self.shape[0], resampling=resampling, **told,
                 )  # fmt: skip
             return vrt.read(indexes, window=Window(c0, r0, w, h))
         window = Window(c0 * self.fx, r0 * self.fy, w * self.fx, h * self.fy)
         return self.src.read(indexes, window=window, out_shape=(len(indexes), h, w),
                              resampling=resampling)  # fmt: skip
+
+
+def _file_nodata(bands: list[BandSource], href: str) -> float | None:
+    """The nodata value the item gives the bands of file ``href``, when they agree on one."""
+    values = {b.nodata for b in bands if b.href == href}
+    if len(values) != 1:
+        return None
+    (value,) = values
+    return None if value is None or math.isnan(value) else value
 
 
 def _same_lattice(src: Any, grid: Any, shape: tuple[int, int]) -> bool:

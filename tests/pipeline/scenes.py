@@ -31,11 +31,13 @@ def write_scene(
     noise: float = 0.005,
     seed: int = 0,
     origin: tuple[float, float] = (500000.0, 5100000.0),
+    nodata_tag: bool = True,
 ) -> Path:
     """Write a uint16 L2A-scaled GeoTIFF (UTM 32N, 10 m) painting ``cover`` class names.
 
-    ``valid`` False pixels are nodata (0). With ``scl`` a last band ``SCL`` holds the
-    scene classification of the cover.
+    ``valid`` False pixels are nodata (0), which the file tags unless ``nodata_tag`` is
+    False (as ESA's JPEG 2000 bands). With ``scl`` a last band ``SCL`` holds the scene
+    classification of the cover.
     """
     rows, cols = cover.shape
     valid = np.ones(cover.shape, bool) if valid is None else valid
@@ -55,7 +57,8 @@ def write_scene(
         data[-1] = np.where(valid, classes, 0)
     with rasterio.open(
         path, "w", driver="GTiff", width=cols, height=rows, count=count, dtype="uint16",
-        crs="EPSG:32632", transform=Affine(10, 0, origin[0], 0, -10, origin[1]), nodata=0,
+        crs="EPSG:32632", transform=Affine(10, 0, origin[0], 0, -10, origin[1]),
+        nodata=0 if nodata_tag else None,
         tiled=True, blockxsize=64, blockysize=64,
     ) as dst:  # fmt: skip
         dst.write(data)
