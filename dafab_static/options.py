@@ -167,6 +167,11 @@ def path_argument(value: object, name: str) -> str:
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
         raise OptionError(f"{name}={value!r}: expected a path or URL")
+    if "://" in value:
+        try:
+            urlsplit(value).port  # noqa: B018 -- parses host and port: "http://[::1" fails
+        except ValueError as e:
+            raise OptionError(f"{name}={value!r}: not a valid URL ({e})") from None
     return value
 
 

@@ -55,13 +55,34 @@ def s3_settings() -> tuple[dict[str, Any], Any]:
         if session.region_name:
             config["region"] = session.region_name
     if endpoint:
-        config["endpoint"] = endpoint
+        config["endpoint"] = _checked_endpoint(endpoint, profile)
         # Custom endpoints (MinIO, Ceph, moto, ...) rarely serve virtual-hosted buckets.
         config["virtual_hosted_style_request"] = False
     config.setdefault(
         "region", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     )
     return config, provider
+
+
+def _checked_endpoint(endpoint: str, profile: str | None) -> str:
+    """``endpoint`` if it is an http(s) URL with a host; else a StorageError naming where it
+    came from. obstore panics on a malformed one (``InvalidUri``), and a Rust panic is no
+    Exception: it went past every handler as a traceback."""
+    from urllib.parse import urlsplit
+
+    name = next((n for n in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if os.environ.get(n)),
+                f"endpoint_url of profile {profile!r}")  # fmt: skip
+    try:
+        split = urlsplit(endpoint)
+        split.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError as e:
+        raise StorageError(f"{name}={endpoint!r}: not a URL ({e})") from None
+    if split.scheme not in ("http", "https") or not split.hostname or endpoint != endpoint.strip():
+        raise StorageError(
+            f"{name}={endpoint!r}: expected an http:// or https:// URL such as "
+            "http://127.0.0.1:9000"
+        )
+    return endpoint
 
 
 def s3_client(bucket: str) -> Any:

@@ -240,3 +240,39 @@ def test_a_stopped_command_that_publishes_nothing_does_not_say_so() -> None:
             proc.send_signal(signal.SIGTERM)
             _, stderr = proc.communicate(timeout=60)
     assert (proc.returncode, stderr) == (143, "terminated\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "http://[::1"],
+        ["info", "http://[::1"],
+        ["search", "http://[::1"],
+        ["queryables", "http://[::1"],
+        ["build", "http://[::1", "--out", "never-written"],
+        ["build", "--sample", "--out", "s3://[::1"],
+    ],
+)
+def test_a_malformed_url_is_one_line_naming_it(args: list[str]) -> None:
+    run = cli(*args)  # a ValueError traceback from urlsplit before
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and "not a valid URL (Invalid IPv6 URL)" in run.stderr
+    assert not os.path.exists("never-written")
+
+
+@pytest.mark.parametrize("endpoint", ["notaurl", "http://127.0.0.1:9000 ", "ftp://host"])
+def test_a_malformed_s3_endpoint_is_one_line_naming_the_variable(
+    tmp_path: Path, endpoint: str
+) -> None:
+    """obstore panics on such an endpoint, and a Rust panic is no Exception: it went past
+    every handler as a traceback, with nothing on stdout for --json."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x"}  # fmt: skip
+    env.pop("AWS_ENDPOINT_URL_S3", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "dafab_static.cli", "build", "--sample", "--out", "s3://b/p",
+         "--json"], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"AWS_ENDPOINT_URL={endpoint!r}" in run.stderr
+    assert json.loads(run.stdout)["published"] is False
