@@ -121,6 +121,22 @@ def segment(value: str) -> str:
     return encoded
 
 
+def folder_segment(value: str) -> str:
+    """:func:`segment` for a name that is a folder beside JSON documents (a collection's,
+    a platform's): one ending in ``.json`` has that dot escaped, or the folder of
+    collection ``a.json`` would be the file ``a.json`` of collection ``a`` (and platform
+    ``catalog.json`` the catalog of ``sensors/``), and the build failed writing it.
+
+    Example:
+        >>> folder_segment("a.json"), folder_segment("a")
+        ('a%2Ejson', 'a')
+    """
+    encoded = segment(value)
+    if encoded.lower().endswith(".json"):
+        return f"{encoded[:-5]}%2E{encoded[-4:]}"
+    return encoded
+
+
 def href(from_path: str, to_path: str) -> str:
     """Relative URL from the object at ``from_path`` to the one at ``to_path``.
 
@@ -164,7 +180,7 @@ def platform_slug(collection_id: str, properties: dict[str, object]) -> str:
                     return family
     for value in (properties.get("constellation"), properties.get("platform")):
         if isinstance(value, str) and value:
-            return segment(value.lower().replace(" ", "-"))
+            return folder_segment(value.lower().replace(" ", "-"))
     return "unknown-platform"
 
 
@@ -177,15 +193,15 @@ class CollectionPlace:
 
     @property
     def document(self) -> str:
-        return f"{self.branch}/{segment(self.collection_id)}.json"
+        return f"{self.folder}.json"
 
     @property
     def folder(self) -> str:
-        return f"{self.branch}/{segment(self.collection_id)}"
+        return f"{self.branch}/{folder_segment(self.collection_id)}"
 
     @property
     def index_folder(self) -> str:
-        return f"{INDEX}/{segment(self.collection_id)}"
+        return f"{INDEX}/{folder_segment(self.collection_id)}"
 
 
 def place_collection(collection_id: str, *, platform: str, derived: bool) -> CollectionPlace:

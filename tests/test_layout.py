@@ -77,6 +77,16 @@ def test_place_collection_sensors_and_derived() -> None:
     assert d.document == "derived/ndvi.json"
 
 
+@pytest.mark.parametrize("cid", ["a.json", "A.JSON", "catalog.json"])
+def test_a_collection_folder_never_is_a_sibling_document(cid: str) -> None:
+    """Collection ``a``'s document is ``a.json``: collection ``a.json``'s folder may not be."""
+    places = [layout.place_collection(c, platform="p", derived=False) for c in ("a", "A", cid)]
+    documents = {p.document for p in places} | {"sensors/p/catalog.json"}
+    assert not {p.folder for p in places} & documents
+    assert len({p.index_folder for p in places}) == 3
+    assert layout.platform_slug("c", {"platform": cid}) not in ("catalog.json", "a.json")
+
+
 def test_plan_split_keeps_small_months_whole() -> None:
     split = layout.plan_split(100, {"01": 100}, {"01/00": 100}, max_children=2000)
     assert layout.partition_path(2024, 7, 1, 0, split) == "2024/07"

@@ -193,6 +193,30 @@ def test_extent_holds_every_item_to_the_last_digit_and_fraction(tmp_path: Path) 
         assert west <= b[0] and south <= b[1] and b[2] <= east and b[3] <= north
 
 
+def test_collection_ids_that_end_in_json_are_built_beside_their_stems(tmp_path: Path) -> None:
+    """Collections ``a`` and ``a.json`` (and ``catalog.json``, and a platform called
+    ``catalog.json``) are all valid ids; their folders clashed with the documents of the
+    others, and the whole build failed naming a staging path."""
+    items = []
+    for cid in ("a", "a.json", "catalog.json", "Catalog"):
+        for i in range(2):
+            one = item(i, collection=cid, item_id=f"{cid}-{i}")
+            if cid == "Catalog":
+                one["properties"]["platform"] = "catalog.json"
+            items.append(one)
+    source = write_ndjson(tmp_path / "items.ndjson", items)
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(source)], str(dest))
+    assert report.ok and report.collections == {"a": 2, "a.json": 2, "catalog.json": 2,
+                                                "Catalog": 2}, report.summary()  # fmt: skip
+    assert dafab_static.validate(str(dest)).ok
+    found = crawl((dest / "catalog.json").as_uri(), file_reader).values()
+    assert sorted(o["id"] for o in found if o["type"] == "Feature") == sorted(
+        i["id"] for i in items
+    )
+    assert sum(o["type"] == "Collection" for o in found) == 4
+
+
 def test_embedded_extent_leaves_out_items_that_failed_validation(tmp_path: Path) -> None:
     """An item spooled but then rejected by schema validation (a cloud cover of 150 %) is
     not in the published extent, nor in the one its month's file embeds."""
