@@ -59,6 +59,10 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
     when = item_time(item, where)
     if not isinstance(item.get("geometry"), dict):
         raise InputError(f"{where}: has no geometry; every indexed item needs a footprint")
+    if not _has_position(item["geometry"]):
+        # RFC 7946 lets an empty geometry stand for none; the index would read it back as
+        # another empty shape ('coordinates': [[]]), and the tree and index disagreed.
+        raise InputError(f"{where}: its geometry is empty; every indexed item needs a footprint")
     if "bbox" not in item:
         import shapely.geometry
 
@@ -79,6 +83,24 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
         _platform(cid, props.get("constellation"), props.get("platform")), derived,
         orjson.dumps(item) + b"\n",
     )  # fmt: skip
+
+
+def _has_position(geometry: dict[str, Any]) -> bool:
+    """Whether a GeoJSON geometry holds at least one position (it stops at the first)."""
+    if geometry.get("type") == "GeometryCollection":
+        members = geometry.get("geometries")
+        return isinstance(members, list) and any(
+            isinstance(g, dict) and _has_position(g) for g in members
+        )
+    return _holds_position(geometry.get("coordinates"))
+
+
+def _holds_position(coordinates: Any) -> bool:
+    if not isinstance(coordinates, list) or not coordinates:
+        return False
+    if not isinstance(coordinates[0], list):
+        return True  # a position
+    return any(_holds_position(c) for c in coordinates)
 
 
 def _platform(collection: str, constellation: Any, platform: Any) -> str:

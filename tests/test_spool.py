@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,31 @@ def test_prepare_names_the_item_and_its_flaw() -> None:
     del bad["geometry"]
     with pytest.raises(InputError, match=r"^src#3: item 'gen-0000001': has no geometry"):
         entries.prepare(bad, "src#3")
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"type": "Polygon", "coordinates": []},
+        {"type": "Polygon", "coordinates": [[]]},
+        {"type": "MultiPolygon", "coordinates": [[[]]]},
+        {"type": "GeometryCollection", "geometries": []},
+    ],
+)
+def test_an_empty_geometry_is_no_footprint(geometry: dict[str, object]) -> None:
+    """The index read an empty Polygon back as another empty shape: the tree and the index
+    disagreed, and the build's own validate failed it."""
+    bad = {**item(1), "geometry": geometry}
+    with pytest.raises(InputError, match=r"^src: item 'gen-0000001': its geometry is empty"):
+        entries.prepare(bad, "src")
+
+
+def test_an_empty_geometry_is_skipped_by_the_build(tmp_path: Path) -> None:
+    import dafab_static
+
+    bad = {**item(1), "geometry": {"type": "Polygon", "coordinates": []}}
+    source = tmp_path / "items.ndjson"
+    source.write_text(json.dumps(bad) + "\n" + json.dumps(item(2)) + "\n")
+    report = dafab_static.build([str(source)], str(tmp_path / "cat"))
+    assert report.items == 1 and "its geometry is empty" in report.skipped[0]
+    assert dafab_static.validate(str(tmp_path / "cat")).ok
