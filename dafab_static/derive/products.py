@@ -303,7 +303,8 @@ def format_datetime(value: _dt.datetime) -> str:
         '2015-08-04T16:19:21.79Z'
     """
     utc = value.astimezone(_UTC) if value.tzinfo else value.replace(tzinfo=_UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat, not strftime("%Y"): glibc writes the year 999 as "999", not RFC 3339's "0999".
+    text = utc.replace(microsecond=0, tzinfo=None).isoformat()
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
     return text + "Z"

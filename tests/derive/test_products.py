@@ -196,3 +196,5 @@ def test_format_datetime_is_rfc3339_utc() -> None:
         "2024-07-15T10:30:31.12Z"
     )
     assert format_datetime(dt.datetime(2024, 7, 15)) == "2024-07-15T00:00:00Z"
+    # four digits of year, as RFC 3339 has it (glibc's strftime wrote "999-06-01")
+    assert format_datetime(dt.datetime(999, 6, 1, tzinfo=UTC)) == "0999-06-01T00:00:00Z"
