@@ -154,7 +154,7 @@ def validate(
     try:
         report = dafab_static.validate(target)
     except DafabError as e:
-        fail(e)
+        fail(e, as_json={"root": str(target), "problems": []} if as_json else None)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -180,7 +180,7 @@ def info(
     try:
         summary = dafab_static.info(target)
     except DafabError as e:
-        fail(e)
+        fail(e, as_json={"root": str(target)} if as_json else None)
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
     else:

@@ -276,3 +276,14 @@ def test_a_malformed_s3_endpoint_is_one_line_naming_the_variable(
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert f"AWS_ENDPOINT_URL={endpoint!r}" in run.stderr
     assert json.loads(run.stdout)["published"] is False
+
+
+@pytest.mark.parametrize("command", ["validate", "info"])
+def test_json_on_stdout_when_the_command_fails(tmp_path: Path, command: str) -> None:
+    """A script that reads stdout gets JSON saying what failed (it got nothing)."""
+    missing = str(tmp_path / "nowhere")
+    run = cli(command, missing, "--json")
+    assert run.returncode == 1 and run.stderr.startswith("error: ")
+    answer = json.loads(run.stdout)
+    assert answer["ok"] is False and answer["root"] == missing
+    assert answer["error"] == run.stderr.removeprefix("error: ").strip()
