@@ -103,6 +103,8 @@ def build(
             if not report.items:  # every item failed validation: nothing worth publishing
                 raise InputError(nothing_found(srcs, report.skipped, valid=True))
             release.commit(root, assembly.marker())
+            for line in release.leftovers:
+                run.notice(line)
         report.published = True
     except BaseException:
         release.abort()

@@ -56,6 +56,8 @@ class Release:
 
     def __init__(self, dest: str, *, release_id: str | None = None) -> None:
         self.dest = dest
+        #: What could not be cleaned up (a folder this user may not delete): for the report.
+        self.leftovers: list[str] = []
         # 12 hex digits: the start time (8, seconds) and 4 random ones; see _stale_releases.
         self.id = release_id or f"{int(time.time()) & 0xFFFFFFFF:08x}{secrets.token_hex(2)}"
         target = open_store(dest)
@@ -64,7 +66,7 @@ class Release:
         self.folder = target.root if isinstance(target, FolderStore) else None
         if isinstance(target, FolderStore):
             _refuse_foreign_folder(target.root)
-            _remove_stale_staging(target.root)
+            self.leftovers += _remove_stale_staging(target.root)
             staging = target.root.parent / f".{target.root.name}.staging-{os.getpid()}-{self.id}"
             try:  # now, so that an unwritable destination fails before any work is done
                 staging.mkdir(parents=True)
@@ -97,7 +99,7 @@ class Release:
         if isinstance(self.store, FolderStore):
             self.store.put(ROOT, root)
             self.store.put(MARKER, _dumps(marker))
-            _swap_into_place(self.store.root, Path(self.dest).resolve())
+            self.leftovers += _swap_into_place(self.store.root, Path(self.dest).resolve())
             return
         previous = _read_marker(self.store)
         live = str(previous.get("release", ""))
@@ -184,28 +186,47 @@ def _refuse_foreign_folder(root: Path) -> None:
         )
 
 
-def _remove_stale_staging(root: Path) -> None:
-    """Delete staging folders left by builds that were killed (their process is gone)."""
+def _remove_stale_staging(root: Path) -> list[str]:
+    """Delete staging folders left by builds that were killed (their process is gone);
+    return a line for each that could not be deleted."""
     # Exactly ours: a name with [, * or ? is not a pattern, and "a" does not own the
     # staging of a destination called "a.staging-x".
     mine = re.compile(rf"\.{re.escape(root.name)}\.staging-(\d+)-[0-9a-f]{{12}}")
+    leftovers = []
     for stale in root.parent.glob(f".{glob.escape(root.name)}.staging-*"):
         match = mine.fullmatch(stale.name)
         if match and not _processes.alive(int(match[1])):
-            shutil.rmtree(stale, ignore_errors=True)
+            leftovers += _remove(stale, "a killed build's staging folder")
+    return leftovers
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
+def _swap_into_place(staging: Path, final: Path) -> list[str]:
+    """Put ``staging`` where ``final`` is and delete the previous catalog; return a line if
+    that could not be deleted."""
     if not final.exists():
         staging.rename(final)
-        return
+        return []
     if _exchange(staging, final):
-        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous catalog
-        return
+        return _remove(staging, "the previous catalog")  # the exchange put it there
     old = final.parent / f".{final.name}.old-{os.getpid()}"
     final.rename(old)
     staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    return _remove(old, "the previous catalog")
+
+
+def _remove(folder: Path, what: str) -> list[str]:
+    """Delete ``folder``; a folder this user may not delete is reported, not hidden: it
+    stayed behind as hidden debris beside the catalog, build after build."""
+    try:
+        shutil.rmtree(folder)
+        return []
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        shutil.rmtree(folder, ignore_errors=True)  # what can go, goes
+        if not folder.exists():
+            return []
+        return [f"{folder}: {what} is left there ({e.strerror or e}); delete it by hand"]
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -379,3 +379,38 @@ def test_no_release_is_published_after_a_stop_was_asked(
         dafab_static.build([str(write_ndjson(tmp_path / "new.ndjson", _items(5)))], str(dest))
     assert _snapshot(dest) == before
     assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name] == []
+
+
+_SETPRIV = "/usr/bin/setpriv"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(_SETPRIV),
+    reason="needs root and setpriv to drop the capability that ignores permissions",
+)
+def test_a_previous_catalog_that_cannot_be_deleted_is_reported(tmp_path: Path) -> None:
+    """The new catalog is published; the old one, which this user may not delete, was
+    left as a hidden folder beside it without a word, build after build."""
+    dest = tmp_path / "cat"
+    source = write_ndjson(tmp_path / "in.ndjson", [item(i) for i in range(3)])
+    assert dafab_static.build([str(source)], str(dest)).ok
+    for folder, _, _ in os.walk(dest):  # read-only: its files cannot be unlinked
+        os.chmod(folder, 0o555)
+    caps = "-dac_override,-dac_read_search,-fowner"
+    run = subprocess.run(
+        [_SETPRIV, f"--bounding-set={caps}", f"--inh-caps={caps}", sys.executable, "-m",
+         "dafab_static.cli", "build", str(source), "--out", str(dest)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    try:
+        assert run.returncode == 0, run.stderr
+        leftover = [p for p in tmp_path.iterdir() if p.name.startswith(".cat.")]
+        assert len(leftover) == 1  # the old catalog, which the new one replaced
+        assert (
+            f"{leftover[0]}: the previous catalog is left there (Permission denied); "
+            "delete it by hand" in run.stdout + run.stderr
+        )
+        assert dafab_static.validate(str(dest)).ok
+    finally:
+        for folder, _, _ in os.walk(tmp_path):
+            os.chmod(folder, 0o755)
