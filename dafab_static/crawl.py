@@ -104,11 +104,13 @@ def load_manifest(url: str) -> dict[str, Any]:
 
 
 def collections(
-    url: str, doc: dict[str, Any], *, depth: int = 0
+    url: str, doc: dict[str, Any], *, depth: int = 0, loose: list[str] | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """(URL, document) of every Collection reachable from ``doc`` through ``child`` links.
 
-    A Collection ends the descent: its children are partition catalogs of items.
+    A Collection ends the descent: its children are partition catalogs of items. The URLs
+    of catalogs on the way that link items themselves (outside any Collection) are added
+    to ``loose`` when it is given.
     """
     if doc.get("type") == "Collection":
         return [(url, doc)]
@@ -118,5 +120,7 @@ def collections(
     for link in links(doc):
         if link.get("rel") == "child" and link["href"]:
             child = resolve(url, doc, link["href"])
-            found += collections(child, load(child), depth=depth + 1)
+            found += collections(child, load(child), depth=depth + 1, loose=loose)
+        elif link.get("rel") == "item" and loose is not None and url not in loose:
+            loose.append(url)
     return found

@@ -40,12 +40,17 @@ class CatalogInfo:
     built: str | None
     collections: list[CollectionInfo] = field(default_factory=list)
     conformance: list[str] = field(default_factory=list)
+    #: Whether a catalog links items outside any Collection: no manifest counts those.
+    loose_items: bool = False
 
     @property
     def items(self) -> int | None:
-        """Items in every collection; None when a collection has no manifest to count."""
+        """Items in every collection; None when some are not counted: a collection has no
+        manifest, or a catalog links items of its own."""
         counts = [c.items for c in self.collections]
-        return None if None in counts else sum(c for c in counts if c is not None)
+        if None in counts or self.loose_items:
+            return None
+        return sum(c for c in counts if c is not None)
 
     def text(self) -> str:
         """Human-readable lines."""
@@ -100,7 +105,9 @@ def info(target: str | os.PathLike[str]) -> CatalogInfo:
     if root.get("type") != "Catalog":
         raise InputError(f"{root_url}: not a STAC Catalog")
     marker = crawl.try_load(join_href(root_url, RELEASE_MARKER))
-    collections = [_describe(url, doc) for url, doc in crawl.collections(root_url, root)]
+    loose: list[str] = []
+    found = crawl.collections(root_url, root, loose=loose)
+    collections = [_describe(url, doc) for url, doc in found]
     return CatalogInfo(
         root=root_url,
         title=str(root.get("title") or root.get("id")),
@@ -109,6 +116,7 @@ def info(target: str | os.PathLike[str]) -> CatalogInfo:
         built=marker.get("built") if marker else None,
         collections=sorted(collections, key=lambda c: c.id),
         conformance=[c for c in _list(root.get("conformsTo")) if isinstance(c, str)],
+        loose_items=bool(loose),
     )
 
 

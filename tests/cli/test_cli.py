@@ -161,6 +161,20 @@ def test_info_on_a_catalog_it_did_not_build(tmp_path: Path) -> None:
     ]
 
 
+def test_info_does_not_count_items_linked_outside_collections(tmp_path: Path) -> None:
+    """A catalog that links its items itself, with no Collection: info said 0 items."""
+    import pystac
+
+    catalog = pystac.Catalog("loose", "Items without a collection")
+    when = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    catalog.add_item(pystac.Item("i1", {"type": "Point", "coordinates": [0, 0]},
+                                 [0, 0, 0, 0], when, {}))  # fmt: skip
+    catalog.normalize_and_save(str(tmp_path / "f"), pystac.CatalogType.SELF_CONTAINED)
+    summary = dafab_static.info(str(tmp_path / "f"))
+    assert summary.items is None and summary.to_dict()["items"] is None
+    assert "items not counted" in summary.text()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
