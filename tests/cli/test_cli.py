@@ -301,3 +301,34 @@ def test_json_on_stdout_when_the_command_fails(tmp_path: Path, command: str) -> 
     answer = json.loads(run.stdout)
     assert answer["ok"] is False and answer["root"] == missing
     assert answer["error"] == run.stderr.removeprefix("error: ").strip()
+
+
+_EXIT_SCRIPT = """
+import atexit, sys
+from dafab_static.cli import main
+
+mark = sys.argv[1]
+atexit.register(lambda: open(mark, "w").write("exit handlers ran"))
+sys.argv = ["dafab-static", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(("args", "code"), [(["validate", "-q"], 0), (["info", "--json"], 0),
+                                            (["validate", "--json", "missing"], 1)])  # fmt: skip
+def test_the_cli_exits_with_its_code_output_flushed_and_exit_handlers_run(
+    catalog: Path, tmp_path: Path, args: list[str], code: int
+) -> None:
+    """main() ends the process itself, past CPython's native teardown, where Arrow's thread
+    pools made libstdc++ abort a finished run now and then (exit 134): its own exit code,
+    every line written, and Python's exit handlers still run."""
+    script, mark = tmp_path / "run.py", tmp_path / "mark"
+    script.write_text(_EXIT_SCRIPT)
+    target = [str(catalog)] if args[-1] != "missing" else []
+    run = subprocess.run([sys.executable, str(script), str(mark), *args, *target],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == code, run.stderr
+    assert mark.read_text() == "exit handlers ran"
+    if "--json" in args:  # all of it, flushed
+        answer = json.loads(run.stdout)
+        assert answer.get("ok", True) is (code == 0)
