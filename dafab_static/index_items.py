@@ -23,7 +23,8 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     asset field or nested field (``eo:bands[].description``) that an item never had reads
     back as null, which the STAC schemas reject. JSON null is never meaningful inside a
     STAC object's properties, links or assets except a ``datetime`` given as a start/end
-    interval, which stays: those nulls are dropped.
+    interval, and the few properties an extension requires even when null
+    (:data:`_NULL_REQUIRED`), which stay: the other nulls are dropped.
 
     The columns are handled as stac-geoparquet's own ``stac_table_to_items`` does
     (timestamps to strings, properties lowered, bbox to arrays), with three changes for
@@ -77,10 +78,27 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
             _drop_nulls(row[name], plan)
         if "assets" in row and row["assets"] is None:
             row["assets"] = {}
+        if "stac_extensions" in row and row["stac_extensions"] is None:
+            del row["stac_extensions"]  # optional: a row of a file where others have some
         props = row.get("properties")
         if type(props) is dict and "datetime" not in props:
             props["datetime"] = None
+        extensions = row.get("stac_extensions")
+        if extensions and type(props) is dict and not _NULL_REQUIRED.keys().isdisjoint(extensions):
+            for url in extensions:
+                for name in _NULL_REQUIRED.get(url, ()):
+                    props.setdefault(name, None)
     return rows
+
+
+#: Properties that an extension's schema requires even when their value is null: such a
+#: null is the item's own, not padding, and without it the item fails that schema (the
+#: Planetary Computer's 3DEP and io-lulc items, read from stac-geoparquet, were skipped).
+_NULL_REQUIRED = {
+    "https://stac-extensions.github.io/projection/v1.0.0/schema.json": ("proj:epsg",),
+    "https://stac-extensions.github.io/label/v1.0.0/schema.json": ("label:properties",),
+    "https://stac-extensions.github.io/label/v1.0.1/schema.json": ("label:properties",),
+}
 
 
 def _to_json_columns(batch: pa.RecordBatch) -> pa.RecordBatch:

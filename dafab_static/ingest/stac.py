@@ -224,6 +224,8 @@ class Reader:
             self.on_error(InputError(f"{loc}#{raw.first}: not stac-geoparquet: {error}"))
             return
         for row, data in enumerate(items, raw.first):
+            # Items with no assets ({} in JSON) leave no assets column: STAC requires one.
+            data.setdefault("assets", {})
             if (record := self.item(data, loc, f"{loc}#{row}", PARQUET, None)) is not None:
                 yield record
 

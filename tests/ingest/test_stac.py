@@ -743,3 +743,25 @@ def test_malformed_structure_is_one_line(
     records, errors, _ = collect(path)
     assert records == []
     assert errors == [f"{path}: item bent: {message}"]
+
+
+def test_a_null_an_extension_requires_survives_stac_geoparquet(tmp_path: Path) -> None:
+    """Projection v1.0.0 requires proj:epsg, null allowed (3DEP items carry null): read from
+    stac-geoparquet, that null was dropped with the padding, and the build skipped them."""
+    import dafab_static
+
+    projection = "https://stac-extensions.github.io/projection/v1.0.0/schema.json"
+    kept = item("no-epsg", properties={"datetime": "2024-01-01T00:00:00Z", "proj:epsg": None})
+    kept["stac_extensions"] = [projection]
+    other = item("with-epsg", properties={"datetime": "2024-01-01T00:00:00Z", "proj:epsg": 32632})
+    other["stac_extensions"] = [projection]
+    plain = item("plain", properties={"datetime": "2024-01-01T00:00:00Z"})
+    path = tmp_path / "items.parquet"
+    to_parquet(parse_stac_items_to_arrow([kept, other, plain]), path)
+    records, errors, _ = collect(str(path))
+    props = {r.data["id"]: r.data["properties"] for r in records}
+    assert errors == []
+    assert props["no-epsg"]["proj:epsg"] is None and props["with-epsg"]["proj:epsg"] == 32632
+    assert "proj:epsg" not in props["plain"]  # padding, not the item's: dropped
+    report = dafab_static.build([str(path)], str(tmp_path / "cat"))
+    assert report.ok and report.items == 3, report.summary()
