@@ -59,7 +59,8 @@ def upgrade(data: dict[str, Any], where: str, what: str, on_notice: OnNotice) ->
 
     try:
         migrated = migrate_to_latest(data, identify_stac_object(data))
-    except (pystac.STACError, AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+    except (pystac.STACError, pystac.STACTypeError, AttributeError, IndexError, KeyError,
+            TypeError, ValueError) as e:  # fmt: skip
         raise InputError(f"{where}: {what}: cannot migrate from STAC {version}: {e}") from None
     new = migrated["stac_version"]
     on_notice(f"{where}: {what} migrated from STAC {version} to {new}")

@@ -247,13 +247,14 @@ class Reader:
             found = type(data).__name__
             self.on_error(InputError(f"{where}: not STAC: a JSON {found}, not an object"))
             return
-        if "type" not in data and "stac_version" in data and "id" in data:
-            # STAC before 1.0.0-rc.1 had no "type" on catalogs and collections.
+        kind = data.get("type")
+        if kind is None and "stac_version" in data and "id" in data:
+            # STAC before 1.0.0-rc.1 had no "type" on catalogs and collections. The document
+            # stays as it was: pystac's migration refuses an old one given a "type".
             from pystac.serialization import identify_stac_object_type
 
             if (identified := identify_stac_object_type(data)) is not None:
-                data["type"] = str(identified.value)
-        kind = data.get("type")
+                kind = str(identified.value)
         if kind == "Feature":
             if (record := self.item(data, loc, where, GEOJSON, collection_id)) is not None:
                 yield record
@@ -267,7 +268,7 @@ class Reader:
                 if (record := self.item(member, loc, at, GEOJSON, None)) is not None:
                     yield record
         elif kind in ("Catalog", "Collection"):
-            yield from self.crawl(data, loc, stack, collection_id)
+            yield from self.crawl(data, kind, loc, stack, collection_id)
         elif kind is None:
             self.on_error(InputError(f"{where}: not STAC: no 'type' field"))
         else:
@@ -275,11 +276,16 @@ class Reader:
             self.on_error(InputError(f"{where}: not STAC: type {kind!r} is not {expected}"))
 
     def crawl(
-        self, data: dict[str, Any], loc: str, stack: tuple[str, ...], collection_id: str | None
+        self,
+        data: dict[str, Any],
+        kind: str,
+        loc: str,
+        stack: tuple[str, ...],
+        collection_id: str | None,
     ) -> Iterator[Record]:
         """Yield a Collection (not a Catalog), then follow its ``child`` and ``item`` links."""
         stack = (*stack, loc)
-        if data["type"] == "Collection":
+        if kind == "Collection":
             if (record := self.collection(data, loc)) is not None:
                 yield record
             collection_id = data["id"] if isinstance(data.get("id"), str) else collection_id

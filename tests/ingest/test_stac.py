@@ -765,3 +765,24 @@ def test_a_null_an_extension_requires_survives_stac_geoparquet(tmp_path: Path) -
     assert "proj:epsg" not in props["plain"]  # padding, not the item's: dropped
     report = dafab_static.build([str(path)], str(tmp_path / "cat"))
     assert report.ok and report.items == 3, report.summary()
+
+
+def test_a_stac_0_9_collection_without_type_is_migrated_and_crawled(tmp_path: Path) -> None:
+    """STAC 0.9 Collections had no ``type``. Given one for the crawl, pystac refused to
+    migrate the document, with a traceback out of the build."""
+    old_item = item("old-09", stac_version="0.9.0", stac_extensions=[])
+    write(tmp_path / "item.json", old_item)
+    collection = {
+        "stac_version": "0.9.0", "stac_extensions": [], "id": "old-col",
+        "description": "old", "license": "proprietary",
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                   "temporal": {"interval": [["2019-01-01T00:00:00Z", None]]}},
+        "links": [{"rel": "item", "href": "./item.json"}],
+    }  # fmt: skip
+    path = write(tmp_path / "collection.json", collection)
+    records, errors, notices = collect(str(path))
+    assert errors == []
+    assert [(r.kind, r.data["id"], r.data["stac_version"]) for r in records] == [
+        ("collection", "old-col", "1.1.0"), ("item", "old-09", "1.1.0")]  # fmt: skip
+    assert records[0].data["type"] == "Collection"
+    assert "collection old-col migrated from STAC 0.9.0 to 1.1.0" in " ".join(notices)
