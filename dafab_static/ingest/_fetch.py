@@ -17,7 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 
@@ -70,7 +70,9 @@ def open_bytes(loc: str) -> IO[bytes]:
     """
     if is_url(loc):
         try:
-            response: IO[bytes] = urllib.request.urlopen(loc, timeout=HTTP_TIMEOUT_S)
+            response: IO[bytes] = urllib.request.urlopen(_requestable(loc), timeout=HTTP_TIMEOUT_S)
+        except http.client.InvalidURL as error:  # the link is wrong, not the server
+            raise InputError(f"{loc}: not a valid URL ({error})") from None
         except urllib.error.HTTPError as error:
             error.close()
             if 400 <= error.code < 500:  # the server answered: the link or URL is wrong
@@ -87,6 +89,14 @@ def open_bytes(loc: str) -> IO[bytes]:
         raise InputError(f"{loc}: no such file") from None
     except OSError as error:
         raise InputError(f"{loc}: cannot read: {error.strerror}") from None
+
+
+def _requestable(url: str) -> str:
+    """``url`` with the characters a request line cannot hold percent-encoded, as a browser
+    does: pystac writes a link to item ``scene A`` as ``./scene A/scene A.json``, and such a
+    link over HTTP aborted the whole build ("URL can't contain control characters").
+    Escapes already there stay as they are."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def read_failed(loc: str, error: Exception) -> InputError | StorageError:

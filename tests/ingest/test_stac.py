@@ -786,3 +786,20 @@ def test_a_stac_0_9_collection_without_type_is_migrated_and_crawled(tmp_path: Pa
         ("collection", "old-col", "1.1.0"), ("item", "old-09", "1.1.0")]  # fmt: skip
     assert records[0].data["type"] == "Collection"
     assert "collection old-col migrated from STAC 0.9.0 to 1.1.0" in " ".join(notices)
+
+
+def test_a_link_with_a_space_is_followed_over_http(served: tuple[Path, str]) -> None:
+    """pystac writes the link to item ``scene A`` as ``./scene A/scene A.json``: over HTTP
+    that aborted the whole build ("URL can't contain control characters")."""
+    www, base = served
+    write(www / "scene A" / "scene A.json", item("scene A"))
+    write(www / "b" / "b.json", item("b"))
+    write(www / "catalog.json", {
+        "type": "Catalog", "stac_version": "1.1.0", "id": "c", "description": "d",
+        "links": [{"rel": "item", "href": "./scene A/scene A.json"},
+                  {"rel": "item", "href": "./b/b.json"},
+                  {"rel": "item", "href": "./bad\x01name.json"}],
+    })  # fmt: skip
+    records, errors, _ = collect(f"{base}/catalog.json")
+    assert [r.data["id"] for r in records] == ["scene A", "b"]
+    assert len(errors) == 1 and "bad\x01name.json: HTTP 404" in errors[0]  # skipped, named
