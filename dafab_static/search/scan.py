@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from pygeofilter import ast
 from dafab_static import storage
 from dafab_static.arrays import one_array, pick_rows
 from dafab_static.cql2 import nodes, to_arrow
-from dafab_static.errors import QueryError
+from dafab_static.errors import QueryError, StorageError
 from dafab_static.search import files, geometry
 from dafab_static.search.params import DEFAULT_FIELDS, Fields, Request
 from dafab_static.search.parquet import Layout, Reader
@@ -88,7 +89,12 @@ class OpenFile:
                 self._metadata = metadata
 
     def _open_input(self) -> Any:
-        return storage.open_input(self.index.url, stats=self.io, size=self.index.size)
+        url, size = self.index.url, self.index.size
+        # A remote file is read at the offsets its manifest's size gives; a local one is
+        # checked against it too, so a file changed since the build fails alike everywhere.
+        if size is not None and "://" not in url and os.path.getsize(url) != size:
+            raise QueryError(_changed(url, size, f"it has {os.path.getsize(url)}"))
+        return storage.open_input(url, stats=self.io, size=size)
 
     @contextmanager
     def opened(self, *, keep: bool = False) -> Iterator[Reader]:
@@ -108,9 +114,17 @@ class OpenFile:
             # A reader closes its source when it closes: the kept handle must outlive it.
             source = handle if self._handle is None else _Kept(handle)
             self.parquet = Reader(source, self._layout, self._metadata)
+        except StorageError as error:
+            if self._handle is None:
+                handle.close()
+            if isinstance(error, storage.ChangedObject) and self.index.size is not None:
+                raise QueryError(_changed(self.index.url, self.index.size, str(error))) from None
+            raise  # the network, not the file: its own message says so
         except (pa.ArrowInvalid, OSError) as error:
             if self._handle is None:
                 handle.close()
+            if self.index.size is not None:
+                raise QueryError(_changed(self.index.url, self.index.size, str(error))) from None
             raise QueryError(f"{self.index.url}: not a Parquet file ({error})") from None
         self._source = handle
         try:
@@ -365,3 +379,11 @@ def projection(file: OpenFile, fields: Fields) -> list[str]:
         if found is not None and found[0] not in _ALWAYS:
             wanted.discard(found[0])
     return [n for n in names if n in wanted]
+
+
+def _changed(url: str, size: int, detail: str) -> str:
+    """The message for an index file that is not the one its partitions manifest lists."""
+    return (
+        f"{url}: not the Parquet file its partitions manifest lists ({size} bytes; {detail}): "
+        "changed since the catalog was built? `dafab-static validate` compares them"
+    )

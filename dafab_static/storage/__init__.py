@@ -12,7 +12,7 @@ Endpoint and credentials for ``s3://`` come the usual AWS way: ``AWS_ENDPOINT_UR
 boto3 is installed, ``AWS_PROFILE`` (credentials and ``endpoint_url`` from ``~/.aws``).
 """
 
-from dafab_static.storage._ranges import InputFile, IOStats, open_input
+from dafab_static.storage._ranges import ChangedObject, InputFile, IOStats, open_input
 from dafab_static.storage._stores import (
     FolderStore,
     ObjectStore,
@@ -25,6 +25,7 @@ from dafab_static.storage._stores import (
 from dafab_static.storage._urls import join_href, read_url
 
 __all__ = [
+    "ChangedObject",
     "FolderStore",
     "IOStats",
     "InputFile",

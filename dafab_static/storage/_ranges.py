@@ -37,6 +37,10 @@ _FOOTER_READ = 64 * 1024
 WHOLE_OBJECT = 4 * 1024 * 1024
 
 
+class ChangedObject(StorageError):
+    """An object shorter than the size it was opened with: changed since it was listed."""
+
+
 @dataclass
 class IOStats:
     """Requests made and bytes received by :func:`open_input` readers; safe to share between
@@ -316,7 +320,7 @@ class _RangeFile(io.RawIOBase):
             raise self._error(e) from None
         self.stats.add(len(data))
         if len(data) != end - start:
-            raise StorageError(
+            raise ChangedObject(
                 f"{self.url}: asked for bytes {start}-{end - 1}, got {len(data)} bytes "
                 "(did the object change while it was read?)"
             )

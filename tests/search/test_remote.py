@@ -59,3 +59,29 @@ def test_s3_parquet_glob(s3_bucket: str, catalog: Path, glob: str) -> None:
         store.put(str(path.relative_to(catalog)), path.read_bytes())
     got = search(f"s3://{s3_bucket}/raw/index/gen/*/*/items.parquet", filter="eo:cloud_cover < 3")
     assert ids(got) == ids(search(str(catalog / "index" / "gen"), filter="eo:cloud_cover < 3"))
+
+
+@pytest.mark.parametrize("change", ["fewer", "more"])
+def test_a_partition_changed_since_the_build_fails_alike_local_and_remote(
+    catalog: Path, range_http_server: tuple[str, Path], tmp_path: Path, change: str
+) -> None:
+    """A partition rewritten after its manifest: locally its new rows were returned, over
+    HTTP the footer was sought at the old size ("not a Parquet file"). Now both say what
+    is wrong, and that validate compares them."""
+    import pyarrow.parquet as pq
+
+    base, directory = range_http_server
+    changed = directory / tmp_path.name
+    shutil.copytree(catalog, changed)
+    part = sorted((changed / "index").rglob("*.parquet"))[0]
+    table = pq.read_table(part)
+    import pyarrow as pa
+
+    rows = table.slice(0, table.num_rows - 1) if change == "fewer" else pa.concat_tables(
+        [table, table])  # fmt: skip
+    pq.write_table(rows, part)
+    message = r"not the Parquet file its partitions manifest lists \(\d+ bytes; .*validate"
+    for source in (str(changed), f"{base}/{tmp_path.name}/catalog.json"):
+        CACHE.clear()
+        with pytest.raises(dafab_static.QueryError, match=message):
+            list(search(source))
