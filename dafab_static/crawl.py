@@ -4,14 +4,17 @@ never the items)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from dafab_static.errors import InputError
-from dafab_static.storage import join_href, read_url
+from dafab_static.storage import IOStats, join_href, read_url
 
 # catalog.json → sensors/ → <platform>/ → <collection>.json is depth 3; leave room for
 # other publishers' deeper trees, but never walk into the partition catalogs of items.
@@ -29,9 +32,26 @@ def load(url: str) -> dict[str, Any]:
     return doc
 
 
-def _json(url: str) -> Any:
+#: Where the documents read in this context are counted (search's ``--verbose``).
+_COUNTER: contextvars.ContextVar[IOStats | None] = contextvars.ContextVar("_COUNTER", default=None)
+
+
+@contextlib.contextmanager
+def counting(stats: IOStats) -> Iterator[IOStats]:
+    """Count in ``stats`` each document read within the block: one request, its bytes."""
+    token = _COUNTER.set(stats)
     try:
-        return orjson.loads(read_url(url))
+        yield stats
+    finally:
+        _COUNTER.reset(token)
+
+
+def _json(url: str) -> Any:
+    data = read_url(url)
+    if (stats := _COUNTER.get()) is not None:
+        stats.add(len(data))
+    try:
+        return orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise InputError(f"{url}: not JSON ({e})") from None
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dafab_static import crawl, storage
 from dafab_static.errors import QueryError
 from dafab_static.options import path_argument
 from dafab_static.search.knn import near_request, nearest
@@ -97,13 +98,15 @@ def search(
         limit=limit,
         fields=fields,
     )
-    if near is None:
-        if k is not None or model is not None:
-            raise QueryError("k and model need near (an item id or a vector)")
-        return SearchResult(
-            resolve(source), parsed, geometry_column=geometry_column, lenient=lenient
-        )
-    wanted = near_request(near, k=k, model=model)
-    return nearest(
-        resolve(source), parsed, wanted, geometry_column=geometry_column, lenient=lenient
-    )
+    if near is None and (k is not None or model is not None):
+        raise QueryError("k and model need near (an item id or a vector)")
+    wanted = near_request(near, k=k, model=model) if near is not None else None
+    # The catalog's documents read to find the index files count as requests too.
+    with crawl.counting(storage.IOStats()) as found:
+        files = resolve(source)
+    if wanted is None:
+        result = SearchResult(files, parsed, geometry_column=geometry_column, lenient=lenient)
+    else:
+        result = nearest(files, parsed, wanted, geometry_column=geometry_column, lenient=lenient)
+    result.stats.add_many(found.requests, found.bytes)
+    return result
