@@ -92,8 +92,8 @@ class OpenFile:
         url, size = self.index.url, self.index.size
         # A remote file is read at the offsets its manifest's size gives; a local one is
         # checked against it too, so a file changed since the build fails alike everywhere.
-        if size is not None and "://" not in url and os.path.getsize(url) != size:
-            raise QueryError(_changed(url, size, f"it has {os.path.getsize(url)}"))
+        if size is not None and "://" not in url and (actual := os.path.getsize(url)) != size:
+            raise QueryError(_changed(url, size, f"it has {actual}"))
         return storage.open_input(url, stats=self.io, size=size)
 
     @contextmanager
