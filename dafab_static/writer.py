@@ -252,18 +252,50 @@ class MonthWriter:
         if self.validator is None:
             return docs
         problems = self.validator.validate_many(docs)
+        if not problems:
+            return docs
+        by_path = dict(docs)
         bad: set[str] = set()
         for problem in problems:
-            if problem.severity != "error":
+            if fatal:
+                if problem.severity == "error":
+                    raise ValidationError(f"internal: generated document failed: {problem}")
                 result.warn(problem.message, str(problem))
                 continue
-            if fatal:
-                raise ValidationError(f"internal: generated document failed validation: {problem}")
+            line = _named(problem, by_path.get(problem.href))
+            if problem.severity != "error":
+                result.warn(problem.message, line)
+                continue
             if self.config.strict:
-                raise ValidationError(str(problem))
+                raise ValidationError(line)
             bad.add(problem.href)
-            result.rejected.append(str(problem))
+            result.rejected.append(line)
         return [(p, d) for p, d in docs if p not in bad]
+
+
+def _named(problem: Any, item: dict[str, Any] | None) -> str:
+    """A problem with an input item, said of that item where it came from.
+
+    The document's path is where the item would have been published; it is not published
+    when it fails, so the line names the source its ``via`` link records (the file or URL it
+    was read from, or the hub's own ``self`` URL) and the item's id instead.
+    """
+    source = _source(item) if item is not None else None
+    if item is None or source is None:
+        return str(problem)
+    where = f"{source}: item {item['id']!r}: {problem.json_path}"
+    return f"{where}: {problem.message} [{problem.rule}]"
+
+
+def _source(item: dict[str, Any]) -> str | None:
+    """The href of the ``via`` link the ingest adds to every foreign item (``conform.rewrite``)."""
+    for link in item.get("links") or ():
+        if isinstance(link, dict) and link.get("rel") == "via" and link.get("title") == "Source":
+            href = link.get("href")
+            if not isinstance(href, str):
+                return None
+            return unquote(href.removeprefix("file://")) if href.startswith("file://") else href
+    return None
 
 
 def embed(release: Release, folder: str, prefix: str) -> tuple[tuple[str, str], ...]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import dafab_static
-from dafab_static.errors import InputError
+from dafab_static.errors import InputError, ValidationError
 from dafab_static.options import BuildOptions
 from tests.cli.runner import cli
 
@@ -65,12 +65,15 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
     dots = item(11, item_id="..")
     no_time = item(12)
     no_time["properties"].pop("datetime")
+    schema = item(14)
+    schema["properties"]["gsd"] = -10  # the core schema wants a positive number
     out: dict[str, Path] = {
         "good": write_ndjson(src / "good.ndjson", good),
         "dup": write_ndjson(src / "dup.ndjson", [dup]),
         "slash": write_ndjson(src / "slash.ndjson", [slash]),
         "dots": write_ndjson(src / "dots.ndjson", [dots]),
         "no_time": write_ndjson(src / "no_time.ndjson", [no_time]),
+        "schema": write_ndjson(src / "schema.ndjson", [schema]),
     }
     (src / "not_stac.json").write_text(json.dumps({"hello": "world"}))
     out["not_stac"] = src / "not_stac.json"
@@ -101,6 +104,7 @@ def test_default_build_skips_each_bad_input_with_one_line(
         "slash": "would escape",
         "dots": "would escape",
         "no_time": "datetime",
+        "schema": "item 'gen-0000014': $.properties.gsd",  # the input, not the unwritten path
         "not_stac": "not STAC",
         "truncated": "truncated.tif",
         "corrupt": "corrupt.tif",
@@ -133,6 +137,18 @@ def test_strict_stops_at_first_problem_and_publishes_nothing(
         )
     assert not dest.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_strict_names_the_input_of_an_item_that_fails_its_schemas(
+    tmp_path: Path, bad_sources: dict[str, Path]
+) -> None:
+    """Schema validation runs on the written document, but the error names the file the
+    item was read from: the document's path is never published."""
+    source = bad_sources["schema"]
+    with pytest.raises(
+        ValidationError, match=rf"^{source}: item 'gen-0000014': \$\.properties\.gsd: "
+    ):
+        dafab_static.build([str(source)], str(tmp_path / "cat"), options=BuildOptions(strict=True))
 
 
 def test_cli_prints_one_line_errors_and_exits_non_zero(
