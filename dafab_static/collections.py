@@ -34,8 +34,10 @@ class CollectionStats:
     boxes: BoxUnion = field(default_factory=BoxUnion)
     start: str | None = None
     end: str | None = None
+    #: Per property, every value while they are few (None: too many, or not all listable).
     categories: dict[str, set[Any] | None] = field(default_factory=dict)
-    ranges: dict[str, list[Any]] = field(default_factory=dict)
+    #: Per property, [min, max] of its numbers (None: some partition holds other values).
+    ranges: dict[str, list[Any] | None] = field(default_factory=dict)
     extensions: set[str] = field(default_factory=set)
 
     def add(self, table: pa.Table, start: str, end: str) -> None:
@@ -66,9 +68,8 @@ class CollectionStats:
                 continue
             seen |= values
             self.categories[name] = seen if len(seen) <= MAX_DISTINCT else None
-        for name, (lo, hi) in other.ranges.items():
-            old = self.ranges.get(name)
-            self.ranges[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+        for name, bounds in other.ranges.items():
+            self._bound(name, bounds)
 
     def _widen(self, start: str | None, end: str | None) -> None:
         """Widen the time range to hold ``start``/``end``, compared as instants: as text,
@@ -80,6 +81,8 @@ class CollectionStats:
 
     def _summarise(self, name: str, column: pa.ChunkedArray) -> None:
         kind = column.type
+        if pa.types.is_null(kind):
+            return  # no value in this partition: nothing to list or bound
         if pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
             column = pc.list_flatten(column)
             kind = column.type
@@ -90,16 +93,27 @@ class CollectionStats:
             if seen is not None:
                 seen.update(v for v in pc.unique(column).to_pylist() if v is not None)
                 self.categories[name] = seen if len(seen) <= MAX_DISTINCT else None
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-            lo, hi = pc.min_max(column).values()
-            if lo.as_py() is None:
-                return
-            old = self.ranges.get(name)
-            self.ranges[name] = (
-                [lo.as_py(), hi.as_py()]
-                if old is None
-                else [min(old[0], lo.as_py()), max(old[1], hi.as_py())]
-            )
+        else:
+            # A list must hold every value: a partition whose values are not listed (floats
+            # in one month, integers in another) ends the list, and a search that prunes
+            # files by it (`eo:cloud_cover = 20.5`) would skip the month that matches.
+            self.categories[name] = None
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            self.ranges[name] = None  # likewise, a range must bound every value
+            return
+        if name in self.ranges and self.ranges[name] is None:
+            return
+        lo, hi = pc.min_max(column).values()
+        if lo.as_py() is None:
+            return
+        self._bound(name, [lo.as_py(), hi.as_py()])
+
+    def _bound(self, name: str, bounds: list[Any] | None) -> None:
+        old = self.ranges.get(name, bounds)
+        if old is None or bounds is None:
+            self.ranges[name] = None
+        else:
+            self.ranges[name] = [min(old[0], bounds[0]), max(old[1], bounds[1])]
 
     def summaries(self) -> dict[str, Any]:
         """STAC summaries: sorted value lists for categories, range objects for numbers."""
@@ -107,9 +121,9 @@ class CollectionStats:
         for name, values in sorted(self.categories.items()):
             if values:
                 out[name] = sorted(values, key=str)
-        for name, (lo, hi) in sorted(self.ranges.items()):
-            if name not in out:
-                out[name] = {"minimum": lo, "maximum": hi}
+        for name, bounds in sorted(self.ranges.items()):
+            if name not in out and bounds is not None:
+                out[name] = {"minimum": bounds[0], "maximum": bounds[1]}
         return dict(sorted(out.items()))
 
     def extent(self) -> dict[str, Any]:

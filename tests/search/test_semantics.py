@@ -355,3 +355,24 @@ def test_arithmetic_has_no_64_bit_wrap_and_no_value_for_division_by_zero(
     covers = [it["properties"].get("eo:cloud_cover") for it in items]
     want = {it["id"] for it, c in zip(items, covers, strict=True) if c is not None and expected(c)}
     assert ids(search(str(catalog), filter=text)) == want
+
+
+def test_a_summary_lists_values_only_when_every_month_is_listed(tmp_path: Path) -> None:
+    """A month of whole numbers and a month of decimals: the collection's summary of the
+    field must hold both, so that ``= 20.5`` (pruned by it) still finds its item."""
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    whole, decimal = item(1, month=1), item(2, month=2)
+    whole["properties"]["eo:cloud_cover"] = 10
+    decimal["properties"]["eo:cloud_cover"] = 20.5
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", [whole, decimal]))], str(dest))
+    manifest = json.loads((dest / "index" / "gen" / "_partitions.json").read_text())
+    assert manifest["summaries"]["eo:cloud_cover"] == {"minimum": 10, "maximum": 20.5}
+    assert ids(search(str(dest), filter="eo:cloud_cover = 20.5")) == {decimal["id"]}
+    assert ids(search(str(dest), filter="eo:cloud_cover IN (10, 20.5)")) == {
+        whole["id"],
+        decimal["id"],
+    }
+    assert dafab_static.validate(str(dest)).ok
