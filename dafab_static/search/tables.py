@@ -74,7 +74,21 @@ def bounded(
 
 
 def concat_keys(*tables: pa.Table) -> pa.Table:
-    return pa.concat_tables(tables, promote_options="permissive")
+    """The sort keys of several files as one table. A key that one collection types as a
+    number (or time, or boolean) and another as text is compared as text, as that field is
+    in the results' one table (:func:`concat`) and in DuckDB's ``union_by_name``."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    out = list(tables)
+    for name in tables[0].column_names:
+        kinds = {t.schema.field(name).type for t in tables} - {pa.null()}
+        if len(kinds) > 1:
+            for n, table in enumerate(out):
+                index = table.schema.get_field_index(name)
+                out[n] = table.set_column(index, name, table[name].cast(pa.string()))
+    return pa.concat_tables(out, promote_options="permissive")
 
 
 def nulls_last(keys: list[tuple[str, str]]) -> list[Any]:

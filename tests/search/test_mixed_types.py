@@ -88,6 +88,27 @@ def test_cli_sorts_and_writes_parquet_across_collections(catalog: Path, tmp_path
     assert pq.read_table(out).num_rows == 12
 
 
+@pytest.mark.parametrize("limit", [None, 2])
+def test_a_sort_key_typed_differently_by_two_collections_sorts_as_text(
+    tmp_path: Path, limit: int | None
+) -> None:
+    """``level`` is a number in one collection and text in the other: the sort compares it
+    as text, as the results' one table holds it (it raised ArrowTypeError, a traceback)."""
+    values = {"c1": [1, 20], "c2": ["x", "10"]}
+    items = [
+        {**item(n, collection=cid, day=1 + n)}
+        for n, cid in enumerate(cid for cid in values for _ in range(2))
+    ]
+    for it, value in zip(items, [v for vs in values.values() for v in vs], strict=True):
+        it["properties"]["level"] = value
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", items))], str(dest))
+    found = list(dafab_static.search(str(dest), sortby="level", limit=limit))
+    assert [it["properties"]["level"] for it in found] == [1, "10", 20, "x"][:limit]
+    backwards = dafab_static.search(str(dest), sortby="-level", limit=limit)
+    assert [it["properties"]["level"] for it in backwards] == ["x", 20, "10", 1][:limit]
+
+
 def test_unify_names_the_conflicting_field() -> None:
     left = pa.schema([("a", pa.struct([("b", pa.list_(pa.struct([("n", pa.int64())])))]))])
     right = pa.schema([("a", pa.struct([("b", pa.list_(pa.struct([("n", pa.string())])))]))])
