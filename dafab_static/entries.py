@@ -64,9 +64,13 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
         # another empty shape ('coordinates': [[]]), and the tree and index disagreed.
         raise InputError(f"{where}: its geometry is empty; every indexed item needs a footprint")
     if "bbox" not in item:
+        import shapely.errors
         import shapely.geometry
 
-        item["bbox"] = list(shapely.geometry.shape(item["geometry"]).bounds)
+        try:
+            item["bbox"] = list(shapely.geometry.shape(item["geometry"]).bounds)
+        except (ValueError, TypeError, IndexError, KeyError, shapely.errors.ShapelyError) as e:
+            raise InputError(f"{where}: has no bbox, and its geometry gives none: {e}") from None
     item["collection"] = cid
     props = item["properties"]
     # Derived products link to their sources; model cards (MLM items) are products of the

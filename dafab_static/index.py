@@ -65,6 +65,35 @@ def parse_geometries(geometries: Sequence[dict[str, Any]]) -> np.ndarray:
     return parsed
 
 
+def unreadable_geometries(geometries: Sequence[dict[str, Any]]) -> dict[int, str]:
+    """Which geometries GEOS cannot read, by position, and why in the words of RFC 7946:
+    the slow path after :func:`parse_geometries` failed for a batch. The JSON schemas of
+    GeoJSON accept both cases (they check shapes of arrays, not closure)."""
+    import orjson
+
+    found = {}
+    for i, geometry in enumerate(geometries):
+        try:
+            shapely.from_geojson(orjson.dumps(geometry))
+        except shapely.errors.GEOSException as e:
+            found[i] = _geos_reason(str(e))
+    return found
+
+
+def _geos_reason(message: str) -> str:
+    if "more than three" in message:
+        return (
+            "a position has more than 3 numbers; the index's geometry holds x, y and z only "
+            "(RFC 7946 3.1.1: positions should not be extended further)"
+        )
+    if "closed" in message:
+        return (
+            "a polygon ring is not closed "
+            "(RFC 7946 3.1.6: its first and last positions must be equal)"
+        )
+    return f"its geometry cannot be read: {message}"
+
+
 def orient_rings(items: Sequence[dict[str, Any]], geometries: np.ndarray) -> list[int]:
     """Reverse, in place, the polygon rings that break RFC 7946's right-hand rule (exterior
     rings counterclockwise, holes clockwise); return which items changed.

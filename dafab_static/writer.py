@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+import shapely.errors
 
 from dafab_static import _gc, arrow_schemas, index, layout, media_types
 from dafab_static.collections import CollectionStats
@@ -148,7 +149,15 @@ class MonthWriter:
             result.catalog = None
             return result
         items = [d for _, d in docs]
-        geometries = index.parse_geometries([item["geometry"] for item in items])
+        try:
+            geometries = index.parse_geometries([item["geometry"] for item in items])
+        except shapely.errors.GEOSException:
+            docs = self._readable_geometries(docs, result)
+            if not docs:
+                result.catalog = None
+                return result
+            items = [d for _, d in docs]
+            geometries = index.parse_geometries([item["geometry"] for item in items])
         for i, item in enumerate(items):
             if shadowed := index.shadowed_properties(item):
                 message = ("properties named as top-level fields cannot be stac-geoparquet "
@@ -244,6 +253,21 @@ class MonthWriter:
                 key = key or self.localized.get(file)
             if key:
                 target["href"] = layout.href(self.release.locate(path), self.release.locate(key))
+
+    def _readable_geometries(
+        self, docs: list[tuple[str, dict[str, Any]]], result: MonthResult
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Drop (and report, as :meth:`check` does) items whose geometry GEOS cannot read."""
+        from dafab_static.validator import Problem
+
+        bad = index.unreadable_geometries([doc["geometry"] for _, doc in docs])
+        for i, reason in bad.items():
+            path, doc = docs[i]
+            line = _named(Problem(path, "$.geometry", "dafab:geometry", reason), doc)
+            if self.config.strict:
+                raise InputError(line)
+            result.rejected.append(line)
+        return [pair for i, pair in enumerate(docs) if i not in bad]
 
     def check(
         self, docs: list[tuple[str, dict[str, Any]]], result: MonthResult, *, fatal: bool

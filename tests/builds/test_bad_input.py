@@ -67,6 +67,14 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
     no_time["properties"].pop("datetime")
     schema = item(14)
     schema["properties"]["gsd"] = -10  # the core schema wants a positive number
+    # Both pass the GeoJSON schemas; GEOS cannot read them (it raised, a traceback).
+    pos4 = item(15)
+    pos4["geometry"] = {"type": "Point", "coordinates": [10.0, 40.0, 5.0, 1.0]}
+    unclosed = item(16)
+    unclosed["geometry"]["coordinates"][0][-1] = [0.5, 0.5]
+    unclosed_no_bbox = item(17)
+    unclosed_no_bbox["geometry"]["coordinates"][0][-1] = [0.5, 0.5]
+    del unclosed_no_bbox["bbox"]
     out: dict[str, Path] = {
         "good": write_ndjson(src / "good.ndjson", good),
         "dup": write_ndjson(src / "dup.ndjson", [dup]),
@@ -74,6 +82,8 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
         "dots": write_ndjson(src / "dots.ndjson", [dots]),
         "no_time": write_ndjson(src / "no_time.ndjson", [no_time]),
         "schema": write_ndjson(src / "schema.ndjson", [schema]),
+        "pos4": write_ndjson(src / "pos4.ndjson", [pos4]),
+        "unclosed": write_ndjson(src / "unclosed.ndjson", [unclosed, unclosed_no_bbox]),
     }
     (src / "not_stac.json").write_text(json.dumps({"hello": "world"}))
     out["not_stac"] = src / "not_stac.json"
@@ -105,6 +115,8 @@ def test_default_build_skips_each_bad_input_with_one_line(
         "dots": "would escape",
         "no_time": "datetime",
         "schema": "item 'gen-0000014': $.properties.gsd",  # the input, not the unwritten path
+        "pos4": "a position has more than 3 numbers",
+        "unclosed": "a polygon ring is not closed",
         "not_stac": "not STAC",
         "truncated": "truncated.tif",
         "corrupt": "corrupt.tif",
@@ -114,7 +126,7 @@ def test_default_build_skips_each_bad_input_with_one_line(
         lines = [s for s in report.skipped if bad_sources[key].name in s]
         assert lines, f"no skip line names {bad_sources[key].name}: {text}"
         assert any(words.lower() in s.lower() for s in lines), (key, lines)
-    assert len(report.skipped) == len(expected)
+    assert len(report.skipped) == len(expected) + 1  # unclosed.ndjson holds two items
     assert any("0.9.0" in w and "old-0.9" in w for w in report.warnings), report.warnings
     ids = sorted(
         d["id"]
