@@ -96,13 +96,16 @@ class Agreement:
 
 def digest(item: dict[str, Any]) -> bytes:
     """A content digest of an item that ignores what Parquet cannot keep: how timestamps and
-    numbers are spelled, object members that are null (see :func:`_canonical`), and
-    properties named as top-level fields (:func:`~dafab_static.index.shadowed_properties`)."""
+    numbers are spelled, object members that are null (see :func:`_canonical`), properties
+    named as top-level fields (:func:`~dafab_static.index.shadowed_properties`) and foreign
+    top-level members (:func:`~dafab_static.index.foreign_members`)."""
     props = item.get("properties")
     if isinstance(props, dict):
         props = {k: _instant(v) if k in _TIMES else _vector(v) if k.startswith(EMBEDDING_PREFIX)
                  else v for k, v in props.items() if k not in index.TOP_LEVEL}  # fmt: skip
         item = {**item, "properties": props}
+    if not item.keys() <= index.ITEM_MEMBERS:  # not in the index (index.foreign_members)
+        item = {k: v for k, v in item.items() if k in index.ITEM_MEMBERS}
     data = orjson.dumps(_canonical(item), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.blake2b(data, digest_size=16).digest()
 

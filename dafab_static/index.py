@@ -274,6 +274,23 @@ TOP_LEVEL = frozenset(
 )  # fmt: skip
 
 
+#: The members of a STAC item; any other top-level member is foreign (RFC 7946 6.1).
+ITEM_MEMBERS = TOP_LEVEL | {"properties"}
+
+
+def foreign_members(item: dict[str, Any]) -> list[str]:
+    """The top-level members of ``item`` beyond STAC's, which the index cannot hold:
+    stac-geoparquet reads every column other than STAC's back as a property, so a foreign
+    ``title`` came back as ``properties.title`` (and replaced the item's own). They stay in
+    the item JSON only.
+
+    Example:
+        >>> foreign_members({"id": "a", "properties": {}, "title": "x"})
+        ['title']
+    """
+    return sorted(item.keys() - ITEM_MEMBERS)
+
+
 def shadowed_properties(item: dict[str, Any]) -> list[str]:
     """The properties of ``item`` that the index cannot hold: named as a top-level field.
 
@@ -287,9 +304,13 @@ def shadowed_properties(item: dict[str, Any]) -> list[str]:
 
 def _with_wkb(item: dict[str, Any], geometry: bytes) -> dict[str, Any]:
     """``item`` with GeoJSON geometries as ISO WKB (what stac-geoparquet's from_dicts does),
-    less :func:`shadowed_properties`, copying only the containers it changes."""
+    less :func:`foreign_members` and :func:`shadowed_properties`, copying only the
+    containers it changes."""
     row = dict(item)
     row["geometry"] = geometry
+    if not row.keys() <= ITEM_MEMBERS:
+        for name in foreign_members(row):
+            del row[name]
     props = item.get("properties", {})
     if not TOP_LEVEL.isdisjoint(props):
         props = row["properties"] = {k: v for k, v in props.items() if k not in TOP_LEVEL}

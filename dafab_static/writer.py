@@ -164,6 +164,14 @@ class MonthWriter:
                            "columns; kept in the item JSON, left out of the index")  # fmt: skip
                 where = f"{docs[i][0]}: item {item['id']!r}"
                 result.warn(message, f"{where}: {message} ({', '.join(shadowed)})")
+        for i, item in enumerate(items):
+            if not item.keys() <= index.ITEM_MEMBERS:
+                message = ("top-level members beyond STAC's cannot be stac-geoparquet columns "
+                           "(they would read back as properties); kept in the item JSON, left "
+                           "out of the index")  # fmt: skip
+                where = f"{docs[i][0]}: item {item['id']!r}"
+                foreign = ", ".join(index.foreign_members(item))
+                result.warn(message, f"{where}: {message} ({foreign})")
         for i in index.orient_rings(items, geometries):
             message = "polygon rings against RFC 7946's right-hand rule; reversed"
             result.warn(message, f"{docs[i][0]}: item {items[i]['id']!r}: {message}")

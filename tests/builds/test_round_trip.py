@@ -283,3 +283,24 @@ def test_a_bbox_short_of_its_geometry_is_widened_and_searchable(tmp_path: Path) 
     (tree,) = [d for d in crawl((dest / "catalog.json").as_uri(), file_reader).values()
                if d.get("id") == "gen-0000001"]  # fmt: skip
     assert tree["bbox"] == [10.1, 45.0, 10.15, 45.05]
+
+
+def test_foreign_top_level_members_stay_in_the_json_and_out_of_the_index(
+    tmp_path: Path,
+) -> None:
+    """RFC 7946 allows foreign members. stac-geoparquet reads every non-STAC column back as
+    a property, so a top-level ``title`` replaced the item's own ``properties.title`` in
+    the index, and the build's own ``validate`` then failed the catalog."""
+    foreign = item(1)
+    foreign["title"] = "foreign member"
+    foreign["properties"]["title"] = "item title"
+    dest = tmp_path / "cat"
+    report = dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", [foreign]))], str(dest))
+    assert report.ok and any("(title)" in w for w in report.warnings), report.warnings
+    (tree,) = [d for d in crawl((dest / "catalog.json").as_uri(), file_reader).values()
+               if d["type"] == "Feature"]  # fmt: skip
+    assert tree["title"] == "foreign member"
+    assert tree["properties"]["title"] == "item title"
+    (row,) = to_items(pq.read_table(_files(dest, "gen")[0]).to_batches()[0])
+    assert "title" not in row and row["properties"]["title"] == "item title"
+    assert dafab_static.validate(str(dest)).ok
