@@ -36,14 +36,33 @@ class Fields:
 
     Not ``given``: whole items. Given, the extension's semantics: the members kept are the
     default set (``DEFAULT_FIELDS``, so that an item stays valid) and ``include``, minus
-    ``exclude``. ``exact`` (internal) keeps ``include`` alone, without the default set:
-    ``--format ids`` reads the id column only.
+    ``exclude``; with ``everything`` (the JSON form with no ``include`` member at all, its
+    rule 3), every member minus ``exclude``. A name both included and excluded is included
+    (rule 6): ``exclude`` never holds one. ``exact`` (internal) keeps ``include`` alone,
+    without the default set: ``--format ids`` reads the id column only.
     """
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     given: bool = True
     exact: bool = False
+    everything: bool = False
+
+    def keeps(self, member: str) -> bool:
+        """Whether items keep the top-level ``member`` (``assets``, ``links``) whole."""
+        if not self.given:
+            return True
+        if member in self.exclude:
+            return False
+        return member in self.include or (
+            not self.exact and (self.everything or member in DEFAULT_FIELDS)
+        )
+
+    @property
+    def nested_exclude(self) -> tuple[tuple[str, ...], ...]:
+        """Excluded paths inside a member (``assets.data.type``): the member is kept and only
+        that path dropped (rule 5.2), from the items, since Parquet reads whole columns."""
+        return tuple(tuple(name.split(".")) for name in self.exclude if "." in name)
 
 
 #: The Fields extension's default set (its "Include/Exclude Semantics", 1), with the
@@ -289,7 +308,9 @@ def parse_fields(value: Sequence[str] | Mapping[str, Sequence[str]] | str | None
         )
         if not all(isinstance(i, str) for i in (*include_, *exclude_)):
             raise QueryError(f"fields: names must be text, not {value!r}")
-        return Fields(tuple(include_), tuple(exclude_))
+        # No "include" member at all (not null, not empty): every field but the excluded.
+        everything = "include" not in value and bool(exclude_)
+        return _fields(include_, exclude_, everything=everything)
     items = _listed(value, "fields")
     if not all(isinstance(i, str) for i in items):
         raise QueryError(f"fields: names must be text, not {value!r}")
@@ -299,4 +320,9 @@ def parse_fields(value: Sequence[str] | Mapping[str, Sequence[str]] | str | None
             exclude.append(item[1:])
         elif item:
             include.append(item.lstrip("+"))
-    return Fields(tuple(include), tuple(exclude))
+    return _fields(include, exclude)
+
+
+def _fields(include: Sequence[str], exclude: Sequence[str], *, everything: bool = False) -> Fields:
+    kept = set(include)
+    return Fields(tuple(include), tuple(e for e in exclude if e not in kept), everything=everything)

@@ -278,8 +278,19 @@ class SearchResult:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Matching items as STAC (GeoJSON Feature) dicts."""
+        fields = self.request.fields
+        # STAC requires both; an index whose items all had none stores no column for them.
+        empty = [member for member in ("assets", "links") if fields.keeps(member)]
+        nested = fields.nested_exclude
         for table in coalesced(self.batches()):
-            yield from features(table, self.geometry_column)
+            for item in features(table, self.geometry_column):
+                if "stac_version" in item:
+                    for member in empty:
+                        if member not in item:
+                            item[member] = {} if member == "assets" else []
+                    for path in nested:
+                        _drop_path(item, path)
+                yield item
 
     def items(self) -> Iterator[dict[str, Any]]:
         """The same as iterating: matching items as dicts."""
@@ -334,3 +345,12 @@ class SearchResult:
         geoms = shapes_of_table(table, geometry)
         frame = table.drop_columns([geometry]).to_pandas()
         return geopandas.GeoDataFrame(frame, geometry=geoms, crs=crs_of(table.schema, geometry))
+
+
+def _drop_path(item: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Remove ``item[path[0]]...[path[-1]]`` where it exists (Fields: ``assets.data.type``)."""
+    target: Any = item
+    for name in path[:-1]:
+        target = target.get(name) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        target.pop(path[-1], None)

@@ -36,6 +36,8 @@ from dafab_static.search.sources import IndexFile
 
 # Columns every returned item keeps, whatever ``fields`` says: without them it is no Feature.
 _ALWAYS = ("type", "stac_version", "id", "collection")
+#: Top-level item members other than ``_ALWAYS`` and properties (which are columns too).
+_MEMBERS = ("stac_extensions", "geometry", "bbox", "links", "assets")
 _INF = np.inf
 
 
@@ -368,16 +370,24 @@ def projection(file: OpenFile, fields: Fields) -> list[str]:
     if not fields.given:
         return list(names)
     wanted: set[str] = {c for c in _ALWAYS if c in names}
+    if fields.everything:
+        wanted = set(names)
+    properties = set(names) - {*_ALWAYS, *_MEMBERS, file.geometry}
+    named: set[str] = set()  # columns that ``include`` names one by one
     for name in fields.include if fields.exact else (*DEFAULT_FIELDS, *fields.include):
         found = file.resolve(name)
         if found is not None:
             wanted.add(found[0])
+            named.add(found[0])
         elif name == "properties":
-            wanted |= set(names) - {"assets", "links", "bbox", "geometry", file.geometry}
+            wanted |= properties
     for name in fields.exclude:
         found = file.resolve(name)
-        if found is not None and found[0] not in _ALWAYS:
+        # A path inside a column (assets.data.type) keeps the column: Fields.nested_exclude.
+        if found is not None and not found[1] and found[0] not in _ALWAYS:
             wanted.discard(found[0])
+        elif name == "properties":  # all but those included by name (rule 5.1)
+            wanted -= properties - named
     return [n for n in names if n in wanted]
 
 

@@ -148,6 +148,50 @@ def test_fields_include_and_exclude(catalog: Path) -> None:
     assert everything_but["properties"] == props
 
 
+def test_fields_rules_for_missing_include_nesting_and_conflicts(catalog: Path) -> None:
+    """The Fields extension's rules 3, 5 and 6: no ``include`` member at all means every
+    field but the excluded; an excluded path inside a member drops that path only; a field
+    both included and excluded is included; ``properties`` excluded keeps what is included
+    by name."""
+
+    def first(fields: object) -> dict[str, Any]:
+        return next(iter(search(str(catalog), ids=["gen-0000001"], fields=fields)))  # type: ignore[arg-type]
+
+    whole = first(None)
+    everything_but = first({"exclude": ["geometry"]})
+    assert everything_but == {k: v for k, v in whole.items() if k != "geometry"}
+    assert first({"include": [], "exclude": ["geometry"]})["properties"] == {
+        "datetime": whole["properties"]["datetime"]
+    }  # include empty, not missing: the default set, less the excluded
+    (key, asset), *_ = whole["assets"].items()
+    nested = first(f"-assets.{key}.type")
+    assert nested["assets"][key] == {k: v for k, v in asset.items() if k != "type"}
+    assert nested["assets"].keys() == whole["assets"].keys()
+    both = first("properties.eo:cloud_cover,-properties.eo:cloud_cover,assets,-assets")
+    assert both["properties"]["eo:cloud_cover"] == 1 and both["assets"] == whole["assets"]
+    only = first("properties.eo:cloud_cover,-properties")
+    assert set(only["properties"]) <= {"eo:cloud_cover", "datetime"}
+    assert only["properties"]["eo:cloud_cover"] == 1
+
+
+def test_items_without_assets_come_back_with_the_required_empty_object(tmp_path: Path) -> None:
+    """The index stores no column for an empty ``assets`` object; a search returns it, as
+    STAC requires the member (the items were invalid), unless Fields excludes it."""
+    import dafab_static
+    from dafab_static.validator import validate_object
+    from tests.builds.generate import item, write_ndjson
+
+    bare = item(1)
+    bare["assets"] = {}
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", [bare]))], str(dest))
+    (found,) = search(str(dest))
+    assert found["assets"] == {} and isinstance(found["links"], list)
+    assert validate_object(found, href="found.json") == []
+    (slim,) = search(str(dest), fields="-assets")
+    assert "assets" not in slim
+
+
 def test_to_arrow_is_stac_geoparquet(catalog: Path) -> None:
     table = search(str(catalog), filter="platform = 'landsat-9'").to_arrow()
     assert isinstance(table, pa.Table)
