@@ -15,6 +15,33 @@ import pyarrow.compute as pc
 import shapely
 
 
+def modern(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A pandas-era stac-geoparquet batch in today's layout: ``bbox`` a list of 4 or 6
+    numbers becomes the struct stac-geoparquet's converter asserts, and pandas' index
+    columns (``__index_level_0__``), which are no item field, are dropped.
+
+    Raises:
+        ValueError: for bbox lists of mixed or other lengths.
+    """
+    index = [name for name in batch.schema.names if name.startswith("__index_level_")]
+    if index:
+        batch = batch.drop_columns(index)
+    position = batch.schema.get_field_index("bbox")
+    if position < 0 or pa.types.is_struct(batch.schema.field(position).type):
+        return batch
+    bbox = batch.column(position)
+    lengths = set(pc.list_value_length(bbox).drop_null().to_pylist())
+    names = {
+        4: ("xmin", "ymin", "xmax", "ymax"),
+        6: ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax"),
+    }
+    size = lengths.pop() if len(lengths) == 1 else 0
+    if size not in names:
+        raise ValueError("bbox lists are not all of length 4 or all of length 6")
+    fields = [pc.list_element(bbox, i) for i in range(size)]
+    return batch.set_column(position, "bbox", pa.StructArray.from_arrays(fields, names[size]))
+
+
 def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     """Convert one stac-geoparquet record batch back to STAC item dicts, without the nulls
     a columnar file pads them with.

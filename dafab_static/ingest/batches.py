@@ -80,26 +80,11 @@ def raw_batches(loc: str, kind: str, rows: int = 0) -> Iterator[RawBatch]:
 
 
 def modern(batch: Any) -> Any:
-    """Bring a pandas-era stac-geoparquet batch (``bbox`` as a list) to the struct layout."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """Check a stac-geoparquet batch has its core columns, and bring a pandas-era one (bbox
+    as a list, a pandas index column) to today's layout (:func:`index_items.modern`)."""
+    from dafab_static.index_items import modern as _modern
 
-    index = [name for name in batch.schema.names if name.startswith("__index_level_")]
-    if index:
-        batch = batch.drop_columns(index)
-    if missing := [name for name in ("id", "geometry", "bbox") if name not in batch.schema.names]:
+    names = [n for n in batch.schema.names if not n.startswith("__index_level_")]
+    if missing := [name for name in ("id", "geometry", "bbox") if name not in names]:
         raise ValueError(f"no {', '.join(repr(name) for name in missing)} column")
-    position = batch.schema.get_field_index("bbox")
-    if pa.types.is_struct(batch.schema.field(position).type):
-        return batch
-    bbox = batch.column(position)
-    lengths = set(pc.list_value_length(bbox).drop_null().to_pylist())
-    names = {
-        4: ("xmin", "ymin", "xmax", "ymax"),
-        6: ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax"),
-    }
-    size = lengths.pop() if len(lengths) == 1 else 0
-    if size not in names:
-        raise ValueError("bbox lists are not all of length 4 or all of length 6")
-    fields = [pc.list_element(bbox, i) for i in range(size)]
-    return batch.set_column(position, "bbox", pa.StructArray.from_arrays(fields, names[size]))
+    return _modern(batch)

@@ -59,7 +59,7 @@ def features(table: pa.Table, geometry_column: str | None) -> Iterator[dict[str,
         if no_properties:
             table = table.append_column(_PAD, zeros)
         for batch in table.to_batches():
-            for item in index_items.to_items(batch):
+            for item in index_items.to_items(index_items.modern(batch)):
                 if padded:
                     item.pop("bbox", None)
                 if no_properties:

@@ -237,3 +237,24 @@ def test_foreign_file_with_an_item_across_the_antimeridian(
     pq.write_table(table, path, row_group_size=8)
     assert ids(search(str(path), bbox=[-179.9, -17, -179.8, -16])) == {"dateline"}
     assert ids(search(str(path), bbox=[179.8, -17, -179.8, -16.9])) == {"dateline"}
+
+
+def test_a_pandas_era_stac_geoparquet_file(tmp_path: Path, items: list[dict[str, Any]]) -> None:
+    """stac-geoparquet before 0.6 wrote ``bbox`` as a list and a pandas index column (its
+    own test file ``naip.parquet`` is one): searches return its items, bbox as STAC's
+    array, and no pandas column (item output raised an AssertionError, a traceback)."""
+    import stac_geoparquet.arrow
+
+    plain = [copy.deepcopy(it) for it in items if it["collection"] == "gen"][:5]
+    table = stac_geoparquet.arrow.parse_stac_items_to_arrow(plain).read_all()
+    bbox = table["bbox"].combine_chunks()
+    as_list = pa.array([list(box.values()) for box in bbox.to_pylist()], pa.list_(pa.float64()))
+    table = table.set_column(table.schema.get_field_index("bbox"), "bbox", as_list)
+    table = table.append_column("__index_level_0__", pa.array(range(table.num_rows)))
+    path = tmp_path / "old.parquet"
+    pq.write_table(table, path)
+    found = {it["id"]: it for it in search(str(path), sortby="id", limit=5)}
+    assert set(found) == {it["id"] for it in plain}
+    for it in plain:
+        assert found[it["id"]]["bbox"] == it["bbox"]
+        assert "__index_level_0__" not in found[it["id"]]["properties"]
