@@ -27,7 +27,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from dafab_static import arrow_schemas
 from dafab_static.arrays import one_array
 from dafab_static.spool import format_time
 
@@ -485,27 +484,6 @@ def encode(
 #: What building one table of items raises when they cannot share one: a field typed two
 #: ways (Arrow), an integer past int64, or (stac-geoparquet) 2D and 3D bboxes mixed.
 TABLE_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError)
-
-
-def find_conflict(items: Sequence[dict[str, Any]]) -> str | None:
-    """Which field makes ``items`` impossible to hold in one table, and the two types it
-    has, or None. Slow (one table per item): only for the error message."""
-    schemas = []
-    for item in items:
-        try:
-            schemas.append(to_table([item]).schema)
-        except OverflowError:
-            return f"item {item.get('id')!r}: an integer beyond the 64 bits Parquet holds"
-        except TABLE_ERRORS:
-            return f"item {item.get('id')!r}: values of different types in one field"
-    bboxes = {len(item["bbox"]) for item in items if isinstance(item.get("bbox"), list)}
-    if len(bboxes) > 1:
-        return "bbox: 2D in some items and 3D in others"
-    try:
-        arrow_schemas.unify(schemas)
-    except arrow_schemas.SchemaConflict as e:
-        return str(e).replace("in one file and", "in one item and")
-    return None
 
 
 def manifest(

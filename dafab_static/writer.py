@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import shapely.errors
 
-from dafab_static import _gc, arrow_schemas, index, layout, media_types
+from dafab_static import _gc, arrow_schemas, index, layout, media_types, type_conflicts
 from dafab_static.collections import CollectionStats
 from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
@@ -179,6 +179,10 @@ class MonthWriter:
             message = "bbox did not contain the geometry; widened to cover it"
             where = f"{docs[i][0]}: item {items[i]['id']!r}"
             result.warn(message, f"{where}: {message} ({items[i]['bbox']})")
+        table, docs = self._table(job, docs, geometries, result)
+        if table is None:  # every item set aside
+            result.catalog = None
+            return result
         payload = [(self.release.locate(p), dumps(d)) for p, d in docs]
         result.bytes += self.release.store.put_many(payload)
         result.objects += len(payload)
@@ -186,24 +190,6 @@ class MonthWriter:
         for path, _ in docs:
             members[path.rsplit("/", 1)[0]].append(path)
         self.partition_catalogs(result, job, month_folder, members)
-        try:
-            table = index.to_table(items, geometries)
-        except index.TABLE_ERRORS as e:
-            # e.g. raster:bands nodata 0 in one item and "nan" in another: JSON allows it,
-            # one Parquet column cannot hold both. Nothing is published.
-            what = (
-                index.find_conflict([d for _, d in docs])
-                or f"items give values of different types ({e})"
-            )
-            advice = (
-                ""
-                if isinstance(e, OverflowError)
-                else "; one Parquet column cannot hold "
-                "both: build them into separate collections (--collection)"
-            )
-            raise InputError(
-                f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}: {what}{advice}"
-            ) from None
         ipath = layout.index_path(place, job.year, job.month)
         data, info = index.encode(table, job.file_collection, path=ipath)
         self.release.store.put(self.release.locate(ipath), data)
@@ -218,6 +204,47 @@ class MonthWriter:
         result.stats.add(table, info.start_datetime, info.end_datetime)
         result.items, result.info, result.schema = len(docs), info, table.schema
         return result
+
+    def _table(
+        self,
+        job: MonthJob,
+        docs: list[tuple[str, dict[str, Any]]],
+        geometries: Any,
+        result: MonthResult,
+    ) -> tuple[pa.Table | None, list[tuple[str, dict[str, Any]]]]:
+        """The month's stac-geoparquet table, and the documents it holds.
+
+        JSON lets one field be a number in one item and text in another (``raster:bands``
+        ``nodata`` 0 here, "nan" there, both valid STAC); one Parquet column cannot hold
+        both. The items that clash are set aside, each reported naming its input and the
+        field (:mod:`dafab_static.type_conflicts`), and the rest published; with
+        ``--strict``, or when no clash is found in the JSON, the month fails.
+        """
+        items = [d for _, d in docs]
+        try:
+            return index.to_table(items, geometries), docs
+        except index.TABLE_ERRORS as e:
+            error = e
+        aside = type_conflicts.set_aside(items)
+        where = f"collection {job.collection_id!r}, {job.year:04d}-{job.month:02d}"
+        if not aside:
+            raise InputError(f"{where}: items give values of different types ({error})") from None
+        for one in aside:
+            path, item = docs[one.position]
+            line = f"{_source(item) or path}: item {item['id']!r}: {one.reason}"
+            if self.config.strict:
+                raise InputError(f"{line} ({where}); build such items into separate collections "
+                                 "(--collection)")  # fmt: skip
+            result.rejected.append(line)
+        gone = {one.position for one in aside}
+        kept = [i for i in range(len(docs)) if i not in gone]
+        docs = [docs[i] for i in kept]
+        if not docs:
+            return None, docs
+        try:
+            return index.to_table([d for _, d in docs], geometries[kept]), docs
+        except index.TABLE_ERRORS as e:
+            raise InputError(f"{where}: items give values of different types ({e})") from None
 
     def partition_catalogs(
         self, result: MonthResult, job: MonthJob, month_folder: str, members: dict[str, list[str]]

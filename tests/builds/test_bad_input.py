@@ -243,23 +243,15 @@ def test_awkward_ids_are_kept_and_encoded_safely(tmp_path: Path) -> None:
         assert "#" not in path.name and "?" not in path.name and " " not in path.name
 
 
-@pytest.mark.parametrize(
-    ("months", "expected"),
-    [
-        # One partition holds both values.
-        ((7, 7), "error: collection 'gen', 2024-07: field 'assets.data.raster:bands[].nodata' is "),
-        # Each month alone is consistent; only unifying the collection's partitions finds it.
-        (
-            (7, 8),
-            "error: collection 'gen': field 'assets.data.raster:bands[].nodata' is int64 in one "
-            "file and string in another (partitions of different months)",
-        ),
-    ],
-)
-def test_mixed_field_types_are_a_clear_error(
-    tmp_path: Path, months: tuple[int, int], expected: str
-) -> None:
-    a, b = item(1, month=months[0]), item(2, month=months[1])
+def test_field_types_differing_between_months_are_a_clear_error(tmp_path: Path) -> None:
+    """Each month alone is consistent; only unifying the collection's partitions finds it.
+    (Within a month, the clashing items are set aside:
+    test_what_one_index_file_cannot_hold_is_set_aside_in_one_line.)"""
+    expected = (
+        "error: collection 'gen': field 'assets.data.raster:bands[].nodata' is int64 in one "
+        "file and string in another (partitions of different months)"
+    )
+    a, b = item(1, month=7), item(2, month=8)
     a["assets"]["data"]["raster:bands"] = [{"nodata": 0}]
     b["assets"]["data"]["raster:bands"] = [{"nodata": "nan"}]
     src = write_ndjson(tmp_path / "mixed.ndjson", [a, b])
@@ -310,24 +302,42 @@ def test_a_build_whose_every_item_fails_validation_publishes_nothing(tmp_path: P
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("bbox3d", "bbox: 2D in some items and 3D in others; one Parquet column cannot hold both"),
-        ("uint64", "item 'gen-0000002': an integer beyond the 64 bits Parquet holds"),
+        ("bbox3d", "bbox is 3-D here and 2-D in 2 other items of its collection and month"),
+        ("uint64", "properties.count holds an integer beyond the 64 bits Parquet holds"),
+        ("nodata", "assets.data.raster:bands[].nodata is text here and a number in 2 other"),
+        ("own", "assets.data.raster:bands[].nodata holds a number and text; one Parquet"),
+        ("list", "properties.qa:mixed[] holds a number and text; one Parquet column"),
     ],
 )
-def test_what_one_index_file_cannot_hold_is_one_line(
+def test_what_one_index_file_cannot_hold_is_set_aside_in_one_line(
     tmp_path: Path, change: str, message: str
 ) -> None:
-    """Valid STAC that stac-geoparquet cannot put in one file: a clear error naming the
-    collection and month, no traceback, nothing published."""
-    a, b = item(1), item(2)
+    """Valid STAC that one Parquet column cannot hold (a field typed differently by two
+    items of a month, or twice within one item): the item is skipped with a line naming its
+    input, the field and why, and the others are published (the whole build failed). With
+    --strict the build stops there."""
+    a, b, c = item(1), item(2), item(3)
+    for it in (a, c):
+        it["assets"]["data"]["raster:bands"] = [{"nodata": 0}]
     if change == "bbox3d":
         b["bbox"] = [*b["bbox"][:2], 0.0, *b["bbox"][2:], 10.0]
-    else:
+    elif change == "uint64":
         b["properties"]["count"] = 2**63 + 5  # JSON allows it; int64 does not
-    src = write_ndjson(tmp_path / "a.ndjson", [a, b])
+    elif change == "nodata":
+        b["assets"]["data"]["raster:bands"] = [{"nodata": "nan"}]
+    elif change == "own":
+        b["assets"]["data"]["raster:bands"] = [{"nodata": 0}, {"nodata": "nan"}]
+    else:
+        b["properties"]["qa:mixed"] = ["a", 1]
+    src = write_ndjson(tmp_path / "a.ndjson", [a, b, c])
     run = cli("build", str(src), "--out", str(tmp_path / "cat"))
-    assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr == f"error: collection 'gen', 2024-07: {message}" + (
-        ": build them into separate collections (--collection)\n" if change == "bbox3d" else "\n"
-    )
-    assert not (tmp_path / "cat").exists()
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert f"skipped: {src}: item 'gen-0000002': {message}" in run.stdout + run.stderr
+    tree = crawl((tmp_path / "cat" / "catalog.json").as_uri(), file_reader).values()
+    ids = sorted(d["id"] for d in tree if d["type"] == "Feature")
+    assert ids == ["gen-0000001", "gen-0000003"]
+    assert dafab_static.validate(str(tmp_path / "cat")).ok
+    strict = cli("build", str(src), "--out", str(tmp_path / "strict"), "--strict")
+    assert strict.returncode == 1 and "Traceback" not in strict.stderr
+    assert strict.stderr.startswith(f"error: {src}: item 'gen-0000002': {message}")
+    assert not (tmp_path / "strict").exists()
