@@ -92,6 +92,16 @@ class Pow(ast.Arithmetic):  # type: ignore[misc]
     op: ClassVar[str] = "^"
 
 
+@dataclass
+class Elevation(ast.Node):  # type: ignore[misc]
+    """The heights of a STAC API 6-number ``bbox``: items whose bbox spans some height in
+    ``[low, high]``, 2D items being at elevation 0 (STAC API Item Search, "bbox"). Not CQL2,
+    which has no 3D BBOX: only the ``bbox`` search parameter makes it."""
+
+    low: float
+    high: float
+
+
 COMPARISONS: dict[str, type[ast.Comparison]] = {
     "=": ast.Equal,
     "<>": ast.NotEqual,

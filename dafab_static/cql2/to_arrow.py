@@ -100,9 +100,21 @@ class _Evaluator:
             if not pa.types.is_boolean(column.type):
                 raise QueryError(f"property {node.name!r} is {column.type}, not a boolean")
             return column
+        if isinstance(node, nodes.Elevation):
+            return self._elevation(node)
         if isinstance(node, ast.Function):
             raise QueryError(_unknown_function(node))
         raise QueryError(f"{nodes.show(node)} is not a condition")
+
+    def _elevation(self, node: nodes.Elevation) -> pa.Array:
+        """Rows whose bbox heights overlap ``[low, high]``; 2D boxes are at height 0."""
+        flat = bool(node.low <= 0 <= node.high)
+        bbox = self.columns.column("bbox")
+        if not pa.types.is_struct(bbox.type) or bbox.type.get_field_index("zmin") < 0:
+            return pa.array(np.full(self.n, flat))
+        low, high = pc.struct_field(bbox, "zmin"), pc.struct_field(bbox, "zmax")
+        overlap = pc.and_kleene(pc.less_equal(low, node.high), pc.greater_equal(high, node.low))
+        return one_array(pc.fill_null(overlap, flat))
 
     # -- scalar expressions -----------------------------------------------------------
     def value(self, node: Any) -> Any:

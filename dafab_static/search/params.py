@@ -128,6 +128,8 @@ def request(
         conjuncts.append(ast.In(ast.Attribute("collection"), list(collection_list), False))
     if bbox is not None:
         conjuncts.append(ast.GeometryIntersects(ast.Attribute("geometry"), parse_bbox(bbox)))
+        if len(heights := [float(v) for v in _listed(bbox, "bbox")]) == 6:
+            conjuncts.append(nodes.Elevation(heights[2], heights[5]))
     if intersects is not None:
         conjuncts.append(
             ast.GeometryIntersects(ast.Attribute("geometry"), parse_intersects(intersects))

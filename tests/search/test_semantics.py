@@ -420,3 +420,31 @@ def test_a_summary_lists_values_only_when_every_month_is_listed(tmp_path: Path) 
         decimal["id"],
     }
     assert dafab_static.validate(str(dest)).ok
+
+
+def test_a_six_number_bbox_filters_on_height_with_2d_items_at_zero(tmp_path: Path) -> None:
+    """STAC API Item Search: "When filtering with a 3D bbox over Items with 2D geometries, it
+    is assumed that the 2D geometries are at elevation 0." The heights were ignored."""
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    flat = [item(i) for i in range(2)]
+    tall = [item(i, collection="tall") for i in (10, 11)]
+    for k, it in enumerate(tall, 1):
+        x, y = it["bbox"][:2]
+        it["geometry"] = {"type": "Point", "coordinates": [x, y, 100.0 * k]}
+        it["bbox"] = [x, y, 100.0 * k, x, y, 100.0 * k + 50]
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", flat + tall))], str(dest))
+    flat_ids = {it["id"] for it in flat}
+
+    def found(box: list[float]) -> set[str]:
+        result = search(str(dest), bbox=box)
+        assert result.count() == len(ids(search(str(dest), bbox=box)))
+        return ids(result)
+
+    assert found([-180, -90, -1000, 180, 90, 1000]) == flat_ids | {"gen-0000010", "gen-0000011"}
+    assert found([-180, -90, 1, 180, 90, 120]) == {"gen-0000010"}  # no 2D item: 0 is outside
+    assert found([-180, -90, 160, 180, 90, 210]) == {"gen-0000011"}
+    assert found([-180, -90, -5, 180, 90, 5]) == flat_ids
+    assert len(found([-180, -90, 180, 90])) == 4  # a 2D bbox says nothing of heights
