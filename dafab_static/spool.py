@@ -9,6 +9,7 @@ before writing any item.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,4 +262,12 @@ def item_time(item: dict[str, Any], where: str) -> _dt.datetime:
     try:
         return parse_time(str(text))
     except ValueError:
+        if _LEAP_SECOND.search(str(text)):  # RFC 3339 allows second 60 (its section 5.7)
+            raise InputError(
+                f"{where}: datetime {text!r} is a leap second, which stac-geoparquet's "
+                "timestamps (POSIX time) cannot hold"
+            ) from None
         raise InputError(f"{where}: datetime {text!r} is not RFC 3339") from None
+
+
+_LEAP_SECOND = re.compile(r"T\d\d:\d\d:60(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)

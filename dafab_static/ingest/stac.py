@@ -165,8 +165,9 @@ def read(
     if reader.respelled:
         old, new = reader.respelled[1]
         on_notice(
-            f"{loc}: {reader.respelled[0]} item(s) with timestamps not in RFC 3339 UTC "
-            f"(e.g. {old!r}) rewritten as the same instants ({new!r}), to the microsecond"
+            f"{loc}: {reader.respelled[0]} item(s) with timestamps spelled otherwise than "
+            f"as STAC's schema and the index hold them (RFC 3339 in UTC with 'Z', to the "
+            f"microsecond; e.g. {old!r}) rewritten as the same instants ({new!r})"
         )
 
 

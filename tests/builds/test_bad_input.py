@@ -65,6 +65,8 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
     dots = item(11, item_id="..")
     no_time = item(12)
     no_time["properties"].pop("datetime")
+    leap = item(18)
+    leap["properties"]["datetime"] = "2016-12-31T23:59:60Z"  # RFC 3339 5.7 allows it
     schema = item(14)
     schema["properties"]["gsd"] = -10  # the core schema wants a positive number
     # Both pass the GeoJSON schemas; GEOS cannot read them (it raised, a traceback).
@@ -82,6 +84,7 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
         "dots": write_ndjson(src / "dots.ndjson", [dots]),
         "no_time": write_ndjson(src / "no_time.ndjson", [no_time]),
         "schema": write_ndjson(src / "schema.ndjson", [schema]),
+        "leap": write_ndjson(src / "leap.ndjson", [leap]),
         "pos4": write_ndjson(src / "pos4.ndjson", [pos4]),
         "unclosed": write_ndjson(src / "unclosed.ndjson", [unclosed, unclosed_no_bbox]),
     }
@@ -116,6 +119,7 @@ def test_default_build_skips_each_bad_input_with_one_line(
         "no_time": "datetime",
         "schema": "item 'gen-0000014': $.properties.gsd",  # the input, not the unwritten path
         "pos4": "a position has more than 3 numbers",
+        "leap": "is a leap second, which stac-geoparquet's timestamps (POSIX time) cannot hold",
         "unclosed": "a polygon ring is not closed",
         "not_stac": "not STAC",
         "truncated": "truncated.tif",

@@ -679,9 +679,10 @@ def test_timestamps_not_in_rfc3339_utc_are_respelled_once_noticed(tmp_path: Path
     assert props["local"]["datetime"] == "2024-04-19T04:58:39"
     assert errors == []
     assert notices == [
-        f"{path}: 4 item(s) with timestamps not in RFC 3339 UTC (e.g. "
+        f"{path}: 4 item(s) with timestamps spelled otherwise than as STAC's schema and the "
+        "index hold them (RFC 3339 in UTC with 'Z', to the microsecond; e.g. "
         "'2024-04-19 04:58:39.219741+00:00') rewritten as the same instants "
-        "('2024-04-19T04:58:39.219741Z'), to the microsecond"
+        "('2024-04-19T04:58:39.219741Z')"
     ]
 
 

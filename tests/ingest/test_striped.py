@@ -121,7 +121,7 @@ def test_readers_give_what_one_process_gives(
     assert kinds.count("error") == 3  # invalid JSON, no datetime, the escaping id
     notices = [text for kind, text in alone if kind == "notice"]
     assert len(notices) == 2  # one migration, then one line for both respelled timestamps
-    assert "2 item(s) with timestamps not in RFC 3339 UTC" in notices[-1]
+    assert "2 item(s) with timestamps spelled otherwise than as STAC's" in notices[-1]
 
 
 @pytest.mark.usefixtures("small_batches")
