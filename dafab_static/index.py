@@ -86,10 +86,7 @@ def _geos_reason(message: str) -> str:
             "(RFC 7946 3.1.1: positions should not be extended further)"
         )
     if "closed" in message:
-        return (
-            "a polygon ring is not closed "
-            "(RFC 7946 3.1.6: its first and last positions must be equal)"
-        )
+        return "polygon ring not closed: RFC 7946 3.1.6 says its first and last positions are equal"
     return f"its geometry cannot be read: {message}"
 
 

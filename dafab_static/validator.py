@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,9 @@ class Validator:
         urls = self._core(obj, href, problems)
         if urls is None:
             return problems
+        if obj.get("type") == "Feature" and isinstance(obj.get("geometry"), Mapping):
+            for where in _open_rings(obj["geometry"], "$.geometry"):
+                problems.append(Problem(href, where, "dafab:closed-ring", _OPEN_RING))
         extensions = obj.get("stac_extensions")
         for i, url in enumerate(extensions if isinstance(extensions, list) else ()):
             if not isinstance(url, str):  # the core schema reports it; a list is no key
@@ -135,3 +138,30 @@ def validate_object(obj: Mapping[str, Any], *, href: str = "") -> list[Problem]:
         ['stac_version 0.9.0 is older than 1.0.0 and unsupported; migrate it']
     """
     return shared_validator().validate(obj, href=href)
+
+
+_OPEN_RING = "polygon ring not closed: RFC 7946 3.1.6 says its first and last positions are equal"
+
+
+def _open_rings(geometry: Mapping[str, Any], path: str) -> Iterator[str]:
+    """JSON paths of polygon rings whose last position is not their first, which the GeoJSON
+    schemas let pass (they check array shapes only) and GEOS refuses to read."""
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates")
+    if kind == "GeometryCollection":
+        members = geometry.get("geometries")
+        for i, member in enumerate(members if isinstance(members, list) else ()):
+            if isinstance(member, Mapping):
+                yield from _open_rings(member, f"{path}.geometries[{i}]")
+        return
+    if not isinstance(coordinates, list):
+        return
+    if kind == "Polygon":
+        polygons = [(f"{path}.coordinates", coordinates)]
+    elif kind == "MultiPolygon":
+        polygons = [(f"{path}.coordinates[{i}]", p) for i, p in enumerate(coordinates)]
+    else:
+        return
+    for where, rings in polygons:
+        for j, ring in enumerate(rings if isinstance(rings, list) else ()):
+            if isinstance(ring, list) and len(ring) > 1 and ring[0] != ring[-1]:
+                yield f"{where}[{j}]"

@@ -120,7 +120,7 @@ def test_default_build_skips_each_bad_input_with_one_line(
         "schema": "item 'gen-0000014': $.properties.gsd",  # the input, not the unwritten path
         "pos4": "a position has more than 3 numbers",
         "leap": "is a leap second, which stac-geoparquet's timestamps (POSIX time) cannot hold",
-        "unclosed": "a polygon ring is not closed",
+        "unclosed": "polygon ring not closed: RFC 7946 3.1.6",
         "not_stac": "not STAC",
         "truncated": "truncated.tif",
         "corrupt": "corrupt.tif",

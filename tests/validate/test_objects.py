@@ -341,3 +341,32 @@ def test_a_bad_date_time_is_still_rejected_fast(core_item: Item) -> None:
     assert schemas.fast(url).is_valid(core_item) is False
     core_item["properties"]["datetime"] = "2024-02-29T00:00:00Z"
     assert schemas.fast(url).is_valid(core_item) is True
+
+
+def test_a_polygon_ring_that_is_not_closed_is_an_error(validator: Validator) -> None:
+    """RFC 7946 3.1.6: a ring's first and last positions are equal. The GeoJSON schemas
+    check array shapes only, so validate called such an item valid, and build failed on it."""
+    from tests.builds.generate import item
+
+    closed = item(1)
+    del closed["collection"]  # a collection id needs a collection link: none here
+    assert validator.validate(closed, href="a.json") == []
+    square = closed["geometry"]["coordinates"][0]
+    open_ring = [*square[:-1], [9.0, 9.0]]
+    geometries = {
+        "$.geometry.coordinates[0]": {"type": "Polygon", "coordinates": [open_ring]},
+        "$.geometry.coordinates[1][1]": {
+            "type": "MultiPolygon", "coordinates": [[square], [square, open_ring]],
+        },
+        "$.geometry.geometries[1].coordinates[0]": {
+            "type": "GeometryCollection",
+            "geometries": [{"type": "Point", "coordinates": [1, 2]},
+                           {"type": "Polygon", "coordinates": [open_ring]}],
+        },
+    }  # fmt: skip
+    for path, geometry in geometries.items():
+        broken = {**closed, "geometry": geometry}
+        problems = validator.validate(broken, href="a.json")
+        problem = only([p for p in problems if p.rule == "dafab:closed-ring"])
+        assert problem.json_path == path, geometry["type"]
+        assert problem.severity == "error" and "RFC 7946 3.1.6" in problem.message
