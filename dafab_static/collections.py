@@ -4,6 +4,7 @@ a time, so a collection of a million items costs a few small accumulators.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,18 @@ class CollectionStats:
             if name in _NOT_SUMMARISED:
                 continue
             self._summarise(name, table[name])
+
+    def add_item(self, item: Mapping[str, Any]) -> None:
+        """Fold one item's bbox and time range into the extent, not its summaries: for a
+        Collection written beside items one by one (``pipeline run``)."""
+        self.count += 1
+        bbox = item.get("bbox")
+        if isinstance(bbox, list) and len(bbox) in (4, 6):
+            half = len(bbox) // 2  # a 3-D bbox: west, south, low, east, north, high
+            self.boxes.add((bbox[0], bbox[1], bbox[half], bbox[half + 1]))
+        props = item.get("properties") or {}
+        instant = props.get("datetime")
+        self._widen(props.get("start_datetime") or instant, props.get("end_datetime") or instant)
 
     def merge(self, other: CollectionStats) -> None:
         """Fold another partial result (e.g. from a worker process) into this one."""

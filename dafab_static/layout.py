@@ -312,6 +312,19 @@ DERIVED_ASSETS = "assets"
 #: (a build then reads the folder as its items, and publishes its ``assets/`` with them).
 PIPELINE_ITEMS = "items.ndjson"
 PIPELINE_MARKER = ".dafab-pipeline.json"
+#: Folder of the Collection documents that a ``pipeline run`` folder's items link to.
+PIPELINE_COLLECTIONS = "collections"
+
+
+def pipeline_collection_path(collection_id: str) -> str:
+    """Key, in a ``pipeline run`` folder, of the Collection its items of ``collection_id``
+    link to.
+
+    Example:
+        >>> pipeline_collection_path("sentinel-2-l2a")
+        'collections/sentinel-2-l2a.json'
+    """
+    return f"{PIPELINE_COLLECTIONS}/{segment(collection_id)}.json"
 
 
 def derived_asset_path(collection_id: str, item_id: str, filename: str) -> str:

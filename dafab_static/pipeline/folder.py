@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 
 from dafab_static import __version__, _stop, layout
+from dafab_static.collections import CollectionStats, make_collection
 from dafab_static.errors import InputError, OptionError
+from dafab_static.media_types import JSON
 from dafab_static.pipeline.recipe import Recipe, load_recipe
 from dafab_static.pipeline.report import PipelineReport
 from dafab_static.pipeline.runner import Pipeline
@@ -93,6 +95,7 @@ def run(
             raise error
         problems.append(str(error))
 
+    collections = _Collections()
     try:
         records = iter_records(sources, datetime=datetime, on_error=problem,
                                on_notice=lambda message: None)  # fmt: skip
@@ -100,12 +103,13 @@ def run(
         with open(staging / layout.PIPELINE_ITEMS, "wb") as f:
             pairs = ((r.data, None) for r in records if r.kind == "item")
             for item, _ in pipeline.run(pairs):
-                f.write(orjson.dumps(item) + b"\n")
+                f.write(orjson.dumps(collections.link(item)) + b"\n")
                 count += 1
             for card in pipeline.model_items():
-                f.write(orjson.dumps(card) + b"\n")
+                f.write(orjson.dumps(collections.link(card)) + b"\n")
         if not count:
             raise InputError(nothing_found(sources, problems))
+        collections.write(staging)
         marker = {"generator": f"dafab-static {__version__}", "recipe": recipe.name,
                   "recipe_version": recipe.version, "items": count}  # fmt: skip
         (staging / layout.PIPELINE_MARKER).write_bytes(orjson.dumps(marker))
@@ -118,3 +122,47 @@ def run(
         raise
     pipeline.report.skipped = list(problems)
     return pipeline.report
+
+
+class _Collections:
+    """The collections the written items name: a minimal Collection each (id, extent) in
+    ``collections/``, and a ``rel=collection`` link to it on each item.
+
+    STAC 1.1 allows an item's ``collection`` field only beside a ``collection`` link, and
+    requires the field where the link is. Dropping the field instead would lose the
+    collection the build files the item under. The build ignores these documents: it reads
+    the folder as its ``items.ndjson`` alone and drops structural links on reading, so it
+    gathers and describes each collection exactly as it did before they existed.
+    """
+
+    def __init__(self) -> None:
+        self.stats: dict[str, CollectionStats] = {}
+
+    def link(self, item: dict[str, Any]) -> dict[str, Any]:
+        """``item`` with a link to its collection's document, counted in that extent."""
+        cid = item.get("collection")
+        if not isinstance(cid, str):
+            return item
+        self.stats.setdefault(cid, CollectionStats(cid)).add_item(item)
+        path = layout.pipeline_collection_path(cid)
+        link = {"rel": "collection", "href": layout.href(layout.PIPELINE_ITEMS, path),
+                "type": JSON, "title": cid}  # fmt: skip
+        others = [ln for ln in item.get("links", []) if not _is_collection_link(ln)]
+        return {**item, "links": [*others, link]}
+
+    def write(self, folder: Path) -> None:
+        """Write one Collection per collection seen into ``folder/collections/``."""
+        for cid, stats in sorted(self.stats.items()):
+            doc = make_collection(stats, given=None, assets={})
+            doc["description"] = (
+                f"{cid}: the items of a dafab-static pipeline run (a build describes it in full)"
+            )
+            for key in ("summaries", "assets"):
+                doc.pop(key, None)  # the extent only: nothing summarised yet
+            path = folder / layout.pipeline_collection_path(cid)
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
+def _is_collection_link(link: Any) -> bool:
+    return isinstance(link, dict) and link.get("rel") == "collection"

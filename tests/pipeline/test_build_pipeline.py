@@ -110,11 +110,22 @@ def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> Non
         f"error: --out {inside_a_file}: cannot create the folder there "
         f"({out / 'items.ndjson'} is a file, not a folder)\n"
     )
-    # validate reads the folder's items.ndjson. They name their collection, which no link
-    # documents yet (STAC 1.1 wants one): the build adds it; nothing else is wrong with them.
+    # validate reads the folder's items.ndjson: each names its collection and links to it
+    # (STAC 1.1 allows the one only with the other), a Collection of the folder's own.
     checked = dafab_static.validate(str(out))
-    assert checked.counts == {"Item": 2}
-    assert {p.json_path for p in checked.errors} == {"$.collection"}
+    assert checked.counts == {"Item": 2} and checked.ok, [str(p) for p in checked.problems]
+    for item in lines:
+        (link,) = [ln for ln in item["links"] if ln["rel"] == "collection"]
+        assert (item["collection"], link["href"]) == (
+            "sentinel-2-l2a",
+            "collections/sentinel-2-l2a.json",
+        )
+    collection = json.loads((out / "collections" / "sentinel-2-l2a.json").read_text())
+    assert collection["id"] == "sentinel-2-l2a"
+    assert collection["extent"]["temporal"]["interval"] == [
+        [lines[0]["properties"]["datetime"], lines[1]["properties"]["datetime"]]
+    ]
+    assert dafab_static.validate(str(out / "collections" / "sentinel-2-l2a.json")).ok
     # The output is a build source like any other, moved or not (run on a GPU node, built
     # elsewhere); its files are published with its items, as a build with --pipeline does.
     moved = tmp_path / "moved"
@@ -128,6 +139,10 @@ def test_pipeline_run_command(scenes: Path, recipe: Path, tmp_path: Path) -> Non
         thumb = next(cat.rglob(f"{s2_name(3)}.json")).parent / scene["assets"]["thumbnail"]["href"]
         assert thumb.resolve().is_file() and cat in thumb.resolve().parents
         assert (cat / "assets" / "sentinel-2-l2a" / s2_name(3) / "thumbnail.png").is_file()
+        # The build describes the collection itself, as from any items: not from the
+        # folder's minimal Collection, which it does not read.
+        (built,) = cat.rglob("sentinel-2-l2a.json")
+        assert "pipeline run" not in json.loads(built.read_text())["description"]
 
 
 def test_pipeline_steps_lists_builtins_and_devices_are_checked(scenes: Path, recipe: Path,
