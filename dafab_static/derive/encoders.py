@@ -18,6 +18,7 @@ names the same numbers on every machine.
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -84,6 +85,23 @@ def seeded_orthogonal(rows: int, cols: int, seed: int) -> torch.Tensor:
     return out
 
 
+@functools.cache
+def _start_vector_math() -> None:
+    """Have torch's vector math library choose its kernels once, here, in one thread.
+
+    On MKL builds ``torch.log`` of a float tensor runs MKL's VML in every OpenMP thread.
+    The first call in a process, entered by several threads at once, sometimes computed
+    one thread's share of the elements with another kernel (measured on a 2-core machine:
+    the second half of a 262144-element ``log`` off by up to 1.4e-5 relative in 4 of 10
+    runs, 1e-15..4e-14 in float64; then every later call agreed). The encoder's ``log``
+    was that first call: the first scene's embedding changed between identical runs. A
+    call too small to be split (under ATen's 2048-element grain) initialises VML first;
+    after it, 16 of 16 runs gave the same bits.
+    """
+    for dtype in (torch.float32, torch.float64):
+        torch.log(torch.ones(4, dtype=dtype))
+
+
 class Encoder(ABC):
     """A model turning reflectance chips into 64-d unit vectors, with its MLM description.
 
@@ -107,6 +125,7 @@ class Encoder(ABC):
             raise InputError(f"{model_id}: bands must be non-empty band names, got {bands!r}")
         if len(set(names)) != len(names):
             raise InputError(f"{model_id}: bands repeat a name ({', '.join(names)})")
+        _start_vector_math()  # before any encode: see there
         self.model_id = model_id
         self.bands: tuple[str, ...] = names
         self.description = description

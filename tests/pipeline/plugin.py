@@ -16,3 +16,17 @@ class Brightness(Step):
     def __call__(self, windows: Windows) -> StepOutput:
         red = windows.pixels[:, windows.channel("red")][windows.valid]
         return StepOutput(properties={"test:red_mean": round(float(red.mean()) * self.scale, 6)})
+
+
+class Pause(Step):
+    """Spends a moment off torch, as a step busy in numpy or I/O does: OpenMP's threads
+    stop spinning and sleep, and the next step wakes them all at once."""
+
+    def __init__(self, seconds: float = 0.2) -> None:
+        self.seconds = seconds
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        import time
+
+        time.sleep(self.seconds)
+        return StepOutput()

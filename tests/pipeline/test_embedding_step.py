@@ -47,6 +47,38 @@ def test_embeddings_are_deterministic_unit_vectors(tmp_path: Path) -> None:
     assert first["properties"][MODEL] == second["properties"][MODEL]
 
 
+# The first torch.log of a process, entered by two OpenMP threads at once (woken together
+# after a step spent its time off torch), sometimes computed one thread's half with another
+# MKL kernel: the first scene's vector changed between identical runs. Only a fresh process
+# has a first call, and the race is lost in about 1 process of 4 without the fix.
+_FRESH_RUN = """
+import sys, torch
+from dafab_static.ingest.rasters import read_raster
+from dafab_static.pipeline import parse_recipe, run_pipeline
+torch.set_num_threads(2)
+recipe = parse_recipe({"execution": {"window": 256}, "steps": [
+    {"name": "tests.pipeline.plugin:Pause"}, {"name": "embedding"}]})
+item = read_raster(sys.argv[1])
+for _ in range(2):
+    (out,), _ = run_pipeline(recipe, [item], put_asset=lambda i, k, a: "", workers=0)
+    print(out["properties"]["emb:dafab-random-conv-v1"])
+"""
+
+
+def test_the_first_embedding_of_a_process_is_bit_stable(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = write_scene(tmp_path / f"{s2_name(1)}.tif", halves(256, 256, "water", "vegetation"))
+    root = Path(__file__).parents[2]
+    outputs = set()
+    for _ in range(8):
+        run = subprocess.run([sys.executable, "-c", _FRESH_RUN, str(path)], cwd=root,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        outputs.update(run.stdout.splitlines())
+    assert len(outputs) == 1, "first and later vectors differ"
+
+
 def test_the_default_encoder_on_other_bands_is_another_model(tmp_path: Path) -> None:
     """Other bands make another network: its vectors get their own model id (and index
     column), never the default model's; normalisation is for pretrained encoders only."""
