@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -345,8 +346,21 @@ def _read_checkpoint(name: str, model_dir: str | os.PathLike[str] | None) -> obj
     except InputError:
         raise
     except Exception as exc:
-        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise InputError(f"{name}: cannot load weights: {detail}") from exc
+        raise InputError(f"{name}: not a PyTorch checkpoint ({_load_failure(exc)})") from exc
+
+
+def _load_failure(exc: Exception) -> str:
+    """The short reason in what ``torch.load`` raised. Its weights-only unpickler wraps the
+    reason ("WeightsUnpickler error: Unsupported operand 170") in a page of advice, some of
+    it to load with ``weights_only=False``, which runs any code the file holds; the zip
+    reader puts its reason before a ``.``."""
+    text = " ".join(str(exc).split())
+    if found := re.search(r"WeightsUnpickler error: (.+?)(?: Check the documentation|$)", text):
+        return found.group(1).rstrip(". ")
+    first = text.split(". ")[0].strip()
+    if not first or "weights_only" in first:
+        return "truncated or unreadable" if isinstance(exc, EOFError) else type(exc).__name__
+    return first[:160]
 
 
 def _state_dict(raw: object, name: str) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:

@@ -161,6 +161,27 @@ def test_bad_weights_give_a_clear_error(tmp_path: Path, weights: Path, bands: An
     assert str(weights) in str(error.value) and message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (np.random.default_rng(0).bytes(300), "Unsupported operand 95"),
+        (b"", "truncated or unreadable"),
+        (b"PK\x03\x04garbage", "PytorchStreamReader failed reading zip archive: not a ZIP archive"),
+    ],
+)
+def test_a_file_that_is_not_a_checkpoint_is_named_in_one_line(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    from dafab_static.derive.resnet import load_resnet
+
+    path = tmp_path / "random.pth"
+    path.write_bytes(content)
+    with pytest.raises(DafabError) as error:
+        load_resnet(str(path), bands=["blue", "green", "red", "nir"], model_id="m")
+    # torch's own text is a page advising weights_only=False, which would run the file's code
+    assert str(error.value) == f"{path}: not a PyTorch checkpoint ({reason})"
+
+
 def write_product(path: Path, item: dict[str, Any], vector: np.ndarray) -> Path:
     """A 64-band int8 raster, quantised as Google's release, covering the item's scene."""
     q = np.clip(np.rint(np.sign(vector) * np.sqrt(np.abs(vector)) * 127.5), -127, 127)
