@@ -325,3 +325,28 @@ def test_reader_processes_take_the_storage_variables_of_this_process(
         seen = pool.submit(os.getenv, "AWS_ACCESS_KEY_ID").result(60)
         timeout = pool.submit(os.getenv, "GDAL_HTTP_TIMEOUT").result(60)
     assert (seen, timeout) == ("set-after-the-forkserver", "7")
+
+
+def test_a_scene_without_a_valid_pixel_claims_no_cover(tmp_path: Path) -> None:
+    # A hub item whose raster is all nodata: every step that measures pixels skips it alike.
+    path = tmp_path / "empty.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=4, dtype="uint16",
+                       crs="EPSG:32632", transform=rasterio.Affine(10, 0, 500000, 0, -10, 5100000),
+                       nodata=0) as dst:  # fmt: skip
+        dst.write(np.zeros((4, 64, 64), "uint16"))
+    names = (("B02", "blue"), ("B03", "green"), ("B04", "red"), ("B08", "nir"))
+    bands = [{"name": n, "common_name": c} for n, c in names]
+    item = {"type": "Feature", "stac_version": "1.1.0", "id": "empty", "collection": "s2",
+            "geometry": {"type": "Point", "coordinates": [9.0, 46.0]}, "bbox": [9, 46, 9, 46],
+            "properties": {"datetime": "2024-07-01T10:00:00Z"}, "links": [],
+            "assets": {"data": {"href": str(path), "roles": ["data"], "eo:bands": bands,
+                                "raster:bands": [{"nodata": 0, "scale": 1e-4}] * 4}}}  # fmt: skip
+    steps = ("indices", "cloud_mask", "land_cover", "embedding")
+    (out,), report = run_pipeline(recipe(*({"name": s} for s in steps)), [item],
+                                  put_asset=Assets(), workers=0)  # fmt: skip
+    assert not report.failed, report.failed
+    assert [p for p in out["properties"] if "cover" in p or "classification" in p
+            or p.endswith("_percent")] == []  # fmt: skip
+    assert {n for n in report.notes if "valid pixel" in n} == {
+        "indices: no valid pixel", "cloud_mask: no valid pixel", "land_cover: no valid pixel",
+        "embedding: no valid pixel to embed"}  # fmt: skip

@@ -66,6 +66,8 @@ class CloudMaskStep(Step):
         from dafab_static.derive.qa_reference import agreement, reference_mask, reference_valid
 
         refl, valid = windows.scene()
+        if not bool(valid.any()):  # a cover of an empty scene would claim a 0 % nobody saw
+            return StepOutput(notes=["no valid pixel"])
         props = windows.item.get("properties", {})
         result = cloud_mask(
             refl, valid, cloud_dilation=self.dilation, shadow_dilation=self.dilation,

@@ -41,6 +41,8 @@ class LandCoverStep(Step):
         )
 
         refl, valid = windows.scene()
+        if not bool(valid.any()):  # a cover of an empty scene would claim a 0 % nobody saw
+            return StepOutput(notes=["no valid pixel"])
         cover = classify(refl, valid, windows.layers.get("cloud"))
         # Only the classes these bands can decide: without SWIR, "built-up: 0 %" would
         # claim an absence nobody looked for.
