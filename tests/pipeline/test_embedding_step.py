@@ -125,6 +125,39 @@ def test_chip_embeddings_asset(tmp_path: Path) -> None:
     assert geo["columns"]["geometry"]["geometry_types"] == ["Polygon"]
 
 
+@pytest.mark.parametrize("degrees", [30, 90])
+def test_chip_footprints_follow_a_rotated_grid(tmp_path: Path, degrees: int) -> None:
+    """Each chip's polygon covers its pixels on a rotated grid (the rotation terms of the
+    affine were dropped: at 90 degrees every chip was a polygon of zero area)."""
+    import io
+
+    import shapely
+    from rasterio.warp import transform_geom
+
+    path = write_scene(tmp_path / f"{s2_name(1)}.tif", halves(64, 96, "water", "vegetation"))
+    turned = Affine(10, 0, 500000, 0, -10, 5100000) @ Affine.rotation(degrees)
+    with rasterio.open(path, "r+") as dst:
+        dst.transform = turned
+    assets = Assets()
+    recipe = parse_recipe({"execution": {"window": 32}, "steps": [{"name": "embedding",
+                                                                   "chips": True}]})  # fmt: skip
+    (out,), report = run_pipeline(recipe, [read_raster(str(path))], put_asset=assets, workers=0)
+    assert not report.failed, report.failed
+    asset = out["assets"]["embeddings-dafab-random-conv-v1"]
+    table = pq.read_table(io.BytesIO(assets[asset["href"]]))
+    chips = [row for row in table.to_pylist() if row["level"] == "chip"]
+    assert len(chips) == 6
+    for chip in chips:
+        r, c = chip["row"], chip["col"]
+        corners = [turned @ xy for xy in ((c, r), (c + 32, r), (c + 32, r + 32), (c, r + 32))]
+        truth = shapely.geometry.shape(transform_geom(
+            "EPSG:32632", "OGC:CRS84", {"type": "Polygon", "coordinates": [[*corners, corners[0]]]}
+        ))  # fmt: skip
+        got = shapely.from_wkb(chip["geometry"])
+        assert got.is_valid and got.area > 0
+        assert got.intersection(truth).area / got.union(truth).area > 0.99, (r, c)
+
+
 @pytest.fixture
 def weights(tmp_path: Path) -> Path:
     torch.manual_seed(7)

@@ -230,16 +230,24 @@ def embedding_asset_fields(
 
 
 def _chip_footprint(windows: Windows, row: int, col: int) -> dict[str, Any]:
-    from rasterio.warp import transform_geom
+    """A chip's pixels in CRS84, placed by the grid's whole affine: a rotated or sheared
+    grid's chips are turned with it (its rotation terms were dropped, and a grid turned by
+    90 degrees gave every chip a polygon of zero area). Densified and cut at the
+    antimeridian as the scene footprint is (:func:`~dafab_static.derive.footprint.to_crs84`)."""
+    import shapely
+    from rasterio.crs import CRS
+
+    from dafab_static.derive.footprint import to_crs84
 
     size = windows.pixels.shape[-1]
     rows, cols = windows.shape
     t = windows.transform
-    x0, y0 = t.c + col * t.a, t.f + row * t.e
-    x1, y1 = t.c + min(col + size, cols) * t.a, t.f + min(row + size, rows) * t.e
-    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-    return dict(transform_geom(windows.crs, "OGC:CRS84", {"type": "Polygon", "coordinates": [ring]},
-                               antimeridian_cutting=True))  # fmt: skip
+    last_row, last_col = min(row + size, rows), min(col + size, cols)
+    corners = [t @ (c, r) for c, r in ((col, row), (last_col, row), (last_col, last_row),
+                                       (col, last_row))]  # fmt: skip
+    region = shapely.orient_polygons(shapely.Polygon(corners))
+    lonlat = shapely.orient_polygons(to_crs84(region, CRS.from_user_input(windows.crs)))
+    return dict(shapely.geometry.mapping(lonlat))
 
 
 def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) -> bytes:
