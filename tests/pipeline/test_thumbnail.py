@@ -46,3 +46,25 @@ def test_a_flipped_grid_gives_the_north_up_picture(flip: list[int], transform: A
     stored = _Grid({k: v.flip(flip) for k, v in refl.items()}, valid.flip(flip), transform)
     assert np.array_equal(_png(stored), north_up)
     assert (north_up[:6, :, 3] == 0).all() and (north_up[6:, :, 3] == 255).all()
+
+
+# Stored = the north-up picture turned; the grid's transform is the north-up one composed
+# with the map from stored pixel (col, row) to north-up pixel (col, row), for 48 x 40.
+@pytest.mark.parametrize(("turn", "to_north_up"), [
+    (lambda a: a.transpose(-1, -2), Affine(0, 1, 0, 1, 0, 0)),
+    (lambda a: torch.rot90(a, 1, (-2, -1)), Affine(0, -1, 40, 1, 0, 0)),  # counterclockwise
+    (lambda a: torch.rot90(a, -1, (-2, -1)), Affine(0, 1, 0, -1, 0, 48)),  # clockwise
+])  # fmt: skip
+def test_a_grid_whose_columns_run_north_south_gives_the_north_up_picture(
+    turn: Any, to_north_up: Affine
+) -> None:
+    """Grids turned by 90 degrees or transposed: only south-up and east-left ones were
+    turned, and these came out sideways."""
+    generator = torch.Generator().manual_seed(1)
+    refl = {k: torch.rand(48, 40, generator=generator) * 0.3 for k in ("red", "green", "blue")}
+    valid = torch.ones(48, 40, dtype=torch.bool)
+    valid[:6, :] = False  # nodata along the northern edge
+    north = Affine(10, 0, 0, 0, -10, 0)
+    north_up = _png(_Grid(refl, valid, north))
+    stored = _Grid({k: turn(v) for k, v in refl.items()}, turn(valid), north @ to_north_up)
+    assert np.array_equal(_png(stored), north_up)

@@ -13,6 +13,7 @@ from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
 if TYPE_CHECKING:
     import torch
+    from affine import Affine
 
 
 @register_step("thumbnail")
@@ -48,16 +49,26 @@ class Thumbnail(Step):
 
         refl, valid = windows.scene()
         rgb = torch.stack([refl["red"], refl["green"], refl["blue"]])
-        # North up and east right, whatever the grid: a south-up raster (positive row step)
-        # rendered as stored came out upside down.
-        t = windows.transform
-        flip = [d for d, step in ((-2, t.e), (-1, -t.a)) if step > 0 and abs(t.b) < abs(t.a)]
-        if flip:
-            rgb, valid = rgb.flip(flip), valid.flip(flip)
+        rgb, valid = _north_up(rgb, valid, windows.transform)
         return StepOutput(assets={"thumbnail": Asset("thumbnail.png", render(rgb, valid, self.size,
                                                                              self.stretch), {
             "type": PNG, "title": "True-colour thumbnail", "roles": ["thumbnail"],
         })})  # fmt: skip
+
+
+def _north_up(
+    rgb: torch.Tensor, valid: torch.Tensor, t: Affine
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rgb`` (3, rows, cols) and ``valid`` turned so north is up and east right, by the
+    one of the grid's 8 axis-aligned orientations nearest to its affine ``t``: a south-up
+    raster rendered as stored came out upside down, and one whose columns run north-south
+    (rotated by 90 degrees, or transposed) sideways. Pixels move, none is resampled."""
+    east, south = t.a, -t.e  # how far a column step goes east, a row step south
+    if abs(t.d) > abs(t.a):  # columns run north-south: rows become columns
+        rgb, valid = rgb.transpose(-1, -2), valid.transpose(-1, -2)
+        east, south = t.b, -t.d
+    flip = [dim for dim, step in ((-2, south), (-1, east)) if step < 0]
+    return (rgb.flip(flip), valid.flip(flip)) if flip else (rgb, valid)
 
 
 def render(
