@@ -9,12 +9,42 @@ step (publishing a release, moving a pipeline run into place) calls :func:`check
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 _REQUESTED: list[int] = []
+_DEFERRING: list[bool] = []
 
 
 def request(signum: int) -> None:
     """Remember that signal ``signum`` asked the program to stop."""
     _REQUESTED.append(signum)
+
+
+def interrupt(signum: int) -> None:
+    """What a signal handler calls: remember the request, and raise KeyboardInterrupt to
+    unwind the run, unless a step that must not be cut short is running (:func:`deferred`)."""
+    request(signum)
+    if not _DEFERRING:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A step that must run to its end once begun: publishing a release past its commit
+    point. A stop asked for meanwhile is remembered, not raised; the step is done, so the
+    run ends as if it came after. (An interrupt inside it left a bucket's new root naming a
+    release that the unwinding then deleted: the live catalog was gone.)
+
+    Example:
+        >>> with deferred():
+        ...     pass
+    """
+    _DEFERRING.append(True)
+    try:
+        yield
+    finally:
+        _DEFERRING.pop()
 
 
 def requested() -> int | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dafab_static import layout
+from dafab_static import _stop, layout
 from dafab_static.assembly import Assembly
 from dafab_static.build_run import BuildRun, ProgressFn
 from dafab_static.errors import InputError, OptionError
@@ -102,10 +102,11 @@ def build(
             root = assembly.write()
             if not report.items:  # every item failed validation: nothing worth publishing
                 raise InputError(nothing_found(srcs, report.skipped, valid=True))
-            release.commit(root, assembly.marker())
+            with _stop.deferred():  # past the commit point, the catalog is published
+                release.commit(root, assembly.marker())
+                report.published = True
             for line in release.leftovers:
                 run.notice(line)
-        report.published = True
     except BaseException:
         release.abort()
         raise

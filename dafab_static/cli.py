@@ -225,8 +225,7 @@ def _stop_here(signum: int, frame: object) -> None:
     program, so a build removes what it wrote and stops its workers; the request is also
     kept (:mod:`dafab_static._stop`), so nothing is published if the exception is lost."""
     del frame
-    _stop.request(signum)
-    raise KeyboardInterrupt
+    _stop.interrupt(signum)
 
 
 def main() -> None:

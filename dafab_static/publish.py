@@ -58,6 +58,8 @@ class Release:
         self.dest = dest
         #: What could not be cleaned up (a folder this user may not delete): for the report.
         self.leftovers: list[str] = []
+        #: Whether the commit point was passed: the release is then the published catalog.
+        self.committed = False
         # 12 hex digits: the start time (8, seconds) and 4 random ones; see _stale_releases.
         self.id = release_id or f"{int(time.time()) & 0xFFFFFFFF:08x}{secrets.token_hex(2)}"
         target = open_store(dest)
@@ -100,6 +102,7 @@ class Release:
             self.store.put(ROOT, root)
             self.store.put(MARKER, _dumps(marker))
             self.leftovers += _swap_into_place(self.store.root, Path(self.dest).resolve())
+            self.committed = True
             return
         previous = _read_marker(self.store)
         live = str(previous.get("release", ""))
@@ -107,13 +110,20 @@ class Release:
         # replaces, and a cache (a CDN, a browser) that kept an old root past the next two
         # builds would lead readers to a deleted release: caches must revalidate it.
         self.store.put(ROOT, root, cache_control=REVALIDATE)
+        self.committed = True
         self.store.put(MARKER, _dumps({**marker, "release": self.id,
                                        "retired": [live] if live else []}),
                        cache_control=REVALIDATE)  # fmt: skip
-        self.store.delete(_stale_releases(self.store, previous, keep={self.id, live}))
+        try:  # published already: cleaning up is best effort, and the next build retries
+            self.store.delete(_stale_releases(self.store, previous, keep={self.id, live}))
+        except StorageError as e:
+            self.leftovers.append(f"older releases were not deleted ({e}); the next build will")
 
     def abort(self) -> None:
-        """Discard everything this release wrote; the published catalog is untouched."""
+        """Discard everything this release wrote; the published catalog is untouched.
+        Once committed, the release is the published catalog: nothing is discarded."""
+        if self.committed:
+            return
         if isinstance(self.store, FolderStore):
             self.store.remove_tree()
         else:

@@ -336,6 +336,35 @@ def test_terminated_s3_build_removes_its_release(s3_bucket: str, tmp_path: Path)
     assert {k: store.get(k) for k in store.list()} == before
 
 
+def test_a_stop_asked_after_the_commit_point_leaves_the_new_catalog_whole(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C right after a bucket's new root is written: the unwinding deleted the release
+    that root named, and the live catalog was gone ("nothing was published", it said).
+    Past the commit point the build completes, published."""
+    from dafab_static import _stop
+    from dafab_static.layout import RELEASE_MARKER
+    from dafab_static.storage import ObjectStore
+
+    dest = f"s3://{s3_bucket}/late"
+    dafab_static.build([str(write_ndjson(tmp_path / "old.ndjson", _items(2)))], dest)
+    monkeypatch.setattr(_stop, "_REQUESTED", [])
+    put = ObjectStore.put
+
+    def put_then_stop(self: ObjectStore, path: str, data: bytes, **kw: Any) -> None:
+        if path == RELEASE_MARKER:  # the root is written: a signal arrives now
+            _stop.interrupt(signal.SIGINT)  # what the CLI's handler calls
+        put(self, path, data, **kw)
+
+    monkeypatch.setattr(ObjectStore, "put", put_then_stop)
+    report = dafab_static.build([str(write_ndjson(tmp_path / "new.ndjson", _items(4)))], dest)
+    assert report.published and _stop.requested() == signal.SIGINT
+    monkeypatch.setattr(ObjectStore, "put", put)
+    objects = crawl(f"{dest}/catalog.json", _s3_reader(s3_bucket))
+    assert sum(d["type"] == "Feature" for d in objects.values()) == 4
+    assert dafab_static.validate(dest).ok
+
+
 def test_refuses_a_bucket_prefix_it_did_not_publish(s3_bucket: str, tmp_path: Path) -> None:
     store = open_store(f"s3://{s3_bucket}/theirs")
     store.put("releases/notes.txt", b"keep me")
