@@ -100,7 +100,7 @@ class Assembly:
         )  # fmt: skip
         merged = merge_queryables(self.queryables, title=f"Queryables of {opts.title}",
                                   id_url=self.absolute(CATALOG_PATH))  # fmt: skip
-        run.put(CATALOG_PATH, dumps(merged))
+        run.put(CATALOG_PATH, dumps(merged), media_type=MEDIA_TYPE)
         root["links"].append(self.queryables_link("catalog.json", CATALOG_PATH))
         # The CQL2 conformance classes that dafab-static search passes on this catalog's
         # indexes (OGC's name for such a list). No STAC API class is claimed: the catalog is
@@ -224,7 +224,7 @@ class Assembly:
             title=f"Queryables of {doc.get('title') or cid}",
             id_url=self.absolute(queryables_path),
         )  # fmt: skip
-        run.put(queryables_path, dumps(queryables))
+        run.put(queryables_path, dumps(queryables), media_type=MEDIA_TYPE)
         self.queryables.append(queryables)
         run.put(layout.manifest_path(place), index.manifest(
             cid, parts, base=place.index_folder, summaries=summaries))  # fmt: skip

@@ -44,8 +44,8 @@ class BuildRun:
     def notice(self, message: str) -> None:
         self.report.warnings.append(message)
 
-    def put(self, path: str, data: bytes) -> None:
+    def put(self, path: str, data: bytes, *, media_type: str | None = None) -> None:
         """Store one object of the release at layout path ``path``, and count it."""
-        self.release.store.put(self.release.locate(path), data)
+        self.release.store.put(self.release.locate(path), data, media_type=media_type)
         self.report.objects += 1
         self.report.bytes += len(data)

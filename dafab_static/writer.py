@@ -184,7 +184,7 @@ class MonthWriter:
             result.catalog = None
             return result
         payload = [(self.release.locate(p), dumps(d)) for p, d in docs]
-        result.bytes += self.release.store.put_many(payload)
+        result.bytes += self.release.store.put_many(payload, media_type=media_types.GEOJSON)
         result.objects += len(payload)
         members: dict[str, list[str]] = defaultdict(list)
         for path, _ in docs:
@@ -371,9 +371,24 @@ def embed(release: Release, folder: str, prefix: str) -> tuple[tuple[str, str], 
     for path in sorted(base.rglob("*")):
         if path.is_file():
             key = f"{prefix}/{path.relative_to(base).as_posix()}"
-            release.store.put(release.locate(key), path.read_bytes())
+            data = path.read_bytes()
+            release.store.put(release.locate(key), data, media_type=_json_kind(key, data))
             pairs.append((str(path), key))
     return tuple(pairs)
+
+
+def _json_kind(key: str, data: bytes) -> str | None:
+    """``application/geo+json`` for a ``.json`` file holding a GeoJSON Feature (an Item),
+    as the links to it say; None (the type of its suffix) for anything else."""
+    if not key.endswith(".json"):
+        return None
+    import orjson
+
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return media_types.GEOJSON if isinstance(doc, dict) and doc.get("type") == "Feature" else None
 
 
 def _validator() -> Any:

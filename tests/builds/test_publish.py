@@ -253,6 +253,35 @@ def test_s3_objects_carry_their_media_type_and_the_root_must_be_revalidated(
     assert seen.keys() >= {".json", ".parquet"}, seen
 
 
+def test_s3_serves_each_object_with_the_type_its_links_give(s3_bucket: str, s3_server: str) -> None:
+    """A link's ``type`` and the Content-Type its target is served with agree: Items
+    (application/geo+json) and queryables (application/schema+json) were served as plain
+    application/json."""
+    import json
+    import posixpath
+
+    import boto3
+
+    assert dafab_static.build([], f"s3://{s3_bucket}/typed", sample=True).ok
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    store = open_store(f"s3://{s3_bucket}/typed")
+    served = {key: s3.head_object(Bucket=s3_bucket, Key=f"typed/{key}")["ContentType"]
+              for key in store.list()}  # fmt: skip
+    checked: set[str] = set()
+    for key in [k for k in served if k.endswith(".json") and not k.startswith(".")]:
+        doc = json.loads(store.get(key))
+        for target in [*doc.get("links", []), *doc.get("assets", {}).values()]:
+            href, kind = target.get("href", ""), target.get("type")
+            if "://" in href or kind is None:
+                continue
+            found = posixpath.normpath(posixpath.join(posixpath.dirname(key), href))
+            if found in served:
+                # An asset's type may add parameters (a COG's profile) to what is served.
+                assert served[found] == kind.split(";")[0], (key, href)
+                checked.add(kind)
+    assert {"application/json", "application/geo+json", "application/schema+json"} <= checked
+
+
 def test_s3_rebuild_keeps_previous_release_and_drops_older(s3_bucket: str, tmp_path: Path) -> None:
     dest = f"s3://{s3_bucket}/stac"
     store = open_store(dest)
