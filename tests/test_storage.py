@@ -92,6 +92,39 @@ def test_incomplete_s3_credentials_are_a_storage_error(monkeypatch: pytest.Monke
     assert "SecretAccessKey" in message and "AWS_PROFILE" in message
 
 
+def test_a_missing_bucket_is_named_as_missing(s3_bucket: str) -> None:
+    """S3's error code is in the XML body after the first line, which alone was kept
+    ('404 Not Found: <')."""
+    store = open_store(f"s3://{s3_bucket}-gone/p")
+    with pytest.raises(StorageError, match=r"no such bucket \(NoSuchBucket\)"):
+        list(store.list())
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("", "AWS_PROFILE=nope: The config profile (nope) could not be found"),
+        (
+            "[profile nope]\nregion = eu-west-1\n",
+            "AWS_PROFILE=nope: the profile gives no credentials",
+        ),
+    ],
+)
+def test_a_bad_aws_profile_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str, message: str
+) -> None:
+    """An unknown profile, or one without credentials, raised botocore's ProfileNotFound or
+    obstore's ValueError, a traceback."""
+    (tmp_path / "config").write_text(config)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(StorageError) as info:
+        open_store("s3://bucket/p")
+    assert str(info.value).startswith(message)
+
+
 def test_unsupported_scheme() -> None:
     with pytest.raises(StorageError, match="unsupported destination"):
         open_store("ftp://host/x")

@@ -174,8 +174,11 @@ def open_input(
 def _http_client(origin: str) -> Any:
     from obstore.store import HTTPStore
 
-    client: Any = {"allow_http": True} if origin.startswith("http://") else {}
-    return HTTPStore.from_url(origin, client_options=client)
+    from dafab_static.storage._s3 import client_options, retry_config
+
+    return HTTPStore.from_url(
+        origin, client_options=client_options(origin), retry_config=retry_config()
+    )
 
 
 class _LocalFile(io.FileIO):

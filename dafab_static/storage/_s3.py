@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 from dafab_static.errors import StorageError
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig
 
 #: Where obstore asks for credentials last: off EC2 it cannot answer.
 _METADATA_SERVICE = "169.254.169.254"
@@ -31,7 +35,34 @@ def short_error(error: Exception) -> str:
             "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
             "or AWS_PROFILE"
         )
-    return text.splitlines()[0][:200] if text else type(error).__name__
+    if "<Code>NoSuchBucket</Code>" in text:
+        return "no such bucket (NoSuchBucket)"
+    first = text.splitlines()[0][:200] if text else type(error).__name__
+    code = re.search(r"<Code>(\w+)</Code>", text)  # S3's XML error body, after the first line
+    return f"{first.rstrip(': <')} ({code[1]})" if code else first
+
+
+def client_options(url: str) -> ClientConfig:
+    """obstore client options for an endpoint or origin ``url``: plain HTTP allowed where
+    the URL says so, and time limits that fail a silent server in well under a minute.
+
+    obstore's defaults retry a request that never answers for up to 180 s, 30 s at a time,
+    and a blocked native call holds off Ctrl-C until it returns: a build to an endpoint that
+    accepted connections and then said nothing hung for three minutes. A stalled read now
+    fails after 20 s (``read_timeout`` resets with every chunk, so a large upload on a slow
+    link is not cut short), and retries stop 30 s after the first try.
+    """
+    options: ClientConfig = {"connect_timeout": "5s", "read_timeout": "20s", "timeout": "600s"}
+    if url.startswith("http://"):
+        options["allow_http"] = True
+    return options
+
+
+def retry_config() -> RetryConfig:
+    """obstore retries: a few, within 30 s of the first try (see :func:`client_options`)."""
+    from datetime import timedelta
+
+    return {"max_retries": 3, "retry_timeout": timedelta(seconds=30)}
 
 
 def s3_settings() -> tuple[dict[str, Any], Any]:
@@ -49,7 +80,18 @@ def s3_settings() -> tuple[dict[str, Any], Any]:
                 f"AWS_PROFILE={profile}: reading profiles needs boto3 (pip install boto3), "
                 "or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
             ) from None
-        session = boto3.Session(profile_name=profile)
+        import botocore.exceptions
+
+        try:
+            session = boto3.Session(profile_name=profile)
+            found = session.get_credentials()
+        except botocore.exceptions.BotoCoreError as e:  # ProfileNotFound, a bad config file
+            raise StorageError(f"AWS_PROFILE={profile}: {e}") from None
+        if found is None:
+            raise StorageError(
+                f"AWS_PROFILE={profile}: the profile gives no credentials (no "
+                "aws_access_key_id, role or SSO session in ~/.aws/config or ~/.aws/credentials)"
+            )
         provider = Boto3CredentialProvider(session)
         endpoint = endpoint or session._session.get_scoped_config().get("endpoint_url")
         if session.region_name:
@@ -91,13 +133,12 @@ def s3_client(bucket: str) -> Any:
     from obstore.store import S3Store
 
     config, provider = s3_settings()
-    endpoint = str(config.get("endpoint", ""))
-    client: Any = {"allow_http": True} if endpoint.startswith("http://") else {}
     try:
         return S3Store(
             bucket,
             config=config,  # type: ignore[arg-type]  # built from env, keys checked by obstore
-            client_options=client,
+            client_options=client_options(str(config.get("endpoint", ""))),
+            retry_config=retry_config(),
             credential_provider=provider,
         )
     except BaseError as e:  # e.g. AWS_ACCESS_KEY_ID set without AWS_SECRET_ACCESS_KEY
