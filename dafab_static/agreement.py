@@ -15,7 +15,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -73,12 +73,12 @@ class Agreement:
         mirror = _partition_files(href, obj)
         if mirror is None:
             return []  # a mirror we cannot enumerate (a bare folder, a glob): nothing to say
-        found: list[Disagreement] = []
+        found: list[Disagreement] = list(mirror.problems)
         rows: dict[str, bytes] = {}
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        files, summaries = mirror
+        files, summaries = mirror.files, mirror.summaries
         for url, expected in files:
             data = read_url(url)
             try:
@@ -86,7 +86,11 @@ class Agreement:
                 found += _check_file(url, data, expected, table)
                 found += _check_summaries(url, summaries, table)
                 for item in _rows(table):
-                    rows[str(item["id"])] = digest(item)
+                    key = str(item["id"])
+                    if key in rows:  # a dict would keep one, and search return both
+                        message = f"item {key!r} is held more than once in the index"
+                        found.append(Disagreement(url, "dafab:index-duplicate-id", message))
+                    rows[key] = digest(item)
             except (pa.ArrowException, OSError) as e:  # truncated, corrupt, not Parquet
                 found.append(Disagreement(url, "dafab:index-readable", f"not readable: {e}"))
         tree = self.tree.get(cid, {})
@@ -158,26 +162,46 @@ def _instant(value: Any) -> Any:
         return value
 
 
-def _partition_files(
-    href: str, obj: dict[str, Any]
-) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]] | None:
-    """(URL, manifest line) of every index file, and the manifest's summaries: from the
-    partitions manifest when the collection links one, else the mirror itself when it is a
-    single ``.parquet`` file."""
+class _Mirror(NamedTuple):
+    """A collection's index: (URL, manifest line) of every file, the manifest's summaries,
+    and what is wrong with the manifest as a whole."""
+
+    files: list[tuple[str, dict[str, Any]]]
+    summaries: dict[str, Any]
+    problems: list[Disagreement]
+
+
+def _partition_files(href: str, obj: dict[str, Any]) -> _Mirror | None:
+    """The collection's index files: from the partitions manifest when the collection links
+    one, else the mirror itself when it is a single ``.parquet`` file."""
     for asset in crawl.assets(obj):
         if asset["href"].endswith("partitions.json"):
             manifest_url = join_href(href, asset["href"])
             manifest = crawl.load_manifest(manifest_url)
-            listed = [
-                (join_href(manifest_url, part["path"]), part) for part in manifest["partitions"]
-            ]
+            parts = manifest["partitions"]
+            listed = [(join_href(manifest_url, part["path"]), part) for part in parts]
             unlisted = [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
             summaries = manifest.get("summaries")
-            return listed + unlisted, summaries if isinstance(summaries, dict) else {}
+            return _Mirror(listed + unlisted, summaries if isinstance(summaries, dict) else {},
+                           _check_totals(manifest_url, manifest))  # fmt: skip
     for asset in crawl.assets_with_role(obj, _MIRROR_ROLE):
         if asset["href"].endswith(".parquet"):
-            return [(join_href(href, asset["href"]), {})], {}
+            return _Mirror([(join_href(href, asset["href"]), {})], {}, [])
     return None
+
+
+def _check_totals(url: str, manifest: dict[str, Any]) -> list[Disagreement]:
+    """The manifest's ``rows`` and ``bytes`` against the sums of its partitions' (what
+    ``info`` reports without reading a file)."""
+    found = []
+    for key in ("rows", "bytes"):
+        values = [p.get(key) for p in manifest["partitions"]]
+        total = sum(v for v in values if isinstance(v, int) and not isinstance(v, bool))
+        given = manifest.get(key)
+        if given is not None and given != total:
+            message = f"manifest gives {key} {given}; its partitions add up to {total}"
+            found.append(Disagreement(url, "dafab:index-manifest", message))
+    return found
 
 
 def _check_summaries(url: str, summaries: dict[str, Any], table: Any) -> list[Disagreement]:

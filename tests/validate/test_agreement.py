@@ -169,3 +169,31 @@ def test_properties_named_as_top_level_fields_stay_in_the_json_only(tmp_path: Pa
     stored = json.loads(next(dest.rglob("gen-0000001.json")).read_text())
     assert (stored["properties"]["id"], stored["properties"]["collection"]) == ("inner", "other")
     assert _rules(dest) == []
+
+
+def test_an_id_held_twice_in_the_index_and_wrong_manifest_totals_are_reported(
+    catalog: Path,
+) -> None:
+    """A partition listed twice (copied under another month, its manifest line correct)
+    passed, and search then returned its items twice; totals that are not the sum of the
+    partitions passed, and info reported them."""
+    manifest = next(catalog.rglob("_partitions.json"))
+    doc = json.loads(manifest.read_text())
+    line = doc["partitions"][0]
+    copy = manifest.parent / "year=2023" / "month=01" / "items.parquet"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(manifest.parent / line["path"], copy)
+    doc["partitions"].append({**line, "path": "year=2023/month=01/items.parquet"})
+    manifest.write_text(json.dumps(doc))
+    rules = _rules(catalog)
+    duplicates = [m for r, m in rules if r == "dafab:index-duplicate-id"]
+    assert len(duplicates) == 20 and "'gen-0000000' is held more than once" in duplicates[0]
+    assert ("dafab:index-manifest", "manifest gives rows 20; its partitions add up to 40") in rules
+    doc["partitions"].pop()
+    copy.unlink()
+    doc["rows"], doc["bytes"] = 5000, 1
+    manifest.write_text(json.dumps(doc))
+    assert {m for r, m in _rules(catalog) if r == "dafab:index-manifest"} == {
+        "manifest gives rows 5000; its partitions add up to 20",
+        f"manifest gives bytes 1; its partitions add up to {line['bytes']}",
+    }
