@@ -10,7 +10,9 @@ indexes must also agree (:mod:`dafab_static.agreement`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
+import re
 import threading
 import warnings
 from collections import Counter, deque
@@ -18,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -32,6 +34,8 @@ from dafab_static.validator import Problem, Validator, shared_validator
 
 _KIND = {"Feature": "Item", "Collection": "Collection", "Catalog": "Catalog"}
 _HTTP_TIMEOUT_S = 30
+#: The longest one document may take to arrive, however steadily it trickles in.
+_HTTP_TOTAL_S = 120
 _FETCH_THREADS = 8
 _CHUNK = 64  # objects in flight at once: bounds memory on collections with 1M item links
 
@@ -90,14 +94,15 @@ def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> 
         >>> validate("catalog/").summary()  # doctest: +SKIP
         'valid: /data/catalog/catalog.json: 7 objects (1 Catalog, 2 Collection, 4 Item), ...'
     """
-    root = _root_href(path_argument(path_or_url, "path_or_url"))
-    crawl = _Crawl(shared_validator(), recursive)
-    for href, obj, unparsed in _documents(root):
+    root, documents = _start(path_argument(path_or_url, "path_or_url"))
+    crawl = _Crawl(shared_validator(), recursive, _origin(root))
+    for href, obj, unparsed in documents:
         if unparsed is not None:
             crawl.problems.append(Problem(href, "$", "dafab:json", str(unparsed)))
         else:
             crawl.visit(href, obj, None)
-    with ThreadPoolExecutor(_FETCH_THREADS) as pool:
+    pool = ThreadPoolExecutor(_FETCH_THREADS)
+    try:
         while crawl.queue:
             chunk = [crawl.queue.popleft() for _ in range(min(len(crawl.queue), _CHUNK))]
             loaded = pool.map(crawl.load, [link.target for link in chunk])
@@ -106,6 +111,10 @@ def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> 
                     crawl.visit(link.target, obj, link)
                 else:
                     crawl.fail(link, error)
+    finally:
+        # Not the pool's `with`, which waits for every fetch: a Ctrl-C or SIGTERM waited on
+        # a server that answered a byte at a time.
+        pool.shutdown(wait=False, cancel_futures=True)
     for found in crawl.agreement.check():
         crawl.problems.append(Problem(found.href, "$", found.rule, found.message))
     counts = crawl.counts
@@ -123,8 +132,8 @@ class _Link(NamedTuple):
 class _Crawl:
     """State of one :func:`validate` walk: what was seen, counted and found."""
 
-    def __init__(self, checker: Validator, recursive: bool) -> None:
-        self.checker, self.recursive = checker, recursive
+    def __init__(self, checker: Validator, recursive: bool, origin: str) -> None:
+        self.checker, self.recursive, self.origin = checker, recursive, origin
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
         self.queue: deque[_Link] = deque()
@@ -181,7 +190,11 @@ class _Crawl:
             if not isinstance(link.get("href"), str):
                 continue  # the schema reports it
             target, where, rel = join_href(href, link["href"]), f"$.links[{i}].href", link["rel"]
-            if target in ancestors:
+            if _origin(target) != self.origin:
+                message = (f"{rel} link to {target}: elsewhere than the catalog "
+                           f"({self.origin}); not followed")  # fmt: skip
+                self.problems.append(Problem(href, where, "dafab:not-followed", message, "warning"))
+            elif target in ancestors:
                 message = f"{rel} link to {target} points back to an ancestor: a cycle"
                 self.problems.append(Problem(href, where, "dafab:cycle", message))
             elif target in self.seen:
@@ -224,12 +237,52 @@ def _documents(root: str) -> Iterator[tuple[str, Any, InputError | None]]:
     yield root, obj, None
 
 
+def _origin(href: str) -> str:
+    """Where a document lives, for the crawl's one rule: links are followed within the
+    catalog's own host or bucket (or, for a local catalog, this machine's files) only. A
+    third party's catalog would otherwise have validate fetch whatever it names, and sign
+    requests to the bucket it names with the user's AWS credentials.
+
+    Example:
+        >>> _origin("https://Example.com/stac/catalog.json"), _origin("/data/catalog.json")
+        ('web example.com', 'local files')
+    """
+    parts = urlsplit(href)
+    if parts.scheme in ("http", "https"):
+        return f"web {parts.netloc.lower()}"
+    if parts.scheme == "s3":
+        return f"bucket {parts.netloc}"
+    return "local files" if parts.scheme in ("", "file") or _DRIVE.match(href) else parts.scheme
+
+
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def _start(path_or_url: str) -> tuple[str, Iterator[tuple[str, Any, InputError | None]]]:
+    """The root's href and the documents to start from. A URL ending in ``/`` is a folder
+    (its ``catalog.json``); one naming a file is that file; one naming neither
+    (``https://host/stac``) is tried as a document, then as a folder."""
+    root = _root_href(path_or_url)
+    documents = _documents(root)
+    parts = urlsplit(path_or_url)
+    if parts.scheme in ("http", "https", "s3") and root == path_or_url:
+        last = parts.path.rsplit("/", 1)[-1]
+        if "." not in last:  # neither a folder nor, by its name, a file
+            try:
+                first = next(documents, None)
+            except DafabError:
+                folder = path_or_url.rstrip("/") + "/catalog.json"
+                return folder, _documents(folder)
+            return root, itertools.chain([first] if first else [], documents)
+    return root, documents
+
+
 def _root_href(path_or_url: str) -> str:
     parts = urlsplit(path_or_url)
     if parts.scheme in ("http", "https", "s3"):
-        if parts.path.endswith(".json"):
-            return path_or_url
-        return path_or_url.rstrip("/") + "/catalog.json"
+        if not parts.path or parts.path.endswith("/"):
+            return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/catalog.json"))
+        return path_or_url
     path = parts.path if parts.scheme == "file" else path_or_url
     if os.path.isdir(path):
         from dafab_static.ingest import pipeline_folder
@@ -259,7 +312,7 @@ def _lines(href: str) -> Iterator[bytes]:
 
 def _read(href: str) -> bytes:
     """Bytes of a local file, an ``s3://`` object or an http(s) URL."""
-    return read_url(href, timeout=_HTTP_TIMEOUT_S)
+    return read_url(href, timeout=_HTTP_TIMEOUT_S, total=_HTTP_TOTAL_S)
 
 
 def _parse(href: str, data: bytes) -> Any:

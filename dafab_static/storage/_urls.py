@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import time
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from dafab_static.errors import StorageError
@@ -15,8 +17,12 @@ _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986 scheme ":"
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")  # a Windows path, C:\ or C:/
 
 
-def read_url(url: str, *, timeout: float = 30.0) -> bytes:
+def read_url(url: str, *, timeout: float = 30.0, total: float = 300.0) -> bytes:
     """Read one whole document from a local path, ``file://``, ``s3://`` or ``http(s)://``.
+
+    Over HTTP, ``timeout`` bounds each wait for the server and ``total`` the whole read: a
+    server that answers a byte every few seconds never trips a per-read timeout, and held
+    ``validate`` for as long as it liked.
 
     Raises:
         StorageError: one line naming the URL when it cannot be read.
@@ -33,7 +39,7 @@ def read_url(url: str, *, timeout: float = 30.0) -> bytes:
         request = urllib.request.Request(url, headers={"User-Agent": "dafab-static"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return bytes(response.read())
+                return _read_within(response, url, time.monotonic() + total, total)
         except urllib.error.HTTPError as e:
             raise StorageError(f"{url}: HTTP {e.code} {e.reason}") from None
         except (urllib.error.URLError, OSError) as e:
@@ -51,6 +57,16 @@ def read_url(url: str, *, timeout: float = 30.0) -> bytes:
         raise StorageError(f"{path}: no such file") from None
     except OSError as e:
         raise StorageError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _read_within(response: Any, url: str, deadline: float, total: float) -> bytes:
+    """The body of ``response``, read as it comes (``read1``), until ``deadline``."""
+    chunks = []
+    while chunk := response.read1(1 << 16):
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise StorageError(f"{url}: not read within {total:g} s (the server is too slow)")
+    return b"".join(chunks)
 
 
 def join_href(base: str, href: str) -> str:

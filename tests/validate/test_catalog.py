@@ -229,3 +229,84 @@ def test_files_of_items_are_validated_item_by_item(tmp_path: Path) -> None:
     assert [p.href for p in report.errors] == [f"{tmp_path / 'fc.json'}#/features/1"]
     write_json(tmp_path / "array.json", [good, good])
     assert validate(str(tmp_path / "array.json")).counts == {"Item": 2}
+
+
+def _built(tmp_path: Path) -> Path:
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    dest = tmp_path / "cat"
+    source = write_ndjson(tmp_path / "in.ndjson", [item(i) for i in range(3)])
+    assert dafab_static.build([str(source)], str(dest)).ok
+    return dest
+
+
+def test_links_elsewhere_than_the_catalog_are_reported_not_followed(
+    tmp_path: Path, range_http_server: tuple[str, Path], range_http_requests: list[Any]
+) -> None:
+    """A local catalog's links to a web server or a bucket were fetched: a third party's
+    catalog chose what validate downloaded, and S3 requests were signed with the user's
+    credentials."""
+    base, folder = range_http_server
+    (folder / tmp_path.name).mkdir()
+    write_json(folder / tmp_path.name / "catalog.json", {"type": "Catalog"})
+    dest = _built(tmp_path)
+    root = json.loads((dest / "catalog.json").read_text())
+    root["links"] += [
+        {"rel": "child", "href": f"{base}/{tmp_path.name}/catalog.json"},
+        {"rel": "child", "href": "s3://someone-elses-bucket/stac/catalog.json"},
+    ]
+    write_json(dest / "catalog.json", root)
+    report = validate(str(dest))
+    skipped = [p for p in report.problems if p.rule == "dafab:not-followed"]
+    assert [p.severity for p in skipped] == ["warning", "warning"] and report.ok
+    assert "not followed" in skipped[0].message and skipped[0].json_path.startswith("$.links[")
+    assert range_http_requests == []
+
+
+def test_a_root_url_naming_a_file_is_that_file(
+    tmp_path: Path, range_http_server: tuple[str, Path]
+) -> None:
+    """Only a URL ending in '/' is a folder: an NDJSON file, or an item at a URL without a
+    suffix (as STAC APIs serve them), had '/catalog.json' put after it (HTTP 404)."""
+    base, folder = range_http_server
+    dest = _built(tmp_path)
+    served = folder / f"{tmp_path.name}-cat"
+    shutil.copytree(dest, served)
+    item = next(p for p in served.rglob("gen-0000001.json"))
+    shutil.copy(item, served / "item")
+    shutil.copy(tmp_path / "in.ndjson", served / "items.ndjson")
+    url = f"{base}/{served.name}"
+    assert validate(f"{url}/items.ndjson").counts == {"Item": 3}
+    assert validate(f"{url}/item", recursive=False).counts == {"Item": 1}
+    assert validate(url).counts == validate(f"{url}/").counts == validate(str(dest)).counts
+
+
+def test_a_server_that_trickles_is_cut_off() -> None:
+    """A byte every 0.2 s never trips a per-read timeout: the whole read has a limit."""
+    import socket
+    import time
+
+    from dafab_static.storage import read_url
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(100):  # 20 s at most
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow.json"
+    with pytest.raises(StorageError, match=r"slow\.json: not read within 1 s"):
+        read_url(url, total=1.0)
+    listener.close()
