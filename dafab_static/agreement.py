@@ -45,14 +45,15 @@ class Disagreement:
 class Agreement:
     """Collects item digests during a crawl, then compares them with each mirror."""
 
-    tree: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
+    #: Per collection, per item id: its digest and the href it was read from.
+    tree: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=lambda: defaultdict(dict))
     mirrors: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def item(self, obj: dict[str, Any]) -> None:
-        """Record an item seen in the tree."""
+    def item(self, obj: dict[str, Any], href: str = "") -> None:
+        """Record an item seen in the tree, read from ``href``."""
         collection, item_id = obj.get("collection"), obj.get("id")
         if isinstance(collection, str) and isinstance(item_id, str):
-            self.tree[collection][item_id] = digest(obj)
+            self.tree[collection][item_id] = (digest(obj), href)
 
     def collection(self, href: str, obj: dict[str, Any]) -> None:
         """Record a Collection's ``collection-mirror`` asset, if it has one."""
@@ -75,6 +76,8 @@ class Agreement:
             return []  # a mirror we cannot enumerate (a bare folder, a glob): nothing to say
         found: list[Disagreement] = list(mirror.problems)
         rows: dict[str, bytes] = {}
+        tree = self.tree.get(cid, {})
+        differing: dict[str, dict[str, Any]] = {}  # the first few, as the index holds them
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -91,18 +94,71 @@ class Agreement:
                         message = f"item {key!r} is held more than once in the index"
                         found.append(Disagreement(url, "dafab:index-duplicate-id", message))
                     rows[key] = digest(item)
+                    seen = tree.get(key)
+                    if seen and seen[0] != rows[key] and len(differing) < _SHOWN:
+                        differing[key] = item
             except (pa.ArrowException, OSError) as e:  # truncated, corrupt, not Parquet
                 found.append(Disagreement(url, "dafab:index-readable", f"not readable: {e}"))
-        tree = self.tree.get(cid, {})
-        found += _compare(href, cid, tree, rows)
+        found += _compare(href, cid, {k: v[0] for k, v in tree.items()}, rows)
+        for key, item in differing.items():
+            found.append(_difference(tree[key][1], key, item))
         return found
 
 
 def digest(item: dict[str, Any]) -> bytes:
-    """A content digest of an item that ignores what Parquet cannot keep: how timestamps and
-    numbers are spelled, object members that are null (see :func:`_canonical`), properties
-    named as top-level fields (:func:`~dafab_static.index.shadowed_properties`) and foreign
-    top-level members (:func:`~dafab_static.index.foreign_members`)."""
+    """A content digest of an item that ignores what Parquet cannot keep (:func:`comparable`)."""
+    data = orjson.dumps(comparable(item), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _difference(href: str, key: str, indexed: dict[str, Any]) -> Disagreement:
+    """Where the item at ``href`` in the tree and its row in the index first differ."""
+    message = f"item {key!r} differs between tree and index"
+    try:
+        in_tree = orjson.loads(read_url(href))
+    except (DafabError, orjson.JSONDecodeError):
+        return Disagreement(href, "dafab:tree-index-agreement", message)
+    found = _first_difference(comparable(in_tree), comparable(indexed), "$")
+    if found is not None:
+        path, left, right = found
+        message += f" at {path}: {_shown(left)} in the tree, {_shown(right)} in the index"
+    return Disagreement(href, "dafab:tree-index-agreement", message)
+
+
+_ABSENT = object()
+
+
+def _first_difference(left: Any, right: Any, path: str) -> tuple[str, Any, Any] | None:
+    """The first JSON path where two canonical values differ, and the two values there."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        for name in sorted(left.keys() | right.keys()):
+            here = f"{path}.{name}" if name.isidentifier() else f"{path}[{name!r}]"
+            found = _first_difference(left.get(name, _ABSENT), right.get(name, _ABSENT), here)
+            if found is not None:
+                return found
+        return None
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            if (found := _first_difference(a, b, f"{path}[{i}]")) is not None:
+                return found
+        return None
+    return None if left == right else (path, left, right)
+
+
+def _shown(value: Any) -> str:
+    if value is _ABSENT:
+        return "absent"
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT:
+        value = int(value)  # canonical numbers are floats; the item may well say 7
+    text = orjson.dumps(value).decode() if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def comparable(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as Parquet can keep it, spelled one way: how timestamps and numbers are
+    spelled, object members that are null (see :func:`_canonical`), properties named as
+    top-level fields (:func:`~dafab_static.index.shadowed_properties`) and foreign top-level
+    members (:func:`~dafab_static.index.foreign_members`) make no difference."""
     props = item.get("properties")
     if isinstance(props, dict):
         props = {k: _instant(v) if k in _TIMES else _vector(v) if k.startswith(EMBEDDING_PREFIX)
@@ -110,8 +166,8 @@ def digest(item: dict[str, Any]) -> bytes:
         item = {**item, "properties": props}
     if not item.keys() <= index.ITEM_MEMBERS:  # not in the index (index.foreign_members)
         item = {k: v for k, v in item.items() if k in index.ITEM_MEMBERS}
-    data = orjson.dumps(_canonical(item), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(data, digest_size=16).digest()
+    canonical: dict[str, Any] = _canonical(item)
+    return canonical
 
 
 # Integers up to 2**53 are exactly representable as doubles.

@@ -153,7 +153,7 @@ class _Crawl:
         self.counts[kind] += 1
         self.problems.extend(self.checker.validate(obj, href=href))
         if kind == "Item":
-            self.agreement.item(obj)
+            self.agreement.item(obj, href)
         elif kind == "Collection":
             self.agreement.collection(href, obj)
         if kind == "Item" and isinstance(obj.get("id"), str):

@@ -30,7 +30,9 @@ def test_untouched_catalog_agrees(catalog: Path) -> None:
     assert _rules(catalog) == []
 
 
-def test_edited_item_is_reported_by_id(catalog: Path) -> None:
+def test_edited_item_is_reported_by_id_file_and_field(catalog: Path) -> None:
+    """The collection counts it; the item's own file and the first field that differs are
+    named too (the JSON path the README promises; only the Collection and '$' were)."""
     path = next(catalog.rglob("gen-0000007.json"))
     doc = json.loads(path.read_text())
     doc["properties"]["eo:cloud_cover"] = 99.5
@@ -38,7 +40,11 @@ def test_edited_item_is_reported_by_id(catalog: Path) -> None:
     assert _rules(catalog) == [
         ("dafab:tree-index-agreement",
          "collection 'agree': 1 item differs between tree and index: 'gen-0000007'"),
+        ("dafab:tree-index-agreement", "item 'gen-0000007' differs between tree and index at "
+         "$.properties['eo:cloud_cover']: 99.5 in the tree, 7 in the index"),
     ]  # fmt: skip
+    problem = dafab_static.validate(str(catalog)).problems[-1]
+    assert problem.href == str(path)
 
 
 def test_item_missing_from_index_and_tampered_file(catalog: Path) -> None:
@@ -88,6 +94,8 @@ def test_what_parquet_cannot_keep_is_no_disagreement(tmp_path: Path) -> None:
     assert _rules(dest) == [
         ("dafab:tree-index-agreement",
          "collection 'agree': 1 item differs between tree and index: 'gen-0000001'"),
+        ("dafab:tree-index-agreement", "item 'gen-0000001' differs between tree and index at "
+         "$.properties['eo:cloud_cover']: 1 in the tree, 0 in the index"),
     ]  # fmt: skip
 
 
