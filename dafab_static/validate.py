@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
@@ -152,6 +152,8 @@ class _Crawl:
         kind = _KIND.get(str(obj.get("type")), "other") if isinstance(obj, dict) else "other"
         self.counts[kind] += 1
         self.problems.extend(self.checker.validate(obj, href=href))
+        if link is not None:
+            self._check_link(href, kind, link)
         if kind == "Item":
             self.agreement.item(obj, href)
         elif kind == "Collection":
@@ -172,6 +174,23 @@ class _Crawl:
         if self.recursive and kind in ("Catalog", "Collection"):
             self.queue.extend(self._links(href, obj, (*link.ancestors, href) if link else (href,)))
 
+    def _check_link(self, href: str, kind: str, link: _Link) -> None:
+        """What the link that led here says against what is here: ``child`` leads to a
+        Catalog or Collection, ``item`` to an Item (STAC's relation types). (An Item whose
+        ``collection`` is not its parent's id is no problem: the spec's own example
+        Collection links an item of another collection.)"""
+        where = f"$.links[{link.position}].href"
+        if link.rel == "child" and kind == "Item":
+            message = f"child link to {href}, an Item: child links lead to Catalogs and Collections"
+            self.problems.append(
+                Problem(link.parent, where, "dafab:link-target", message, "warning")
+            )
+        elif link.rel == "item" and kind in ("Catalog", "Collection"):
+            message = f"item link to {href}, a {kind}: item links lead to Items"
+            self.problems.append(
+                Problem(link.parent, where, "dafab:link-target", message, "warning")
+            )
+
     def fail(self, link: _Link, error: DafabError) -> None:
         if isinstance(error, StorageError):
             where = f"$.links[{link.position}].href"
@@ -190,6 +209,10 @@ class _Crawl:
             if not isinstance(link.get("href"), str):
                 continue  # the schema reports it
             target, where, rel = join_href(href, link["href"]), f"$.links[{i}].href", link["rel"]
+            if self.origin == "local files" and _origin(target) == self.origin:
+                # The file itself, not the way to it: a folder linked to itself through a
+                # symlink (a/up -> ..) is a cycle, not 40 levels of the same catalog.
+                target = os.path.realpath(target)
             if _origin(target) != self.origin:
                 message = (f"{rel} link to {target}: elsewhere than the catalog "
                            f"({self.origin}); not followed")  # fmt: skip
@@ -283,7 +306,7 @@ def _root_href(path_or_url: str) -> str:
         if not parts.path or parts.path.endswith("/"):
             return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/catalog.json"))
         return path_or_url
-    path = parts.path if parts.scheme == "file" else path_or_url
+    path = unquote(parts.path) if parts.scheme == "file" else path_or_url  # RFC 8089
     if os.path.isdir(path):
         from dafab_static.ingest import pipeline_folder
 
@@ -294,7 +317,7 @@ def _root_href(path_or_url: str) -> str:
             raise InputError(f"{path_or_url}: folder has no catalog.json")
     elif not os.path.isfile(path):
         raise InputError(f"{path_or_url}: no such file or folder")
-    return os.path.normpath(os.path.abspath(path))
+    return os.path.realpath(path)
 
 
 def _lines(href: str) -> Iterator[bytes]:

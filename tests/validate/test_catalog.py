@@ -310,3 +310,45 @@ def test_a_server_that_trickles_is_cut_off() -> None:
     with pytest.raises(StorageError, match=r"slow\.json: not read within 1 s"):
         read_url(url, total=1.0)
     listener.close()
+
+
+def test_a_symlink_loop_is_one_cycle_and_links_lead_to_the_right_kind(tmp_path: Path) -> None:
+    """A folder linked back to itself through a symlink was crawled 40 levels deep, one
+    catalog per level; a child link to an Item and an item link to a Catalog passed."""
+    dest = _built(tmp_path)
+    (dest / "loop").mkdir()
+    (dest / "loop" / "up").symlink_to("..")
+    root = json.loads((dest / "catalog.json").read_text())
+    item = next(p for p in dest.rglob("gen-0000001.json")).relative_to(dest).as_posix()
+    first = len(root["links"])
+    root["links"] += [
+        {"rel": "child", "href": "./loop/up/catalog.json"},
+        {"rel": "child", "href": item},
+        {"rel": "item", "href": "./sensors/catalog.json"},
+    ]
+    write_json(dest / "catalog.json", root)
+    report = validate(str(dest))
+    root_href = str(dest / "catalog.json")
+    found = {(p.json_path, p.rule, p.severity) for p in report.problems if p.href == root_href}
+    assert found == {
+        (f"$.links[{first}].href", "dafab:cycle", "error"),
+        (f"$.links[{first + 1}].href", "dafab:link-target", "warning"),
+        (f"$.links[{first + 2}].href", "dafab:linked-twice", "warning"),
+    }, report.problems
+    (tmp_path / "again").mkdir()
+    assert report.counts["Catalog"] == validate(str(_built(tmp_path / "again"))).counts["Catalog"]
+
+
+def test_an_item_link_to_a_catalog_and_a_file_url_root_with_escapes(tmp_path: Path) -> None:
+    folder = tmp_path / "w\u00e9ird [x]"
+    folder.mkdir()
+    dest = _built(folder)
+    root = json.loads((dest / "catalog.json").read_text())
+    root["links"].append({"rel": "item", "href": "./extra/catalog.json"})
+    write_json(dest / "catalog.json", root)
+    extra = {"type": "Catalog", "stac_version": "1.1.0", "id": "extra", "description": "x",
+             "links": []}  # fmt: skip
+    write_json(dest / "extra" / "catalog.json", extra)
+    report = validate(dest.as_uri())  # percent-encoded, as RFC 8089 file URLs are
+    assert [p.rule for p in report.problems] == ["dafab:link-target"]
+    assert "a Catalog: item links lead to Items" in report.problems[0].message
