@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,22 +235,38 @@ def _partition_files(href: str, obj: dict[str, Any]) -> _Mirror | None:
         if asset["href"].endswith("partitions.json"):
             manifest_url = join_href(href, asset["href"])
             manifest = crawl.load_manifest(manifest_url)
-            parts = manifest["partitions"]
-            listed = [(join_href(manifest_url, part["path"]), part) for part in parts]
+            problems = _check_manifest(manifest_url, manifest, obj.get("id"))
+            folder = manifest_url.rsplit("/", 1)[0] + "/"
+            listed = []
+            for i, part in enumerate(manifest["partitions"]):
+                url = join_href(manifest_url, part["path"])
+                if not url.startswith(folder):  # never read what lies outside the index
+                    message = f"partitions[{i}] path {part['path']!r} leads out of the index folder"
+                    problems.append(Disagreement(manifest_url, "dafab:index-manifest", message))
+                else:
+                    listed.append((url, part))
             unlisted = [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
             summaries = manifest.get("summaries")
             return _Mirror(listed + unlisted, summaries if isinstance(summaries, dict) else {},
-                           _check_totals(manifest_url, manifest))  # fmt: skip
+                           problems)  # fmt: skip
     for asset in crawl.assets_with_role(obj, _MIRROR_ROLE):
         if asset["href"].endswith(".parquet"):
             return _Mirror([(join_href(href, asset["href"]), {})], {}, [])
     return None
 
 
-def _check_totals(url: str, manifest: dict[str, Any]) -> list[Disagreement]:
-    """The manifest's ``rows`` and ``bytes`` against the sums of its partitions' (what
-    ``info`` reports without reading a file)."""
+def _check_manifest(url: str, manifest: dict[str, Any], cid: Any) -> list[Disagreement]:
+    """The manifest as a whole: its collection, its ``rows`` and ``bytes`` against the sums
+    of its partitions' (what ``info`` reports without reading a file), and each partition's
+    Hive folder (``year=YYYY/month=MM``, which DuckDB and pyarrow read as columns) against
+    its time range."""
     found = []
+    if manifest.get("collection") not in (None, cid):
+        message = f"manifest is of collection {manifest['collection']!r}, not {cid!r}"
+        found.append(Disagreement(url, "dafab:index-manifest", message))
+    for i, part in enumerate(manifest["partitions"]):
+        if (why := _hive_mismatch(part)) is not None:
+            found.append(Disagreement(url, "dafab:index-manifest", f"partitions[{i}]: {why}"))
     for key in ("rows", "bytes"):
         values = [p.get(key) for p in manifest["partitions"]]
         total = sum(v for v in values if isinstance(v, int) and not isinstance(v, bool))
@@ -258,6 +275,21 @@ def _check_totals(url: str, manifest: dict[str, Any]) -> list[Disagreement]:
             message = f"manifest gives {key} {given}; its partitions add up to {total}"
             found.append(Disagreement(url, "dafab:index-manifest", message))
     return found
+
+
+_HIVE = re.compile(r"(?:^|/)year=(\d{4})/month=(\d{2})/")
+
+
+def _hive_mismatch(part: dict[str, Any]) -> str | None:
+    """Why a partition's ``year=/month=`` folder cannot hold its time range, or None."""
+    found = _HIVE.search(part["path"])
+    start, end = part.get("start_datetime"), part.get("end_datetime")
+    if found is None or not isinstance(start, str) or not isinstance(end, str):
+        return None
+    month = f"{found[1]}-{found[2]}"
+    if start[:7] <= month <= end[:7]:  # the month it is filed under lies in its range
+        return None
+    return f"{part['path']} is filed under {month}, but its items span {start} to {end}"
 
 
 def _check_summaries(url: str, summaries: dict[str, Any], table: Any) -> list[Disagreement]:

@@ -205,3 +205,33 @@ def test_an_id_held_twice_in_the_index_and_wrong_manifest_totals_are_reported(
         "manifest gives rows 5000; its partitions add up to 20",
         f"manifest gives bytes 1; its partitions add up to {line['bytes']}",
     }
+
+
+def test_a_manifest_of_another_collection_or_leading_out_of_the_index_is_reported(
+    catalog: Path,
+) -> None:
+    """A manifest naming another collection, a partition moved under another month's Hive
+    folder (DuckDB and pyarrow read year/month from it), and a path leading out of the
+    index (which validate read) all passed."""
+    manifest = next(catalog.rglob("_partitions.json"))
+    doc = json.loads(manifest.read_text())
+    line = doc["partitions"][0]
+    moved = manifest.parent / "year=1999" / "month=12" / "items.parquet"
+    moved.parent.mkdir(parents=True)
+    (manifest.parent / line["path"]).rename(moved)
+    line["path"] = "year=1999/month=12/items.parquet"
+    doc["collection"] = "other"
+    doc["partitions"].append({**line, "path": "../../../../etc/hostname"})
+    manifest.write_text(json.dumps(doc))
+    rules = _rules(catalog)
+    messages = {m for r, m in rules if r == "dafab:index-manifest"}
+    assert "manifest is of collection 'other', not 'agree'" in messages
+    assert any(
+        m.startswith(
+            "partitions[0]: year=1999/month=12/items.parquet is filed under "
+            "1999-12, but its items span 2024-07"
+        )
+        for m in messages
+    ), messages
+    assert "partitions[1] path '../../../../etc/hostname' leads out of the index folder" in messages
+    assert not any(r == "dafab:index-readable" for r, _ in rules), rules  # not read
