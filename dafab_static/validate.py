@@ -27,6 +27,7 @@ import orjson
 from dafab_static._schemas import one_line
 from dafab_static.agreement import Agreement
 from dafab_static.errors import DafabError, InputError, StorageError
+from dafab_static.extent_check import ExtentCheck
 from dafab_static.layout import PIPELINE_ITEMS
 from dafab_static.options import path_argument
 from dafab_static.storage import join_href, read_url
@@ -117,6 +118,7 @@ def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> 
         pool.shutdown(wait=False, cancel_futures=True)
     for found in crawl.agreement.check():
         crawl.problems.append(Problem(found.href, "$", found.rule, found.message))
+    crawl.problems += crawl.extents.problems()
     counts = crawl.counts
     return ValidationReport(root, sum(counts.values()), dict(counts), crawl.problems)
 
@@ -140,6 +142,7 @@ class _Crawl:
         self.seen: dict[str, str] = {}  # href -> the parent that linked it first
         self.ids: dict[tuple[str, str], str] = {}  # (collection, item id) -> href
         self.agreement = Agreement()
+        self.extents = ExtentCheck()
         self.lock = threading.Lock()
 
     def load(self, href: str) -> tuple[Any, DafabError | None]:
@@ -156,8 +159,10 @@ class _Crawl:
             self._check_link(href, kind, link)
         if kind == "Item":
             self.agreement.item(obj, href)
+            self.extents.item(href, obj)
         elif kind == "Collection":
             self.agreement.collection(href, obj)
+            self.extents.collection(href, obj)
         if kind == "Item" and isinstance(obj.get("id"), str):
             collection = obj.get("collection")
             parent = link.parent if link else "nothing"
