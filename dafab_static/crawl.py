@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from dafab_static.errors import InputError
+from dafab_static.errors import DafabError, InputError
 from dafab_static.storage import IOStats, join_href, read_url
 
 # catalog.json → sensors/ → <platform>/ → <collection>.json is depth 3; leave room for
@@ -124,13 +124,19 @@ def load_manifest(url: str) -> dict[str, Any]:
 
 
 def collections(
-    url: str, doc: dict[str, Any], *, depth: int = 0, loose: list[str] | None = None
+    url: str,
+    doc: dict[str, Any],
+    *,
+    depth: int = 0,
+    loose: list[str] | None = None,
+    broken: list[str] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """(URL, document) of every Collection reachable from ``doc`` through ``child`` links.
 
     A Collection ends the descent: its children are partition catalogs of items. The URLs
     of catalogs on the way that link items themselves (outside any Collection) are added
-    to ``loose`` when it is given.
+    to ``loose`` when it is given. With ``broken``, a child that cannot be read is named
+    there and skipped; without it, it raises.
     """
     if doc.get("type") == "Collection":
         return [(url, doc)]
@@ -140,7 +146,14 @@ def collections(
     for link in links(doc):
         if link.get("rel") == "child" and link["href"]:
             child = resolve(url, doc, link["href"])
-            found += collections(child, load(child), depth=depth + 1, loose=loose)
+            try:
+                child_doc = load(child)
+            except DafabError as e:
+                if broken is None:
+                    raise
+                broken.append(f"child link of {url}: {e}")
+                continue
+            found += collections(child, child_doc, depth=depth + 1, loose=loose, broken=broken)
         elif link.get("rel") == "item" and loose is not None and url not in loose:
             loose.append(url)
     return found

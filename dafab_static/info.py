@@ -42,6 +42,8 @@ class CatalogInfo:
     conformance: list[str] = field(default_factory=list)
     #: Whether a catalog links items outside any Collection: no manifest counts those.
     loose_items: bool = False
+    #: What could not be read: a broken child link, a collection's unreadable manifest.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def items(self) -> int | None:
@@ -79,6 +81,7 @@ class CatalogInfo:
             lines.append(
                 f"  - {c.id}: {counts}, {start}/{end}, bbox {[round(v, 4) for v in c.bbox]}"
             )
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,8 +109,9 @@ def info(target: str | os.PathLike[str]) -> CatalogInfo:
         raise InputError(f"{root_url}: not a STAC Catalog")
     marker = crawl.try_load(join_href(root_url, RELEASE_MARKER))
     loose: list[str] = []
-    found = crawl.collections(root_url, root, loose=loose)
-    collections = [_describe(url, doc) for url, doc in found]
+    warnings: list[str] = []
+    found = crawl.collections(root_url, root, loose=loose, broken=warnings)
+    collections = [_describe(url, doc, warnings) for url, doc in found]
     return CatalogInfo(
         root=root_url,
         title=str(root.get("title") or root.get("id")),
@@ -117,16 +121,18 @@ def info(target: str | os.PathLike[str]) -> CatalogInfo:
         collections=sorted(collections, key=lambda c: c.id),
         conformance=[c for c in _list(root.get("conformsTo")) if isinstance(c, str)],
         loose_items=bool(loose),
+        warnings=warnings,
     )
 
 
-def _describe(url: str, doc: dict[str, Any]) -> CollectionInfo:
+def _describe(url: str, doc: dict[str, Any], warnings: list[str]) -> CollectionInfo:
     manifest: dict[str, Any] | None = None
     for asset in crawl.assets(doc):
         if asset["href"].endswith("partitions.json"):
             try:
                 manifest = crawl.load_manifest(join_href(url, asset["href"]))
-            except DafabError:  # a missing or broken manifest: counts unknown
+            except DafabError as e:  # a missing or broken manifest: counts unknown
+                warnings.append(f"collection {doc.get('id')!r}: items not counted: {e}")
                 manifest = None
     extent: dict[str, Any] = doc["extent"] if isinstance(doc.get("extent"), dict) else {}
     return CollectionInfo(

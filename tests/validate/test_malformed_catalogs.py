@@ -75,3 +75,24 @@ def test_a_broken_manifest_is_a_problem_naming_it(sample: Path, tmp_path: Path) 
     assert any(f"{manifest}: not a partitions manifest" in m for m in messages), messages
     with pytest.raises(DafabError, match="not a partitions manifest"):
         list(dafab_static.search(str(root)))
+
+
+def test_info_names_what_it_could_not_read_and_describes_the_rest(
+    sample: Path, tmp_path: Path
+) -> None:
+    """A collection's broken manifest said only 'no partitions manifest', with no warning;
+    one broken child link made info fail as a whole."""
+    root = tmp_path / "cat"
+    shutil.copytree(sample, root)
+    manifest = _edit(root, "index/sentinel-2-l2a/_partitions.json", lambda doc: [doc])
+    catalog = json.loads((root / "catalog.json").read_text())
+    catalog["links"].append({"rel": "child", "href": "./missing/catalog.json"})
+    (root / "catalog.json").write_text(json.dumps(catalog))
+    described = dafab_static.info(str(root))
+    assert len(described.collections) == len(dafab_static.info(str(sample)).collections)
+    broken, missing = sorted(described.warnings)
+    assert broken.startswith("child link of ") and "missing/catalog.json" in broken
+    assert missing.startswith("collection 'sentinel-2-l2a': items not counted: ")
+    assert str(manifest) in missing
+    assert "  warning: collection 'sentinel-2-l2a'" in described.text()
+    assert described.to_dict()["warnings"] == described.warnings
