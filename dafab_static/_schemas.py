@@ -290,7 +290,7 @@ class SchemaRegistry:
             rule = f"{located[0]}#{located[1]}/{error.validator}"
         else:  # a metaschema bundled with jsonschema, not a vendored file
             rule = f"{url}#/" + "/".join(map(str, error.absolute_schema_path))
-        return Finding(json_path(path), rule, one_line(str(error.message)))
+        return Finding(json_path(path), rule, one_line(_plain(error, rule)))
 
     def locate(self, subschema: object) -> tuple[str, str] | None:
         """The (URL, JSON pointer) of a subschema object from a jsonschema error, if vendored."""
@@ -300,6 +300,18 @@ class SchemaRegistry:
                 _index_nodes(doc, url, "", index)
             self._index = index
         return self._index.get(id(subschema))
+
+
+def _plain(error: jsonschema.ValidationError, rule: str) -> str:
+    """jsonschema's message, or plain words where the schema says it by negation: STAC
+    1.1's item schema forbids ``collection`` without a collection link through
+    ``"not": {}``, which jsonschema words as "'x' should not be valid under {}"."""
+    if error.validator == "not" and rule.endswith("/properties/collection/not"):
+        return (
+            f"collection {error.instance!r} is set, but no link has rel 'collection': STAC "
+            "1.1 allows the field only beside that link"
+        )
+    return str(error.message)
 
 
 def _refuse_retrieve(uri: str) -> referencing.Resource[Any]:

@@ -30,6 +30,7 @@ from dafab_static.errors import DafabError, InputError, StorageError
 from dafab_static.extent_check import ExtentCheck
 from dafab_static.layout import PIPELINE_ITEMS
 from dafab_static.options import path_argument
+from dafab_static.report import counted
 from dafab_static.storage import join_href, read_url
 from dafab_static.validator import Problem, Validator, shared_validator
 
@@ -67,8 +68,9 @@ class ValidationReport:
         """One line: verdict, root, objects by type, errors and warnings."""
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.counts.items())) or "none"
         return (
-            f"{'valid' if self.ok else 'INVALID'}: {self.root}: {self.objects_checked} "
-            f"objects ({kinds}), {len(self.errors)} errors, {len(self.warnings)} warnings"
+            f"{'valid' if self.ok else 'INVALID'}: {self.root}: "
+            f"{counted(self.objects_checked, 'object')} ({kinds}), "
+            f"{counted(len(self.errors), 'error')}, {counted(len(self.warnings), 'warning')}"
         )
 
     def to_dict(self) -> dict[str, Any]:

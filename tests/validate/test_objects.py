@@ -370,3 +370,16 @@ def test_a_polygon_ring_that_is_not_closed_is_an_error(validator: Validator) -> 
         problem = only([p for p in problems if p.rule == "dafab:closed-ring"])
         assert problem.json_path == path, geometry["type"]
         assert problem.severity == "error" and "RFC 7946 3.1.6" in problem.message
+
+
+def test_a_collection_id_without_a_collection_link_is_said_plainly(validator: Validator) -> None:
+    """STAC 1.1 forbids it through a "not": {} in its schema, which jsonschema words as
+    "'gen' should not be valid under {}"; and a report of one object said "1 objects"."""
+    from tests.builds.generate import item
+
+    problem = only(validator.validate(item(1), href="a.json"))
+    assert problem.json_path == "$.collection"
+    assert problem.message == (
+        "collection 'gen' is set, but no link has rel 'collection': STAC 1.1 allows the field "
+        "only beside that link"
+    )
