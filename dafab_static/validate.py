@@ -167,14 +167,18 @@ class _Crawl:
             self.extents.collection(href, obj)
         if kind == "Item" and isinstance(obj.get("id"), str):
             collection = obj.get("collection")
-            parent = link.parent if link else "nothing"
-            scope = collection if isinstance(collection, str) else f"(none, under {parent})"
+            parent = link.parent if link else ""
+            scope = collection if isinstance(collection, str) else f"\0{parent}"
             first = self.ids.setdefault((scope, obj["id"]), href)
             if first != href:
                 # A warning: STAC says an id SHOULD be unique within its Collection, not MUST
                 # (the spec's own example collection reuses one id for three items, and
                 # stac-validator passes it). `build` refuses duplicates: they would share a path.
-                message = f"item id {obj['id']!r} is also used by {first} in collection {scope}"
+                if isinstance(collection, str):
+                    among = f"in collection {collection!r}"
+                else:
+                    among = "among items without a collection" + (f" under {parent}" * bool(parent))
+                message = f"item id {obj['id']!r} is also used by {first} {among}"
                 self.problems.append(
                     Problem(href, "$.id", "dafab:unique-id", message, severity="warning")
                 )

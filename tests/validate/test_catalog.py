@@ -352,3 +352,18 @@ def test_an_item_link_to_a_catalog_and_a_file_url_root_with_escapes(tmp_path: Pa
     report = validate(dest.as_uri())  # percent-encoded, as RFC 8089 file URLs are
     assert [p.rule for p in report.problems] == ["dafab:link-target"]
     assert "a Catalog: item links lead to Items" in report.problems[0].message
+
+
+def test_an_id_used_twice_among_items_without_a_collection_is_said_plainly(
+    tmp_path: Path,
+) -> None:
+    """It said "in collection (none, under nothing)"."""
+    from tests.builds.generate import item, write_ndjson
+
+    one = item(1)
+    del one["collection"]
+    source = write_ndjson(tmp_path / "twice.ndjson", [one, one])
+    (problem,) = validate(str(source)).problems
+    assert problem.message == (
+        f"item id 'gen-0000001' is also used by {source}:1 among items without a collection"
+    )
