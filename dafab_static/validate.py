@@ -101,7 +101,8 @@ def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> 
     crawl = _Crawl(shared_validator(), recursive, _origin(root))
     for href, obj, unparsed in documents:
         if unparsed is not None:
-            crawl.problems.append(Problem(href, "$", "dafab:json", str(unparsed)))
+            message = str(unparsed).removeprefix(f"{href}: ")  # the href leads the line
+            crawl.problems.append(Problem(href, "$", "dafab:json", message))
         else:
             crawl.visit(href, obj, None)
     pool = ThreadPoolExecutor(_FETCH_THREADS)
@@ -208,7 +209,8 @@ class _Crawl:
             message = f"{link.rel} link: {error}"
             self.problems.append(Problem(link.parent, where, "dafab:readable", message))
         else:
-            self.problems.append(Problem(link.target, "$", "dafab:json", str(error)))
+            message = str(error).removeprefix(f"{link.target}: ")  # the href leads the line
+            self.problems.append(Problem(link.target, "$", "dafab:json", message))
 
     def _links(
         self, href: str, obj: Mapping[str, Any], ancestors: tuple[str, ...]

@@ -221,6 +221,8 @@ def test_files_of_items_are_validated_item_by_item(tmp_path: Path) -> None:
     assert sorted((p.href.rsplit("/", 1)[1], p.rule) for p in report.errors)[0] == (
         "items.ndjson:2", "dafab:json",
     )  # fmt: skip
+    unparsed = next(p for p in report.errors if p.rule == "dafab:json")
+    assert unparsed.message.startswith("not JSON (")  # the href is said once, before it
     assert any(p.href.endswith("items.ndjson:3") and p.json_path == "$.properties.gsd"
                for p in report.errors)  # fmt: skip
     write_json(tmp_path / "fc.json", {"type": "FeatureCollection", "features": [good, bad]})
