@@ -346,7 +346,23 @@ def _read_checkpoint(name: str, model_dir: str | os.PathLike[str] | None) -> obj
     except InputError:
         raise
     except Exception as exc:
+        if _fetch_failure(exc):  # the file never arrived, or is not the one its name promises
+            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise InputError(f"{name}: cannot load weights: {detail}") from exc
         raise InputError(f"{name}: not a PyTorch checkpoint ({_load_failure(exc)})") from exc
+
+
+def _fetch_failure(exc: Exception) -> bool:
+    """Whether ``torch.hub`` failed to fetch the file (unreachable, missing) or found its
+    hash wrong, rather than to read a checkpoint out of it."""
+    import pickle
+    import urllib.error
+
+    if isinstance(exc, urllib.error.URLError):
+        return True
+    if isinstance(exc, RuntimeError) and "invalid hash value" in str(exc):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, pickle.UnpicklingError)
 
 
 def _load_failure(exc: Exception) -> str:
