@@ -122,12 +122,21 @@ def _mixed(
         return path, [kinds]
     if kinds == {"object"}:
         for key in sorted({key for value in values if value for key in value}):
+            if _not_a_column(path, key):
+                continue
             found = _mixed([v[key] for v in values if v and key in v], (*path, key))
             if found is not None:
                 return found
     elif kinds == {"array"}:
         return _mixed([e for value in values for e in value], (*path, "[]"))
     return None
+
+
+def _not_a_column(path: tuple[str, ...], key: str) -> bool:
+    """Members stored otherwise than as JSON-typed columns: geometries become WKB (a
+    Polygon's and a MultiPolygon's coordinates nest to different depths, and one binary
+    column holds both), and ``bbox``, whose 2-D/3-D clash :func:`_shared_clash` checks."""
+    return key == "proj:geometry" or (not path and key in ("geometry", "bbox"))
 
 
 def _kinds_at(value: Any, path: tuple[str, ...]) -> set[str]:

@@ -345,3 +345,18 @@ def test_what_one_index_file_cannot_hold_is_set_aside_in_one_line(
     assert strict.returncode == 1 and "Traceback" not in strict.stderr
     assert strict.stderr.startswith(f"error: {src}: item 'gen-0000002': {message}")
     assert not (tmp_path / "strict").exists()
+
+
+def test_a_multipolygon_beside_polygons_is_no_type_clash(tmp_path: Path) -> None:
+    """Geometries are WKB in the index: a MultiPolygon's coordinates nesting deeper than a
+    Polygon's is no clash, and an item split at the antimeridian was set aside with the
+    one whose nodata really clashed."""
+    a, b, c = item(1), item(2), item(3)
+    for it in (a, b, c):
+        it["assets"]["data"]["raster:bands"] = [{"nodata": 0}]
+    b["assets"]["data"]["raster:bands"] = [{"nodata": "nan"}]
+    c["geometry"] = {"type": "MultiPolygon", "coordinates": [c["geometry"]["coordinates"]]}
+    src = write_ndjson(tmp_path / "a.ndjson", [a, b, c])
+    report = dafab_static.build([str(src)], str(tmp_path / "cat"))
+    assert report.items == 2 and len(report.skipped) == 1, report.skipped
+    assert "item 'gen-0000002': assets.data.raster:bands[].nodata" in report.skipped[0]
