@@ -96,8 +96,8 @@ def check_id(
 def segment(value: str) -> str:
     """Encode an id as one safe path segment: reversible percent-encoding, length-capped.
 
-    Unreserved URL characters stay as they are; everything else (spaces, ``#``, ``?``,
-    ``%``, non-ASCII) becomes ``%XX`` of its UTF-8 bytes. Ids too long for a file name keep
+    Unreserved URL characters but ``~`` stay as they are; everything else (spaces, ``#``,
+    ``?``, ``%``, ``~``, non-ASCII) becomes ``%XX`` of its UTF-8 bytes. Ids too long for a file name keep
     a readable prefix plus a hash of the whole id, so distinct ids stay distinct; so does
     ``catalog`` in any case, the name of the catalogs the tree already has in each folder.
 
@@ -105,7 +105,9 @@ def segment(value: str) -> str:
         >>> segment("my item #1")
         'my%20item%20%231'
     """
-    encoded = quote(value, safe="-_.~+=,@")
+    # "~" is escaped too (quote() never does): it marks the hash suffix below, and an id
+    # spelled like another's coded form ("catalog~652f...") took that one's path.
+    encoded = quote(value, safe="-_.+=,@").replace("~", "%7E")
     if encoded.lower() == _CATALOG:
         # An item or a collection called "catalog" would overwrite the catalog.json beside
         # it (and "Catalog" would on a case-insensitive disk): it takes the hash suffix too.

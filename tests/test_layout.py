@@ -46,6 +46,16 @@ def test_segment_caps_long_ids_and_keeps_them_distinct() -> None:
     assert len(head.split("%")[-1]) == 2
 
 
+@pytest.mark.parametrize("coded", ["catalog", "x" * 300])
+def test_an_id_spelled_like_another_ids_coded_form_keeps_its_own_path(coded: str) -> None:
+    """A capped or renamed id ends in "~" and a hash; an id spelled exactly so took the
+    same path, and one item (or collection) overwrote the other."""
+    spelled = layout.segment(coded)
+    assert "~" in spelled
+    assert layout.segment(spelled) != spelled
+    assert layout.segment("a~b") == "a%7Eb"
+
+
 def test_href_is_relative_and_escapes_percent() -> None:
     assert layout.href("sensors/p/c.json", "catalog.json") == "../../catalog.json"
     assert layout.href("a/catalog.json", "a/x%20y.json") == "x%2520y.json"
