@@ -97,9 +97,10 @@ def segment(value: str) -> str:
     """Encode an id as one safe path segment: reversible percent-encoding, length-capped.
 
     Unreserved URL characters but ``~`` stay as they are; everything else (spaces, ``#``,
-    ``?``, ``%``, ``~``, non-ASCII) becomes ``%XX`` of its UTF-8 bytes. Ids too long for a file name keep
-    a readable prefix plus a hash of the whole id, so distinct ids stay distinct; so does
-    ``catalog`` in any case, the name of the catalogs the tree already has in each folder.
+    ``?``, ``%``, ``~``, non-ASCII) becomes ``%XX`` of its UTF-8 bytes. Ids too long for a
+    file name keep a readable prefix plus ``~`` and a hash of the whole id, so distinct ids
+    stay distinct; so does ``catalog`` in any case, the name of the catalogs the tree already
+    has in each folder.
 
     Example:
         >>> segment("my item #1")
