@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ class Intake:
 
         run = self.run
         for path in run.opts.collections:
-            self.given_collection(_read_collection(path), path)
+            self.given_collection(_read_collection(path, run.notice), path)
         count = 0
         # Without a pipeline, items can be checked and spooled where they are read: by the
         # processes that read a large file (ingest.striped), which then send packed batches.
@@ -155,7 +155,11 @@ class Intake:
         return RELEASE_HREF + path
 
 
-def _read_collection(path: str) -> dict[str, Any]:
+def _read_collection(path: str, on_notice: Callable[[str], None]) -> dict[str, Any]:
+    """A ``--collection-json`` file, conformed as a Collection read from a source is (its
+    relative links and assets were published unchanged, pointing nowhere)."""
+    from dafab_static.ingest.stac import conform_collection
+
     try:
         doc = orjson.loads(Path(path).read_bytes())
     except OSError as e:
@@ -164,4 +168,4 @@ def _read_collection(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: not JSON ({e})") from None
     if not isinstance(doc, dict) or doc.get("type") != "Collection":
         raise InputError(f"{path}: not a STAC Collection (type must be 'Collection')")
-    return doc
+    return conform_collection(doc, os.path.abspath(path), on_notice)

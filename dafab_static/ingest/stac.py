@@ -350,11 +350,27 @@ class Reader:
 
     def collection(self, data: dict[str, Any], loc: str) -> Record | None:
         try:
-            if not isinstance(data.get("id"), str) or "stac_version" not in data:
-                raise InputError(f"{loc}: not a STAC collection: no 'id' or 'stac_version'")
-            data = upgrade(dict(data), loc, f"collection {data['id']}", self.on_notice)
+            return Record("collection", conform_collection(data, loc, self.on_notice), loc)
         except InputError as error:
             self.on_error(error)
             return None
-        rewrite(data, loc, JSON)
-        return Record("collection", data, loc)
+
+
+def conform_collection(data: dict[str, Any], loc: str, on_notice: OnNotice) -> dict[str, Any]:
+    """A Collection read from ``loc`` (a source, or ``--collection-json``) made ready to
+    publish: checked for the shapes the build relies on, migrated from before 1.0.0, its
+    structural links dropped and relative hrefs made absolute, as items' are.
+
+    Raises:
+        InputError: naming ``loc`` and the member of the wrong shape.
+    """
+    if not isinstance(data.get("id"), str) or "stac_version" not in data:
+        raise InputError(f"{loc}: not a STAC collection: no 'id' or 'stac_version'")
+    links, assets = data.get("links", []), data.get("assets", {})
+    if not isinstance(links, list) or not all(isinstance(link, dict) for link in links):
+        raise InputError(f"{loc}: collection {data['id']!r}: 'links' is not a list of objects")
+    if not isinstance(assets, dict) or not all(isinstance(a, dict) for a in assets.values()):
+        raise InputError(f"{loc}: collection {data['id']!r}: 'assets' is not an object of objects")
+    data = upgrade(dict(data), loc, f"collection {data['id']}", on_notice)
+    rewrite(data, loc, JSON)
+    return data

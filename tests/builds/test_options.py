@@ -83,6 +83,37 @@ def test_collection_json_is_used_and_its_extent_recomputed(tmp_path: Path) -> No
     assert {"rel": "license", "href": "https://example.com/lic"} in doc["links"]
 
 
+def test_a_collection_json_is_read_as_a_source_collection_is(tmp_path: Path) -> None:
+    """Its relative links and assets were published unchanged, pointing at nothing from the
+    tree; as a source they became absolute. Members of the wrong shape ('links' a string)
+    raised AttributeError, a traceback."""
+    from dafab_static.errors import InputError
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "LICENSE.txt").write_text("license")
+    given = {
+        "type": "Collection", "stac_version": "1.1.0", "id": "gen", "description": "d",
+        "license": "other", "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]},
+                                       "temporal": {"interval": [[None, None]]}},
+        "links": [{"rel": "license", "href": "../LICENSE.txt"}],
+        "assets": {"thumb": {"href": "thumb.png", "type": "image/png", "roles": ["thumbnail"]}},
+    }  # fmt: skip
+    path = tmp_path / "sub" / "col.json"
+    path.write_text(json.dumps(given))
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i) for i in range(2)])
+    dest = tmp_path / "cat"
+    options = BuildOptions(collections=(str(path),))
+    assert dafab_static.build([str(src)], str(dest), options=options).ok
+    doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
+    (license_link,) = [link for link in doc["links"] if link["rel"] == "license"]
+    assert license_link["href"] == str(tmp_path / "LICENSE.txt")
+    assert doc["assets"]["thumb"]["href"] == str(tmp_path / "sub" / "thumb.png")
+    for member, value in (("links", "nope"), ("links", [1, 2]), ("assets", "nope")):
+        path.write_text(json.dumps({**given, member: value}))
+        with pytest.raises(InputError, match=rf"^{path}: collection 'gen': '{member}' is not "):
+            dafab_static.build([str(src)], str(tmp_path / "bad"), options=options)
+
+
 def test_a_given_collection_without_items_is_reported_not_published(tmp_path: Path) -> None:
     empty = {
         "type": "Collection", "stac_version": "1.1.0", "id": "nothing-here",
