@@ -27,6 +27,7 @@ import rasterio
 import rasterio.features
 import rasterio.warp
 import shapely
+import shapely.affinity
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.io import MemoryFile
@@ -123,10 +124,27 @@ def to_crs84(region: Geometry, crs: CRS, *, max_segment_length: float | None = N
         # stactools uses) splits the transformed rings where longitude jumps by more than
         # 180 degrees, and gives the same answer on both.
         result = shape(antimeridian.fix_shape(geojson, fix_winding=True))
-    result = shapely.remove_repeated_points(result)
+    result = _into_world(shapely.remove_repeated_points(result))
     if not result.is_valid:
         result = shapely.make_valid(result)
     return _polygonal(result)
+
+
+def _into_world(geometry: Geometry) -> Geometry:
+    """``geometry`` with longitudes past ±180 folded back and split there, and latitudes
+    cut at ±90. A longitude/latitude grid may run on past 180 (a 0..360 world, a scene
+    over the Pacific at 175..185): GDAL's antimeridian cutting left such footprints
+    reaching 185 (rasterio 1.4, GDAL 3.10), which RFC 7946 does not allow, and a search
+    at -178 missed them."""
+    west, south, east, north = geometry.bounds
+    if west >= -180 and east <= 180 and south >= -90 and north <= 90:
+        return geometry
+    pieces = []
+    for shift in (-360.0, 0.0, 360.0):
+        piece = geometry.intersection(shapely.box(-180 - shift, -90, 180 - shift, 90))
+        if not piece.is_empty:
+            pieces.append(shapely.affinity.translate(piece, xoff=shift))
+    return _polygonal(shapely.union_all(pieces))
 
 
 def _wraps_around(geometry: Geometry) -> bool:

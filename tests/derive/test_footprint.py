@@ -159,6 +159,30 @@ def test_antimeridian_cut_into_two_parts() -> None:
 
 
 @pytest.mark.parametrize(
+    ("origin", "parts", "bbox"),
+    [
+        ((175.0, 10.0), 2, [175.0, 8.0, -175.0, 10.0]),  # a lon/lat grid running past 180
+        ((-185.0, 10.0), 2, [175.0, 8.0, -175.0, 10.0]),  # and past -180
+        ((170.0, 95.0), 1, [170.0, 88.0, 180.0, 90.0]),  # and past the pole
+    ],
+)
+def test_a_lon_lat_grid_past_the_world_is_folded_and_split(
+    origin: tuple[float, float], parts: int, bbox: list[float]
+) -> None:
+    """GDAL's cutting left such footprints reaching lon 185 or lat 95 (RFC 7946 allows
+    neither), and a search at -178 missed them."""
+    grid = Affine(0.1, 0, origin[0], 0, -0.1, origin[1])
+    geometry = footprint(np.full((70 if origin[1] > 90 else 20, 100), 255, np.uint8), grid,
+                         CRS.from_epsg(4326))  # fmt: skip
+    assert geometry is not None
+    found = shape(geometry)
+    assert len(getattr(found, "geoms", [found])) == parts and found.is_valid
+    west, south, east, north = found.bounds
+    assert west >= -180 and east <= 180 and south >= -90 and north <= 90
+    assert geometry_bbox(geometry) == pytest.approx(bbox)
+
+
+@pytest.mark.parametrize(
     ("geometry", "bbox"),
     [
         ({"type": "Point", "coordinates": [1.5, 2.0]}, [1.5, 2.0, 1.5, 2.0]),
