@@ -81,7 +81,12 @@ def data_region(
     min_area = max(min_area_fraction * region.area, pixel_area)
     region = _drop_small(region, min_area)
     pixel_size = pixel_area**0.5
-    region = shapely.simplify(region, pixel_size, preserve_topology=True)
+    simplified = shapely.simplify(region, pixel_size, preserve_topology=True)
+    # A region a pixel or two thick has no staircase to smooth: a one-pixel tolerance cut a
+    # lone pixel, or a one-pixel line, into a triangle of half its area. Such a region keeps
+    # its exact outline.
+    if simplified.area >= 0.9 * region.area:
+        region = simplified
     return _polygonal(shapely.make_valid(region))
 
 

@@ -216,3 +216,13 @@ def test_geometry_bbox(geometry: dict[str, object], bbox: list[float]) -> None:
 def test_bbox_of_nothing_is_an_error() -> None:
     with pytest.raises(ValueError, match="no coordinates"):
         geometry_bbox({"type": "MultiPolygon", "coordinates": []})
+
+
+@pytest.mark.parametrize("shape_", [(1, 1), (1, 100), (100, 1)])
+def test_a_region_one_pixel_thick_keeps_its_area(shape_: tuple[int, int]) -> None:
+    """Simplifying with a one-pixel tolerance cut a lone pixel, or a one-pixel line, into
+    a triangle of half its area, and a search at a point inside it found nothing."""
+    grid = Affine(0.001, 0, 10, 0, -0.001, 50)
+    region = data_region(np.full(shape_, 255, np.uint8), grid)
+    assert region is not None
+    assert region.area == pytest.approx(shape_[0] * shape_[1] * 1e-6, rel=1e-9)
