@@ -36,7 +36,12 @@ _RESOLUTION_FOLDER = re.compile(r"R\d{2}m")
 _SAFE_AUXILIARY = frozenset({"QI_DATA", "AUX_DATA", "DATASTRIP", "HTML", "rep_info"})
 # Product metadata in JSON that is not STAC: USGS Landsat Collection 2 MTL files, and the
 # tile and product files of the Sentinel-2 archives on AWS (Earth Search, sentinel-s2-l2a).
-_PRODUCT_JSON = re.compile(r"(_MTL|^tileinfo_metadata|^tileInfo|^productInfo)\.json$")
+# Also the documents a static catalog keeps beside its STAC objects: OGC API queryables
+# (a JSON Schema) and dafab-static's partitions manifests, met when a walk starts inside a
+# published catalog (``build cat/sensors``).
+_PRODUCT_JSON = re.compile(
+    r"(_MTL|^tileinfo_metadata|^tileInfo|^productInfo|^queryables|^_partitions)\.json$"
+)
 
 
 @overload

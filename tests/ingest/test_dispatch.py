@@ -304,13 +304,17 @@ def test_product_metadata_json_beside_bands_is_not_reported(
     tmp_path: Path, rasters: FakeRasters
 ) -> None:
     """A walk passes over the non-STAC JSON that archives ship beside their bands (USGS
-    ``_MTL.json``, Earth Search ``tileinfo_metadata.json``); named explicitly, it is reported."""
+    ``_MTL.json``, Earth Search ``tileinfo_metadata.json``) and that catalogs keep beside
+    their objects (queryables, partitions manifests); named explicitly, it is reported."""
     src = tmp_path / "src"
     scene = "LC09_L2SP_192028_20240918_20240919_02_T1"
     mtl = touch(src / scene / f"{scene}_MTL.json", json.dumps({"LANDSAT_METADATA_FILE": {}}))
     touch(src / scene / f"{scene}_SR_B4.TIF")
     touch(src / "S2B_32TNS_20240710_0_L2A" / "tileinfo_metadata.json", "{}")
     touch(src / "S2B_32TNS_20240710_0_L2A" / "B04.tif")
+    # what a published catalog keeps beside its STAC objects: met by `build cat/sensors`
+    touch(src / "collection" / "queryables.json", json.dumps({"type": "object"}))
+    touch(src / "index" / "_partitions.json", json.dumps({"partitions": []}))
     other = touch(src / "other.json", json.dumps({"foo": 1}))
     records, errors, _ = run([str(src)])
     assert len(records) == 2
