@@ -276,6 +276,9 @@ def _run() -> None:
             sys.exit(0)
         context = getattr(e, "ctx", None)
         hint = f" (see {context.command_path} --help)" if context is not None else ""
+        if "--json" in sys.argv[2:]:  # scripts that read stdout get their answer too
+            published = {"published": False} if sys.argv[1:2] == ["build"] else {}
+            console.print_json(json.dumps({**published, "ok": False, "error": message}))
         say(f"error: {message}{hint}", to=err)
         sys.exit(1)
     except Exception:

@@ -303,6 +303,18 @@ def test_json_on_stdout_when_the_command_fails(tmp_path: Path, command: str) -> 
     assert answer["error"] == run.stderr.removeprefix("error: ").strip()
 
 
+@pytest.mark.parametrize(
+    "args", [["--workers", "abc"], ["--bogus"], ["--max-children"]], ids=["value", "option", "arg"]
+)
+def test_json_on_stdout_when_the_command_line_is_wrong(tmp_path: Path, args: list[str]) -> None:
+    """A mistake Typer itself finds printed only the stderr line under --json."""
+    run = cli("build", str(tmp_path), "--out", str(tmp_path / "o"), "--json", *args)
+    assert run.returncode == 1 and run.stderr.startswith("error: ")
+    answer = json.loads(run.stdout)
+    assert answer["ok"] is False and answer["published"] is False
+    assert run.stderr.startswith(f"error: {answer['error']}")
+
+
 _EXIT_SCRIPT = """
 import atexit, sys
 from dafab_static.cli import main
