@@ -213,7 +213,8 @@ class Assembly:
         # A crawled Collection's own queryables link points at its former API: ours replaces it.
         doc["links"] = [ln for ln in doc["links"] if ln.get("rel") != REL]
         doc["links"].append(self.queryables_link(place.document, queryables_path))
-        self.writer.check([(place.document, doc)], MonthResult(None), fatal=True)
+        self.writer.check([(place.document, doc)], MonthResult(None), fatal=True,
+                          given=run.given_from.get(cid))  # fmt: skip
         run.put(place.document, dumps(doc))
         summaries = stats.summaries()
         # Enums and ranges from what the items hold: a user's Collection keeps its own

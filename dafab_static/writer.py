@@ -305,9 +305,16 @@ class MonthWriter:
         return [pair for i, pair in enumerate(docs) if i not in bad]
 
     def check(
-        self, docs: list[tuple[str, dict[str, Any]]], result: MonthResult, *, fatal: bool
+        self,
+        docs: list[tuple[str, dict[str, Any]]],
+        result: MonthResult,
+        *,
+        fatal: bool,
+        given: str | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Drop (and report) documents that fail the STAC schemas; ours must never fail."""
+        """Drop (and report) documents that fail the STAC schemas; ours must never fail.
+        ``given``: where a user gave what the document is made from (a Collection's JSON),
+        named as the culprit of a failure instead of the tool."""
         if self.validator is None:
             return docs
         problems = self.validator.validate_many(docs)
@@ -317,6 +324,9 @@ class MonthWriter:
         bad: set[str] = set()
         for problem in problems:
             if fatal:
+                if problem.severity == "error" and given is not None:
+                    where = f"{given}: {problem.json_path}: {problem.message} [{problem.rule}]"
+                    raise ValidationError(f"{where} (the Collection given there)")
                 if problem.severity == "error":
                     raise ValidationError(f"internal: generated document failed: {problem}")
                 result.warn(problem.message, str(problem))

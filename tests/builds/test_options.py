@@ -114,6 +114,24 @@ def test_a_collection_json_is_read_as_a_source_collection_is(tmp_path: Path) -> 
             dafab_static.build([str(src)], str(tmp_path / "bad"), options=options)
 
 
+def test_a_given_collection_that_fails_its_schema_is_blamed_on_its_file(tmp_path: Path) -> None:
+    """It said "internal: generated document failed", the tool's fault, for the user's."""
+    from dafab_static.errors import ValidationError
+
+    given = {
+        "type": "Collection", "stac_version": "1.1.0", "id": "gen", "description": "d",
+        "license": 5, "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]},
+                                 "temporal": {"interval": [[None, None]]}}, "links": [],
+    }  # fmt: skip
+    path = tmp_path / "col.json"
+    path.write_text(json.dumps(given))
+    src = write_ndjson(tmp_path / "a.ndjson", [item(1)])
+    options = BuildOptions(collections=(str(path),))
+    with pytest.raises(ValidationError, match=rf"^{path}: \$\.license: 5 is not of type"):
+        dafab_static.build([str(src)], str(tmp_path / "cat"), options=options)
+    assert not (tmp_path / "cat").exists()
+
+
 def test_a_given_collection_without_items_is_reported_not_published(tmp_path: Path) -> None:
     empty = {
         "type": "Collection", "stac_version": "1.1.0", "id": "nothing-here",
