@@ -85,7 +85,12 @@ def build(
         bool, typer.Option("--json", help="Print a machine-readable summary.")
     ] = False,
     max_children: Annotated[
-        int, typer.Option("--max-children", help="Most links one catalog may hold.")
+        int,
+        typer.Option(
+            "--max-children",
+            help="Most items a month's catalog may list; more split it by day, hour, then "
+            "into buckets (years, collections and platforms are not split).",
+        ),
     ] = 2000,
     no_validate: Annotated[
         bool, typer.Option("--no-validate", help="Skip JSON Schema validation.")
