@@ -14,6 +14,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -141,6 +142,7 @@ class MonthWriter:
             path = layout.item_path(place, part, item["id"])
             if self.localized or self.config.derived_assets or self.sources:
                 self.localize(item, path)
+            _file_uris(item)
             doc = item_document(item, path=path, parent=f"{place.folder}/{part}/catalog.json",
                                 collection=place.document, linker=self.linker)  # fmt: skip
             docs.append((path, doc))
@@ -340,6 +342,17 @@ class MonthWriter:
             bad.add(problem.href)
             result.rejected.append(line)
         return [(p, d) for p, d in docs if p not in bad]
+
+
+def _file_uris(item: dict[str, Any]) -> None:
+    """Local absolute paths in hrefs (a source file's ``via`` link, a raster's asset) as
+    ``file://`` URIs. A bare ``/data/x.tif`` is a relative reference (RFC 3986 4.2): a client
+    resolves it against the document's URL, ``https://host/data/x.tif``, a file the host
+    does not serve; ``file:///data/x.tif`` says what it is."""
+    for target in (*item.get("assets", {}).values(), *item.get("links", ())):
+        href = target.get("href") if isinstance(target, dict) else None
+        if isinstance(href, str) and href.startswith("/") and not href.startswith("//"):
+            target["href"] = Path(href).as_uri()
 
 
 def _named(problem: Any, item: dict[str, Any] | None) -> str:

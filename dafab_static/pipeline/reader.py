@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
@@ -269,7 +270,8 @@ def _windows(
 
 def _open(href: str, item_id: str, rasterio: Any) -> Any:
     try:
-        return rasterio.open(href.removeprefix("file://"))
+        return rasterio.open(unquote(href.removeprefix("file://")) if href.startswith("file://")
+                             else href)  # fmt: skip
     except rasterio.errors.RasterioIOError as e:
         raise InputError(f"item {item_id!r}: cannot read {href} ({e})") from None
 

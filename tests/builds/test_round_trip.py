@@ -304,3 +304,28 @@ def test_foreign_top_level_members_stay_in_the_json_and_out_of_the_index(
     (row,) = to_items(pq.read_table(_files(dest, "gen")[0]).to_batches()[0])
     assert "title" not in row and row["properties"]["title"] == "item title"
     assert dafab_static.validate(str(dest)).ok
+
+
+def test_local_paths_are_published_as_file_uris(tmp_path: Path) -> None:
+    """A bare '/data/x.ndjson' is a relative reference: with --base-url a client resolved
+    the source's via link to https://host/data/x.ndjson. Published as file:// URIs, they
+    still name the files, spaces and all."""
+    from urllib.parse import unquote, urlsplit
+
+    folder = tmp_path / "in put"
+    folder.mkdir()
+    local = item(1)
+    local["assets"]["data"]["href"] = str(folder / "scene 1.tif")
+    source = write_ndjson(folder / "items.ndjson", [local])
+    dest = tmp_path / "cat"
+    options = dafab_static.BuildOptions(base_url="https://example.com/stac")
+    assert dafab_static.build([str(source)], str(dest), options=options).ok
+    (tree,) = [d for d in crawl((dest / "catalog.json").as_uri(), file_reader).values()
+               if d["type"] == "Feature"]  # fmt: skip
+    (via,) = [link for link in tree["links"] if link["rel"] == "via"]
+    assert via["href"] == source.as_uri()
+    asset = tree["assets"]["data"]["href"]
+    assert asset.startswith("file:///") and unquote(urlsplit(asset).path) == str(
+        folder / "scene 1.tif"
+    )
+    assert dafab_static.validate(str(dest)).ok
