@@ -372,5 +372,18 @@ def conform_collection(data: dict[str, Any], loc: str, on_notice: OnNotice) -> d
     if not isinstance(assets, dict) or not all(isinstance(a, dict) for a in assets.values()):
         raise InputError(f"{loc}: collection {data['id']!r}: 'assets' is not an object of objects")
     data = upgrade(dict(data), loc, f"collection {data['id']}", on_notice)
+    if _built_here(assets):
+        # Read back from a catalog this tool built (`build cat new.ndjson --out cat`): its
+        # summaries were computed from the items then, not given, and would go stale.
+        data.pop("summaries", None)
     rewrite(data, loc, JSON)
     return data
+
+
+def _built_here(assets: dict[str, Any]) -> bool:
+    """Whether a Collection's assets are those a dafab-static build gives it: a
+    ``collection-mirror`` index and its ``_partitions.json`` manifest."""
+    roles = [a.get("roles") for a in assets.values()]
+    hrefs = [str(a.get("href", "")) for a in assets.values()]
+    mirrored = any(isinstance(r, list) and "collection-mirror" in r for r in roles)
+    return mirrored and any(h.endswith("/_partitions.json") for h in hrefs)

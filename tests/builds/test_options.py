@@ -264,3 +264,18 @@ def test_a_collection_defined_twice_is_said(tmp_path: Path) -> None:
     ]
     doc = json.loads((tmp_path / "cat" / "sensors" / "sentinel-2" / "gen.json").read_text())
     assert doc["description"] == "First."
+
+
+def test_a_rebuild_in_place_recomputes_the_summaries_it_made(tmp_path: Path) -> None:
+    """`build cat new.ndjson --out cat` read the Collection it had published, summaries
+    and all, as if a user had given them: new items' platform and gsd were never listed."""
+    first = write_ndjson(tmp_path / "a.ndjson", [item(i) for i in range(3)])
+    newer = item(7)
+    newer["properties"].update(platform="sentinel-2b", gsd=20)
+    dest = tmp_path / "cat"
+    assert dafab_static.build([str(first)], str(dest)).ok
+    more = write_ndjson(tmp_path / "b.ndjson", [newer])
+    assert dafab_static.build([str(dest), str(more)], str(dest)).ok
+    doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
+    assert doc["summaries"]["platform"] == ["sentinel-2a", "sentinel-2b"]
+    assert doc["summaries"]["gsd"] == [20]
