@@ -69,6 +69,12 @@ class Validator:
         if obj.get("type") == "Feature" and isinstance(obj.get("geometry"), Mapping):
             for where in _open_rings(obj["geometry"], "$.geometry"):
                 problems.append(Problem(href, where, "dafab:closed-ring", _OPEN_RING))
+            if (stray := _off_the_world(obj["geometry"].get("coordinates"))) is not None:
+                message = (f"position {stray} is not a longitude in [-180, 180] and a latitude "
+                           "in [-90, 90] (RFC 7946 3.1.1, 3.1.9: cross the antimeridian by "
+                           "splitting)")  # fmt: skip
+                problems.append(Problem(href, "$.geometry", "dafab:position-range", message,
+                                        "warning"))  # fmt: skip
         extensions = obj.get("stac_extensions")
         for i, url in enumerate(extensions if isinstance(extensions, list) else ()):
             if not isinstance(url, str):  # the core schema reports it; a list is no key
@@ -165,3 +171,21 @@ def _open_rings(geometry: Mapping[str, Any], path: str) -> Iterator[str]:
         for j, ring in enumerate(rings if isinstance(rings, list) else ()):
             if isinstance(ring, list) and len(ring) > 1 and ring[0] != ring[-1]:
                 yield f"{where}[{j}]"
+
+
+def _off_the_world(coordinates: Any) -> list[Any] | None:
+    """A position outside longitude [-180, 180] or latitude [-90, 90], or None."""
+    stack = [coordinates]
+    while stack:
+        value = stack.pop()
+        if not isinstance(value, list) or not value:
+            continue
+        if isinstance(value[0], list):
+            stack.extend(value)
+        elif (
+            len(value) >= 2
+            and all(isinstance(v, (int, float)) for v in value[:2])
+            and not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90)
+        ):
+            return value
+    return None

@@ -383,3 +383,18 @@ def test_a_collection_id_without_a_collection_link_is_said_plainly(validator: Va
         "collection 'gen' is set, but no link has rel 'collection': STAC 1.1 allows the field "
         "only beside that link"
     )
+
+
+def test_a_position_off_the_world_is_a_warning(validator: Validator) -> None:
+    """Longitude 185 (a footprint that ran on past the antimeridian) passed every schema."""
+    from tests.builds.generate import item
+
+    broad = item(1)
+    del broad["collection"]
+    broad["geometry"] = {"type": "Polygon", "coordinates": [
+        [[175.0, 8.0], [185.0, 8.0], [185.0, 10.0], [175.0, 10.0], [175.0, 8.0]]]}  # fmt: skip
+    broad["bbox"] = [175.0, 8.0, 185.0, 10.0]
+    problem = only([p for p in validator.validate(broad) if p.rule == "dafab:position-range"])
+    assert problem.severity == "warning" and "position [185.0, " in problem.message
+    inside = item(2)
+    assert not [p for p in validator.validate(inside) if p.rule == "dafab:position-range"]
