@@ -24,7 +24,7 @@ from dafab_static.queryables import (
     merge_queryables,
     queryables_for_schema,
 )
-from dafab_static.tree import catalog_document, collection_document, dumps
+from dafab_static.tree import catalog_document, collection_document, dumps, file_uris
 from dafab_static.workers import Workers
 from dafab_static.writer import (
     MonthJob,
@@ -207,6 +207,7 @@ class Assembly:
                              f"{cid} items of {year}", children=years[folder])  # fmt: skip
             year_children.append((f"{folder}/catalog.json", year))
         doc = make_collection(stats, given=run.given.get(cid), assets=self.index_assets(place))
+        file_uris(doc)
         doc = collection_document(doc, path=place.document, parent=f"{place.branch}/catalog.json",
                                   children=year_children, linker=self.writer.linker)  # fmt: skip
         queryables_path = collection_path(place.folder)

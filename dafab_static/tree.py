@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -114,3 +115,15 @@ def collection_document(
     links += [linker.link("child", path, c, title=t) for c, t in children]
     doc["links"] = links + own
     return doc
+
+
+def file_uris(doc: dict[str, Any]) -> None:
+    """Local absolute paths in an Item's or Collection's hrefs (a source file's ``via``
+    link, a raster's asset, a user Collection's license) as ``file://`` URIs. A bare
+    ``/data/x.tif`` is a relative reference (RFC 3986 4.2): a client resolves it against
+    the document's URL, ``https://host/data/x.tif``, a file the host does not serve;
+    ``file:///data/x.tif`` says what it is."""
+    for target in (*doc.get("assets", {}).values(), *doc.get("links", ())):
+        href = target.get("href") if isinstance(target, dict) else None
+        if isinstance(href, str) and href.startswith("/") and not href.startswith("//"):
+            target["href"] = Path(href).as_uri()

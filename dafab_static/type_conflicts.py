@@ -79,7 +79,7 @@ def _own_clash(item: dict[str, Any]) -> str | None:
         return None
     path, kinds = found
     both = _said(" and ".join(sorted({k for ks in kinds for k in ks})))
-    return f"{_name(path)} holds {both}; one Parquet column cannot hold both"
+    return f"{_name(path)} holds {both}; one Parquet column holds one type"
 
 
 def _shared_clash(items: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], dict[int, str]] | None:

@@ -26,7 +26,7 @@ from dafab_static.collections import CollectionStats
 from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
 from dafab_static.spool import parse_time, read_month, time_key
-from dafab_static.tree import Linker, catalog_document, dumps, item_document
+from dafab_static.tree import Linker, catalog_document, dumps, file_uris, item_document
 
 #: Spooled items point at files a pipeline put in the release as ``release:<layout path>``;
 #: the writer turns that into a path relative to the item once the item's path is known.
@@ -142,7 +142,7 @@ class MonthWriter:
             path = layout.item_path(place, part, item["id"])
             if self.localized or self.config.derived_assets or self.sources:
                 self.localize(item, path)
-            _file_uris(item)
+            file_uris(item)
             doc = item_document(item, path=path, parent=f"{place.folder}/{part}/catalog.json",
                                 collection=place.document, linker=self.linker)  # fmt: skip
             docs.append((path, doc))
@@ -344,17 +344,6 @@ class MonthWriter:
         return [(p, d) for p, d in docs if p not in bad]
 
 
-def _file_uris(item: dict[str, Any]) -> None:
-    """Local absolute paths in hrefs (a source file's ``via`` link, a raster's asset) as
-    ``file://`` URIs. A bare ``/data/x.tif`` is a relative reference (RFC 3986 4.2): a client
-    resolves it against the document's URL, ``https://host/data/x.tif``, a file the host
-    does not serve; ``file:///data/x.tif`` says what it is."""
-    for target in (*item.get("assets", {}).values(), *item.get("links", ())):
-        href = target.get("href") if isinstance(target, dict) else None
-        if isinstance(href, str) and href.startswith("/") and not href.startswith("//"):
-            target["href"] = Path(href).as_uri()
-
-
 def _named(problem: Any, item: dict[str, Any] | None) -> str:
     """A problem with an input item, said of that item where it came from.
 
@@ -387,7 +376,6 @@ def embed(release: Release, folder: str, prefix: str) -> tuple[tuple[str, str], 
     Returns:
         ``(absolute local path, layout path)`` pairs for :meth:`MonthWriter.localize`.
     """
-    from pathlib import Path
 
     base = Path(os.path.abspath(folder))
     pairs = []

@@ -310,7 +310,7 @@ def test_a_build_whose_every_item_fails_validation_publishes_nothing(tmp_path: P
         ("uint64", "properties.count holds an integer beyond the 64 bits Parquet holds"),
         ("nodata", "assets.data.raster:bands[].nodata is text here and a number in 2 other"),
         ("own", "assets.data.raster:bands[].nodata holds a number and text; one Parquet"),
-        ("list", "properties.qa:mixed[] holds a number and text; one Parquet column"),
+        ("list", "properties.qa:mixed[] holds a number and text; one Parquet column holds"),
     ],
 )
 def test_what_one_index_file_cannot_hold_is_set_aside_in_one_line(

@@ -106,8 +106,8 @@ def test_a_collection_json_is_read_as_a_source_collection_is(tmp_path: Path) -> 
     assert dafab_static.build([str(src)], str(dest), options=options).ok
     doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
     (license_link,) = [link for link in doc["links"] if link["rel"] == "license"]
-    assert license_link["href"] == str(tmp_path / "LICENSE.txt")
-    assert doc["assets"]["thumb"]["href"] == str(tmp_path / "sub" / "thumb.png")
+    assert license_link["href"] == (tmp_path / "LICENSE.txt").as_uri()  # RFC 8089
+    assert doc["assets"]["thumb"]["href"] == (tmp_path / "sub" / "thumb.png").as_uri()
     for member, value in (("links", "nope"), ("links", [1, 2]), ("assets", "nope")):
         path.write_text(json.dumps({**given, member: value}))
         with pytest.raises(InputError, match=rf"^{path}: collection 'gen': '{member}' is not "):
