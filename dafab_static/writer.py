@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,7 +323,8 @@ class MonthWriter:
         if not problems:
             return docs
         by_path = dict(docs)
-        bad: set[str] = set()
+        bad: dict[str, int] = {}  # path -> its position in result.rejected
+        more: Counter[str] = Counter()
         for problem in problems:
             if fatal:
                 if problem.severity == "error" and given is not None:
@@ -339,8 +340,13 @@ class MonthWriter:
                 continue
             if self.config.strict:
                 raise ValidationError(line)
-            bad.add(problem.href)
+            if problem.href in bad:  # one skipped input, one line: its other problems counted
+                more[problem.href] += 1
+                continue
+            bad[problem.href] = len(result.rejected)
             result.rejected.append(line)
+        for path, n in more.items():
+            result.rejected[bad[path]] += f" (and {n} more problem{'s' * (n > 1)})"
         return [(p, d) for p, d in docs if p not in bad]
 
 
