@@ -163,9 +163,7 @@ def test_strict_names_the_input_of_an_item_that_fails_its_schemas(
     """Schema validation runs on the written document, but the error names the file the
     item was read from: the document's path is never published."""
     source = bad_sources["schema"]
-    with pytest.raises(
-        ValidationError, match=rf"^{source}: item 'gen-0000014': \$\.properties\."
-    ):
+    with pytest.raises(ValidationError, match=rf"^{source}: item 'gen-0000014': \$\.properties\."):
         dafab_static.build([str(source)], str(tmp_path / "cat"), options=BuildOptions(strict=True))
 
 
