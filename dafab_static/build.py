@@ -82,13 +82,21 @@ def build(
     spool_dir = Path(tempfile.mkdtemp(prefix="dafab-spool-"))
     try:
         with _sample_sources(sample) as sample_folder:
-            localized = embed(release, sample_folder.path, "sample") if sample_folder.path else ()
-            from dafab_static.ingest import pipeline_folder
+            localized: tuple[tuple[str, str], ...] = ()
+            if sample_folder.path:
+                localized = embed(release, sample_folder.path, layout.SAMPLE_FILES)
+            from dafab_static.ingest import built_catalog, pipeline_folder
 
             for folder in filter(None, map(pipeline_folder, sources)):
                 # Its masks, thumbnails and embeddings are published with its items.
                 assets = folder / layout.DERIVED_ASSETS
                 localized += embed(release, str(assets), layout.DERIVED_ASSETS)
+            for folder in filter(None, map(built_catalog, sources)):
+                # A catalog read back (`build cat --out cat`): the files it carries go along,
+                # or its items' links to them would point into the catalog being replaced.
+                for prefix in (layout.DERIVED_ASSETS, layout.SAMPLE_FILES):
+                    if (folder / prefix).is_dir():
+                        localized += embed(release, str(folder / prefix), prefix)
             report.objects += len(localized)  # copied into the release: counted as written
             report.bytes += sum(os.path.getsize(path) for path, _ in localized)
             run = BuildRun(opts, release, report, Spool(spool_dir), progress or _quiet)

@@ -311,6 +311,8 @@ def index_path(place: CollectionPlace, year: int, month: int) -> str:
 
 #: Folder, under the catalog root, of the files pipelines derive from each item.
 DERIVED_ASSETS = "assets"
+#: Folder of a catalog holding the bundled sample's files (its rasters, its hub items).
+SAMPLE_FILES = "sample"
 #: What ``pipeline run`` writes in its folder: the items, and a marker saying what made them
 #: (a build then reads the folder as its items, and publishes its ``assets/`` with them).
 PIPELINE_ITEMS = "items.ndjson"

@@ -308,6 +308,16 @@ def pipeline_folder(source: str) -> Path | None:
     return folder if (folder / layout.PIPELINE_MARKER).is_file() else None
 
 
+def built_catalog(source: str) -> Path | None:
+    """The local catalog that dafab-static built and ``source`` names, as its folder or its
+    ``catalog.json`` (its release marker beside the root); None for anything else."""
+    if is_url(source):
+        return None
+    path = Path(location(source))
+    folder = path.parent if path.name == layout.ROOT else path
+    return folder if (folder / layout.RELEASE_MARKER).is_file() else None
+
+
 def _expected() -> str:
     rasters = ", ".join(sorted(_rasters().RASTER_SUFFIXES))
     return f"a raster ({rasters}) or STAC ({', '.join(stac.STAC_SUFFIXES)})"

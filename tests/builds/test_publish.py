@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -473,3 +474,31 @@ def test_a_previous_catalog_that_cannot_be_deleted_is_reported(tmp_path: Path) -
     finally:
         for folder, _, _ in os.walk(tmp_path):
             os.chmod(folder, 0o755)
+
+
+def test_a_rebuild_in_place_keeps_the_files_its_items_link(tmp_path: Path) -> None:
+    """`build cat --out cat` (as the README offers) read the items back with links to the
+    sample's rasters and the pipeline's masks inside cat/, then replaced cat/: every local
+    asset link pointed at a deleted file, and validate did not notice."""
+    from urllib.parse import unquote, urlsplit
+
+    dest = tmp_path / "cat"
+    recipe = str(Path(__file__).resolve().parents[2] / "pipelines" / "default.toml")
+    assert dafab_static.build([], str(dest), sample=True,
+                              options=BuildOptions(pipeline=recipe, quiet=True)).ok  # fmt: skip
+    before = len([p for p in dest.rglob("*") if p.is_file()])
+    assert dafab_static.build([str(dest)], str(dest)).ok
+    assert len([p for p in dest.rglob("*") if p.is_file()]) == before
+    linked = 0
+    for path in dest.rglob("*.json"):
+        doc = json.loads(path.read_text())
+        for asset in doc.get("assets", {}).values() if doc.get("type") == "Feature" else ():
+            href = asset["href"]
+            if "://" in href and not href.startswith("file://"):
+                continue
+            target = (Path(unquote(urlsplit(href).path)) if href.startswith("file://")
+                      else path.parent / unquote(href))  # fmt: skip
+            assert target.exists(), (path.name, href)
+            assert dest in target.resolve().parents  # in the catalog, not beside it
+            linked += 1
+    assert linked > 20
