@@ -51,8 +51,9 @@ def search(
         str | None,
         typer.Option(
             "--fields",
-            help="STAC API Fields: the default set (id, type, geometry, bbox, links, assets, "
-            "datetime) plus these, minus -these; e.g. properties.eo:cloud_cover,-assets",
+            help="STAC API Fields: the default set (id, type, stac_version, collection, "
+            "geometry, bbox, links, assets, datetime) plus these, minus -these; e.g. "
+            "properties.eo:cloud_cover,-assets",
         ),
     ] = None,
     output_format: Annotated[
