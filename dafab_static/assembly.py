@@ -161,9 +161,7 @@ class Assembly:
             run.report.bytes += result.bytes
             for line in result.rejected:
                 run.problem(ValidationError(line))
-            for message, (first, count) in result.warnings.items():
-                old = self.warned.get(message, (first, 0))
-                self.warned[message] = (old[0], old[1] + count)
+            self.merge_warnings(result)
             _stop.check()  # an interrupt that was lost on the way ends the run here
             done += run.spool.counts[job.collection_id].months[(job.year, job.month)]
             run.progress("write", done, total)
@@ -214,8 +212,10 @@ class Assembly:
         # A crawled Collection's own queryables link points at its former API: ours replaces it.
         doc["links"] = [ln for ln in doc["links"] if ln.get("rel") != REL]
         doc["links"].append(self.queryables_link(place.document, queryables_path))
-        self.writer.check([(place.document, doc)], MonthResult(None), fatal=True,
+        checked = MonthResult(None)
+        self.writer.check([(place.document, doc)], checked, fatal=True,
                           given=run.given_from.get(cid))  # fmt: skip
+        self.merge_warnings(checked)  # a user Collection's unknown extension, say
         run.put(place.document, dumps(doc))
         summaries = stats.summaries()
         # Enums and ranges from what the items hold: a user's Collection keeps its own
@@ -279,6 +279,12 @@ class Assembly:
 
     def _add_bytes(self, n: int) -> None:
         self.run.report.bytes += n
+
+    def merge_warnings(self, result: MonthResult) -> None:
+        """Fold the schema warnings of some written documents into the build's."""
+        for message, (first, count) in result.warnings.items():
+            old = self.warned.get(message, (first, 0))
+            self.warned[message] = (old[0], old[1] + count)
 
     def finish_warnings(self) -> None:
         """One line per distinct schema warning, saying how many objects it concerned."""

@@ -279,3 +279,21 @@ def test_a_rebuild_in_place_recomputes_the_summaries_it_made(tmp_path: Path) -> 
     doc = json.loads((dest / "sensors" / "sentinel-2" / "gen.json").read_text())
     assert doc["summaries"]["platform"] == ["sentinel-2a", "sentinel-2b"]
     assert doc["summaries"]["gsd"] == [20]
+
+
+def test_a_given_collections_schema_warnings_reach_the_report(tmp_path: Path) -> None:
+    """An extension of the user's Collection that is not vendored was warned about into a
+    result nobody read."""
+    given = {
+        "type": "Collection", "stac_version": "1.1.0", "id": "gen", "description": "d",
+        "stac_extensions": ["https://example.com/unknown/v1.0.0/schema.json"],
+        "license": "other", "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]},
+                                       "temporal": {"interval": [[None, None]]}}, "links": [],
+    }  # fmt: skip
+    path = tmp_path / "col.json"
+    path.write_text(json.dumps(given))
+    src = write_ndjson(tmp_path / "a.ndjson", [item(1)])
+    report = dafab_static.build([str(src)], str(tmp_path / "cat"),
+                                options=BuildOptions(collections=(str(path),)))  # fmt: skip
+    assert report.ok
+    assert any("example.com/unknown" in w and "not vendored" in w for w in report.warnings)
