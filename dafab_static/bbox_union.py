@@ -15,12 +15,29 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 #: Spans kept at most. Beyond, the narrower half of the gaps between them close: the box
 #: stays a cover, and the widest gaps, the ones :meth:`BoxUnion.bbox` looks for, stay open.
 MAX_SPANS = 4096
+
+
+def corners(box: Any) -> tuple[float, float, float, float] | None:
+    """A 4- or 6-number STAC bbox as (west, south, east, north), west > east across the
+    antimeridian; None when it is not such a list of numbers (the schemas report that).
+
+    Example:
+        >>> corners([1, 2, 0, 3, 4, 10]), corners("1,2,3,4")
+        ((1, 2, 3, 4), None)
+    """
+    if not isinstance(box, list) or len(box) not in (4, 6):
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        return None
+    half = len(box) // 2
+    return (box[0], box[1], box[half], box[half + 1])
 
 
 class BoxUnion:

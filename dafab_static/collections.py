@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dafab_static.bbox_union import BoxUnion
+from dafab_static.bbox_union import BoxUnion, corners
 from dafab_static.spool import parse_time
 
 STAC_VERSION = "1.1.0"
@@ -60,10 +60,8 @@ class CollectionStats:
         """Fold one item's bbox and time range into the extent, not its summaries: for a
         Collection written beside items one by one (``pipeline run``)."""
         self.count += 1
-        bbox = item.get("bbox")
-        if isinstance(bbox, list) and len(bbox) in (4, 6):
-            half = len(bbox) // 2  # a 3-D bbox: west, south, low, east, north, high
-            self.boxes.add((bbox[0], bbox[1], bbox[half], bbox[half + 1]))
+        if (box := corners(item.get("bbox"))) is not None:
+            self.boxes.add(box)
         props = item.get("properties") or {}
         instant = props.get("datetime")
         self._widen(props.get("start_datetime") or instant, props.get("end_datetime") or instant)

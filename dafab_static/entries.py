@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from dafab_static import layout
+from dafab_static.bbox_union import corners
 from dafab_static.errors import InputError
 from dafab_static.spool import UNASSIGNED, CollectionCounts, aware, item_time, parse_time
 
@@ -83,7 +84,7 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
     day = f"{when.day:02d}"
     return Entry(
         cid, item_id, source, key, (when.year, when.month), day, f"{day}/{when.hour:02d}",
-        _box(item.get("bbox")), start, end,
+        corners(item.get("bbox")), start, end,
         _platform(cid, props.get("constellation"), props.get("platform")), derived,
         orjson.dumps(item) + b"\n",
     )  # fmt: skip
@@ -117,17 +118,6 @@ def _platform(collection: str, constellation: Any, platform: Any) -> str:
 @functools.lru_cache(maxsize=1024)
 def _platform_of(collection: str, constellation: str | None, platform: str | None) -> str:
     return layout.platform_slug(collection, {"constellation": constellation, "platform": platform})
-
-
-def _box(box: Any) -> tuple[float, float, float, float] | None:
-    """An item's bbox as (west, south, east, north) for the extent (west > east across the
-    antimeridian), as the month writers read it from a partition's ``bbox`` column. A
-    malformed bbox is not counted here: the writer's validation reports it."""
-    if not (isinstance(box, list) and len(box) in (4, 6) and all(map(_is_number, box))):
-        return None
-    west, south = box[0], box[1]
-    east, north = (box[3], box[4]) if len(box) == 6 else (box[2], box[3])
-    return (west, south, east, north)
 
 
 def _time_range(props: dict[str, Any], when: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime]:
@@ -208,7 +198,3 @@ class Preparer:
 
     def batch(self, values: list[Entry]) -> Packed:
         return pack(values)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

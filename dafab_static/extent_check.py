@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dafab_static.bbox_union import corners
 from dafab_static.spool import aware, parse_time
 from dafab_static.validator import Problem
 
@@ -43,7 +44,7 @@ class ExtentCheck:
         if not isinstance(cid, str) or not isinstance(extent, dict):
             return
         try:
-            box = _box(extent["spatial"]["bbox"][0])
+            box = corners(extent["spatial"]["bbox"][0])
             start, end = (_instant(t) for t in extent["temporal"]["interval"][0])
         except (KeyError, IndexError, TypeError, ValueError):
             return
@@ -75,7 +76,7 @@ def _message(extent: _Extent) -> str:
 
 def _outside(extent: _Extent, item: dict[str, Any]) -> str | None:
     """How ``item`` lies outside ``extent``, or None."""
-    box = _box(item.get("bbox"))
+    box = corners(item.get("bbox"))
     if extent.box is not None and box is not None and not _covers(extent.box, box):
         return f"bbox {list(box)} outside {list(extent.box)}"
     props = item.get("properties")
@@ -94,16 +95,6 @@ def _outside(extent: _Extent, item: dict[str, Any]) -> str | None:
     ):
         return f"time {first.isoformat()} to {last.isoformat()} outside the interval"
     return None
-
-
-def _box(value: Any) -> tuple[float, float, float, float] | None:
-    """A 4- or 6-number bbox as (west, south, east, north), or None."""
-    if not isinstance(value, list) or len(value) not in (4, 6):
-        return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        return None
-    half = len(value) // 2
-    return (value[0], value[1], value[half], value[half + 1])
 
 
 def _covers(outer: tuple[float, ...], inner: tuple[float, ...]) -> bool:

@@ -84,10 +84,10 @@ def _own_clash(item: dict[str, Any]) -> str | None:
 
 def _shared_clash(items: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], dict[int, str]] | None:
     """The first field whose kind differs between items, with each item's kind of it."""
-    boxes = {i: f"{len(it['bbox'])}D" for i, it in enumerate(items)
+    boxes = {i: "2-D" if len(it["bbox"]) == 4 else "3-D" for i, it in enumerate(items)
              if isinstance(it.get("bbox"), list) and len(it["bbox"]) in (4, 6)}  # fmt: skip
     if len(set(boxes.values())) > 1:
-        return ("bbox",), {i: "2-D" if k == "4D" else "3-D" for i, k in boxes.items()}
+        return ("bbox",), boxes
     found = _mixed(list(items), ())
     if found is None:
         return None

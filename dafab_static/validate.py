@@ -191,17 +191,14 @@ class _Crawl:
         Catalog or Collection, ``item`` to an Item (STAC's relation types). (An Item whose
         ``collection`` is not its parent's id is no problem: the spec's own example
         Collection links an item of another collection.)"""
-        where = f"$.links[{link.position}].href"
         if link.rel == "child" and kind == "Item":
             message = f"child link to {href}, an Item: child links lead to Catalogs and Collections"
-            self.problems.append(
-                Problem(link.parent, where, "dafab:link-target", message, "warning")
-            )
         elif link.rel == "item" and kind in ("Catalog", "Collection"):
             message = f"item link to {href}, a {kind}: item links lead to Items"
-            self.problems.append(
-                Problem(link.parent, where, "dafab:link-target", message, "warning")
-            )
+        else:
+            return
+        where = f"$.links[{link.position}].href"
+        self.problems.append(Problem(link.parent, where, "dafab:link-target", message, "warning"))
 
     def fail(self, link: _Link, error: DafabError) -> None:
         if isinstance(error, StorageError):
@@ -222,11 +219,12 @@ class _Crawl:
             if not isinstance(link.get("href"), str):
                 continue  # the schema reports it
             target, where, rel = join_href(href, link["href"]), f"$.links[{i}].href", link["rel"]
-            if self.origin == "local files" and _origin(target) == self.origin:
+            origin = _origin(target)
+            if origin == self.origin == "local files":
                 # The file itself, not the way to it: a folder linked to itself through a
                 # symlink (a/up -> ..) is a cycle, not 40 levels of the same catalog.
                 target = os.path.realpath(target)
-            if _origin(target) != self.origin:
+            if origin != self.origin:
                 message = (f"{rel} link to {target}: elsewhere than the catalog "
                            f"({self.origin}); not followed")  # fmt: skip
                 self.problems.append(Problem(href, where, "dafab:not-followed", message, "warning"))

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import pyarrow as pa
 import shapely.errors
@@ -26,6 +25,7 @@ from dafab_static.collections import CollectionStats
 from dafab_static.errors import InputError, ValidationError
 from dafab_static.publish import Release
 from dafab_static.spool import parse_time, read_month, time_key
+from dafab_static.storage import file_path
 from dafab_static.tree import Linker, catalog_document, dumps, file_uris, item_document
 
 #: Spooled items point at files a pipeline put in the release as ``release:<layout path>``;
@@ -283,7 +283,7 @@ class MonthWriter:
             if href.startswith(RELEASE_HREF):
                 key: str | None = href.removeprefix(RELEASE_HREF)
             else:
-                file = unquote(href.removeprefix("file://"))
+                file = file_path(href)
                 key = self.sources.get(file) if target.get("rel") == "derived_from" else None
                 if key:
                     target["type"] = media_types.GEOJSON
@@ -369,9 +369,7 @@ def _source(item: dict[str, Any]) -> str | None:
     for link in item.get("links") or ():
         if isinstance(link, dict) and link.get("rel") == "via" and link.get("title") == "Source":
             href = link.get("href")
-            if not isinstance(href, str):
-                return None
-            return unquote(href.removeprefix("file://")) if href.startswith("file://") else href
+            return file_path(href) if isinstance(href, str) else None
     return None
 
 

@@ -12,13 +12,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
 from affine import Affine
 
 from dafab_static.errors import InputError
+from dafab_static.storage import file_path
 
 #: Asset keys and band names of the quality bands the cloud step compares with.
 _QA = {"scl": "scl", "qa_pixel": "qa_pixel", "bqa": "bqa_pre_collection"}
@@ -270,8 +270,7 @@ def _windows(
 
 def _open(href: str, item_id: str, rasterio: Any) -> Any:
     try:
-        return rasterio.open(unquote(href.removeprefix("file://")) if href.startswith("file://")
-                             else href)  # fmt: skip
+        return rasterio.open(file_path(href))
     except rasterio.errors.RasterioIOError as e:
         raise InputError(f"item {item_id!r}: cannot read {href} ({e})") from None
 

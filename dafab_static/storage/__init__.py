@@ -22,7 +22,7 @@ from dafab_static.storage._stores import (
     fresh_sibling,
     open_store,
 )
-from dafab_static.storage._urls import join_href, read_url
+from dafab_static.storage._urls import file_path, join_href, read_url
 
 __all__ = [
     "ChangedObject",
@@ -32,6 +32,7 @@ __all__ = [
     "ObjectStore",
     "Store",
     "arrow_filesystem",
+    "file_path",
     "folder_problem",
     "fresh_sibling",
     "join_href",

@@ -69,6 +69,17 @@ def _read_within(response: Any, url: str, deadline: float, total: float) -> byte
     return b"".join(chunks)
 
 
+def file_path(href: str) -> str:
+    """The local path a ``file://`` URI names (RFC 8089: percent-encoded); any other href
+    as it is.
+
+    Example:
+        >>> file_path("file:///data/a%20b.tif"), file_path("/data/c.tif")
+        ('/data/a b.tif', '/data/c.tif')
+    """
+    return unquote(href.removeprefix("file://")) if href.startswith("file://") else href
+
+
 def join_href(base: str, href: str) -> str:
     """Resolve a link ``href`` against the location of the document that holds it.
 
