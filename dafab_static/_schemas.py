@@ -305,11 +305,17 @@ class SchemaRegistry:
 def _plain(error: jsonschema.ValidationError, rule: str) -> str:
     """jsonschema's message, or plain words where the schema says it by negation: STAC
     1.1's item schema forbids ``collection`` without a collection link through
-    ``"not": {}``, which jsonschema words as "'x' should not be valid under {}"."""
+    ``"not": {}``, which jsonschema words as "'x' should not be valid under {}"; a ring
+    that is too short gets GeoJSON's rule rather than "[...] is too short"."""
     if error.validator == "not" and rule.endswith("/properties/collection/not"):
         return (
             f"collection {error.instance!r} is set, but no link has rel 'collection': STAC "
             "1.1 allows the field only beside that link"
+        )
+    if error.validator == "minItems" and error.validator_value == 4 and "/coordinates/" in rule:
+        return (
+            f"a linear ring has {len(error.instance)} positions; GeoJSON needs at least 4, "
+            "the last repeating the first"
         )
     return str(error.message)
 
@@ -351,9 +357,21 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
                                                     else [e.validator_value])]  # fmt: skip
             firsts[0].message = f"{firsts[0].instance!r} is not one of {allowed!r}"
             return firsts[0]
-        best = max(branches.values(), key=lambda errs: max(len(e.absolute_path) for e in errs))
+        # A branch whose discriminator matched (GeoJSON's `type`) says what is wrong with
+        # the object; one for another type only goes deeper by mistaking it for that type
+        # (a 3-position Polygon ring read as a MultiPolygon's "10 is not of type 'array'").
+        matched = [errs for errs in branches.values() if not any(_discriminates(e) for e in errs)]
+        candidates = matched or list(branches.values())
+        best = max(candidates, key=lambda errs: max(len(e.absolute_path) for e in errs))
         error = max(best, key=lambda e: len(e.absolute_path))
     return error
+
+
+def _discriminates(error: jsonschema.ValidationError) -> bool:
+    """Whether ``error`` is a failed ``type`` discriminator (``const``/``enum`` on a
+    member named ``type``), which rules its whole alternative out."""
+    path = error.absolute_path
+    return error.validator in ("enum", "const") and bool(path) and path[-1] == "type"
 
 
 def json_path(parts: Iterable[object]) -> str:

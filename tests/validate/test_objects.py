@@ -146,6 +146,23 @@ def test_a_geometry_type_the_schema_does_not_allow_names_every_allowed_type(
     }
 
 
+def test_a_ring_too_short_is_blamed_on_the_ring_not_on_another_geometry_type(
+    core_item: Item, validator: Validator
+) -> None:
+    """A 3-position Polygon ring: the Polygon alternative says what is wrong; the deeper
+    MultiPolygon one ("10 is not of type 'array'") only mistakes the object's type."""
+    core_item["geometry"] = {
+        "type": "Polygon",
+        "coordinates": [[[172.9, 1.3], [173.0, 1.3], [172.9, 1.3]]],
+    }
+    problems = validator.validate(core_item)
+    assert {p.json_path for p in problems} == {"$.geometry.coordinates[0]"}
+    assert {p.message for p in problems} == {
+        "a linear ring has 3 positions; GeoJSON needs at least 4, the last repeating the first"
+    }
+    assert all(p.rule.endswith("/properties/coordinates/items/minItems") for p in problems)
+
+
 def test_datetime_not_rfc3339(core_item: Item, validator: Validator) -> None:
     core_item["properties"]["datetime"] = "2020-02-30T00:00:00Z"
     problem = only(validator.validate(core_item))
