@@ -206,12 +206,20 @@ def shadow_cover(mask: CloudMask, valid: torch.Tensor) -> float:
 
 
 def normalized_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(a - b) / (a + b), 0 where the sum is 0 (dark no-data pixels stay finite).
+    """(a - b) / (a + b) of reflectances, in [-1, 1]; 0 where the sum is 0 (dark no-data
+    pixels stay finite).
+
+    Negative reflectance is clipped to 0 first: ESA's L2A offset (-0.1 since baseline 04.00)
+    leaves dark water slightly below zero, where a sum near 0 blew the ratio up to hundreds
+    (NDVI -321) and flipped the sign of every threshold on it.
 
     Example:
-        >>> normalized_difference(torch.tensor([0.75, 0.0]), torch.tensor([0.25, 0.0])).tolist()
-        [0.5, 0.0]
+        >>> normalized_difference(torch.tensor([0.75, 0.0, 0.01]),
+        ...                       torch.tensor([0.25, 0.0, -0.002])).tolist()
+        [0.5, 0.0, 1.0]
     """
+    a = a.clamp(min=0)
+    b = b.clamp(min=0)
     total = a + b
     return torch.where(total != 0, (a - b) / torch.where(total != 0, total, 1.0), 0.0)
 

@@ -96,6 +96,20 @@ def test_decimated_edges_mix_no_fill_when_the_file_tags_no_nodata(
     assert props["dafab:ndvi_mean"] == pytest.approx((nir - red) / (nir + red), abs=1e-6)
 
 
+def test_indices_stay_within_minus_one_and_one_over_dark_water(tmp_path: Path) -> None:
+    """L2A's -0.1 offset leaves dark water slightly below zero reflectance; dividing by a
+    sum near zero gave an NDVI mean of -321 and an NDWI mean of 465."""
+    path = write_scene(tmp_path / f"{s2_name()}.tif", halves(32, 32, "water", "water"))
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "r+") as dst:  # digital numbers 990..1029: reflectance ~0
+        dst.write(rng.integers(990, 1030, size=(dst.count, 32, 32)).astype("uint16"))
+    (item,), report = run_pipeline(recipe({"name": "indices"}), [read_raster(str(path))],
+                                   put_asset=Assets(), workers=0)  # fmt: skip
+    values = {k: v for k, v in item["properties"].items() if k.startswith("dafab:nd")}
+    assert report.processed == 1 and len(values) == 3 * 4
+    assert all(-1 <= v <= 1 for v in values.values()), values
+
+
 def test_provenance_records_software_device_and_datetime(
     half_scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

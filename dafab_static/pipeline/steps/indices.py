@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dafab_static.derive.cloud import normalized_difference
 from dafab_static.errors import OptionError
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.windows import StepOutput, Windows
@@ -51,7 +52,6 @@ class Indices(Step):
         self.percentiles = tuple(float(q) for q in percentiles)
 
     def __call__(self, windows: Windows) -> StepOutput:
-        import torch
 
         out = StepOutput()
         valid = windows.valid
@@ -65,9 +65,9 @@ class Indices(Step):
                 continue
             va = windows.pixels[:, windows.channel(a)]
             vb = windows.pixels[:, windows.channel(b)]
-            total = va + vb
-            ok = valid & (total != 0)
-            values = ((va - vb) / torch.where(ok, total, torch.ones_like(total)))[ok]
+            # A pixel dark in both bands (sum 0 once negatives are clipped) has no index.
+            ok = valid & ((va.clamp(min=0) + vb.clamp(min=0)) > 0)
+            values = normalized_difference(va, vb)[ok]
             out.properties.update(summarise(values, f"dafab:{name}", self.percentiles))
         stats = {}
         for k, band in enumerate(windows.bands):
