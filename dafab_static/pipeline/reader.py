@@ -76,7 +76,8 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
     """The item's bands with a STAC common name, one per name, and its quality band.
 
     Bands are named by ``eo:bands`` (STAC 1.0) or ``bands`` (1.1) of raster assets; scale,
-    offset and nodata come from ``raster:bands`` or the 1.1 band objects.
+    offset and nodata come from ``raster:bands`` or the 1.1 band objects (raster 2.0's
+    ``raster:scale``/``raster:offset``).
     """
     sources: dict[tuple[str, int], BandSource] = {}
     qa: BandSource | None = None
@@ -95,11 +96,8 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
             name = eo.get("common_name") or eo.get("eo:common_name")
             label = str(eo.get("name") or (key if count == 1 else "")).lower()
             qa_kind = _QA.get(str(key).lower()) or _QA.get(label)
-            scale, offset = (
-                _real(rb.get(field, eo.get(field, default)),
-                      f"{where}: {'raster:bands' if field in rb else bands_key}[{i}].{field}")
-                for field, default in (("scale", 1.0), ("offset", 0.0))
-            )  # fmt: skip
+            scale, offset = (_scaling(rb, eo, field, default, where, bands_key, i)
+                             for field, default in (("scale", 1.0), ("offset", 0.0)))  # fmt: skip
             source = BandSource(
                 href=str(asset["href"]), index=i + 1, name=qa_kind or str(name or label),
                 label=str(eo.get("name") or label), scale=scale, offset=offset,
@@ -116,6 +114,25 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
         if not any(k.name == source.name and k.label == source.label for k in kept):
             kept.append(source)
     return kept, qa
+
+
+def _scaling(
+    rb: Mapping[str, Any],
+    band: Mapping[str, Any],
+    field: str,
+    default: float,
+    where: str,
+    bands_key: str,
+    i: int,
+) -> float:
+    """A band's ``scale`` or ``offset``: from ``raster:bands`` (raster extension 1.x), else
+    the band object's ``raster:scale``/``raster:offset`` (raster 2.0 in STAC 1.1 ``bands``)
+    or plain ``scale``/``offset``; ``default`` where none is given."""
+    for fields, key in ((rb, field), (band, f"raster:{field}"), (band, field)):
+        if key in fields:
+            holder = "raster:bands" if fields is rb else bands_key
+            return _real(fields[key], f"{where}: {holder}[{i}].{key}")
+    return default
 
 
 def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneData:

@@ -205,6 +205,32 @@ def test_a_malformed_band_description_fails_that_scene_only(
                      strict=True)  # fmt: skip
 
 
+def test_stac_1_1_bands_with_raster_2_scale_and_offset_read_as_raster_bands(
+    half_scene: dict[str, Any],
+) -> None:
+    """Raster extension 2.0 moves scale and offset into STAC 1.1's ``bands`` as
+    ``raster:scale``/``raster:offset``: ignored, NDVI came from raw digital numbers and the
+    cloud and land-cover steps were skipped as "not reflectance"."""
+
+    def to_v2(asset: dict[str, Any]) -> None:
+        eo, raster = asset.pop("eo:bands"), asset.pop("raster:bands")
+        asset["bands"] = [
+            {"name": e["name"], "eo:common_name": e["common_name"], "nodata": r.get("nodata"),
+             "raster:scale": r["scale"], "raster:offset": r["offset"]}
+            for e, r in zip(eo, raster, strict=True)
+        ]  # fmt: skip
+
+    v2 = _with_band(half_scene, "v2", "data", to_v2)
+    assert "raster:bands" not in v2["assets"]["data"] and "raster:bands" in half_scene["assets"][
+        "data"]  # fmt: skip
+    steps = ({"name": "indices"}, {"name": "land_cover"})
+    items, report = run_pipeline(recipe(*steps), [half_scene, v2], put_asset=Assets(), workers=0)
+    assert report.processed == 2 and not report.notes, report.notes
+    old, new = (i["properties"] for i in items)
+    assert new["dafab:ndvi_mean"] == old["dafab:ndvi_mean"]
+    assert new["classification:classes"] == old["classification:classes"]
+
+
 def test_missing_bands_skip_the_step_with_a_note(tmp_path: Path) -> None:
     path = write_scene(tmp_path / f"{s2_name()}.tif", halves(40, 40, "water", "bare"),
                        bands=("B02", "B03", "B04"))  # fmt: skip
