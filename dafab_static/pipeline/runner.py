@@ -221,7 +221,7 @@ class Pipeline:
             spent = time.perf_counter() - started
             self.report.step_seconds[step.name] = self.report.step_seconds.get(step.name, 0) + spent
             windows.layers.update(result.layers)
-            out["properties"].update(result.properties)
+            out["properties"].update(_json_ready(step.name, result.properties))
             for key, asset in result.assets.items():
                 out["assets"][key] = {"href": self.put_asset(out, key, asset), **asset.fields}
             extensions |= result.extensions
@@ -275,6 +275,44 @@ class Pipeline:
         })  # fmt: skip
         if models:
             properties["dafab:models"] = models
+
+
+def _json_ready(step: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """``properties`` with numpy and torch scalars and arrays as JSON numbers and lists.
+
+    A step may well return ``red.mean()`` rather than ``float(red.mean())``: writing the
+    item then raised "Type is not JSON serializable: Tensor" and lost the whole run.
+    Anything else JSON cannot hold fails that scene, naming the step and the property.
+
+    Raises:
+        InputError: naming the step, the property and the type.
+    """
+    import numpy as np
+    import orjson
+    import torch
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().tolist()
+        if isinstance(value, (np.ndarray, np.generic)):
+            return value.tolist()
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    out = {}
+    for key, value in properties.items():
+        out[key] = plain(value)
+        try:
+            orjson.dumps(out[key])
+        except TypeError as exc:
+            raise InputError(
+                f"step {step}: property {key!r} is a {type(value).__name__}, which JSON cannot "
+                f"hold ({exc})"
+            ) from None
+    return out
 
 
 def _windows(item: Mapping[str, Any], scene: SceneData, device: torch.device) -> Windows:

@@ -30,3 +30,23 @@ class Pause(Step):
 
         time.sleep(self.seconds)
         return StepOutput()
+
+
+class Returns(Step):
+    """Returns one property, ``test:value``, of the ``kind`` a careless step might."""
+
+    def __init__(self, kind: str = "tensor") -> None:
+        self.kind = kind
+
+    def __call__(self, windows: Windows) -> StepOutput:
+        import numpy as np
+        import torch
+
+        value = {
+            "tensor": torch.tensor(0.25),
+            "numpy": np.float32(0.25),
+            "array": np.full(2, 0.25),
+            "nested": {"a": (torch.tensor([0.25]),)},
+            "object": object(),
+        }[self.kind]
+        return StepOutput(properties={"test:value": value})

@@ -231,6 +231,32 @@ def test_stac_1_1_bands_with_raster_2_scale_and_offset_read_as_raster_bands(
     assert new["classification:classes"] == old["classification:classes"]
 
 
+@pytest.mark.parametrize(("value", "stored"), [
+    ("tensor", 0.25), ("numpy", 0.25), ("array", [0.25, 0.25]), ("nested", {"a": [[0.25]]}),
+])  # fmt: skip
+def test_numpy_and_torch_values_of_a_users_step_are_stored_as_json(
+    half_scene: dict[str, Any], value: str, stored: Any
+) -> None:
+    """A step returning ``red.mean()`` instead of ``float(...)``: writing the items raised
+    "Type is not JSON serializable: Tensor" and lost every scene of the run."""
+    step = {"name": "tests.pipeline.plugin:Returns", "kind": value}
+    (item,), report = run_pipeline(recipe(step), [half_scene], put_asset=Assets(), workers=0)
+    assert report.processed == 1 and item["properties"]["test:value"] == stored
+    assert type(item["properties"]["test:value"]) is type(stored)
+
+
+def test_a_value_json_cannot_hold_fails_that_scene_naming_step_and_property(
+    half_scene: dict[str, Any],
+) -> None:
+    step = {"name": "tests.pipeline.plugin:Returns", "kind": "object"}
+    (item,), report = run_pipeline(recipe(step), [half_scene], put_asset=Assets(), workers=0)
+    assert report.processed == 0 and "test:value" not in item["properties"]
+    assert report.failed == [
+        f"{half_scene['id']}: step tests.pipeline.plugin:Returns: property 'test:value' is a "
+        "object, which JSON cannot hold (Type is not JSON serializable: object)"
+    ]
+
+
 def test_missing_bands_skip_the_step_with_a_note(tmp_path: Path) -> None:
     path = write_scene(tmp_path / f"{s2_name()}.tif", halves(40, 40, "water", "bare"),
                        bands=("B02", "B03", "B04"))  # fmt: skip
