@@ -392,6 +392,9 @@ def _state_dict(raw: object, name: str) -> tuple[dict[str, torch.Tensor], torch.
     for key, value in entries.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise InputError(f"{name}: not a state_dict (entry {key!r} is not a named tensor)")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            # A diverged training run: every vector would be NaN, published as nulls.
+            raise InputError(f"{name}: entry {key!r} holds NaN or infinite values")
         state[key] = value
     stripped = True
     while stripped and state:

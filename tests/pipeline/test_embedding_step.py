@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import rasterio
@@ -179,12 +180,18 @@ def test_pretrained_resnet_from_a_file_and_a_url(tmp_path: Path, weights: Path) 
 
 @pytest.mark.parametrize(
     ("bands", "message"),
-    [(["blue", "green", "red"], "expect 4 input bands"), (None, "")],
-)
+    [(["blue", "green", "red"], "expect 4 input bands"), (None, ""),
+     ("nan", "entry 'conv1.weight' holds NaN or infinite values")],
+)  # fmt: skip
 def test_bad_weights_give_a_clear_error(tmp_path: Path, weights: Path, bands: Any,
                                         message: str) -> None:  # fmt: skip
     if bands is None:  # not a checkpoint at all
         weights.write_bytes(b"not a checkpoint")
+        bands = ["blue", "green", "red", "nir"]
+    elif bands == "nan":  # a diverged training run: every vector was 64 nulls
+        state = torch.load(weights, weights_only=True)
+        torch.save({k: v.fill_(float("nan")) if v.is_floating_point() else v
+                    for k, v in state.items()}, weights)  # fmt: skip
         bands = ["blue", "green", "red", "nir"]
     step = {"name": "embedding", "encoder": "resnet18", "weights": str(weights), "model": "m",
             "bands": bands}  # fmt: skip
@@ -213,6 +220,35 @@ def test_a_file_that_is_not_a_checkpoint_is_named_in_one_line(
         load_resnet(str(path), bands=["blue", "green", "red", "nir"], model_id="m")
     # torch's own text is a page advising weights_only=False, which would run the file's code
     assert str(error.value) == f"{path}: not a PyTorch checkpoint ({reason})"
+
+
+def test_an_item_without_geometry_is_embedded_and_keeps_the_other_steps(
+    tmp_path: Path,
+) -> None:
+    """STAC allows ``"geometry": null``: the scene row of the embeddings asset has a null
+    footprint (it failed the scene with "'NoneType' object is not iterable", losing the
+    other steps' results), and the product step, which needs a footprint, says so."""
+    item = {**scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1), "geometry": None}
+    del item["bbox"]
+    product = write_product(tmp_path / "aef.tif", item, np.ones(64) / 8)
+    recipe = parse_recipe(
+        {
+            "steps": [
+                {"name": "indices"},
+                {"name": "embedding"},
+                {"name": "product_embedding", "raster": str(product)},
+            ]
+        }
+    )
+    (out,), report = run_pipeline(recipe, [item], put_asset=(assets := Assets()), workers=0)
+    assert report.processed == 1 and not report.failed
+    assert "dafab:ndvi_mean" in out["properties"]
+    assert len(out["properties"]["emb:dafab-random-conv-v1"]) == 64
+    assert report.notes == {"product_embedding: no geometry to pool the product over": 1}
+    table = pq.read_table(pa.BufferReader(
+        assets[f"mem://{item['id']}/embeddings-dafab-random-conv-v1.parquet"]))  # fmt: skip
+    assert table["geometry"].to_pylist() == [None]
+    assert "bbox" not in json.loads(table.schema.metadata[b"geo"])["columns"]["geometry"]
 
 
 def write_product(path: Path, item: dict[str, Any], vector: np.ndarray) -> Path:

@@ -20,6 +20,7 @@ Where the vectors go, one model per column so several models sit side by side:
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,11 +131,13 @@ class Embedding(Step):
         vectors = self.encoder.encode(chips, windows.valid).float()
         weight = windows.valid.sum(dim=(1, 2)).float()
         scene = (vectors * weight[:, None]).sum(0)
-        norm = torch.linalg.vector_norm(scene)
-        if float(norm) == 0.0:
+        norm = float(torch.linalg.vector_norm(scene))
+        if not math.isfinite(norm):
+            return StepOutput(notes=["the encoder gave NaN or infinite values"])
+        if norm == 0.0:
             return StepOutput(notes=["no valid pixel to embed"])
         scene = scene / norm
-        rows = [("scene", -1, -1, dict(windows.item["geometry"]), scene)]
+        rows = [("scene", -1, -1, _footprint(windows), scene)]
         if self.chips:
             rows += [("chip", r, c, _chip_footprint(windows, r, c), v)
                      for (r, c), v, w in zip(windows.origins, vectors, weight, strict=True)
@@ -191,6 +194,8 @@ class ProductEmbedding(Step):
 
         from dafab_static.derive.product_embedding import pool_product_embedding
 
+        if _footprint(windows) is None:
+            return StepOutput(notes=["no geometry to pool the product over"])
         vector = pool_product_embedding(
             self.raster,
             windows.item["geometry"],
@@ -200,7 +205,7 @@ class ProductEmbedding(Step):
             return StepOutput(notes=[f"footprint outside {self.raster} or no valid pixel"])
         scene = torch.from_numpy(vector)
         key = f"embeddings-{self.model_id}"
-        rows = [("scene", -1, -1, dict(windows.item["geometry"]), scene)]
+        rows = [("scene", -1, -1, _footprint(windows), scene)]
         return StepOutput(
             properties={f"emb:{self.model_id}": vector_property(scene)},
             assets={key: Asset(f"{key}.parquet", _geoparquet(rows), {
@@ -208,6 +213,12 @@ class ProductEmbedding(Step):
                 "emb:source": self.raster,
             })},
         )  # fmt: skip
+
+
+def _footprint(windows: Windows) -> dict[str, Any] | None:
+    """The item's geometry for its scene row; STAC allows null (a null WKB row)."""
+    geometry = windows.item.get("geometry")
+    return dict(geometry) if geometry else None
 
 
 def vector_property(vector: torch.Tensor) -> list[float]:
@@ -250,7 +261,7 @@ def _chip_footprint(windows: Windows, row: int, col: int) -> dict[str, Any]:
     return dict(shapely.geometry.mapping(lonlat))
 
 
-def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) -> bytes:
+def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any] | None, torch.Tensor]]) -> bytes:
     """A GeoParquet 1.1 file: level, window row/col, footprint (WKB, CRS84), embedding."""
     import json
 
@@ -261,7 +272,7 @@ def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) 
 
     from dafab_static.index import geometry_types
 
-    geometries = [shapely.geometry.shape(r[3]) for r in rows]
+    geometries = [None if r[3] is None else shapely.geometry.shape(r[3]) for r in rows]
     vectors = np.stack([r[4].float().cpu().numpy() for r in rows]).astype(np.float32)
     table = pa.table({
         "level": [r[0] for r in rows],
@@ -270,9 +281,10 @@ def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any], torch.Tensor]]) 
         "geometry": shapely.to_wkb(geometries, flavor="iso"),
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 64),
     })  # fmt: skip
-    geo = {"version": "1.1.0", "primary_column": "geometry",
-           "columns": {"geometry": {"encoding": "WKB", "geometry_types": geometry_types(table),
-                                    "bbox": list(shapely.total_bounds(geometries))}}}  # fmt: skip
+    column: dict[str, Any] = {"encoding": "WKB", "geometry_types": geometry_types(table)}
+    if any(g is not None for g in geometries):
+        column["bbox"] = list(shapely.total_bounds(geometries))
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
     table = table.replace_schema_metadata({"geo": json.dumps(geo)})
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
