@@ -223,6 +223,8 @@ def _try_create(spec: StepSpec, where: str) -> Step:
         raise OptionError(f"{where}: {e}") from None
     except ValueError as e:  # a parameter of the right name but the wrong shape
         raise OptionError(f"{where}: a parameter has the wrong shape: {e}") from None
+    except Exception as e:  # a plugin's own code: whatever it raises, name the step
+        raise OptionError(f"{where}: the step failed to start: {type(e).__name__}: {e}") from None
 
 
 def _check_parameters(spec: StepSpec, where: str) -> None:

@@ -101,16 +101,31 @@ def step_class(name: str, *, where: str) -> type[Step]:
         return _REGISTRY[name]
     for point in entry_points(group=ENTRY_POINT_GROUP):
         if point.name == name:
-            return _checked(point.load(), name, where)
+            return _checked(_loaded(point.load, f"installed step {name!r} ({point.value})",
+                                    where), name, where)  # fmt: skip
     if ":" in name:
         module, _, attr = name.partition(":")
-        try:
-            return _checked(getattr(importlib.import_module(module), attr), name, where)
-        except (ImportError, AttributeError) as e:
-            raise OptionError(f"{where}: cannot import step {name!r} ({e})") from None
+        if not module or module.startswith(".") or not attr:
+            raise OptionError(f"{where}: step {name!r}: expected an absolute 'module:Class'")
+        found = _loaded(lambda: importlib.import_module(module), f"step {name!r}", where)
+        if not hasattr(found, attr):
+            raise OptionError(f"{where}: cannot import step {name!r} (module {module!r} has "
+                              f"no attribute {attr!r})")  # fmt: skip
+        return _checked(getattr(found, attr), name, where)
     raise OptionError(
         f"{where}: unknown step {name!r}; known steps: {', '.join(available_steps())}"
     )
+
+
+def _loaded(load: Callable[[], Any], what: str, where: str) -> Any:
+    """What ``load`` imports; whatever a plugin's import raises is named in one line (an
+    uninstalled module, or its own code failing at import)."""
+    try:
+        return load()
+    except ImportError as e:
+        raise OptionError(f"{where}: cannot import {what} ({e})") from None
+    except Exception as e:
+        raise OptionError(f"{where}: importing {what} failed: {type(e).__name__}: {e}") from None
 
 
 def available_steps() -> list[str]:

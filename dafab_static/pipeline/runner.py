@@ -78,6 +78,9 @@ class Pipeline:
                 step.setup(self.device)  # loads weights, opens products: may find them wrong
             except (OptionError, InputError) as e:
                 raise type(e)(f"{recipe.source} step {n} ({spec.name}): {e}") from None
+            except Exception as e:  # a plugin's own setup code
+                raise OptionError(f"{recipe.source} step {n} ({spec.name}): the step failed "
+                                  f"to start: {type(e).__name__}: {e}") from None  # fmt: skip
         self.reads_pixels = any(s.reads_pixels for s in self.steps)
         configured = recipe.execution.workers if workers is None else workers
         self.workers = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dafab_static.pipeline import Step, StepOutput, Windows
 
 
@@ -50,3 +52,14 @@ class Returns(Step):
             "object": object(),
         }[self.kind]
         return StepOutput(properties={"test:value": value})
+
+
+class Faulty(Step):
+    """Raises a plain RuntimeError in ``__init__`` or in ``setup``, as a buggy plugin may."""
+
+    def __init__(self, where: str = "init") -> None:
+        if where == "init":
+            raise RuntimeError("init")
+
+    def setup(self, device: Any) -> None:
+        raise RuntimeError("setup")
