@@ -51,9 +51,25 @@ SENTINEL2_BANDS = (
     *("nir", "nir08", "nir09", "cirrus", "swir16", "swir22"),
 )
 
-_MODEL_ID = re.compile(r"[a-z][a-z0-9._-]*[a-z0-9]\Z")  # a slug that is also a valid mlm:name
+#: A slug that is also a valid mlm:name (MLM's pattern asks for 3 characters or more).
+_MODEL_ID = re.compile(r"[a-z][a-z0-9._-]+[a-z0-9]\Z")
 _PROJECTION_SEED = 64_512
 _FRAMEWORK_VERSION = re.match(r"\d+\.\d+\.\d+", torch.__version__)
+
+
+def check_model_id(model_id: object, name: str = "model_id") -> str:
+    """``model_id`` if it can name a property, an index column, a file and an MLM model.
+
+    Raises:
+        InputError: for anything but a slug that is also a valid ``mlm:name``.
+    """
+    if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
+        raise InputError(
+            f"{name} {model_id!r} is not a slug of 3 or more lowercase letters, digits, "
+            "'.', '_' or '-', starting with a letter and ending with a letter or digit "
+            "(MLM's mlm:name pattern)"
+        )
+    return model_id
 
 
 def seeded_orthogonal(rows: int, cols: int, seed: int) -> torch.Tensor:
@@ -115,11 +131,7 @@ class Encoder(ABC):
     dimensions: int = EMBEDDING_DIMENSIONS
 
     def __init__(self, net: nn.Module, *, model_id: str, bands: Sequence[str], description: str):
-        if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
-            raise InputError(
-                f"model_id {model_id!r} is not a slug (lowercase letters, digits, '.', '_', "
-                "'-'; starting with a letter)"
-            )
+        check_model_id(model_id)
         names = tuple(bands) if not isinstance(bands, str) else (bands,)
         if not names or not all(isinstance(b, str) and b for b in names):
             raise InputError(f"{model_id}: bands must be non-empty band names, got {bands!r}")

@@ -85,6 +85,18 @@ def test_recipe_fields(tmp_path: Path) -> None:
         ("[pipeline]\nassets = 'http'\n[[steps]]\nname = 'indices'\n", "assets='http'"),
         ("[[steps]]\nname = 'no.such.module:Step'\n", "cannot import step"),
         ("[[steps]]\nname = 'collections:OrderedDict'\n", "is not a dafab_static.pipeline.Step"),
+        # a plugin's own mistakes were tracebacks: empty and relative names, its __init__
+        ("[[steps]]\nname = ':'\n", "step ':': expected an absolute 'module:Class'"),
+        ("[[steps]]\nname = '.steps:X'\n", "step '.steps:X': expected an absolute 'module:Class'"),
+        (
+            "[[steps]]\nname = 'tests.pipeline.plugin:Nope'\n",
+            "cannot import step 'tests.pipeline.plugin:Nope' (module 'tests.pipeline.plugin' has "
+            "no attribute 'Nope')",
+        ),
+        (
+            "[[steps]]\nname = 'tests.pipeline.plugin:Faulty'\nwhere = 'init'\n",
+            "step 1 (tests.pipeline.plugin:Faulty): the step failed to start: RuntimeError: init",
+        ),
         ("not toml [", "not valid TOML"),
         # TOML reads version = 1.10 as 1.1: a string is asked for, not made
         (
@@ -159,15 +171,39 @@ def test_installed_plugin_steps_are_found_by_name(
     assert recipe.steps[0].create().scale == 2.0  # type: ignore[attr-defined]
 
 
+def test_an_installed_step_whose_module_is_gone_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dist = tmp_path / "gone-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gone\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[dafab_static.steps]\nbroken = gone_steps:Step\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptionError) as error:
+        parse_recipe({"steps": [{"name": "broken"}]})
+    assert str(error.value) == (
+        "<recipe> step 1 (broken): cannot import installed step 'broken' (gone_steps:Step) "
+        "(No module named 'gone_steps')"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("[execution]\ndevice = 'tpu'\n[[steps]]\nname = 'indices'\n",
          "[execution] device 'tpu': not a torch device"),
         ("[[steps]]\nname = 'embedding'\nmodel = '../../etc'\n",
-         "step 1 (embedding): model_id '../../etc' is not a slug"),
+         "step 1 (embedding): model_id '../../etc' is not a slug of 3 or more"),
+        # MLM's mlm:name needs 3 characters: 'ab' passed, and its model card did not validate
+        ("[[steps]]\nname = 'product_embedding'\nraster = 'x.tif'\nmodel = '../../evil'\n",
+         "step 1 (product_embedding): model '../../evil' is not a slug of 3 or more"),
+        ("[[steps]]\nname = 'embedding'\nmodel = 'ab'\n",
+         "model_id 'ab' is not a slug of 3 or more lowercase letters, digits, '.', '_' or '-', "
+         "starting with a letter and ending with a letter or digit (MLM's mlm:name pattern)"),
         ("[[steps]]\nname = 'product_embedding'\nraster = 'missing.vrt'\n",
          "step 1 (product_embedding): product_embedding raster="),
+        ("[[steps]]\nname = 'tests.pipeline.plugin:Faulty'\nwhere = 'setup'\n",
+         "step 1 (tests.pipeline.plugin:Faulty): the step failed to start: RuntimeError: setup"),
     ],
 )  # fmt: skip
 def test_recipe_values_checked_when_the_run_starts_name_file_and_step(

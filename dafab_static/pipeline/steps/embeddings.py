@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dafab_static.errors import OptionError
+from dafab_static.errors import InputError, OptionError
 from dafab_static.media_types import PARQUET
 from dafab_static.pipeline.registry import Step, register_step
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
@@ -176,6 +176,12 @@ class ProductEmbedding(Step):
             raise OptionError("raster: give the path or URL of the embedding product")
         if dequantize not in ("google-int8", "none"):
             raise OptionError(f"dequantize={dequantize!r}: expected 'google-int8' or 'none'")
+        from dafab_static.derive.encoders import check_model_id
+
+        try:  # it names a file: '../x' was refused only per scene, by the destination guard
+            check_model_id(model, "model")
+        except InputError as e:
+            raise OptionError(str(e)) from None
         self.raster, self.model_id, self.dequantize = raster, model, dequantize
 
     def setup(self, device: torch.device) -> None:
