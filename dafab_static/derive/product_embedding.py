@@ -157,6 +157,21 @@ def pool_product_embedding(
     return out
 
 
+def check_product(raster: str | os.PathLike[str], dequantize: Dequantize = "google-int8") -> None:
+    """Open the product once and check its band count, type and CRS, so that a wrong
+    raster is one error before any scene is read, not the same error for every item.
+
+    Raises:
+        InputError: naming the raster and what is wrong with it.
+    """
+    name = os.fspath(raster)
+    try:
+        with rasterio.open(name) as src:
+            _check(src, name, dequantize)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"{name}: cannot read raster: {exc}") from exc
+
+
 def _check(src: Any, name: str, dequantize: Dequantize) -> None:
     if src.count != PRODUCT_BANDS:
         raise InputError(

@@ -263,6 +263,30 @@ def write_product(path: Path, item: dict[str, Any], vector: np.ndarray) -> Path:
     return path
 
 
+def test_a_product_of_the_wrong_shape_is_one_error_before_any_scene(tmp_path: Path) -> None:
+    """63 bands: the same error was reported for every scene of a run, after reading it."""
+    item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
+    path = tmp_path / "aef63.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=63,
+        dtype="int8",
+        crs="EPSG:32632",
+        transform=Affine(20, 0, 499800, 0, -20, 5100200),
+    ) as dst:
+        dst.write(np.zeros((63, 8, 8), np.int8))  # fmt: skip
+    recipe = parse_recipe({"steps": [{"name": "product_embedding", "raster": str(path)}]})
+    with pytest.raises(DafabError) as error:
+        run_pipeline(recipe, [item], put_asset=Assets(), workers=0)
+    assert str(error.value) == (
+        f"<recipe> step 1 (product_embedding): {path}: has 63 bands, an embedding product needs 64"
+    )
+
+
 def test_product_embedding_pooled_over_the_footprint(tmp_path: Path) -> None:
     item = scene(tmp_path, 1, halves(64, 64, "water", "vegetation"), 1)
     rng = np.random.default_rng(3)

@@ -185,12 +185,15 @@ class ProductEmbedding(Step):
         self.raster, self.model_id, self.dequantize = raster, model, dequantize
 
     def setup(self, device: torch.device) -> None:
-        """A local product must exist: checked once, before any scene is read, instead of
-        failing every item alike (a URL is read per item)."""
+        """The product must exist and have 64 bands of the right type and a CRS: checked
+        once, before any scene is read, instead of failing every item alike."""
+        from dafab_static.derive.product_embedding import check_product
+
         del device
         raster = self.raster
         if "://" not in raster and not raster.startswith("/vsi") and not Path(raster).is_file():
             raise OptionError(f"product_embedding raster={raster!r}: no such file")
+        check_product(raster, "none" if self.dequantize == "none" else "google-int8")
 
     def models(self) -> list[str]:
         return [self.model_id]
