@@ -1,8 +1,9 @@
 """CQL2 temporal functions (T_*) as vectorised Allen-interval relations on Arrow timestamps.
 
-Every operand becomes a (start, end) pair of timestamp[us, UTC] values: an instant is a
-degenerate interval, an open end ('..') is the far past or future. The relations are the
-CQL2 definitions (OGC 21-065r2, clause 7.12, table 6); the inverse relations swap operands.
+Every operand becomes a (start, end) pair of timestamp[us, UTC] values: a timestamp is a
+degenerate interval, a DATE the whole day, an open end ('..') the far past or future. The
+relations are the CQL2 definitions (OGC 21-065r2, clause 7.12, table 6); the inverse
+relations swap operands.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def instant(value: dt.date | dt.datetime) -> pa.Scalar:
     if not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
     return pa.scalar(value, TIMESTAMP)
+
+
+def day_end(value: dt.date) -> pa.Scalar:
+    """The last microsecond of a DATE: CQL2 makes a date "an instant with a granularity of
+    a day" (OGC 21-065r2, clause 6), so it spans the whole day in the T_* relations."""
+    start = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    return pa.scalar(start + dt.timedelta(days=1, microseconds=-1), TIMESTAMP)
+
+
+def days_end(midnights: pa.Array) -> pa.Array:
+    """:func:`day_end` of each midnight of a date column."""
+    return pc.add(midnights, pa.scalar(dt.timedelta(days=1, microseconds=-1), pa.duration("us")))
+
+
+def is_day(value: object) -> bool:
+    """Whether a literal is a DATE (a day), not a TIMESTAMP."""
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
 def open_start(value: Value | None) -> Value:

@@ -227,16 +227,24 @@ class _Evaluator:
     # -- temporal and array operands --------------------------------------------------
     def _span(self, operand: Any) -> temporal.Span:
         if isinstance(operand, nodes.Interval):
-            start = None if operand.start is None else self._instant(operand.start)
-            end = None if operand.end is None else self._instant(operand.end)
+            start = None if operand.start is None else self._bounds(operand.start)[0]
+            end = None if operand.end is None else self._bounds(operand.end)[1]
             return temporal.open_start(start), temporal.open_end(end)
-        value = self._instant(operand)
-        return value, value
+        return self._bounds(operand)
 
-    def _instant(self, operand: Any) -> Any:
+    def _bounds(self, operand: Any) -> temporal.Span:
+        """An instant's first and last microsecond. A date, literal or property, is a day
+        (OGC 21-065r2 clause 6, "an instant with a granularity of a day"): read as its
+        midnight, T_INTERSECTS(datetime, DATE('2024-07-14')) missed every item of that
+        day, unlike the datetime parameter."""
         if isinstance(operand, dt.date):
-            return temporal.instant(operand)
-        return _as_time(self.value(operand), operand)
+            start = temporal.instant(operand)
+            return start, temporal.day_end(operand) if temporal.is_day(operand) else start
+        value = self.value(operand)
+        start = _as_time(value, operand)
+        if isinstance(value, pa.Array) and pa.types.is_date(value.type):
+            return start, temporal.days_end(start)
+        return start, start
 
     def _array(self, node: ast.ArrayPredicate) -> pa.Array:
         lhs, rhs = self._array_operand(node.lhs), self._array_operand(node.rhs)

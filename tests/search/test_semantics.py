@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import cql2
 import pyarrow as pa
 import pytest
 
@@ -74,6 +75,28 @@ def test_datetime_uses_start_end_intervals(catalog: Path) -> None:
     assert ids(search(str(catalog), datetime="2024-09")) == {"span-september"}
     assert "span-may-july" in ids(search(str(catalog), datetime="../2024-05-21"))
     assert search(str(catalog), datetime="2024-10-01/..").count() == 0
+
+
+@pytest.mark.parametrize("encoding", ["text", "json"])
+def test_a_cql2_date_is_the_whole_day(catalog: Path, encoding: str) -> None:
+    """OGC 21-065r2 clause 6: a date is "an instant with a granularity of a day". Read as
+    its midnight, T_INTERSECTS with DATE('2024-07-02') missed the items taken later that
+    day (which the datetime parameter finds), T_AFTER took them, and an INTERVAL ending on
+    that date left it out."""
+    day = {"gen-0000001", "cloudless"}  # the items of 2024-07-02, taken after midnight
+    # the datetime parameter also takes span-may-july, by its start/end_datetime
+    assert ids(search(str(catalog), datetime="2024-07-02/2024-07-02")) - {"span-may-july"} == day
+
+    def found(text: str) -> set[str]:
+        query = text if encoding == "text" else cql2.Expr(text).to_json()
+        return ids(search(str(catalog), filter=query))
+
+    assert found("T_INTERSECTS(datetime, DATE('2024-07-02'))") == day
+    assert found("T_DURING(datetime, DATE('2024-07-02'))") == day
+    assert found("T_INTERSECTS(datetime, INTERVAL('2024-07-02', '2024-07-02'))") == day
+    assert day <= found("T_DURING(datetime, INTERVAL('2024-06-20', '2024-07-02'))")
+    assert not day & found("T_AFTER(datetime, DATE('2024-07-02'))")
+    assert day <= found("T_AFTER(datetime, DATE('2024-07-01'))")
 
 
 def test_bbox_crossing_the_antimeridian(catalog: Path) -> None:
