@@ -144,7 +144,7 @@ class _Evaluator:
         lhs, rhs = self.value(node.lhs), self.value(node.rhs)
         if _absent(lhs) or _absent(rhs):
             return pa.nulls(self.n, pa.bool_())
-        lhs, rhs = _align_times(lhs, rhs, node)
+        lhs, rhs = _align_numbers(*_align_times(lhs, rhs, node))
         try:
             return _COMPARE[type(node)](lhs, rhs)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
@@ -185,6 +185,8 @@ class _Evaluator:
             and not all(pa.types.is_integer(i.type) for i in items)
         ):
             lhs = pc.cast(lhs, pa.float64())  # 1.5 or 1e30 against integers: numbers, as in =
+        if pa.types.is_floating(lhs.type) and all(_is_number(i.type) for i in items):
+            items = [_align_numbers(lhs, i)[1] for i in items]
         try:
             value_set = pa.array([i.as_py() for i in items], type=lhs.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
@@ -306,6 +308,18 @@ def _align_times(lhs: Any, rhs: Any, node: Any) -> tuple[Any, Any]:
     either = lhs.type == temporal.TIMESTAMP or rhs.type == temporal.TIMESTAMP
     if either and _is_time_like(lhs) and _is_time_like(rhs):
         return _as_time(lhs, node.lhs), _as_time(rhs, node.rhs)
+    return lhs, rhs
+
+
+def _align_numbers(lhs: Any, rhs: Any) -> tuple[Any, Any]:
+    """An integer compared with a double becomes the nearest double: CQL2 has one number
+    type, and Arrow's safe cast refused integers beyond 2^53 ("eo:cloud_cover <
+    9007199254740993" was an error). Two integers stay exact."""
+    if _is_number(lhs.type) and _is_number(rhs.type):
+        if pa.types.is_floating(lhs.type) and pa.types.is_integer(rhs.type):
+            return lhs, pc.cast(rhs, pa.float64(), safe=False)
+        if pa.types.is_integer(lhs.type) and pa.types.is_floating(rhs.type):
+            return pc.cast(lhs, pa.float64(), safe=False), rhs
     return lhs, rhs
 
 
