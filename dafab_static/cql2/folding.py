@@ -13,14 +13,13 @@ import pyarrow.compute as pc
 
 @functools.cache
 def _folding_exceptions() -> str:
-    """A regex class of the characters whose full case folding is not their lower case
-    ('ß' → 'ss', 'ﬁ' → 'fi', Greek final sigma...): Arrow has only ``utf8_lower``."""
-    chars = [
-        chr(c)
-        for c in range(0x80, 0x1FFFF)
-        if not 0xD800 <= c <= 0xDFFF and chr(c).casefold() != chr(c).lower()
-    ]
-    return "[" + "".join(re.escape(c) for c in chars) + "]"
+    """A regex class of the characters whose full case folding is not what Arrow's
+    ``utf8_lower`` makes of them ('ß' → 'ss', 'ﬁ' → 'fi', Greek final sigma, 'İ' → 'i̇'
+    where Arrow gives a plain 'i'): Arrow has no case folding."""
+    chars = [chr(c) for c in range(0x80, 0x1FFFF) if not 0xD800 <= c <= 0xDFFF]
+    lowered = pc.utf8_lower(pa.array(chars)).to_pylist()
+    special = [c for c, low in zip(chars, lowered, strict=True) if c.casefold() != low]
+    return "[" + "".join(re.escape(c) for c in special) + "]"
 
 
 def _one(fold: Any, value: pa.Scalar) -> pa.Scalar:
@@ -39,18 +38,19 @@ def casei(value: Any) -> Any:
         ['strasse', None]
     """
     # CASEI is full Unicode case folding (CQL2 requirement /req/case-insensitive-comparison/
-    # casei-function): vectorised lower case, then Python's casefold for the rare rows that
+    # casei-function): vectorised lower case, then Python's casefold of the rare rows that
     # hold a character whose folding differs ('Straße' = 'STRASSE').
     if isinstance(value, pa.Scalar):
         return _one(casei, value)
     lowered = pc.utf8_lower(value)
-    special = pc.fill_null(pc.match_substring_regex(lowered, _folding_exceptions()), False)
+    special = pc.fill_null(pc.match_substring_regex(value, _folding_exceptions()), False)
     if not pc.any(special).as_py():
         return lowered
     rows = np.flatnonzero(special.to_numpy(zero_copy_only=False))
     folded = lowered.to_pylist()
-    for row in rows:
-        folded[row] = folded[row].casefold()
+    original = value.take(pa.array(rows)).to_pylist()
+    for row, text in zip(rows, original, strict=True):
+        folded[row] = text.casefold()
     return pa.array(folded, lowered.type)
 
 

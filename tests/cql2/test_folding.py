@@ -31,6 +31,14 @@ def test_folding_examples() -> None:
     assert casei(pa.scalar(None, pa.string())).is_valid is False
 
 
+def test_casei_is_full_case_folding_where_arrow_lowers_otherwise() -> None:
+    """CaseFolding.txt maps U+0130 'İ' to 'i' + U+0307; Arrow's lower case gives a plain
+    'i', which made CASEI('İstanbul') equal CASEI('istanbul')."""
+    strings = ["İstanbul", "istanbul", "ǅ", "ẞ"]
+    assert casei(pa.array(strings)).to_pylist() == [s.casefold() for s in strings]
+    assert casei(pa.scalar("İstanbul")) != casei(pa.scalar("istanbul"))
+
+
 def _item(i: int, name: str) -> dict[str, object]:
     return {
         "type": "Feature", "stac_version": "1.1.0", "id": f"n{i}", "collection": "names",
