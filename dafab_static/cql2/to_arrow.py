@@ -102,7 +102,7 @@ class _Evaluator:
             return column
         if isinstance(node, nodes.Elevation):
             return self._elevation(node)
-        if isinstance(node, ast.Function):
+        if isinstance(node, ast.Function) and node.name not in nodes.STRING_FUNCTIONS:
             raise QueryError(_unknown_function(node))
         raise QueryError(f"{nodes.show(node)} is not a condition")
 

@@ -344,6 +344,9 @@ def test_cql2_temporal_literals_are_checked(catalog: Path, text: str, message: s
         ),
         ("BBOX(geometry,0,0,1,1)", "BBOX takes 4 or 6 numbers, got (property 'geometry', 0, 0,"),
         ("CASEI(eo:cloud_cover) = 'a'", "CASEI takes a string, got property 'eo:cloud_cover'"),
+        # a string where a condition belongs (it said CASEI was an unknown function)
+        ("CASEI(platform)", "CASEI(...) is not a condition"),
+        ('{"op": "accenti", "args": [{"property": "platform"}]}', "ACCENTI(...) is not a"),
         ("eo:cloud_cover = 'open", "line 1 column 18: a 'string' is not closed"),
         (
             "S_INTERSECTS(geometry, LINESTRING(1 2))",
