@@ -130,18 +130,23 @@ def _signed_area(ring: list[list[float]]) -> float:
     return sum(x0 * y1 - x1 * y0 for (x0, y0, *_), (x1, y1, *_) in itertools.pairwise(ring))
 
 
-#: Degrees by which a bbox may miss its geometry before it is widened (float rounding).
+#: Degrees by which a bbox may miss its geometry and be widened without a warning: the
+#: rounding of a bbox written with fewer digits than its geometry.
 _BBOX_SLACK = 1e-7
 
 
 def cover_geometries(items: Sequence[dict[str, Any]], geometries: np.ndarray) -> list[int]:
-    """Widen, in place, each item bbox that does not contain its geometry; return which.
+    """Widen, in place, each item bbox that does not contain its geometry; return those
+    that missed it by more than rounding (worth a warning).
 
     STAC defines ``bbox`` as the bounding box of the geometry, and GeoParquet's bbox
     covering, the manifests and the collection extent are all taken from it: a bbox that
     misses part of its footprint (the Planetary Computer's 3DEP lidar items, the STAC
     spec's own ``proj-example``) would hide the item from a search that the geometry
-    matches. A bbox that crosses the antimeridian (west > east) is checked in latitude only.
+    matches. One that misses it by rounding only (the spec's ``collectionless-item``, by
+    2e-8 degrees) is widened too, silently: left alone, the GeoParquet bbox covering and
+    the file's ``geo`` bbox did not contain the geometries. A bbox that crosses the
+    antimeridian (west > east) is checked in latitude only.
     """
     bounds = shapely.bounds(geometries).tolist()  # Python floats, for JSON
     widened = []
@@ -153,18 +158,16 @@ def cover_geometries(items: Sequence[dict[str, Any]], geometries: np.ndarray) ->
         half = len(bbox) // 2
         x0, y0, x1, y1 = bbox[0], bbox[1], bbox[half], bbox[half + 1]
         crossing = x0 > x1
-        if (
-            gy0 >= y0 - _BBOX_SLACK
-            and gy1 <= y1 + _BBOX_SLACK
-            and (crossing or (gx0 >= x0 - _BBOX_SLACK and gx1 <= x1 + _BBOX_SLACK))
-        ):
+        miss = max(y0 - gy0, gy1 - y1, 0.0 if crossing else max(x0 - gx0, gx1 - x1))
+        if miss <= 0:
             continue
         new = list(bbox)
         new[1], new[half + 1] = min(y0, gy0), max(y1, gy1)
         if not crossing:
             new[0], new[half] = min(x0, gx0), max(x1, gx1)
         item["bbox"] = new
-        widened.append(i)
+        if miss > _BBOX_SLACK:
+            widened.append(i)
     return widened
 
 
