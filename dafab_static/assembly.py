@@ -244,8 +244,11 @@ class Assembly:
                 "href": layout.href(here, release.locate(place.index_folder)) + "/",
                 "type": media_types.PARQUET,
                 "title": "stac-geoparquet index (Hive-partitioned by year/month)",
-                "description": "One stac-geoparquet 1.1.0 file per year/month partition, rows in "
-                "Hilbert order of bbox centres; _partitions.json lists every file.",
+                # No spec version here: the files follow stac-geoparquet 1.1.0 but record
+                # "1.0.0", the value its JSON Schema allows (index.STAC_GEOPARQUET_VERSION).
+                "description": "One stac-geoparquet file per year/month partition, carrying "
+                "this Collection in its metadata, rows in Hilbert order of bbox centres; "
+                "_partitions.json lists every file.",
                 "roles": ["collection-mirror"],
             },
             "partitions": {

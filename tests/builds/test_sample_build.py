@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -128,6 +129,11 @@ def test_tree_and_index_agree(
         assert sorted(from_index) == sorted(from_tree)
         for item_id, item in from_tree.items():
             assert _comparable(from_index[item_id]) == _comparable(item)
+        # The asset says no spec version the files' own metadata contradicts (it said
+        # "stac-geoparquet 1.1.0" beside files recording 1.0.0).
+        recorded = {json.loads(t.schema.metadata[b"stac-geoparquet"])["version"] for t in tables}
+        stated = set(re.findall(r"\d+\.\d+\.\d+", mirror.get("description", "")))
+        assert stated <= recorded, (stated, recorded)
 
 
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
