@@ -162,9 +162,7 @@ class NearestResult(SearchResult):
         """The best ``wanted`` entries over every surviving file, plus any that tie with the
         last of them (the id, read later, decides between those)."""
         opened = [self._with_file(f, lambda file: file, read=False) for f in survivors]
-        if not opened and self.source.files:  # nothing survives: still check the model name
-            opened = [self._with_file(self.source.files[0], lambda file: file, read=False)]
-        column = self._column(opened)
+        column = self._column_of(opened, survivors)
         query = self._query(column)
         size = _fixed_size(opened, column)
         if size is not None and size != len(query):
@@ -216,11 +214,33 @@ class NearestResult(SearchResult):
             scorer.restore()
         return top.entries
 
-    def _column(self, files: list[scan.OpenFile]) -> str:
-        """The embedding column: ``emb:<model>``, or the only one the files have."""
-        names = sorted(
-            {n for f in files for n in f.schema.names if _is_embedding(f.schema.field(n))}
-        )
+    def _column_of(self, opened: list[scan.OpenFile], survivors: list[IndexFile]) -> str:
+        """:meth:`_column` of the surviving files, or, where they do not tell (none has an
+        embedding, or none of this model), of the pruned ones too, opened one by one until
+        one does: whether the catalog has the embeddings must not depend on what the
+        prefilter pruned (a bbox that missed every file said "has no embeddings")."""
+        names = _embedding_names(opened)
+        try:
+            return self._column(names)
+        except QueryError as error:
+            problem = error
+        kept = set(map(id, survivors))
+        for index_file in self.source.files:
+            if id(index_file) in kept:
+                continue
+            more = _embedding_names([self._with_file(index_file, lambda f: f, read=False)])
+            if more <= names:
+                continue
+            names |= more
+            try:
+                return self._column(names)
+            except QueryError as error:
+                problem = error
+        raise problem
+
+    def _column(self, embedded: set[str]) -> str:
+        """The embedding column: ``emb:<model>``, or the only one of ``embedded``."""
+        names = sorted(embedded)
         where = self.source.location
         if self.near.model is not None:
             column = PREFIX + self.near.model
@@ -314,6 +334,11 @@ def _is_embedding(field: pa.Field) -> bool:
         return False
     lists = (pa.types.is_fixed_size_list, pa.types.is_list, pa.types.is_large_list)
     return any(test(kind) for test in lists) and bool(pa.types.is_floating(kind.value_type))
+
+
+def _embedding_names(files: list[scan.OpenFile]) -> set[str]:
+    """The embedding columns (``emb:*`` vectors) of ``files``."""
+    return {n for f in files for n in f.schema.names if _is_embedding(f.schema.field(n))}
 
 
 def _fixed_size(files: list[scan.OpenFile], column: str) -> int | None:

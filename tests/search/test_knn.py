@@ -11,7 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import dafab_static
 from dafab_static import QueryError, index, search
+from dafab_static.options import BuildOptions
+from tests.builds.generate import write_ndjson
 from tests.search.embeddings import COLUMN, DIM, brute_force, embedded_items, write_index
 
 K = 15
@@ -235,6 +238,28 @@ def test_two_models_need_model(tmp_path: Path, embedded: list[dict[str, Any]]) -
     _check(other, brute_force(embedded, query, 5))  # reversed vectors, reversed query
     with pytest.raises(QueryError, match=r"model 'nope': .* has no emb:nope \(its embeddings"):
         list(search(str(folder), near=query.tolist(), model="nope"))
+
+
+def test_what_the_prefilter_prunes_does_not_decide_whether_there_are_embeddings(
+    tmp_path: Path, embedded: list[dict[str, Any]]
+) -> None:
+    """Only ``beta`` has embeddings: a prefilter that leaves ``alpha`` alone, or that
+    prunes every file, finds nothing to rank; it said the catalog had no embeddings."""
+    items = [
+        {**it, "properties": {k: v for k, v in it["properties"].items() if k != COLUMN}}
+        if it["collection"] == "alpha" else it
+        for it in embedded
+    ]  # fmt: skip
+    source = write_ndjson(tmp_path / "items.ndjson", items)
+    folder = tmp_path / "catalog"  # a build's manifests prune files before any is opened
+    assert dafab_static.build([str(source)], str(folder), options=BuildOptions(quiet=True)).ok
+    query = _query(7).tolist()
+    assert len(list(search(str(folder), near=query, k=3))) == 3
+    assert list(search(str(folder), near=query, collections=["alpha"])) == []
+    assert list(search(str(folder), near=query, bbox=[100, 0, 101, 1])) == []
+    assert list(search(str(folder), near=query, model="test-model", ids=["gen-0000001"])) == []
+    with pytest.raises(QueryError, match=r"model 'nope': .* \(its embeddings are emb:test-m"):
+        list(search(str(folder), near=query, model="nope", collections=["alpha"]))
 
 
 def test_no_embeddings(catalog: Path) -> None:
