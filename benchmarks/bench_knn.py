@@ -193,7 +193,7 @@ def generate(n: int, root: Path) -> dict[str, Any]:
         data, part = index.encode(table, {"id": MODEL}, path=path)
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
-        vectors = index.encode_vectors(table)  # the sidecar a build writes beside it
+        vectors = index.encode_vectors(table, parquet=data)  # the sidecar a build writes
         if vectors is not None:
             (root / index.vectors_path(path)).write_bytes(vectors)
         parts.append(part)

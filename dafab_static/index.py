@@ -197,19 +197,43 @@ EMBEDDING_PREFIX = "emb:"
 VECTORS_SUFFIX = ".vectors.arrow"
 
 
+#: Sidecar schema metadata key: the fingerprint of the Parquet file it was written for.
+SIDECAR_OF = b"dafab:parquet"
+_TAIL = 1 << 16
+
+
+def parquet_fingerprint(data: bytes) -> bytes:
+    """The size and a SHA-256 of the last 64 KiB of a Parquet file: its footer (row group
+    offsets, sizes and statistics), which changes with any rewrite of its rows. Cheap to
+    take again from a file on disk (:func:`file_fingerprint`), unlike a hash of it all."""
+    return f"{len(data)}:{hashlib.sha256(data[-_TAIL:]).hexdigest()}".encode()
+
+
+def file_fingerprint(path: str) -> bytes:
+    """:func:`parquet_fingerprint` of the file at ``path``, reading only its tail."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - _TAIL))
+        tail = f.read()
+    return f"{size}:{hashlib.sha256(tail).hexdigest()}".encode()
+
+
 def vectors_path(partition_path: str) -> str:
     """Where the vectors sidecar of the Parquet partition at ``partition_path`` goes."""
     return partition_path.removesuffix(".parquet") + VECTORS_SUFFIX
 
 
-def encode_vectors(table: pa.Table) -> bytes | None:
+def encode_vectors(table: pa.Table, *, parquet: bytes) -> bytes | None:
     """The partition's embedding columns as an uncompressed Arrow IPC file, or None.
 
     kNN search scores every vector that survives its filters; decoding a 64-float column
     from compressed Parquet cost 627 ms per million rows, more than DuckDB's whole query
     (measured, ``benchmarks/bench_knn.py``), while a memory-mapped IPC file needs no
     decoding at all. The Parquet file keeps the same columns, so any reader gets them; the
-    sidecar only makes ours faster. Rows are in the Parquet file's order.
+    sidecar only makes ours faster. Rows are in the Parquet file's order. ``parquet``, the
+    partition file's bytes, is fingerprinted in the sidecar's metadata (see
+    :func:`parquet_fingerprint`), so that search ignores a sidecar the file no longer
+    matches.
     """
     names = [n for n in table.column_names if n.startswith(EMBEDDING_PREFIX)
              and pa.types.is_fixed_size_list(table.schema.field(n).type)]  # fmt: skip
@@ -217,6 +241,7 @@ def encode_vectors(table: pa.Table) -> bytes | None:
         return None
     sink = pa.BufferOutputStream()
     part = table.select(["id", *names])
+    part = part.replace_schema_metadata({SIDECAR_OF: parquet_fingerprint(parquet)})
     with pa.ipc.new_file(sink, part.schema) as writer:
         writer.write_table(part)
     return bytes(sink.getvalue())

@@ -197,7 +197,7 @@ class MonthWriter:
         self.release.store.put(self.release.locate(ipath), data)
         result.objects += 1
         result.bytes += len(data)
-        vectors = index.encode_vectors(table)
+        vectors = index.encode_vectors(table, parquet=data)
         if vectors is not None:
             self.release.store.put(self.release.locate(index.vectors_path(ipath)), vectors)
             result.objects += 1

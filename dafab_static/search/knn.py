@@ -308,21 +308,30 @@ def _sidecar(file: scan.OpenFile, column: str) -> tuple[pa.Array, np.ndarray] | 
     import os
     from urllib.parse import unquote, urlsplit
 
-    from dafab_static.index import vectors_path
+    from dafab_static.index import SIDECAR_OF, file_fingerprint, vectors_path
 
     parts = urlsplit(file.index.url)
     if parts.scheme not in ("", "file"):
         return None
-    path = vectors_path(unquote(parts.path) if parts.scheme == "file" else file.index.url)
+    partition = unquote(parts.path) if parts.scheme == "file" else file.index.url
+    path = vectors_path(partition)
     if not os.path.exists(path):
         return None
     try:
         table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+        written_for = (table.schema.metadata or {}).get(SIDECAR_OF)
+        current = file_fingerprint(partition)
     except (OSError, pa.ArrowInvalid):
         return None  # unreadable: the Parquet column still answers
     metadata = file.parquet.metadata
-    if column not in table.column_names or table.num_rows != metadata.num_rows:
-        return None  # not this file's sidecar (rewritten since): trust the Parquet file
+    if (
+        column not in table.column_names
+        or table.num_rows != metadata.num_rows
+        or written_for != current
+    ):
+        # Not this file's sidecar: the Parquet file was rewritten since (by another
+        # tool, with as many rows, scored the old vectors), or it predates fingerprints.
+        return None
     counts = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     starts = np.concatenate([[0], np.cumsum(counts)])
     return one_array(table.column(column)), starts

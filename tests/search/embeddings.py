@@ -78,7 +78,8 @@ def write_index(
         # Rewrite with small row groups; the schema metadata (geo, stac-geoparquet) stays.
         encoded = pq.read_table(io.BytesIO(data))
         pq.write_table(encoded, folder / f"{collection}.parquet", row_group_size=row_group_size)
-        vectors = index.encode_vectors(encoded) if sidecar else None
+        parquet = (folder / f"{collection}.parquet").read_bytes()
+        vectors = index.encode_vectors(encoded, parquet=parquet) if sidecar else None
         if vectors is not None:
             (folder / index.vectors_path(f"{collection}.parquet")).write_bytes(vectors)
     return folder

@@ -66,10 +66,23 @@ def test_a_sidecar_of_another_file_is_ignored(tmp_path: Path) -> None:
     items = embedded_items()
     folder = write_index(tmp_path, items, sidecar=True)
     # A sidecar left over from an older, shorter partition: the row counts disagree.
+    parquet = (folder / "beta.parquet").read_bytes()  # even with this file's fingerprint
     short = index.encode_vectors(index.to_table(items[:3]).cast(
         pa.schema([f.with_type(pa.list_(pa.float32(), 64)) if f.name == COLUMN else f
-                   for f in index.to_table(items[:3]).schema])))  # fmt: skip
+                   for f in index.to_table(items[:3]).schema])), parquet=parquet)  # fmt: skip
     assert short is not None
     (folder / "beta.vectors.arrow").write_bytes(short)
     query = np.asarray(next(i for i in items if i["id"] == QUERY)["properties"][COLUMN])
     assert [i for i, _ in ranked(folder)] == [i for i, _ in brute_force(items, query, 8)]
+
+
+def test_a_sidecar_the_parquet_file_was_rewritten_since_is_ignored(tmp_path: Path) -> None:
+    """Another tool rewrote a partition with as many rows: the sidecar's old vectors were
+    scored, and the items returned carried the new ones."""
+    write_index(tmp_path, embedded_items(seed=1), sidecar=True)
+    sidecars = sorted(p.name for p in tmp_path.glob("*.vectors.arrow"))
+    items = embedded_items(seed=2)
+    write_index(tmp_path, items)  # the Parquet files only
+    assert sorted(p.name for p in tmp_path.glob("*.vectors.arrow")) == sidecars != []
+    query = np.asarray(next(i for i in items if i["id"] == QUERY)["properties"][COLUMN])
+    assert [i for i, _ in ranked(tmp_path)] == [i for i, _ in brute_force(items, query, 8)]
