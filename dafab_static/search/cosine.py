@@ -31,31 +31,34 @@ def vectors(array: pa.Array, dim: int, *, where: str) -> tuple[pa.Array, np.ndar
         where: the column and file, for the error message.
 
     Returns:
-        (values, rows): ``rows`` is ``None`` when every row is there (a null vector is then
-        zeros, which scores NaN and is dropped), else the positions of the non-null rows.
+        (values, rows): ``rows`` is ``None`` when every row is there, else the positions of
+        the non-null rows. A vector with a null value is NaN there: it scores NaN and is
+        dropped, whether the column is a fixed-size list or a list (the fixed-size one
+        scored it as if the value were 0).
 
     Raises:
         QueryError: a vector whose length differs from the query's.
 
-    >>> column = pa.array([[3.0, 4.0], None], pa.list_(pa.float32(), 2))
-    >>> vectors(column, 2, where="emb:m")[0].to_pylist()
-    [3.0, 4.0, 0.0, 0.0]
+    >>> column = pa.array([[3.0, 4.0], None, [None, 1.0]], pa.list_(pa.float32(), 2))
+    >>> values, rows = vectors(column, 2, where="emb:m")
+    >>> values.to_pylist(), rows.tolist()
+    ([3.0, 4.0, nan, 1.0], [0, 2])
     """
     kind = array.type
-    if pa.types.is_fixed_size_list(kind):
-        if kind.list_size != dim:
-            raise QueryError(
-                f"near: the query vector has {dim} values, but {where} has {kind.list_size}"
-            )
-        # The child array spans the parent's offset: slice it, no copy.
-        flat = array.values.slice(array.offset * dim, len(array) * dim)
-        if flat.null_count:
-            flat = pc.fill_null(flat, 0.0)
-        return flat, None
+    if pa.types.is_fixed_size_list(kind) and kind.list_size != dim:
+        raise QueryError(
+            f"near: the query vector has {dim} values, but {where} has {kind.list_size}"
+        )
     kept = None
     if array.null_count:
         kept = np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False))
         array = array.take(pa.array(kept))
+    if pa.types.is_fixed_size_list(kind):
+        # The child array spans the parent's offset: slice it, no copy.
+        flat = array.values.slice(array.offset * dim, len(array) * dim)
+        if flat.null_count:
+            flat = pc.fill_null(flat, math.nan)
+        return flat, kept
     lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
     wrong = np.flatnonzero(lengths != dim)
     if len(wrong):

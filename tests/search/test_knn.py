@@ -262,6 +262,24 @@ def test_what_the_prefilter_prunes_does_not_decide_whether_there_are_embeddings(
         list(search(str(folder), near=query, model="nope", collections=["alpha"]))
 
 
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_vector_with_a_null_value_is_no_neighbour_in_either_storage(
+    tmp_path: Path, embedded: list[dict[str, Any]], fixed: bool
+) -> None:
+    """Fixed-size storage scored a null value as 0 (the vector ranked first, score 1.0);
+    list storage dropped it. One rule: a vector with a gap is no embedding."""
+    items = [dict(it, properties=dict(it["properties"])) for it in embedded]
+    vector = list(items[5]["properties"][COLUMN])
+    query = np.asarray(vector)
+    query[0] = 0.0
+    vector[0] = None
+    items[5]["properties"][COLUMN] = vector
+    folder = write_index(tmp_path, items, fixed=fixed)
+    got = _pairs(search(str(folder), near=query.tolist(), k=3))
+    assert items[5]["id"] not in [i for i, _ in got]
+    _check(got, brute_force([it for k, it in enumerate(items) if k != 5], query, 3))
+
+
 def test_no_embeddings(catalog: Path) -> None:
     with pytest.raises(QueryError, match=r"has no embeddings \(no emb:\* column"):
         list(search(str(catalog), near=[1.0, 0.0]))
