@@ -297,6 +297,10 @@ def test_no_embeddings(catalog: Path) -> None:
         ({"near": [1.0, float("nan")]}, r"near: the vector holds NaN"),
         ({"near": [[1.0], [2.0]]}, r"near: expected a flat"),
         ({"near": ["a", "b"]}, r"near: expected an item id or a list of numbers"),
+        # numpy reads these as numbers: a vector of '1' strings, True as shape ()
+        ({"near": ["1"] * DIM}, r"near: expected an item id or a list of numbers, not \['1'"),
+        ({"near": True}, r"near: expected an item id or a list of numbers, not True"),
+        ({"near": [True, 1.0]}, r"near: expected an item id or a list of numbers"),
         ({"near": "gen-0000007", "sortby": "datetime"}, r"sortby: a near search is ordered"),
         ({"k": 3}, r"k and model need near"),
         ({"model": "test-model"}, r"k and model need near"),
