@@ -206,12 +206,12 @@ class NearestResult(SearchResult):
                     array = match.batch.column(column)
                     if len(rows) != len(array):
                         array = array.take(pa.array(rows))
-                values, kept = vectors(array, len(query), where=where)
+                values, kept, null = vectors(array, len(query), where=where)
                 if kept is not None:
                     rows = rows[kept]
                 if not len(rows):
                     continue
-                picked, scores = scorer.candidates(values, top.threshold, wanted)
+                picked, scores = scorer.candidates(values, top.threshold, wanted, null)
                 if len(picked):
                     top.offer(position, match.batch.group, rows[picked], scores)
 

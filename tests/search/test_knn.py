@@ -280,6 +280,20 @@ def test_a_vector_with_a_null_value_is_no_neighbour_in_either_storage(
     _check(got, brute_force([it for k, it in enumerate(items) if k != 5], query, 3))
 
 
+def test_a_null_row_is_no_candidate_whatever_values_it_hides() -> None:
+    """Arrow leaves a null fixed-size list's values undefined: they are read without a
+    copy (taking the valid rows out copied every vector), and masked when scoring."""
+    from dafab_static.search.cosine import Scorer, vectors
+
+    query = _query(3)
+    values = pa.array(np.tile(query, 3).astype(np.float32))
+    column = pa.FixedSizeListArray.from_arrays(values, DIM, mask=pa.array([False, True, False]))
+    flat, rows, null = vectors(column, DIM, where="emb:test-model")
+    assert rows is None and null is not None and null.tolist() == [False, True, False]
+    picked, scores = Scorer(query).candidates(flat, -np.inf, 3, null)
+    assert sorted(picked.tolist()) == [0, 2] and np.allclose(scores, 1.0)
+
+
 def test_no_embeddings(catalog: Path) -> None:
     with pytest.raises(QueryError, match=r"has no embeddings \(no emb:\* column"):
         list(search(str(catalog), near=[1.0, 0.0]))
