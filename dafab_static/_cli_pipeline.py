@@ -19,10 +19,14 @@ pipeline_app = typer.Typer(
 @pipeline_app.command("run")
 def pipeline_run(
     recipe: Annotated[
-        str, typer.Argument(help="Recipe: a TOML file, or a shipped recipe's name (default...).")
+        str,
+        typer.Argument(
+            metavar="RECIPE", help="Recipe: a TOML file, or a shipped recipe's name (default...)."
+        ),
     ],
     sources: Annotated[
-        list[str], typer.Argument(help="Rasters, STAC files, folders, globs or URLs.")
+        list[str],
+        typer.Argument(metavar="SOURCE", help="Rasters, STAC files, folders, globs or URLs."),
     ],
     out: Annotated[str, typer.Option("--out", "-o", help="New or empty output folder.")] = "",
     device: Annotated[str | None, DEVICE] = None,

@@ -15,7 +15,8 @@ def search(
     source: Annotated[
         str,
         typer.Argument(
-            help="Catalog root (folder, s3:// or https://), or stac-geoparquet file/folder/glob."
+            metavar="SOURCE",
+            help="Catalog root (folder, s3:// or https://), or stac-geoparquet file/folder/glob.",
         ),
     ],
     ids: Annotated[str | None, typer.Option("--ids", help="Comma-separated item ids.")] = None,

@@ -52,7 +52,10 @@ def _main(
 def build(
     sources: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Argument(help="Raster files, STAC JSON/ndjson/parquet, folders, globs or URLs."),
+        typer.Argument(
+            metavar="SOURCE",
+            help="Raster files, STAC JSON/ndjson/parquet, folders, globs or URLs.",
+        ),
     ] = None,
     out: Annotated[
         str, typer.Option("--out", "-o", help="Destination folder or s3://bucket/prefix.")
@@ -146,7 +149,10 @@ def build(
 @app.command()
 def validate(
     target: Annotated[
-        str, typer.Argument(help="Catalog, collection or item: path, folder or URL.")
+        str,
+        typer.Argument(
+            metavar="PATH_OR_URL", help="Catalog, collection or item: path, folder or URL."
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
@@ -178,7 +184,12 @@ def validate(
 @app.command()
 def info(
     target: Annotated[
-        str, typer.Argument(help="A dafab-static catalog: folder, s3:// or https:// URL.")
+        str,
+        typer.Argument(
+            metavar="PATH_OR_URL",
+            help="Any STAC catalog (partitions and counts for a dafab-static one): folder, "
+            "s3:// or https:// URL.",
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
@@ -200,8 +211,9 @@ def queryables(
     source: Annotated[
         str,
         typer.Argument(
+            metavar="SOURCE",
             help="Catalog root (folder, catalog.json, s3:// or https:// URL), a Collection "
-            "JSON, or a stac-geoparquet file or folder."
+            "JSON, or a stac-geoparquet file or folder.",
         ),
     ],
     collection: Annotated[

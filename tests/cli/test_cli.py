@@ -180,7 +180,7 @@ def test_info_does_not_count_items_linked_outside_collections(tmp_path: Path) ->
     [
         (["search", "x", "--limit", "abc"], "error: Invalid value for '--limit': "),
         (["build", "--nope"], "error: No such option: --nope"),
-        (["search"], "error: Missing argument 'source'."),
+        (["search"], "error: Missing argument 'SOURCE'."),
         (["nocommand"], "error: No such command 'nocommand'."),
     ],
 )
