@@ -76,8 +76,8 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
     """The item's bands with a STAC common name, one per name, and its quality band.
 
     Bands are named by ``eo:bands`` (STAC 1.0) or ``bands`` (1.1) of raster assets; scale,
-    offset and nodata come from ``raster:bands`` or the 1.1 band objects (raster 2.0's
-    ``raster:scale``/``raster:offset``).
+    offset and nodata come from ``raster:bands``, the 1.1 band objects (raster 2.0's
+    ``raster:scale``/``raster:offset``) or the asset itself.
     """
     sources: dict[tuple[str, int], BandSource] = {}
     qa: BandSource | None = None
@@ -96,12 +96,12 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
             name = eo.get("common_name") or eo.get("eo:common_name")
             label = str(eo.get("name") or (key if count == 1 else "")).lower()
             qa_kind = _QA.get(str(key).lower()) or _QA.get(label)
-            scale, offset = (_scaling(rb, eo, field, default, where, bands_key, i)
+            scale, offset = (_scaling(rb, eo, asset, field, default, where, bands_key, i)
                              for field, default in (("scale", 1.0), ("offset", 0.0)))  # fmt: skip
             source = BandSource(
                 href=str(asset["href"]), index=i + 1, name=qa_kind or str(name or label),
                 label=str(eo.get("name") or label), scale=scale, offset=offset,
-                nodata=_number(rb.get("nodata", eo.get("nodata"))),
+                nodata=_number(rb.get("nodata", eo.get("nodata", asset.get("nodata")))),
             )  # fmt: skip
             if qa_kind:
                 qa = qa or source
@@ -119,6 +119,7 @@ def band_sources(item: Mapping[str, Any]) -> tuple[list[BandSource], BandSource 
 def _scaling(
     rb: Mapping[str, Any],
     band: Mapping[str, Any],
+    asset: Mapping[str, Any],
     field: str,
     default: float,
     where: str,
@@ -127,11 +128,14 @@ def _scaling(
 ) -> float:
     """A band's ``scale`` or ``offset``: from ``raster:bands`` (raster extension 1.x), else
     the band object's ``raster:scale``/``raster:offset`` (raster 2.0 in STAC 1.1 ``bands``)
-    or plain ``scale``/``offset``; ``default`` where none is given."""
-    for fields, key in ((rb, field), (band, f"raster:{field}"), (band, field)):
+    or plain ``scale``/``offset``, else the asset's ``raster:scale``/``raster:offset``
+    (raster 2.0 puts values all bands share there, as single-band COGs do); ``default``
+    where none is given."""
+    places = ((rb, field, f"raster:bands[{i}]."), (band, f"raster:{field}", f"{bands_key}[{i}]."),
+              (band, field, f"{bands_key}[{i}]."), (asset, f"raster:{field}", ""))  # fmt: skip
+    for fields, key, holder in places:
         if key in fields:
-            holder = "raster:bands" if fields is rb else bands_key
-            return _real(fields[key], f"{where}: {holder}[{i}].{key}")
+            return _real(fields[key], f"{where}: {holder}{key}")
     return default
 
 

@@ -205,11 +205,13 @@ def test_a_malformed_band_description_fails_that_scene_only(
                      strict=True)  # fmt: skip
 
 
+@pytest.mark.parametrize("on", ["bands", "asset"])
 def test_stac_1_1_bands_with_raster_2_scale_and_offset_read_as_raster_bands(
-    half_scene: dict[str, Any],
+    half_scene: dict[str, Any], on: str
 ) -> None:
     """Raster extension 2.0 moves scale and offset into STAC 1.1's ``bands`` as
-    ``raster:scale``/``raster:offset``: ignored, NDVI came from raw digital numbers and the
+    ``raster:scale``/``raster:offset``, or onto the asset when all its bands share them
+    (nodata too, as common metadata): ignored, NDVI came from raw digital numbers and the
     cloud and land-cover steps were skipped as "not reflectance"."""
 
     def to_v2(asset: dict[str, Any]) -> None:
@@ -219,6 +221,13 @@ def test_stac_1_1_bands_with_raster_2_scale_and_offset_read_as_raster_bands(
              "raster:scale": r["scale"], "raster:offset": r["offset"]}
             for e, r in zip(eo, raster, strict=True)
         ]  # fmt: skip
+        if on == "asset":
+            shared = {k: asset["bands"][0][k] for k in ("nodata", "raster:scale", "raster:offset")}
+            assert all(all(b[k] == v for k, v in shared.items()) for b in asset["bands"])
+            for band in asset["bands"]:
+                for k in shared:
+                    del band[k]
+            asset.update(shared)
 
     v2 = _with_band(half_scene, "v2", "data", to_v2)
     assert "raster:bands" not in v2["assets"]["data"] and "raster:bands" in half_scene["assets"][
