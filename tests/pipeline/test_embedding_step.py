@@ -248,6 +248,7 @@ def test_an_item_without_geometry_is_embedded_and_keeps_the_other_steps(
     table = pq.read_table(pa.BufferReader(
         assets[f"mem://{item['id']}/embeddings-dafab-random-conv-v1.parquet"]))  # fmt: skip
     assert table["geometry"].to_pylist() == [None]
+    assert pa.types.is_binary(table.schema.field("geometry").type)  # WKB, as GeoParquet asks
     assert "bbox" not in json.loads(table.schema.metadata[b"geo"])["columns"]["geometry"]
 
 

@@ -287,7 +287,8 @@ def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any] | None, torch.Ten
         "level": [r[0] for r in rows],
         "row": pa.array([r[1] for r in rows], pa.int32()),
         "col": pa.array([r[2] for r in rows], pa.int32()),
-        "geometry": shapely.to_wkb(geometries, flavor="iso"),
+        # binary even when every footprint is null (pyarrow would infer a null column)
+        "geometry": pa.array(shapely.to_wkb(geometries, flavor="iso"), pa.binary()),
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 64),
     })  # fmt: skip
     column: dict[str, Any] = {"encoding": "WKB", "geometry_types": geometry_types(table)}
