@@ -184,7 +184,7 @@ class _Evaluator:
             and all(_is_number(i.type) for i in items)
             and not all(pa.types.is_integer(i.type) for i in items)
         ):
-            lhs = pc.cast(lhs, pa.float64())  # 1.5 or 1e30 against integers: numbers, as in =
+            lhs = pc.cast(lhs, pa.float64(), safe=False)  # 1.5 or 1e30 against integers, as =
         if pa.types.is_floating(lhs.type) and all(_is_number(i.type) for i in items):
             items = [_align_numbers(lhs, i)[1] for i in items]
         try:
