@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dafab_static.errors import OptionError
-from dafab_static.pipeline.registry import Step, step_class
+from dafab_static.pipeline.registry import Step, is_builtin, step_class
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -224,6 +224,8 @@ def _try_create(spec: StepSpec, where: str) -> Step:
     except ValueError as e:  # a parameter of the right name but the wrong shape
         raise OptionError(f"{where}: a parameter has the wrong shape: {e}") from None
     except Exception as e:  # a plugin's own code: whatever it raises, name the step
+        if is_builtin(spec.cls):
+            raise  # a bug of ours: its traceback is what fixes it
         raise OptionError(f"{where}: the step failed to start: {type(e).__name__}: {e}") from None
 
 

@@ -128,6 +128,12 @@ def _loaded(load: Callable[[], Any], what: str, where: str) -> Any:
         raise OptionError(f"{where}: importing {what} failed: {type(e).__name__}: {e}") from None
 
 
+def is_builtin(cls: type) -> bool:
+    """Whether a step class is one of ours: an exception it raises is a bug to show with
+    its traceback, where a plugin's is named in one line."""
+    return cls.__module__.startswith("dafab_static.")
+
+
 def available_steps() -> list[str]:
     """Names of the built-in and installed steps."""
     import dafab_static.pipeline.steps  # noqa: F401

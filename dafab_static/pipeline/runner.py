@@ -23,7 +23,7 @@ from dafab_static.pipeline.cards import model_card
 from dafab_static.pipeline.device import choose_device, describe_device
 from dafab_static.pipeline.reader import SceneData, band_sources, read_scene
 from dafab_static.pipeline.recipe import Recipe
-from dafab_static.pipeline.registry import Step
+from dafab_static.pipeline.registry import Step, is_builtin
 from dafab_static.pipeline.report import PipelineReport
 from dafab_static.pipeline.windows import Asset, StepOutput, Windows
 
@@ -79,6 +79,8 @@ class Pipeline:
             except (OptionError, InputError) as e:
                 raise type(e)(f"{recipe.source} step {n} ({spec.name}): {e}") from None
             except Exception as e:  # a plugin's own setup code
+                if is_builtin(type(step)):
+                    raise  # a bug of ours: its traceback is what fixes it
                 raise OptionError(f"{recipe.source} step {n} ({spec.name}): the step failed "
                                   f"to start: {type(e).__name__}: {e}") from None  # fmt: skip
         self.reads_pixels = any(s.reads_pixels for s in self.steps)

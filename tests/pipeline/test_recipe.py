@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,6 +170,18 @@ def test_installed_plugin_steps_are_found_by_name(
     recipe = parse_recipe({"steps": [{"name": "brightness", "scale": 2.0}]})
     assert recipe.steps[0].cls.__name__ == "Brightness"
     assert recipe.steps[0].create().scale == 2.0  # type: ignore[attr-defined]
+
+
+def test_a_bug_in_a_built_in_step_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a plugin's own failure becomes a one-line error; ours is a bug to show."""
+    from dafab_static.pipeline.steps.indices import Indices
+
+    def broken(self: Any, **kw: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Indices, "__init__", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        parse_recipe({"steps": [{"name": "indices"}]})
 
 
 def test_an_installed_step_whose_module_is_gone_is_named(
