@@ -82,8 +82,9 @@ def to_items(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     props = json_batch.schema.field("properties").type if "properties" in names else None
     if props is not None and props.get_field_index("proj:geometry") >= 0:
         paths.append(("properties", "proj:geometry"))
-    if "assets" in names:
-        for asset in json_batch.schema.field("assets").type:
+    assets_type = json_batch.schema.field("assets").type if "assets" in names else None
+    if assets_type is not None and pa.types.is_struct(assets_type):  # all-empty: null type
+        for asset in assets_type:
             if pa.types.is_struct(asset.type) and asset.type.get_field_index("proj:geometry") >= 0:
                 paths.append(("assets", asset.name, "proj:geometry"))
     columns = []

@@ -30,6 +30,16 @@ def test_untouched_catalog_agrees(catalog: Path) -> None:
     assert _rules(catalog) == []
 
 
+def test_a_month_whose_items_all_have_empty_assets_agrees(tmp_path: Path) -> None:
+    """Its Parquet ``assets`` column is of the null type: validate failed with a traceback
+    ("'DataType' object is not iterable") reading it back."""
+    items = [item(0, collection="agree", month=1), item(1, collection="agree", month=2)]
+    items[0]["assets"] = {}
+    dest = tmp_path / "cat"
+    assert dafab_static.build([str(write_ndjson(tmp_path / "in.ndjson", items))], str(dest)).ok
+    assert _rules(dest) == []
+
+
 def test_edited_item_is_reported_by_id_file_and_field(catalog: Path) -> None:
     """The collection counts it; the item's own file and the first field that differs are
     named too (the JSON path the README promises; only the Collection and '$' were)."""
