@@ -135,7 +135,35 @@ def _to_json_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
     conversions = _from_arrow()
     batch = conversions.convert_timestamp_columns_to_string(batch)
     batch = conversions.lower_properties_from_top_level(batch)
+    if _mixes_2d_and_3d(batch):
+        return _bbox_lists(batch)
     return conversions.convert_bbox_to_array(batch)
+
+
+def _mixes_2d_and_3d(batch: pa.RecordBatch) -> bool:
+    """Whether the bbox struct has z fields that some rows leave null: a collection with
+    4- and 6-number bboxes (stac-geoparquet's conversion reads z with a zero-copy
+    ``to_numpy`` and fails on the nulls)."""
+    if "bbox" not in batch.schema.names:
+        return False
+    kind = batch.schema.field("bbox").type
+    return bool(
+        pa.types.is_struct(kind)
+        and kind.get_field_index("zmin") >= 0
+        and batch["bbox"].field("zmin").null_count > 0
+    )
+
+
+def _bbox_lists(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The bbox struct as one list per row: 4 numbers where z is null, else 6."""
+    order = ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
+    boxes = [
+        None if box is None
+        else [box[k] for k in order if not (k in ("zmin", "zmax") and box["zmin"] is None)]
+        for box in batch["bbox"].to_pylist()
+    ]  # fmt: skip
+    position = batch.schema.get_field_index("bbox")
+    return batch.set_column(position, "bbox", pa.array(boxes, pa.list_(pa.float64())))
 
 
 @functools.cache
