@@ -82,11 +82,14 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
     start, end = _time_range(props, when)
     key = hashlib.blake2b(f"{cid}\0{item_id}".encode(), digest_size=12).digest()
     day = f"{when.day:02d}"
+    try:
+        line = orjson.dumps(item) + b"\n"
+    except orjson.JSONEncodeError as e:  # 255 levels deep: "Recursion limit reached"
+        raise InputError(f"{where}: cannot be written as JSON ({e})") from None
     return Entry(
         cid, item_id, source, key, (when.year, when.month), day, f"{day}/{when.hour:02d}",
         corners(item.get("bbox")), start, end,
-        _platform(cid, props.get("constellation"), props.get("platform")), derived,
-        orjson.dumps(item) + b"\n",
+        _platform(cid, props.get("constellation"), props.get("platform")), derived, line,
     )  # fmt: skip
 
 

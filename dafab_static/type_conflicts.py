@@ -16,10 +16,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 #: Arrow's int64, the widest integer a stac-geoparquet column holds.
 _INT64 = (-(2**63), 2**63 - 1)
 #: Rounds of "find a clashing field, keep its most common type": one per clashing field.
 MAX_ROUNDS = 64
+
+
+#: JSON nesting a column may have: Parquet refuses schemas about 45 lists deep (an item
+#: 60 deep was published in a file no reader could open, or failed the build).
+MAX_DEPTH = 32
+
+
+def type_depth(kind: pa.DataType) -> int:
+    """How deep an Arrow type nests (lists and structs count one level each).
+
+    Example:
+        >>> type_depth(pa.list_(pa.struct([("a", pa.list_(pa.int64()))])))
+        3
+    """
+    if pa.types.is_struct(kind):
+        return 1 + max((type_depth(f.type) for f in kind), default=0)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return 1 + type_depth(kind.value_type)
+    if pa.types.is_map(kind):
+        return 1 + max(type_depth(kind.key_type), type_depth(kind.item_type))
+    return 0
+
+
+def too_deep(schema: pa.Schema) -> bool:
+    """Whether a table of this schema nests deeper than Parquet files hold."""
+    return any(type_depth(field.type) > MAX_DEPTH for field in schema)
 
 
 @dataclass(frozen=True)
@@ -74,12 +102,36 @@ def _own_clash(item: dict[str, Any]) -> str | None:
     big = _big_integer(item, ())
     if big is not None:
         return f"{_name(big)} holds an integer beyond the 64 bits Parquet holds"
+    deep = _too_deep(item)
+    if deep is not None:
+        return f"{deep} nests more than {MAX_DEPTH} levels deep; a Parquet column holds no deeper"
     found = _mixed([item], ())
     if found is None:
         return None
     path, kinds = found
     both = _said(" and ".join(sorted({k for ks in kinds for k in ks})))
     return f"{_name(path)} holds {both}; one Parquet column holds one type"
+
+
+def _too_deep(item: dict[str, Any]) -> str | None:
+    """The field (its first two names) holding a value nested deeper than a column may,
+    or None. Iterative: a pathological item must not exhaust Python's recursion limit.
+    Properties are columns of their own in the index, so their depth starts there."""
+    props = item.get("properties")
+    roots = [(v, f"properties.{k}", 1) for k, v in props.items()] if isinstance(props, dict) else []
+    stack: list[tuple[Any, str, int]] = [
+        *roots,
+        *((v, k, 1) for k, v in item.items() if k != "properties"),
+    ]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return ".".join(path.split("[")[0].split(".")[:2])
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
 
 
 def _shared_clash(items: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], dict[int, str]] | None:

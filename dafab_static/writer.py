@@ -223,8 +223,12 @@ class MonthWriter:
         ``--strict``, or when no clash is found in the JSON, the month fails.
         """
         items = [d for _, d in docs]
+        error: Exception | str
         try:
-            return index.to_table(items, geometries), docs
+            table = index.to_table(items, geometries)
+            if not type_conflicts.too_deep(table.schema):
+                return table, docs
+            error = f"nested deeper than {type_conflicts.MAX_DEPTH} levels"
         except index.TABLE_ERRORS as e:
             error = e
         aside = type_conflicts.set_aside(items)
@@ -244,9 +248,12 @@ class MonthWriter:
         if not docs:
             return None, docs
         try:
-            return index.to_table([d for _, d in docs], geometries[kept]), docs
+            table = index.to_table([d for _, d in docs], geometries[kept])
         except index.TABLE_ERRORS as e:
             raise InputError(f"{where}: items give values of different types ({e})") from None
+        if type_conflicts.too_deep(table.schema):
+            raise InputError(f"{where}: items nest deeper than a Parquet column holds")
+        return table, docs
 
     def partition_catalogs(
         self, result: MonthResult, job: MonthJob, month_folder: str, members: dict[str, list[str]]

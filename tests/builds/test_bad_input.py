@@ -347,6 +347,32 @@ def test_what_one_index_file_cannot_hold_is_set_aside_in_one_line(
     assert not (tmp_path / "strict").exists()
 
 
+@pytest.mark.parametrize(
+    ("depth", "message"),
+    [
+        (60, "{src}: item 'gen-0000002': properties.deep nests more than 32 levels deep; a "
+             "Parquet column holds no deeper"),
+        (300, "{src}:2: item 'gen-0000002': cannot be written as JSON (Recursion limit "
+              "reached)"),
+    ],
+)  # fmt: skip
+def test_a_value_nested_deeper_than_parquet_holds_is_skipped_in_one_line(
+    tmp_path: Path, depth: int, message: str
+) -> None:
+    """60 levels: a file no reader could open was published, or, beside other items, the
+    build ended in a traceback ("Parquet schema too deeply nested"); 300: orjson's."""
+    deep: Any = 1
+    for _ in range(depth):
+        deep = [deep]
+    a, b = item(1), item(2)
+    b["properties"]["deep"] = deep
+    src = write_ndjson(tmp_path / "a.ndjson", [a, b])
+    run = cli("build", str(src), "--out", str(tmp_path / "cat"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert f"skipped: {message.format(src=src)}" in run.stdout + run.stderr
+    assert dafab_static.validate(str(tmp_path / "cat")).ok
+
+
 def test_a_multipolygon_beside_polygons_is_no_type_clash(tmp_path: Path) -> None:
     """Geometries are WKB in the index: a MultiPolygon's coordinates nesting deeper than a
     Polygon's is no clash, and an item split at the antimeridian was set aside with the
