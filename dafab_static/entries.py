@@ -80,6 +80,7 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
         "mlm:name" in props
     )
     start, end = _time_range(props, when)
+    _check_order(props, where)
     key = hashlib.blake2b(f"{cid}\0{item_id}".encode(), digest_size=12).digest()
     day = f"{when.day:02d}"
     try:
@@ -136,6 +137,24 @@ def _time_range(props: dict[str, Any], when: _dt.datetime) -> tuple[_dt.datetime
                 continue
             start, end = min(start, value), max(end, value)
     return start, end
+
+
+def _check_order(props: dict[str, Any], where: str) -> None:
+    """STAC's range: ``end_datetime`` not before ``start_datetime`` (its schema cannot say
+    so; published, the partitions manifest spanned 2024 to 2023 and validate failed).
+
+    Raises:
+        InputError: naming both values.
+    """
+    first, last = props.get("start_datetime"), props.get("end_datetime")
+    if not (isinstance(first, str) and isinstance(last, str)):
+        return
+    try:
+        if aware(parse_time(last)) >= aware(parse_time(first)):
+            return
+    except ValueError:  # reported by the partition writer, which reads them too
+        return
+    raise InputError(f"{where}: end_datetime {last!r} is before start_datetime {first!r}")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,11 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
     pos4["geometry"] = {"type": "Point", "coordinates": [10.0, 40.0, 5.0, 1.0]}
     unclosed = item(16)
     unclosed["geometry"]["coordinates"][0][-1] = [0.5, 0.5]
+    # null datetime and a range that ends before it starts (published, the manifest
+    # spanned 2024 to 2023 and validate failed)
+    backwards = item(19)
+    backwards["properties"].update(datetime=None, start_datetime="2024-01-01T00:00:00Z",
+                                   end_datetime="2023-01-01T00:00:00Z")  # fmt: skip
     unclosed_no_bbox = item(17)
     unclosed_no_bbox["geometry"]["coordinates"][0][-1] = [0.5, 0.5]
     del unclosed_no_bbox["bbox"]
@@ -88,6 +93,7 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
         "leap": write_ndjson(src / "leap.ndjson", [leap]),
         "pos4": write_ndjson(src / "pos4.ndjson", [pos4]),
         "unclosed": write_ndjson(src / "unclosed.ndjson", [unclosed, unclosed_no_bbox]),
+        "backwards": write_ndjson(src / "backwards.ndjson", [backwards]),
     }
     (src / "not_stac.json").write_text(json.dumps({"hello": "world"}))
     out["not_stac"] = src / "not_stac.json"
@@ -123,6 +129,7 @@ def test_default_build_skips_each_bad_input_with_one_line(
         "pos4": "a position has more than 3 numbers",
         "leap": "is a leap second, which stac-geoparquet's timestamps (POSIX time) cannot hold",
         "unclosed": "polygon ring not closed: RFC 7946 3.1.6",
+        "backwards": "end_datetime '2023-01-01T00:00:00Z' is before start_datetime",
         "not_stac": "not STAC",
         "truncated": "truncated.tif",
         "corrupt": "corrupt.tif",
