@@ -64,6 +64,7 @@ def prepare(item: dict[str, Any], source: str, collection: str | None = None) ->
         # RFC 7946 lets an empty geometry stand for none; the index would read it back as
         # another empty shape ('coordinates': [[]]), and the tree and index disagreed.
         raise InputError(f"{where}: its geometry is empty; every indexed item needs a footprint")
+    _drop_empty_parts(item["geometry"])
     if "bbox" not in item:
         import shapely.errors
         import shapely.geometry
@@ -102,6 +103,16 @@ def _has_position(geometry: dict[str, Any]) -> bool:
             isinstance(g, dict) and _has_position(g) for g in members
         )
     return _holds_position(geometry.get("coordinates"))
+
+
+def _drop_empty_parts(geometry: dict[str, Any]) -> None:
+    """Drop the empty members of a Multi* geometry (``[[[...]]], []]``), which hold no
+    point: the index's WKB reads one back as ``[[]]``, and the tree and index disagreed."""
+    parts = geometry.get("coordinates")
+    if not (str(geometry.get("type")).startswith("Multi") and isinstance(parts, list)):
+        return
+    if not all(_holds_position(part) for part in parts):
+        geometry["coordinates"] = [part for part in parts if _holds_position(part)]
 
 
 def _holds_position(coordinates: Any) -> bool:

@@ -53,6 +53,19 @@ def test_4_and_6_number_bboxes_in_two_months_of_a_collection_read_back(tmp_path:
     assert found == {it["id"]: it["bbox"] for it in items}
 
 
+def test_an_empty_part_of_a_multipolygon_is_dropped_in_tree_and_index(tmp_path: Path) -> None:
+    """The index's WKB read the empty part back as [[]]: validate found the tree and the
+    index disagreeing on a catalog the build had just published."""
+    one = item(0, collection="agree")
+    polygon = one["geometry"]["coordinates"]
+    one["geometry"] = {"type": "MultiPolygon", "coordinates": [polygon, []]}
+    dest = tmp_path / "cat"
+    assert dafab_static.build([str(write_ndjson(tmp_path / "in.ndjson", [one]))], str(dest)).ok
+    assert _rules(dest) == []
+    (found,) = dafab_static.search(str(dest))
+    assert found["geometry"] == {"type": "MultiPolygon", "coordinates": [polygon]}
+
+
 def test_edited_item_is_reported_by_id_file_and_field(catalog: Path) -> None:
     """The collection counts it; the item's own file and the first field that differs are
     named too (the JSON path the README promises; only the Collection and '$' were)."""
