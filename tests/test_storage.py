@@ -125,6 +125,14 @@ def test_a_bad_aws_profile_is_one_line(
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.parametrize("url", ["s3://bkt/victim#other", "s3://bkt/q?x"])
+def test_an_s3_destination_with_a_fragment_or_query_is_refused(url: str) -> None:
+    """urlsplit cut the prefix there: the catalog went to s3://bkt/victim, over the one
+    already there, with exit code 0."""
+    with pytest.raises(StorageError, match=r"'#' and '\?' cannot be in an S3 destination"):
+        open_store(url)
+
+
 def test_unsupported_scheme() -> None:
     with pytest.raises(StorageError, match="unsupported destination"):
         open_store("ftp://host/x")

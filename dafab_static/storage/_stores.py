@@ -307,6 +307,13 @@ def open_store(url: str) -> ObjectStore | FolderStore:
     if parts.scheme == "s3":
         if not parts.netloc:
             raise StorageError(f"{url}: expected s3://bucket/prefix")
+        if "#" in url or "?" in url:
+            # A URL reads them as a fragment or a query: the catalog went to the prefix before
+            # them, over whatever was there, and no reader finds it at the URL given.
+            raise StorageError(
+                f"{url}: '#' and '?' cannot be in an S3 destination (a URL reads them as a "
+                "fragment or a query); choose a prefix without them"
+            )
         return ObjectStore(s3_client(parts.netloc), url, parts.path.strip("/"))
     raise StorageError(f"{url}: unsupported destination (use a folder or s3://bucket/prefix)")
 
