@@ -125,7 +125,7 @@ def _too_deep(item: dict[str, Any]) -> str | None:
     ]
     while stack:
         value, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > MAX_DEPTH and isinstance(value, (dict, list)):  # as :func:`type_depth`
             return ".".join(path.split("[")[0].split(".")[:2])
         if isinstance(value, dict):
             stack.extend((v, f"{path}.{k}", depth + 1) for k, v in value.items())
