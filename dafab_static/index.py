@@ -206,7 +206,7 @@ def parquet_fingerprint(data: bytes) -> bytes:
     """The size and a SHA-256 of the last 64 KiB of a Parquet file: its footer (row group
     offsets, sizes and statistics), which changes with any rewrite of its rows. Cheap to
     take again from a file on disk (:func:`file_fingerprint`), unlike a hash of it all."""
-    return f"{len(data)}:{hashlib.sha256(data[-_TAIL:]).hexdigest()}".encode()
+    return _fingerprint(len(data), data[-_TAIL:])
 
 
 def file_fingerprint(path: str) -> bytes:
@@ -214,7 +214,10 @@ def file_fingerprint(path: str) -> bytes:
     with open(path, "rb") as f:
         size = f.seek(0, 2)
         f.seek(max(0, size - _TAIL))
-        tail = f.read()
+        return _fingerprint(size, f.read())
+
+
+def _fingerprint(size: int, tail: bytes) -> bytes:
     return f"{size}:{hashlib.sha256(tail).hexdigest()}".encode()
 
 

@@ -182,11 +182,12 @@ class _Evaluator:
         elif (
             _is_number(lhs.type)
             and all(_is_number(i.type) for i in items)
-            and not all(pa.types.is_integer(i.type) for i in items)
+            and not all(pa.types.is_integer(t) for t in (lhs.type, *(i.type for i in items)))
         ):
-            lhs = pc.cast(lhs, pa.float64(), safe=False)  # 1.5 or 1e30 against integers, as =
-        if pa.types.is_floating(lhs.type) and all(_is_number(i.type) for i in items):
-            items = [_align_numbers(lhs, i)[1] for i in items]
+            # Numbers as in =: doubles unless all are integers (1.5 or 1e30 against an
+            # integer column, 2^53 + 1 against a double one), see _align_numbers.
+            lhs = pc.cast(lhs, pa.float64(), safe=False)
+            items = [pc.cast(i, pa.float64(), safe=False) for i in items]
         try:
             value_set = pa.array([i.as_py() for i in items], type=lhs.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):

@@ -74,18 +74,16 @@ def near_request(
         if not near.strip():
             raise QueryError("near: empty item id")
         return Near(k, item=near.strip(), model=model)
+    wrong = QueryError(f"near: expected an item id or a list of numbers, not {near!r:.80}")
     # numpy would read True as 1.0 and '1' as a number: neither is a vector
-    loose = not isinstance(near, (Sequence, np.ndarray)) or any(
+    if not isinstance(near, (Sequence, np.ndarray)) or any(
         isinstance(v, (str, bytes, bool, np.bool_)) for v in near
-    )
+    ):
+        raise wrong
     try:
-        if loose:
-            raise TypeError
         values = np.asarray(near, dtype=np.float64)
     except (TypeError, ValueError):
-        raise QueryError(
-            f"near: expected an item id or a list of numbers, not {near!r:.80}"
-        ) from None
+        raise wrong from None
     if values.ndim != 1 or not len(values):
         raise QueryError(f"near: expected a flat, non-empty list of numbers (shape {values.shape})")
     if not np.isfinite(values).all():

@@ -203,18 +203,19 @@ class ProductEmbedding(Step):
 
         from dafab_static.derive.product_embedding import pool_product_embedding
 
-        if _footprint(windows) is None:
+        footprint = _footprint(windows)
+        if footprint is None:
             return StepOutput(notes=["no geometry to pool the product over"])
         vector = pool_product_embedding(
             self.raster,
-            windows.item["geometry"],
+            footprint,
             dequantize="none" if self.dequantize == "none" else "google-int8",
         )
         if vector is None:
             return StepOutput(notes=[f"footprint outside {self.raster} or no valid pixel"])
         scene = torch.from_numpy(vector)
         key = f"embeddings-{self.model_id}"
-        rows = [("scene", -1, -1, _footprint(windows), scene)]
+        rows = [("scene", -1, -1, footprint, scene)]
         return StepOutput(
             properties={f"emb:{self.model_id}": vector_property(scene)},
             assets={key: Asset(f"{key}.parquet", _geoparquet(rows), {
@@ -270,7 +271,7 @@ def _chip_footprint(windows: Windows, row: int, col: int) -> dict[str, Any]:
     return dict(shapely.geometry.mapping(lonlat))
 
 
-def _geoparquet(rows: list[tuple[str, int, int, dict[str, Any] | None, torch.Tensor]]) -> bytes:
+def _geoparquet(rows: Sequence[tuple[str, int, int, dict[str, Any] | None, torch.Tensor]]) -> bytes:
     """A GeoParquet 1.1 file: level, window row/col, footprint (WKB, CRS84), embedding."""
     import json
 

@@ -65,8 +65,8 @@ class Indices(Step):
                 continue
             va = windows.pixels[:, windows.channel(a)]
             vb = windows.pixels[:, windows.channel(b)]
-            # A pixel dark in both bands (sum 0 once negatives are clipped) has no index.
-            ok = valid & ((va.clamp(min=0) + vb.clamp(min=0)) > 0)
+            # A pixel dark in both bands (no positive reflectance) has no index.
+            ok = valid & ((va > 0) | (vb > 0))
             values = normalized_difference(va, vb)[ok]
             out.properties.update(summarise(values, f"dafab:{name}", self.percentiles))
         stats = {}
