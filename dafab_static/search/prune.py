@@ -38,13 +38,13 @@ class Pruner:
     @classmethod
     def from_request(
         cls,
-        conjuncts: tuple[Any, ...],
+        filters: tuple[Any, ...],
         *,
         time: tuple[dt.datetime | None, dt.datetime | None] | None,
         collections: frozenset[str] | None,
     ) -> Pruner:
         pruner = cls(time=time, collections=collections)
-        for node in _conjuncts(conjuncts):
+        for node in conjuncts(filters):
             pruner._add(node)
         return pruner
 
@@ -145,13 +145,7 @@ class Pruner:
     def _group_may_match(
         self, group: Any, paths: dict[str, int], resolve: Any, *, crossing: bool
     ) -> bool:
-        def stats(path: str | None) -> tuple[Any, Any] | None:
-            if path is None or path not in paths:
-                return None
-            s = group.column(paths[path]).statistics
-            if s is None or not s.has_min_max:
-                return None
-            return _normalise(s.min), _normalise(s.max)
+        stats = GroupStats(group, paths).range
 
         if self.boxes:
             x0, y0 = stats("bbox.xmin"), stats("bbox.ymin")
@@ -190,6 +184,81 @@ class Pruner:
         return True
 
 
+class GroupStats:
+    """The statistics of one row group, by leaf column path."""
+
+    def __init__(self, group: Any, paths: dict[str, int]) -> None:
+        self.group = group
+        self.paths = paths
+
+    def _of(self, path: str | None) -> Any:
+        if path is None or path not in self.paths:
+            return None
+        return self.group.column(self.paths[path]).statistics
+
+    def range(self, path: str | None) -> tuple[Any, Any] | None:
+        """(min, max) of the column's non-null values, or None when unrecorded."""
+        s = self._of(path)
+        if s is None or not s.has_min_max:
+            return None
+        return _normalise(s.min), _normalise(s.max)
+
+    def complete(self, path: str | None) -> bool:
+        """Whether the column is recorded to hold no null in this group."""
+        s = self._of(path)
+        return s is not None and s.has_null_count and s.null_count == 0
+
+
+def proven(node: Any, stats: GroupStats, resolve: Callable[[str], str | None]) -> bool:
+    """Whether ``stats`` prove ``node`` true for every row of their group, so that the scan
+    need not decode the columns it reads.
+
+    Only instants against a time interval: a timestamp column holds no NaN, so its min and
+    max bound every non-null value. Float statistics cannot confirm anything (Parquet's
+    min/max leave NaN out, and NaN fails every comparison), nor can bbox statistics confirm
+    a spatial test (an empty geometry inside the box intersects nothing). The ``datetime``
+    parameter over whole months, which a catalog partitioned by month meets all the time,
+    then costs no datetime decoding: kNN + bbox + datetime on the 1M benchmark catalog read
+    9 datetime row groups per query for nothing.
+    """
+    if isinstance(node, ast.And):
+        return proven(node.lhs, stats, resolve) and proven(node.rhs, stats, resolve)
+    if isinstance(node, ast.Or):
+        return proven(node.lhs, stats, resolve) or proven(node.rhs, stats, resolve)
+    if not (
+        isinstance(node, nodes.TimeIntersects)
+        and isinstance(node.lhs, ast.Attribute)
+        and isinstance(node.rhs, nodes.Interval)
+    ):
+        return False
+    lo, hi = node.rhs.start, node.rhs.end
+    if not all(b is None or isinstance(b, dt.date) for b in (lo, hi)):
+        return False  # a bound that is a property
+    path = resolve(node.lhs.name)
+    found = stats.range(path)
+    if found is None or not stats.complete(path):
+        return False
+    first, last = found
+    if not (isinstance(first, dt.datetime) and isinstance(last, dt.datetime)):
+        return False  # not a timestamp column (text dates compare as text)
+    start = None if lo is None else _first_instant(lo)
+    end = None if hi is None else _last_instant(hi)
+    return (start is None or start <= first) and (end is None or last <= end)
+
+
+def _first_instant(value: dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+
+
+def _last_instant(value: dt.date) -> dt.datetime:
+    """A DATE's last microsecond (CQL2 makes it the whole day), a timestamp itself."""
+    if isinstance(value, dt.datetime):
+        return _first_instant(value)
+    return _first_instant(value) + dt.timedelta(days=1, microseconds=-1)
+
+
 _FLIP = {
     ast.LessThan: ast.GreaterThan,
     ast.LessEqual: ast.GreaterEqual,
@@ -198,10 +267,11 @@ _FLIP = {
 }
 
 
-def _conjuncts(nodes_: tuple[Any, ...]) -> Iterator[Any]:
+def conjuncts(nodes_: tuple[Any, ...]) -> Iterator[Any]:
+    """The operands of the top-level ANDs of ``nodes_``, in order."""
     for node in nodes_:
         if isinstance(node, ast.And):
-            yield from _conjuncts((node.lhs, node.rhs))
+            yield from conjuncts((node.lhs, node.rhs))
         else:
             yield node
 

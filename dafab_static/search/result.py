@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from pygeofilter import ast
 
 from dafab_static import storage
+from dafab_static.cql2 import nodes
 from dafab_static.errors import QueryError
 from dafab_static.search import checks, scan
 from dafab_static.search import files as filecache
@@ -123,12 +124,7 @@ class SearchResult:
         time = scan.time_conjunct(self.request, names)
         if time is not None:
             parts.insert(0, time)
-        if not parts:
-            return None
-        node = parts[0]
-        for part in parts[1:]:
-            node = ast.And(node, part)
-        return node
+        return nodes.fold(ast.And, parts) if parts else None
 
     def _per_file(
         self,

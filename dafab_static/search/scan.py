@@ -31,7 +31,7 @@ from dafab_static.errors import QueryError, StorageError
 from dafab_static.search import files, geometry
 from dafab_static.search.params import DEFAULT_FIELDS, Fields, Request
 from dafab_static.search.parquet import Layout, Reader
-from dafab_static.search.prune import Pruner, file_crosses
+from dafab_static.search.prune import GroupStats, Pruner, conjuncts, file_crosses, proven
 from dafab_static.search.sources import IndexFile
 
 # Columns every returned item keeps, whatever ``fields`` says: without them it is no Feature.
@@ -353,12 +353,16 @@ def matches(file: OpenFile, node: Any, pruner: Pruner, *, lenient: bool) -> Iter
     groups = pruner.row_groups(
         file.parquet.metadata, file.paths, crossing=lambda: file.crossing, resolve=file.stats_path
     )
+    parts = list(conjuncts((node,))) if node is not None else []
     for group in groups:
         batch = _Batch(file, group, lenient=lenient)
-        if node is None:
+        # Conjuncts the group's statistics prove true for all its rows need no decoding.
+        stats = GroupStats(file.parquet.metadata.row_group(group), file.paths)
+        left = [p for p in parts if not proven(p, stats, file.stats_path)]
+        if not left:
             rows = np.arange(batch.num_rows)
         else:
-            rows = np.flatnonzero(to_arrow.mask(node, batch))
+            rows = np.flatnonzero(to_arrow.mask(nodes.fold(ast.And, left), batch))
         if len(rows):
             yield Match(batch, rows)
 
