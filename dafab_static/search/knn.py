@@ -14,6 +14,8 @@ by cosine similarity, ties broken by item id, each with its score in ``dafab:sco
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -311,36 +313,77 @@ def _sidecar(file: scan.OpenFile, column: str) -> tuple[pa.Array, np.ndarray] | 
     Only local files: over HTTP or S3 a sidecar would be a second download of vectors the
     Parquet file already holds, so remote searches read the Parquet column.
     """
-    import os
     from urllib.parse import unquote, urlsplit
 
-    from dafab_static.index import SIDECAR_OF, file_fingerprint, vectors_path
+    from dafab_static.index import vectors_path
 
     parts = urlsplit(file.index.url)
     if parts.scheme not in ("", "file"):
         return None
     partition = unquote(parts.path) if parts.scheme == "file" else file.index.url
-    path = vectors_path(partition)
-    if not os.path.exists(path):
+    table = _SIDECARS.get(partition, vectors_path(partition))
+    metadata = file.parquet.metadata
+    if table is None or column not in table.column_names or table.num_rows != metadata.num_rows:
         return None
+    counts = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return one_array(table.column(column)), starts
+
+
+class _SidecarCache:
+    """Opened sidecars that match their Parquet file, kept while neither file changes.
+
+    Opening one and fingerprinting its Parquet file cost 0.5-0.9 ms a file (measured): 24
+    files a query, some 15 CPU-ms of a 133 ms kNN on the 1M benchmark catalog. A file
+    rewritten in place, or replaced, changes its size, mtime, ctime or inode, and the
+    pair is then opened and fingerprinted again. At most ``size`` are kept (each holds a
+    file descriptor and a memory map, no heap).
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._kept: dict[str, tuple[Any, pa.Table | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, partition: str, path: str) -> pa.Table | None:
+        """The sidecar at ``path`` when it was written for the Parquet file ``partition``."""
+        try:
+            signature = (_signature(partition), _signature(path))
+        except OSError:
+            return None  # no sidecar (or no file): the Parquet column answers
+        with self._lock:
+            kept = self._kept.get(path)
+        if kept is not None and kept[0] == signature:
+            return kept[1]
+        table = _open_sidecar(partition, path)
+        with self._lock:
+            self._kept[path] = (signature, table)
+            while len(self._kept) > self.size:
+                self._kept.pop(next(iter(self._kept)))
+        return table
+
+
+def _signature(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _open_sidecar(partition: str, path: str) -> pa.Table | None:
+    """The sidecar, memory-mapped, or None when it is unreadable or not this file's: the
+    Parquet file was rewritten since (by another tool, with as many rows, it scored the old
+    vectors), or the sidecar predates fingerprints."""
+    from dafab_static.index import SIDECAR_OF, file_fingerprint
+
     try:
         table = pa.ipc.open_file(pa.memory_map(path)).read_all()
         written_for = (table.schema.metadata or {}).get(SIDECAR_OF)
         current = file_fingerprint(partition)
     except (OSError, pa.ArrowInvalid):
         return None  # unreadable: the Parquet column still answers
-    metadata = file.parquet.metadata
-    if (
-        column not in table.column_names
-        or table.num_rows != metadata.num_rows
-        or written_for != current
-    ):
-        # Not this file's sidecar: the Parquet file was rewritten since (by another
-        # tool, with as many rows, scored the old vectors), or it predates fingerprints.
-        return None
-    counts = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    return one_array(table.column(column)), starts
+    return table if written_for == current else None
+
+
+_SIDECARS = _SidecarCache()
 
 
 def _is_embedding(field: pa.Field) -> bool:
