@@ -118,10 +118,10 @@ def parse_product_name(text: str) -> Product | None:
     for pattern, when, layout in ((_S2, "start", "%Y%m%dT%H%M%S"),
                                   (_S2_EARTH_SEARCH, "date", "%Y%m%d")):  # fmt: skip
         match = pattern.search(text)
-        if match:
+        if match and (when_ := _strptime(match[when], layout)) is not None:
             return Product(
                 id=match.group(0),
-                datetime=_dt.datetime.strptime(match[when], layout).replace(tzinfo=_UTC),
+                datetime=when_,
                 platform=f"sentinel-2{match['sat'][-1].lower()}",
                 constellation="sentinel-2",
                 instruments=("msi",),
@@ -129,11 +129,11 @@ def parse_product_name(text: str) -> Product | None:
                 mgrs_tile=match["tile"],
             )
     match = _LANDSAT.search(text)
-    if match:
+    if match and (when_ := _strptime(match["date"], "%Y%m%d")) is not None:
         platform = f"landsat-{int(match['sat'])}"
         return Product(
             id=match.group(0),
-            datetime=_dt.datetime.strptime(match["date"], "%Y%m%d").replace(tzinfo=_UTC),
+            datetime=when_,
             platform=platform,
             constellation="landsat",
             instruments=_landsat_instruments(match["sensor"], int(match["sat"])),
@@ -142,11 +142,10 @@ def parse_product_name(text: str) -> Product | None:
             wrs_row=int(match["row"]),
         )
     match = _LANDSAT_SCENE.search(text)
-    if match:
-        day = _dt.datetime(int(match["year"]), 1, 1, tzinfo=_UTC)
+    if match and (when_ := _strptime(f"{match['year']}{match['doy']}", "%Y%j")) is not None:
         return Product(
             id=match.group(0),
-            datetime=day + _dt.timedelta(days=int(match["doy"]) - 1),
+            datetime=when_,
             platform=f"landsat-{match['sat']}",
             constellation="landsat",
             instruments=_landsat_instruments(match["sensor"], int(match["sat"])),
@@ -156,6 +155,19 @@ def parse_product_name(text: str) -> Product | None:
             wrs_row=int(match["row"]),
         )
     return None
+
+
+def _strptime(text: str, layout: str) -> _dt.datetime | None:
+    """The UTC time ``text`` spells in ``layout``, or None for an impossible one (month 13,
+    February 30, day of year 000 or 400, year 0000): such a name is no product id, and
+    one badly named file ended the whole build in a traceback."""
+    try:
+        value = _dt.datetime.strptime(text, layout).replace(tzinfo=_UTC)
+    except ValueError:
+        return None
+    if "%j" in layout and value.strftime("%j") != text[-3:]:
+        return None  # day 366 of a common year: strptime rolls over into the next
+    return value
 
 
 def find_product(names: Iterable[str]) -> Product | None:
@@ -211,10 +223,11 @@ def parse_timestamp(text: str) -> _dt.datetime | None:
             int((fraction or "0")[:6].ljust(6, "0")),
             tzinfo=_zone(zone),
         )
-    except ValueError:
+        value = value.astimezone(_UTC)
+    except (ValueError, OverflowError):  # no such date, or out of range once in UTC
         return None
-    value = value.astimezone(_UTC)
-    return None if value <= _EPOCH else value
+    # Only the epoch itself is GDAL's placeholder: earlier times are real (1960s imagery).
+    return None if value == _EPOCH else value
 
 
 def acquisition_datetime(tags: Mapping[str, str]) -> _dt.datetime | None:
@@ -328,4 +341,6 @@ def _zone(text: str | None) -> _dt.tzinfo:
         return _UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
+    if int(digits[2:]) > 59:
+        raise ValueError(f"offset minutes {digits[2:]} (RFC 3339: 00-59)")
     return _dt.timezone(sign * _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))

@@ -117,10 +117,25 @@ def test_product_names(
         "LC09_L2SP_042034_20240712_20240713_02_T9",  # no such tier
         "LC80200392015216LGN001",  # trailing digit
         "S2B_32TNS_20240710_0_L3A",  # no such level
+        # Impossible dates: such a name is no product id (one ended a build in a traceback).
+        "S2A_MSIL2A_20241345T103031_N0510_R108_T32TNS_20240715T150000",
+        "S2A_MSIL2A_20240230T103031_N0510_R108_T32TNS_20240715T150000",
+        "S2A_MSIL2A_20240715T253031_N0510_R108_T32TNS_20240715T150000",
+        "S2B_32TNS_20240231_0_L2A",
+        "LC09_L2SP_042034_20241332_20240713_02_T1",
+        "LC80200392015000LGN00",  # day of year 000
+        "LC80200392015400LGN00",  # day of year 400
+        "LC80200392015366LGN00",  # 2015 had 365 days
+        "LC80200390000216LGN00",  # year 0000
     ],
 )
 def test_names_that_are_not_products(name: str) -> None:
     assert parse_product_name(name) is None
+
+
+def test_a_leap_day_of_year_is_a_product() -> None:
+    found = parse_product_name("LC80200392016366LGN00")
+    assert found is not None and found.datetime == dt.datetime(2016, 12, 31, tzinfo=UTC)
 
 
 def test_find_product_prefers_the_nearest_name() -> None:
@@ -143,6 +158,11 @@ def test_find_product_prefers_the_nearest_name() -> None:
         ("2024-07-15T12:30:31+02:00", dt.datetime(2024, 7, 15, 10, 30, 31, tzinfo=UTC)),
         ('"2024-07-15T10:30:31.5Z"', dt.datetime(2024, 7, 15, 10, 30, 31, 500000, tzinfo=UTC)),
         ("1970-01-01 00:00:00", None),  # GDAL's "could not parse"
+        ("1965-03-01T10:00:00Z", dt.datetime(1965, 3, 1, 10, tzinfo=UTC)),  # before it: real
+        ("1969-12-31T23:00:00-02:00", dt.datetime(1970, 1, 1, 1, tzinfo=UTC)),
+        ("2024-07-15T10:30:31+05:99", None),  # offset minutes 00-59 (RFC 3339)
+        ("0001-01-01T00:30:00+01:00", None),  # before year 1 once in UTC
+        ("9999-12-31T23:30:00-01:00", None),  # after year 9999 once in UTC
         ("2024-13-45", None),
         ("yesterday", None),
         ("", None),
