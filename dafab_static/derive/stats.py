@@ -31,7 +31,8 @@ def band_statistics(
 
     Returns:
         ``{"minimum", "maximum", "mean", "stddev", "valid_percent"}``; with no valid pixel,
-        only ``{"valid_percent": 0.0}``. Integer bands keep integer minimum and maximum.
+        only ``{"valid_percent": 0.0}``. Integer bands keep integer minimum and maximum
+        (floats beyond 2^53).
         ``stddev`` is the population standard deviation. Floats keep 10 significant digits.
 
     Raises:
@@ -64,9 +65,17 @@ def band_statistics(
     }
 
 
+#: Integers a double holds exactly (I-JSON, RFC 7493 §2.2: beyond, JSON numbers stop being
+#: interoperable).
+EXACT_INTEGERS = 2**53
+
+
 def _number(value: np.generic) -> float:
-    """Keep integers exact (``int`` is a JSON number too) and round floats."""
-    if isinstance(value, np.integer):
+    """Keep integers exact (``int`` is a JSON number too) where a double holds them, and
+    round floats. A 64-bit band's minimum beyond 2^53 is a float: as an integer it broke
+    the month's index column whenever another band had float statistics (Arrow refuses to
+    round it into the double column), and 2^64 - 1 fits no Parquet integer at all."""
+    if isinstance(value, np.integer) and abs(int(value)) <= EXACT_INTEGERS:
         return int(value)
     return _round(float(value))
 

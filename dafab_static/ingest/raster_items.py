@@ -39,6 +39,7 @@ from dafab_static.derive.projection import (
 )
 from dafab_static.derive.safe import parse_safe
 from dafab_static.derive.sensors import PLATFORMS, eo_bands, scene_part, stem_band_label
+from dafab_static.derive.stats import EXACT_INTEGERS
 from dafab_static.errors import InputError
 
 #: Parent folders searched for a product id (a SAFE granule's band sits 5 levels down).
@@ -330,7 +331,9 @@ def _nodata(value: float, dtype: str) -> float | str:
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return int(value) if "int" in dtype and value.is_integer() else value
+    # rasterio gives nodata as a double: an integer only where the double holds it exactly.
+    exact = value.is_integer() and abs(value) <= EXACT_INTEGERS
+    return int(value) if "int" in dtype and exact else value
 
 
 def names(path: str) -> tuple[str, list[str]]:

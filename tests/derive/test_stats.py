@@ -26,6 +26,17 @@ def test_integer_bands_keep_integer_extremes() -> None:
     assert stats["maximum"] == 7 and isinstance(stats["maximum"], int)
 
 
+def test_64_bit_extremes_beyond_2_53_are_floats() -> None:
+    """As integers they broke the month's index beside float statistics, and 2^64 - 1 fits
+    no Parquet integer."""
+    stats = band_statistics(np.array([[3, 2**63 + 5, 2**64 - 1]], dtype=np.uint64))
+    assert stats["minimum"] == 3 and isinstance(stats["minimum"], int)
+    assert isinstance(stats["maximum"], float) and stats["maximum"] == pytest.approx(2.0**64)
+    edge = band_statistics(np.array([[-(2**53), 2**53]], dtype=np.int64))
+    assert (edge["minimum"], edge["maximum"]) == (-(2**53), 2**53)
+    assert isinstance(edge["maximum"], int)
+
+
 def test_nan_and_inf_never_count_even_when_the_mask_says_valid() -> None:
     values = np.array([[np.nan, 0.25, np.inf], [0.75, -np.inf, 0.5]], dtype=np.float32)
     stats = band_statistics(values, np.ones(values.shape, dtype=bool))
