@@ -273,7 +273,15 @@ def _walk(
     def unlistable(error: OSError) -> None:
         on_error(InputError(f"{error.filename}: cannot list folder: {error.strerror}"))
 
-    for root, dirs, files in os.walk(folder, onerror=unlistable):
+    # Linked folders are walked like the others (rasters are often gathered by symlinks);
+    # a folder reached twice, by a loop or two links, is walked once.
+    walked: set[str] = set()
+    for root, dirs, files in os.walk(folder, onerror=unlistable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            dirs[:] = []
+            continue
+        walked.add(real)
         if layout.RELEASE_MARKER in files and layout.ROOT in files:
             dirs[:] = []
             yield "stac", os.path.join(root, layout.ROOT)
@@ -290,12 +298,37 @@ def _walk(
             and not (in_safe and name in _SAFE_AUXILIARY)
             and not (skip and os.path.realpath(os.path.join(root, name)) in skip)
         )
+        found = []
         for name in sorted(files):
             path = os.path.join(root, name)
             if name.startswith(".") or _PRODUCT_JSON.search(name):
                 continue
             if (kind := _classify(path)) is not None:
-                yield kind, path
+                found.append((kind, path))
+        # Catalogs and Collections first: an item file beside its Collection that sorts
+        # before it (a1.json, collection.json) was read alone, before the Collection's
+        # crawl could claim it, and landed in another collection.
+        found.sort(key=lambda entry: not (entry[0] == "stac" and _is_stac_root(entry[1])))
+        yield from found
+
+
+_ROOT_NAMES = ("catalog.json", "collection.json")
+_ROOT_TYPE = re.compile(rb'"type"\s*:\s*"(?:Catalog|Collection)"')
+
+
+def _is_stac_root(path: str) -> bool:
+    """Whether a JSON file is a Catalog or Collection: by its name, else by a ``type``
+    member in its first 4 KiB (an item file says "Feature" there; a look, not a parse)."""
+    if os.path.basename(path).lower() in _ROOT_NAMES:
+        return True
+    if not path.lower().endswith(".json"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False  # reported when it is read
+    return _ROOT_TYPE.search(head) is not None
 
 
 def pipeline_folder(source: str) -> Path | None:

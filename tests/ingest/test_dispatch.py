@@ -321,3 +321,38 @@ def test_product_metadata_json_beside_bands_is_not_reported(
     assert errors == [f"{other}: not STAC: no 'type' field"]
     _, errors, _ = run([str(mtl)])
     assert errors == [f"{mtl}: not STAC: no 'type' field"]
+
+
+def test_linked_folders_are_walked_once(tmp_path: Path, rasters: FakeRasters) -> None:
+    """A folder of rasters gathered by symlinks was skipped without a word; a loop, or a
+    folder reached twice, is walked once."""
+    src, elsewhere = tmp_path / "src", tmp_path / "elsewhere"
+    touch(src / "a.tif")
+    touch(elsewhere / "b.tif")
+    (src / "more").symlink_to(elsewhere, target_is_directory=True)
+    (src / "again").symlink_to(elsewhere, target_is_directory=True)
+    (src / "loop").symlink_to(src, target_is_directory=True)
+    records, errors, _ = run([str(src)], workers=1)
+    assert [r.data["id"] for r in records] == ["a", "b"] and not errors
+    assert [call[0] for call in rasters.calls] == [str(src / "a.tif"), str(src / "again" / "b.tif")]
+
+
+def test_a_collection_claims_the_items_beside_it_whatever_their_names(
+    tmp_path: Path, rasters: FakeRasters
+) -> None:
+    """a1.json sorted before collection.json: it was read alone first, and landed in
+    another collection than when the build was given collection.json."""
+    src = tmp_path / "flat"
+    for name in ("a1", "z9"):
+        touch(src / f"{name}.json", json.dumps(item(name, links=[
+            {"rel": "parent", "href": "./meta.json"}])))  # fmt: skip
+    touch(src / "meta.json", json.dumps({
+        "type": "Collection", "id": "flat", "stac_version": "1.1.0", "description": "d",
+        "license": "MIT", "links": [{"rel": "item", "href": "./a1.json"},
+                                    {"rel": "item", "href": "./z9.json"}],
+        "extent": {"spatial": {"bbox": [[1, 2, 1, 2]]}, "temporal": {"interval": [[None, None]]}},
+    }))  # fmt: skip
+    for source in (src, src / "meta.json"):
+        records, errors, _ = run([str(source)], workers=1)
+        items = {r.data["id"]: r.data.get("collection") for r in records if r.kind == "item"}
+        assert items == {"a1": "flat", "z9": "flat"} and not errors, source
