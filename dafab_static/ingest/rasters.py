@@ -25,7 +25,7 @@ import rasterio
 import rasterio.windows
 from affine import Affine
 from rasterio._err import CPLE_BaseError
-from rasterio.enums import MaskFlags
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from dafab_static.derive.footprint import footprint
@@ -205,7 +205,11 @@ def _scene(src: Any, fill: float | None = None) -> Scene:
         mask = np.where((pixels != fill).any(axis=0), 255, 0).astype(np.uint8)
         nodatavals = [fill] * src.count
     else:
-        mask = src.dataset_mask(out_shape=out)
+        # Averaged, not sampled: a decimated cell is valid when any pixel under it is, so
+        # the footprint covers small or thin valid areas that nearest sampling stepped
+        # over (a 2x2 patch in 4096^2 was "every pixel is nodata"). A lone pixel is lost
+        # only past a factor of 22, where its share of a cell rounds to 0 of 255.
+        mask = src.dataset_mask(out_shape=out, resampling=Resampling.average)
         data = src.read(out_shape=(src.count, *out), masked=True)
     if factor > 1:
         _read_last_blocks(src)
