@@ -57,6 +57,37 @@ def test_refuses_to_replace_a_folder_it_did_not_publish(tmp_path: Path) -> None:
     assert (dest / "thesis.tex").read_text() == "precious"
 
 
+def test_a_stray_marker_does_not_make_a_folder_ours(tmp_path: Path) -> None:
+    dest = tmp_path / "proj"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("precious")
+    (dest / ".dafab-release.json").write_text("{}")
+    src = write_ndjson(tmp_path / "a.ndjson", _items(2))
+    with pytest.raises(StorageError, match="not published by dafab-static"):
+        dafab_static.build([str(src)], str(dest))
+    assert (dest / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize("where", ["NOTES.md", ".git/HEAD", "sensors/notes.txt"])
+def test_files_added_to_a_published_catalog_are_not_deleted_by_a_rebuild(
+    tmp_path: Path, where: str
+) -> None:
+    """A rebuild replaced the whole folder: a ``.git`` or notes put into it were lost."""
+    dest = tmp_path / "cat"
+    src = write_ndjson(tmp_path / "a.ndjson", _items(3))
+    dafab_static.build([str(src)], str(dest))
+    dafab_static.build([str(src)], str(dest))  # untouched: rebuilt
+    added = dest / where
+    added.parent.mkdir(parents=True, exist_ok=True)
+    added.write_text("mine")
+    before = _snapshot(dest)
+    with pytest.raises(StorageError, match="files were added, removed or renamed"):
+        dafab_static.build([str(src)], str(dest))
+    assert _snapshot(dest) == before
+    added.unlink()  # moved out: the catalog is rebuilt again
+    dafab_static.build([str(src)], str(dest))
+
+
 def test_failed_strict_build_leaves_previous_catalog_intact(tmp_path: Path) -> None:
     dest = tmp_path / "cat"
     good = write_ndjson(tmp_path / "good.ndjson", _items(4))
