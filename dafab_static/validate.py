@@ -321,6 +321,8 @@ def _root_href(path_or_url: str) -> str:
     if os.path.isdir(path):
         from dafab_static.ingest import pipeline_folder
 
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise InputError(f"{path_or_url}: cannot read folder: permission denied")
         if (pipeline := pipeline_folder(path)) is not None:  # its items, line by line
             return str(pipeline / PIPELINE_ITEMS)
         path = os.path.join(path, "catalog.json")

@@ -338,7 +338,8 @@ def pipeline_folder(source: str) -> Path | None:
         return None
     path = Path(location(source))
     folder = path.parent if path.name == layout.PIPELINE_ITEMS else path
-    return folder if (folder / layout.PIPELINE_MARKER).is_file() else None
+    # os.path, not Path.is_file: an unreadable folder raised PermissionError (a traceback).
+    return folder if os.path.isfile(folder / layout.PIPELINE_MARKER) else None
 
 
 def built_catalog(source: str) -> Path | None:
@@ -348,7 +349,7 @@ def built_catalog(source: str) -> Path | None:
         return None
     path = Path(location(source))
     folder = path.parent if path.name == layout.ROOT else path
-    return folder if (folder / layout.RELEASE_MARKER).is_file() else None
+    return folder if os.path.isfile(folder / layout.RELEASE_MARKER) else None
 
 
 def _expected() -> str:

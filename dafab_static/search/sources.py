@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import glob as globbing
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from dafab_static import crawl, storage
-from dafab_static.errors import DafabError, InputError, StorageError
+from dafab_static.errors import DafabError, InputError, QueryError, StorageError
 
 _MIRROR = "collection-mirror"
 
@@ -72,19 +73,24 @@ def resolve(location: str) -> Source:
     return Source(location, tuple(files), catalog)
 
 
+_ROOTS = ("catalog.json", "collection.json")
+
+
 def _is_parquet_source(location: str) -> bool:
     if location.endswith((".parquet", ".geoparquet", ".pq")) or any(c in location for c in "*?["):
         return True
-    path = Path(location)
-    if "://" not in location and path.is_dir():
-        return not (path / "catalog.json").exists() and not (path / "collection.json").exists()
+    if "://" not in location and os.path.isdir(location):
+        if not os.access(location, os.R_OK | os.X_OK):
+            # Path.exists raised PermissionError inside it: a traceback.
+            raise QueryError(f"{location}: cannot read folder: permission denied")
+        return not any(os.path.exists(os.path.join(location, name)) for name in _ROOTS)
     return False
 
 
 def _catalog_document(location: str) -> str:
     if location.endswith(".json"):
         return location
-    if "://" not in location and Path(location, "collection.json").exists():
+    if "://" not in location and os.path.exists(os.path.join(location, "collection.json")):
         return str(Path(location, "collection.json"))
     return storage.join_href(location + "/", "catalog.json")
 
