@@ -68,9 +68,14 @@ class Release:
         #: The destination folder, for a local destination (a build never reads it).
         self.folder = target.root if isinstance(target, FolderStore) else None
         if isinstance(target, FolderStore):
-            _refuse_foreign_folder(target.root)
-            self.leftovers += _remove_stale_staging(target.root)
-            staging = target.root.parent / f".{target.root.name}.staging-{os.getpid()}-{self.id}"
+            try:
+                _refuse_foreign_folder(target.root)
+                self.leftovers += _remove_stale_staging(target.root)
+            except OSError as e:  # a name too long, a parent that is a file...
+                raise StorageError(
+                    f"{dest}: cannot create the catalog there ({folder_problem(target.root, e)})"
+                ) from e
+            staging = target.root.parent / f"{_staging_prefix(target.root)}{os.getpid()}-{self.id}"
             try:  # now, so that an unwritable destination fails before any work is done
                 staging.mkdir(parents=True)
             except OSError as e:
@@ -225,14 +230,30 @@ def _listing(root: Path) -> dict[str, object]:
     return {"files": len(paths), "listing": digest}
 
 
+#: Longest destination name kept whole in its staging folder's name: the staging name adds
+#: up to 40 characters, and a file name holds 255 bytes (a 230-character DEST failed).
+_NAME_KEPT = 180
+
+
+def _staging_prefix(root: Path) -> str:
+    """``.<name>.staging-``, the start of the name of ``root``'s staging folders; a long
+    name is cut and a digest of it added, so that it stays one destination's."""
+    name = root.name
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) > _NAME_KEPT:
+        name = raw[:100].decode("utf-8", "ignore") + "~" + hashlib.sha256(raw).hexdigest()[:12]
+    return f".{name}.staging-"
+
+
 def _remove_stale_staging(root: Path) -> list[str]:
     """Delete staging folders left by builds that were killed (their process is gone);
     return a line for each that could not be deleted."""
     # Exactly ours: a name with [, * or ? is not a pattern, and "a" does not own the
     # staging of a destination called "a.staging-x".
-    mine = re.compile(rf"\.{re.escape(root.name)}\.staging-(\d+)-[0-9a-f]{{12}}")
+    prefix = _staging_prefix(root)
+    mine = re.compile(rf"{re.escape(prefix)}(\d+)-[0-9a-f]{{12}}")
     leftovers = []
-    for stale in root.parent.glob(f".{glob.escape(root.name)}.staging-*"):
+    for stale in root.parent.glob(f"{glob.escape(prefix)}*"):
         match = mine.fullmatch(stale.name)
         if match and not _processes.alive(int(match[1])):
             leftovers += _remove(stale, "a killed build's staging folder")

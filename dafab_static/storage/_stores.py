@@ -279,7 +279,7 @@ def folder_problem(folder: Path, error: OSError) -> str:
     """Why ``folder`` could not be created, in words: names the file standing in its way,
     which ``mkdir`` reports only as "File exists" or "Not a directory"."""
     for place in (folder, *folder.parents):
-        if place.exists():
+        if os.path.exists(place):  # os.path: Path.exists raises on a name too long
             return f"{place} is a file, not a folder" if not place.is_dir() else str(error.strerror)
     return str(error.strerror)
 

@@ -533,3 +533,16 @@ def test_a_rebuild_in_place_keeps_the_files_its_items_link(tmp_path: Path) -> No
             assert dest in target.resolve().parents  # in the catalog, not beside it
             linked += 1
     assert linked > 20
+
+
+def test_a_long_destination_name_builds_and_a_too_long_one_is_refused(tmp_path: Path) -> None:
+    """The staging folder's name added ~27 characters to DEST's: a 230-character name, legal
+    itself, failed with a traceback; past 255 the name cannot be, and says so."""
+    src = write_ndjson(tmp_path / "a.ndjson", _items(2))
+    dest = tmp_path / ("n" * 230)
+    dafab_static.build([str(src)], str(dest))
+    dafab_static.build([str(src)], str(dest))  # and rebuilt
+    assert (dest / "catalog.json").is_file()
+    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+    with pytest.raises(StorageError, match=r"cannot create the catalog there.*too long"):
+        dafab_static.build([str(src)], str(tmp_path / ("e" * 300)))
