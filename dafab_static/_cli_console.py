@@ -4,6 +4,7 @@ messages, and the progress bars."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -27,6 +28,19 @@ err = Console(stderr=True)
 #: Set by the commands that publish (build, pipeline run), so an interrupt can say that
 #: nothing was; other commands are just stopped.
 PUBLISHING: list[bool] = []
+
+
+def expand_home(value: Any) -> Any:
+    """A Typer callback for path options: ``~`` and ``~user`` expanded as the shell would.
+
+    The shell leaves ``--out=~/cat`` alone (the ``~`` does not start a word), and a
+    folder named ``~`` was built in the working directory, one ``rm -rf ~`` away from
+    losing a home."""
+    if isinstance(value, str):
+        return os.path.expanduser(value) if value.startswith("~") else value
+    if isinstance(value, list):
+        return [expand_home(v) for v in value]
+    return value
 
 
 def fail(error: DafabError, *, as_json: dict[str, Any] | None = None) -> NoReturn:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from dafab_static import _cli_console
 from dafab_static._cli_console import DEVICE, PUBLISHING, console, err, fail, progress_bars, say
 from dafab_static.errors import DafabError, OptionError
 
@@ -28,7 +29,12 @@ def pipeline_run(
         list[str],
         typer.Argument(metavar="SOURCE", help="Rasters, STAC files, folders, globs or URLs."),
     ],
-    out: Annotated[str, typer.Option("--out", "-o", help="New or empty output folder.")] = "",
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out", "-o", help="New or empty output folder.", callback=_cli_console.expand_home
+        ),
+    ] = "",
     device: Annotated[str | None, DEVICE] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Readers working ahead (0: read inline).")

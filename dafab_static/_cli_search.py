@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dafab_static._cli_console import err, fail, say
+from dafab_static._cli_console import err, expand_home, fail, say
 from dafab_static.errors import DafabError, OptionError
 
 
@@ -61,7 +61,8 @@ def search(
         str, typer.Option("--format", help="ndjson, geojson, parquet, ids or count.")
     ] = "ndjson",
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+        str | None,
+        typer.Option("--output", "-o", help="Write here instead of stdout.", callback=expand_home),
     ] = None,
     geometry_column: Annotated[
         str | None,

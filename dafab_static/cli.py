@@ -18,7 +18,16 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 from dafab_static import __version__, _stop
-from dafab_static._cli_console import DEVICE, PUBLISHING, console, err, fail, progress_bars, say
+from dafab_static._cli_console import (
+    DEVICE,
+    PUBLISHING,
+    console,
+    err,
+    expand_home,
+    fail,
+    progress_bars,
+    say,
+)
 from dafab_static._cli_pipeline import pipeline_app
 from dafab_static._cli_search import search
 from dafab_static.errors import DafabError, OptionError
@@ -58,7 +67,10 @@ def build(
         ),
     ] = None,
     out: Annotated[
-        str, typer.Option("--out", "-o", help="Destination folder or s3://bucket/prefix.")
+        str,
+        typer.Option(
+            "--out", "-o", help="Destination folder or s3://bucket/prefix.", callback=expand_home
+        ),
     ] = "",
     sample: Annotated[
         bool, typer.Option("--sample", help="Also build from the bundled sample.")
@@ -78,7 +90,11 @@ def build(
     ] = None,
     collections: Annotated[
         list[str] | None,
-        typer.Option("--collection-json", help="Collection JSON file to use (repeatable)."),
+        typer.Option(
+            "--collection-json",
+            help="Collection JSON file to use (repeatable).",
+            callback=expand_home,
+        ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad input.")] = False,
     quiet: Annotated[
@@ -104,6 +120,7 @@ def build(
             "--pipeline",
             help="Recipe to run over the scenes: a TOML file, or a shipped recipe's name "
             "(default, quick...: see pipeline recipes).",
+            callback=expand_home,
         ),
     ] = None,
     device: Annotated[str | None, DEVICE] = None,

@@ -344,3 +344,20 @@ def test_the_cli_exits_with_its_code_output_flushed_and_exit_handlers_run(
     if "--json" in args:  # all of it, flushed
         answer = json.loads(run.stdout)
         assert answer.get("ok", True) is (code == 0)
+
+
+def test_a_tilde_after_an_equals_sign_is_the_home_folder(tmp_path: Path) -> None:
+    """The shell leaves ``--out=~/cat`` alone: a folder named '~' was built in the working
+    directory."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    src = write_ndjson(tmp_path / "a.ndjson", [item(i) for i in range(3)])
+    run = subprocess.run(
+        [sys.executable, "-m", "dafab_static.cli", "build", str(src), "--out=~/cat", "-q"],
+        cwd=work, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (home / "cat" / "catalog.json").is_file()
+    assert list(work.iterdir()) == []
