@@ -86,6 +86,26 @@ def _target(output: str) -> Iterator[str]:
             os.unlink(temporary)
 
 
+def _refuse_own_input(result: SearchResult, output: str) -> None:
+    """Never write over what the search reads: ``-o`` naming one of its Parquet files
+    rewrote that partition, and the published catalog no longer matched its manifest."""
+    target = os.path.realpath(output)
+    source = result.source
+    local = [f.url for f in source.files if "://" not in f.url]
+    inside: str | None = None
+    if source.catalog is not None and "://" not in source.location:
+        root = source.location
+        inside = os.path.realpath(os.path.dirname(root) if root.endswith(".json") else root)
+    for path in local:
+        if os.path.realpath(path) == target:
+            raise OptionError(f"--output {output}: is an index file this search reads")
+    if inside is not None and os.path.commonpath([inside, target]) == inside:
+        raise OptionError(
+            f"--output {output}: is inside the catalog this search reads ({inside}); "
+            "write the results elsewhere"
+        )
+
+
 @contextmanager
 def _sink(output: str | None) -> Iterator[IO[bytes]]:
     if output is None:
@@ -98,6 +118,8 @@ def _sink(output: str | None) -> Iterator[IO[bytes]]:
 
 def write(result: SearchResult, kind: str, output: str | None) -> int:
     """Write ``result`` as ``kind`` to ``output`` (a path) or stdout; returns the item count."""
+    if output is not None:
+        _refuse_own_input(result, output)
     if kind == "parquet":
         if output is None:
             raise OptionError("--format parquet needs --output FILE")

@@ -153,3 +153,21 @@ def test_output_is_replaced_whole_or_not_at_all(sample: Path, tmp_path: Path) ->
         bad = cli("search", str(sample), "--format", "ndjson", "-o", str(output))
         assert bad.returncode == 1 and "Traceback" not in bad.stderr
         assert bad.stderr == f"error: --output {output}: {message}\n"
+
+
+def test_output_never_overwrites_what_the_search_reads(sample: Path, tmp_path: Path) -> None:
+    """-o naming one of the catalog's partitions rewrote it, and the catalog no longer
+    matched its manifest."""
+    partition = next(sample.glob("index/*/year=*/month=*/*.parquet"))
+    before = partition.read_bytes()
+    run = cli("search", str(sample), "--format", "parquet", "-o", str(partition))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "an index file this search reads" in run.stderr
+    assert partition.read_bytes() == before
+    run = cli("search", str(partition), "--format", "parquet", "-o", str(partition))
+    assert run.returncode == 1 and "an index file this search reads" in run.stderr
+    assert partition.read_bytes() == before
+    run = cli("search", str(sample), "--format", "ids", "-o", str(sample / "catalog.json"))
+    assert run.returncode == 1 and "inside the catalog this search reads" in run.stderr
+    assert json.loads((sample / "catalog.json").read_text())["type"] == "Catalog"
+    assert cli("validate", str(sample)).returncode == 0
