@@ -415,3 +415,46 @@ def test_a_position_off_the_world_is_a_warning(validator: Validator) -> None:
     assert problem.severity == "warning" and "position [185.0, " in problem.message
     inside = item(2)
     assert not [p for p in validator.validate(inside) if p.rule == "dafab:position-range"]
+
+
+def _item(**properties: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature", "stac_version": "1.1.0", "stac_extensions": [], "id": "x",
+        "geometry": {"type": "Point", "coordinates": [1.0, 2.0]}, "bbox": [1.0, 2.0, 1.0, 2.0],
+        "properties": {"datetime": "2024-07-01T00:00:00Z", **properties}, "links": [],
+        "assets": {},
+    }  # fmt: skip
+
+
+def test_a_schema_with_a_missing_reference_still_checks_the_rest(validator: Validator) -> None:
+    """storage 2.0.0 refers to ./platforms/*.json, which is not vendored: the first such
+    reference replaced every error with one warning, and an invalid item passed."""
+    item = _item(**{"storage:schemes": {"aws": {"type": 7, "platform": 5}}})
+    item["stac_extensions"] = ["https://stac-extensions.github.io/storage/v2.0.0/schema.json"]
+    problems = validator.validate(item, href="x.json")
+    errors = [p for p in problems if p.severity == "error"]
+    assert errors and all("storage:schemes" in p.json_path for p in errors)
+    assert any("not of type 'string'" in p.message for p in errors)
+    warnings = [p for p in problems if p.severity == "warning"]
+    assert len(warnings) == 1 and "not fully checked" in warnings[0].message
+    good = _item(
+        **{
+            "storage:schemes": {
+                "aws": {"type": "aws-s3", "platform": "https://{bucket}.s3.amazonaws.com"}
+            }
+        }
+    )
+    good["stac_extensions"] = item["stac_extensions"]
+    assert [p.severity for p in validator.validate(good, href="x.json")] == ["warning"]
+
+
+def test_a_pattern_dollar_is_the_end_of_the_text(validator: Validator) -> None:
+    """JSON Schema patterns are ECMA-262: '$' does not match before a final newline, as
+    Python's does; '1220abcdef\\n' passed the file extension's checksum pattern."""
+    item = _item()
+    item["stac_extensions"] = ["https://stac-extensions.github.io/file/v2.1.0/schema.json"]
+    item["assets"] = {"data": {"href": "a.tif", "file:checksum": "1220abcdef\n"}}
+    problems = validator.validate(item, href="x.json")
+    assert [p.severity for p in problems] == ["error"], problems
+    item["assets"]["data"]["file:checksum"] = "1220abcdef"
+    assert validator.validate(item, href="x.json") == []
