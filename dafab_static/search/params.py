@@ -59,6 +59,29 @@ class Fields:
         )
 
     @property
+    def nested_include(self) -> dict[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        """Included paths inside a member that is not kept whole (``properties.nest.b``,
+        ``assets.data.href`` with ``exact``): member path → the paths inside it to keep.
+        Parquet reads the member's whole column; the rest of it is dropped from the items,
+        where ``nest`` came back whole, whatever part of it was asked for."""
+        if not self.given or self.everything:
+            return {}
+        out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for name in self.include:
+            parts = tuple(name.split("."))
+            depth = 2 if parts[0] == "properties" else 1
+            member, inner = parts[:depth], parts[depth:]
+            if inner and not self._whole(member):
+                out.setdefault(member, []).append(inner)
+        return {member: tuple(paths) for member, paths in out.items()}
+
+    def _whole(self, member: tuple[str, ...]) -> bool:
+        name = ".".join(member)
+        if name in self.include or (member[0] == "properties" and "properties" in self.include):
+            return True
+        return not self.exact and name in DEFAULT_FIELDS
+
+    @property
     def nested_exclude(self) -> tuple[tuple[str, ...], ...]:
         """Excluded paths inside a member (``assets.data.type``): the member is kept and only
         that path dropped (rule 5.2), from the items, since Parquet reads whole columns."""

@@ -278,12 +278,15 @@ class SearchResult:
         # STAC requires both; an index whose items all had none stores no column for them.
         empty = [member for member in ("assets", "links") if fields.keeps(member)]
         nested = fields.nested_exclude
+        picked = fields.nested_include
         for table in coalesced(self.batches()):
             for item in features(table, self.geometry_column):
                 if "stac_version" in item:
                     for member in empty:
                         if member not in item:
                             item[member] = {} if member == "assets" else []
+                    for within, paths in picked.items():
+                        _keep_paths(item, within, paths)
                     for path in nested:
                         _drop_path(item, path)
                 yield item
@@ -341,6 +344,39 @@ class SearchResult:
         geoms = shapes_of_table(table, geometry)
         frame = table.drop_columns([geometry]).to_pandas()
         return geopandas.GeoDataFrame(frame, geometry=geoms, crs=crs_of(table.schema, geometry))
+
+
+_NOTHING = object()
+
+
+def _keep_paths(
+    item: dict[str, Any], member: tuple[str, ...], paths: tuple[tuple[str, ...], ...]
+) -> None:
+    """Keep only ``paths`` inside ``item``'s ``member`` (Fields: ``properties.nest.b``);
+    a member left with nothing is dropped, as a path that is not there is not returned."""
+    holder: Any = item
+    for name in member[:-1]:
+        holder = holder.get(name) if isinstance(holder, dict) else None
+    if not isinstance(holder, dict) or member[-1] not in holder:
+        return
+    kept = _pick(holder[member[-1]], paths)
+    if kept is _NOTHING:
+        del holder[member[-1]]
+    else:
+        holder[member[-1]] = kept
+
+
+def _pick(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
+    if any(not path for path in paths):
+        return value
+    if not isinstance(value, dict):
+        return _NOTHING
+    out = {}
+    for key, inner in value.items():
+        below = tuple(path[1:] for path in paths if path[0] == key)
+        if below and (kept := _pick(inner, below)) is not _NOTHING:
+            out[key] = kept
+    return out if out else _NOTHING
 
 
 def _drop_path(item: dict[str, Any], path: tuple[str, ...]) -> None:

@@ -14,6 +14,7 @@ import pytest
 from dafab_static import search
 from dafab_static.errors import QueryError
 from dafab_static.search.files import CACHE
+from tests.builds.generate import item as generated_item
 from tests.search.conftest import ids
 
 
@@ -474,3 +475,28 @@ def test_a_six_number_bbox_filters_on_height_with_2d_items_at_zero(tmp_path: Pat
     assert found([-180, -90, 160, 180, 90, 210]) == {"gen-0000011"}
     assert found([-180, -90, -5, 180, 90, 5]) == flat_ids
     assert len(found([-180, -90, 180, 90])) == 4  # a 2D bbox says nothing of heights
+
+
+def test_fields_include_of_a_path_inside_a_property_keeps_that_path(tmp_path: Path) -> None:
+    """Fields extension: ``include`` names dot-notation paths. ``properties.nest.b``
+    returned the whole ``nest``, and a path that is not there returned it too."""
+    import pyarrow.parquet as pq
+
+    from dafab_static import index
+
+    it = generated_item(0)
+    it["properties"]["nest"] = {"a": 1, "b": {"c": 2, "d": 3}}
+    path = tmp_path / "items.parquet"
+    pq.write_table(index.to_table([it]), path)
+
+    def nest(fields: object) -> object:
+        found = next(iter(search(str(path), fields=fields)))  # type: ignore[arg-type]
+        return found["properties"].get("nest", "absent")
+
+    assert nest("properties.nest.b") == {"b": {"c": 2, "d": 3}}
+    assert nest("properties.nest.b.c") == {"b": {"c": 2}}
+    assert nest("properties.nest.b.c,properties.nest.a") == {"a": 1, "b": {"c": 2}}
+    assert nest("properties.nest.zz") == "absent"
+    assert nest("properties.nest,properties.nest.b.c") == it["properties"]["nest"]  # whole
+    assert nest("properties,properties.nest.b.c") == it["properties"]["nest"]
+    assert nest("properties.nest.b,-properties.nest.b.d") == {"b": {"c": 2}}
