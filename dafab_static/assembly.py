@@ -7,9 +7,11 @@ Collections, their queryables and manifests, the branch catalogs and the root fo
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from dafab_static import __version__, _stop, arrow_schemas, clock, index, layout, media_types
 from dafab_static.build_run import BuildRun
@@ -99,7 +101,7 @@ class Assembly:
             linker=self.writer.linker,
         )  # fmt: skip
         merged = merge_queryables(self.queryables, title=f"Queryables of {opts.title}",
-                                  id_url=self.absolute(CATALOG_PATH))  # fmt: skip
+                                  id_url=self.schema_id(CATALOG_PATH))  # fmt: skip
         run.put(CATALOG_PATH, dumps(merged), media_type=MEDIA_TYPE)
         root["links"].append(self.queryables_link("catalog.json", CATALOG_PATH))
         # The CQL2 conformance classes that dafab-static search passes on this catalog's
@@ -224,7 +226,7 @@ class Assembly:
             arrow_schemas.unify(schemas), collection={**doc, "summaries": summaries},
             extensions=sorted(stats.extensions),
             title=f"Queryables of {doc.get('title') or cid}",
-            id_url=self.absolute(queryables_path),
+            id_url=self.schema_id(queryables_path),
         )  # fmt: skip
         run.put(queryables_path, dumps(queryables), media_type=MEDIA_TYPE)
         self.queryables.append(queryables)
@@ -270,6 +272,13 @@ class Assembly:
         """The public URL of the object at layout path ``path``, given a base URL."""
         base = self.run.opts.base_url
         return layout.absolute(base, self.run.release.locate(path)) if base else None
+
+    def schema_id(self, path: str) -> str:
+        """The ``$id`` of the queryables document at ``path``: its public URL, given a base
+        URL; else its own file name, a relative reference that resolves against wherever
+        the document was fetched (OGC API Features Part 3 asks for ``$id``; the tree stays
+        relocatable)."""
+        return self.absolute(path) or quote(posixpath.basename(path), safe="")
 
     def put_catalog(
         self, path: str, parent: str, cid: str, description: str, *, children: list[tuple[str, str]]
