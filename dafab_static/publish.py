@@ -71,6 +71,8 @@ class Release:
             try:
                 _refuse_foreign_folder(target.root)
                 self.leftovers += _remove_stale_staging(target.root)
+            except StorageError:
+                raise  # an OSError too, and already one line
             except OSError as e:  # a name too long, a parent that is a file...
                 raise StorageError(
                     f"{dest}: cannot create the catalog there ({folder_problem(target.root, e)})"
