@@ -134,8 +134,9 @@ def respell_times(properties: dict[str, Any]) -> tuple[str, str] | None:
     return first
 
 
-def rewrite(data: dict[str, Any], loc: str, media: str) -> None:
-    """Drop structural links, make hrefs absolute, add one ``via`` link to the source."""
+def rewrite(data: dict[str, Any], loc: str, media: str, *, source: bool = True) -> None:
+    """Drop structural links, make hrefs absolute, add one ``via`` link to the source
+    (with ``source``, and unless the object already has its Source link)."""
     via = {"rel": "via", "href": loc, "type": media}
     links: list[Any] = []
     for link in data.get("links") or ():
@@ -153,8 +154,13 @@ def rewrite(data: dict[str, Any], loc: str, media: str) -> None:
             if isinstance(link.get("href"), str):
                 link["href"] = absolute(link["href"], loc)
         links.append(link)
-    if not any(
-        isinstance(link, dict) and link.get("rel") == "via" and link.get("href") == via["href"]
+    # One Source link: an object that already names its source (dafab-static wrote it: a
+    # catalog rebuilt, in place or elsewhere) keeps that one. Rebuilding `cat` into `cat`
+    # added a second, naming the object's own file, and changed every item each time.
+    if source and not any(
+        isinstance(link, dict)
+        and link.get("rel") == "via"
+        and (link.get("href") == via["href"] or link.get("title") == "Source")
         for link in links
     ):
         links.append({**via, "title": "Source"})

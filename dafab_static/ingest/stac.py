@@ -372,12 +372,23 @@ def conform_collection(data: dict[str, Any], loc: str, on_notice: OnNotice) -> d
     if not isinstance(assets, dict) or not all(isinstance(a, dict) for a in assets.values()):
         raise InputError(f"{loc}: collection {data['id']!r}: 'assets' is not an object of objects")
     data = upgrade(dict(data), loc, f"collection {data['id']}", on_notice)
-    if _built_here(assets):
+    built = _built_here(assets)
+    if built:
         # Read back from a catalog this tool built (`build cat new.ndjson --out cat`): its
-        # summaries were computed from the items then, not given, and would go stale.
+        # summaries were computed from the items then, not given, and would go stale; its
+        # index assets are this build's to give (the old ones, made absolute paths, went
+        # into every index file's metadata); and it is no source of itself (a rebuild in
+        # place added a Source link to its own file, and changed it each time).
         data.pop("summaries", None)
-    rewrite(data, loc, JSON)
+        data["assets"] = {k: v for k, v in assets.items() if k not in _INDEX_ASSETS}
+        if not data["assets"]:
+            del data["assets"]
+    rewrite(data, loc, JSON, source=not built)
     return data
+
+
+#: The assets by which a built Collection links its index (``Assembly.index_assets``).
+_INDEX_ASSETS = ("geoparquet", "partitions")
 
 
 def _built_here(assets: dict[str, Any]) -> bool:

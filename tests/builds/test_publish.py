@@ -546,3 +546,21 @@ def test_a_long_destination_name_builds_and_a_too_long_one_is_refused(tmp_path: 
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
     with pytest.raises(StorageError, match=r"cannot create the catalog there.*too long"):
         dafab_static.build([str(src)], str(tmp_path / ("e" * 300)))
+
+
+def test_a_rebuild_in_place_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each in-place rebuild added a second Source link to every item and Collection,
+    naming the object's own file: the published files changed with no input changed."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    dest = tmp_path / "cat"
+    src = write_ndjson(tmp_path / "a.ndjson", _items(4))
+    dafab_static.build([str(src)], str(dest))
+    before = _snapshot(dest)
+    dafab_static.build([str(dest)], str(dest))
+    after = _snapshot(dest)
+    assert after == before
+    item_file = next(p for p in dest.rglob("*.json") if '"Feature"' in p.read_text()[:200])
+    vias = [ln for ln in json.loads(item_file.read_text())["links"] if ln["rel"] == "via"]
+    assert [ln["href"] for ln in vias] == [src.as_uri()]
