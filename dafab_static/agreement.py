@@ -16,7 +16,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -40,6 +40,7 @@ class Disagreement:
     href: str
     rule: str
     message: str
+    severity: Literal["error", "warning"] = "error"
 
 
 @dataclass
@@ -246,6 +247,12 @@ def _partition_files(href: str, obj: dict[str, Any]) -> _Mirror | None:
                 else:
                     listed.append((url, part))
             unlisted = [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
+            if manifest_url.startswith(("http://", "https://")):
+                # Said, not silent: the same tree validated locally reported a stray file.
+                problems.append(Disagreement(manifest_url, "dafab:index-manifest", (
+                    "not checked for Parquet files the manifest leaves out: a web server "
+                    "lists no folder (validate the folder or bucket itself for that)"
+                ), "warning"))  # fmt: skip
             summaries = manifest.get("summaries")
             return _Mirror(listed + unlisted, summaries if isinstance(summaries, dict) else {},
                            problems)  # fmt: skip

@@ -120,7 +120,9 @@ def validate(path_or_url: str | os.PathLike[str], *, recursive: bool = True) -> 
         # a server that answered a byte at a time.
         pool.shutdown(wait=False, cancel_futures=True)
     for found in crawl.agreement.check():
-        crawl.problems.append(Problem(found.href, "$", found.rule, found.message))
+        crawl.problems.append(
+            Problem(found.href, "$", found.rule, found.message, severity=found.severity)
+        )
     crawl.problems += crawl.extents.problems()
     counts = crawl.counts
     return ValidationReport(root, sum(counts.values()), dict(counts), crawl.problems)

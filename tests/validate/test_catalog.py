@@ -369,3 +369,18 @@ def test_an_id_used_twice_among_items_without_a_collection_is_said_plainly(
     assert problem.message == (
         f"item id 'gen-0000001' is also used by {source}:1 among items without a collection"
     )
+
+
+def test_over_http_the_unlisted_file_check_says_it_did_not_run(
+    tmp_path: Path, range_http_server: tuple[str, Path]
+) -> None:
+    """Locally, a Parquet file the manifest leaves out is an error; a web server lists no
+    folder, and the same tree was reported valid with no word about the check."""
+    base, folder = range_http_server
+    served = folder / f"{tmp_path.name}-unlisted"
+    shutil.copytree(_built(tmp_path), served)
+    report = validate(f"{base}/{served.name}")
+    unchecked = [p for p in report.problems if "lists no folder" in p.message]
+    assert unchecked and all(p.severity == "warning" for p in unchecked) and report.ok
+    local = validate(str(served))
+    assert local.ok and not [p for p in local.problems if "lists no folder" in p.message]
