@@ -117,9 +117,14 @@ class BuildOptions:
         if isinstance(paths, str | os.PathLike):
             paths = (paths,)
         if not isinstance(paths, list | tuple) or not all(
-            isinstance(p, str | os.PathLike) for p in paths
+            isinstance(p, str | os.PathLike) and os.fspath(p) for p in paths
         ):
-            raise OptionError(f"collections={self.collections!r}: expected paths of JSON files")
+            # An empty path read the working directory: ": cannot read collection (Is a
+            # directory)", naming neither the file nor the option.
+            raise OptionError(
+                f"collections={self.collections!r} (--collection-json): "
+                "expected paths of JSON files"
+            )
         object.__setattr__(self, "collections", tuple(os.fspath(p) for p in paths))
         if isinstance(self.pipeline, os.PathLike):
             object.__setattr__(self, "pipeline", os.fspath(self.pipeline))
