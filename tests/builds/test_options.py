@@ -209,7 +209,7 @@ def test_s3_credentials_and_endpoint_from_a_profile(
         ({"workers": -1}, "--workers -1: must be 0 (one per core) or more"),
         ({"pipeline": 5}, "pipeline=5: expected str"),
         ({"collections": 5}, "collections=5 (--collection-json): expected paths of JSON files"),
-        ({"collections": [""]}, "collections=('',) (--collection-json): expected paths"),
+        ({"collections": [""]}, "collections=[''] (--collection-json): expected paths"),
         ({"datetime": 5}, "datetime=5: expected a datetime or ISO 8601 text"),
         ({"datetime": "2024-13-01"}, "datetime '2024-13-01': not an ISO 8601 date"),
     ],
