@@ -113,6 +113,14 @@ def _against_literal(
             with np.errstate(invalid="ignore"):
                 candidates |= (xmin <= gx1) & (xmax >= gx0) & (ymin <= gy1) & (ymax >= gy0)
     out = np.full(n, disjoint)  # boxes apart: every predicate is false, S_DISJOINT true
+    if boxes is not None and function is shapely.intersects:
+        # A geometry lies within its bbox: one whose bbox is inside a rectangle literal (the
+        # bbox parameter) intersects it, with no WKB decoded. Only rows on the rectangle's
+        # edge need their geometry: kNN + bbox + datetime on the 1M benchmark catalog
+        # decoded 49k geometries a query to test a few hundred.
+        inside = _inside_rectangles(boxes, geom)
+        out[inside] = True
+        candidates &= ~inside
     rows = np.flatnonzero(candidates)
     missing = np.zeros(n, dtype=bool)
     if len(rows):
@@ -126,3 +134,17 @@ def _against_literal(
         # A null bbox means a null geometry: the answer is unknown, not false.
         missing |= np.isnan(boxes[0])
     return pa.array(out, mask=missing if missing.any() else None)
+
+
+def _inside_rectangles(boxes: tuple[np.ndarray, ...], geom: Any) -> np.ndarray:
+    """Rows whose bbox lies inside a part of ``geom`` that is an axis-aligned rectangle."""
+    xmin, ymin, xmax, ymax = boxes
+    inside = np.zeros(len(xmin), dtype=bool)
+    parts = shapely.get_parts(geom) if geom.geom_type == "MultiPolygon" else [geom]
+    for part in parts:
+        if part.geom_type != "Polygon" or not shapely.equals(part, shapely.box(*part.bounds)):
+            continue
+        gx0, gy0, gx1, gy1 = part.bounds
+        with np.errstate(invalid="ignore"):  # NaN (a null bbox) is never inside
+            inside |= (xmin >= gx0) & (xmax <= gx1) & (ymin >= gy0) & (ymax <= gy1)
+    return inside

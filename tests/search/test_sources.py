@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from dafab_static import InputError, QueryError, StorageError, search
+from dafab_static import InputError, QueryError, StorageError, index, search
 from tests.cli.runner import cli
 from tests.search.conftest import ids
 
@@ -214,7 +214,10 @@ def test_row_group_statistics_prune(tmp_path: Path) -> None:
     assert ids(search(str(path), bbox=[10.0, 45.0, 10.12, 45.04])) == {"gen-0000000", "gen-0000001"}
     # Bytes beyond the footer: an id no row group can hold reads the footer alone.
     footer = cost(ids=["zzz"])[1]
-    corner, wide = cost(bbox=[10.0, 45.0, 10.12, 45.04]), cost(bbox=[0, 0, 90, 90])
+    # Wide: a triangle over every item (a rectangle around an item's bbox needs no geometry
+    # decoded at all, see cql2/spatial.py), so every group's geometries are read.
+    triangle = {"type": "Polygon", "coordinates": [[[0, 0], [90, 0], [0, 90], [0, 0]]]}
+    corner, wide = cost(bbox=[10.0, 45.0, 10.12, 45.04]), cost(intersects=triangle)
     assert (corner[0], wide[0]) == (2, 400)
     assert corner[1] - footer < (wide[1] - footer) / 10  # 1 row group of 20
     # Ranges on any column prune too: only one group holds ids >= gen-0000380.
@@ -258,3 +261,30 @@ def test_a_pandas_era_stac_geoparquet_file(tmp_path: Path, items: list[dict[str,
     for it in plain:
         assert found[it["id"]]["bbox"] == it["bbox"]
         assert "__index_level_0__" not in found[it["id"]]["properties"]
+
+
+def test_a_rectangle_around_whole_bboxes_decodes_no_geometry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A geometry lies within its bbox: inside a rectangle literal (the bbox parameter) it
+    intersects it, and only rows on the rectangle's edge need their WKB decoded."""
+    from dafab_static.search import parquet
+    from tests.builds.generate import item
+
+    path = tmp_path / "items.parquet"
+    pq.write_table(index.to_table([item(i) for i in range(400)]), path, row_group_size=50)
+    read: list[tuple[str, ...]] = []
+    original = parquet.Reader.read_row_group
+
+    def spy(self: parquet.Reader, group: int, columns: Any, **kwargs: Any) -> pa.Table:
+        read.append(tuple(columns))
+        return original(self, group, columns, **kwargs)
+
+    monkeypatch.setattr(parquet.Reader, "read_row_group", spy)
+    assert search(str(path), bbox=[0, 0, 90, 90]).count() == 400
+    assert not [c for c in read if "geometry" in c]
+    # On the edge: lon 10.0..10.05 per item; a box ending at 10.02 cuts the first column of
+    # items, whose geometries are then tested (and match: they reach into the box).
+    edge = {it["id"] for it in search(str(path), bbox=[0, 0, 10.02, 90])}
+    assert edge == {f"gen-{i:07d}" for i in range(0, 400, 100)}
+    assert [c for c in read if "geometry" in c]
