@@ -101,6 +101,28 @@ def test_encoding_is_deterministic() -> None:
     assert a == b
 
 
+def test_only_repeating_columns_are_dictionary_encoded() -> None:
+    """ids, geometries, bboxes, times, embeddings and hrefs rarely repeat: as dictionaries
+    (Parquet falls back only past 1 MB) they were slower to write and read, and larger."""
+    items = [_item(i, i * 1.0, i * 0.5) for i in range(50)]
+    for i, it in enumerate(items):
+        it["properties"]["platform"] = "sentinel-2a"
+        it["properties"]["emb:m"] = [float(i)] * 4
+        it["assets"] = {"data": {"href": f"s3://b/{i}.tif", "type": "image/tiff"}}
+    data, _ = index.encode(index.to_table(items), {"id": "c"}, path="p")
+    group = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    encodings = {
+        group.column(j).path_in_schema: group.column(j).encodings for j in range(group.num_columns)
+    }
+    plain = ["id", "geometry", "bbox.xmin", "datetime", "emb:m.list.element", "assets.data.href"]
+    for name in plain:
+        assert "RLE_DICTIONARY" not in encodings[name], name
+    for name in ("platform", "assets.data.type", "type", "collection"):
+        assert "RLE_DICTIONARY" in encodings[name], name
+    assert index.dictionary_columns(pa.schema([("m", pa.map_(pa.string(), pa.int64()))])) == [
+        "m.key_value.key", "m.key_value.value"]  # fmt: skip
+
+
 def test_conform_adds_missing_columns_as_nulls() -> None:
     t1 = index.to_table([_item(1, 0, 0)])
     extra = _item(2, 1, 1)
