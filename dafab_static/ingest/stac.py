@@ -345,6 +345,13 @@ class Reader:
             return None
         if collection_id is not None and data.get("collection") is None:
             data["collection"] = collection_id
+        elif collection_id is not None and data.get("collection") != collection_id:
+            # The input contradicts itself (STAC: the field names the collection its
+            # collection link leads to): said, not chosen silently. The item's own field wins.
+            self.on_notice(
+                f"{where}: item {data['id']!r} says collection {data['collection']!r} but is "
+                f"listed by collection {collection_id!r}; it goes to {data['collection']!r}"
+            )
         rewrite(data, loc, media)
         return Record("item", data, where)
 

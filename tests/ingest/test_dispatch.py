@@ -323,6 +323,15 @@ def test_product_metadata_json_beside_bands_is_not_reported(
     assert errors == [f"{mtl}: not STAC: no 'type' field"]
 
 
+def _collection(cid: str, *items: str) -> dict[str, Any]:
+    """A small Collection linking ``items``."""
+    return {
+        "type": "Collection", "id": cid, "stac_version": "1.1.0", "description": "d",
+        "license": "MIT", "links": [{"rel": "item", "href": href} for href in items],
+        "extent": {"spatial": {"bbox": [[1, 2, 1, 2]]}, "temporal": {"interval": [[None, None]]}},
+    }  # fmt: skip
+
+
 def test_linked_folders_are_walked_once(tmp_path: Path, rasters: FakeRasters) -> None:
     """A folder of rasters gathered by symlinks was skipped without a word; a loop, or a
     folder reached twice, is walked once."""
@@ -346,13 +355,23 @@ def test_a_collection_claims_the_items_beside_it_whatever_their_names(
     for name in ("a1", "z9"):
         touch(src / f"{name}.json", json.dumps(item(name, links=[
             {"rel": "parent", "href": "./meta.json"}])))  # fmt: skip
-    touch(src / "meta.json", json.dumps({
-        "type": "Collection", "id": "flat", "stac_version": "1.1.0", "description": "d",
-        "license": "MIT", "links": [{"rel": "item", "href": "./a1.json"},
-                                    {"rel": "item", "href": "./z9.json"}],
-        "extent": {"spatial": {"bbox": [[1, 2, 1, 2]]}, "temporal": {"interval": [[None, None]]}},
-    }))  # fmt: skip
+    touch(src / "meta.json", json.dumps(_collection("flat", "./a1.json", "./z9.json")))
     for source in (src, src / "meta.json"):
         records, errors, _ = run([str(source)], workers=1)
         items = {r.data["id"]: r.data.get("collection") for r in records if r.kind == "item"}
         assert items == {"a1": "flat", "z9": "flat"} and not errors, source
+
+
+def test_an_item_whose_collection_field_contradicts_its_collection_is_reported(
+    tmp_path: Path, rasters: FakeRasters
+) -> None:
+    """It went to the collection its field names, silently, losing the parent's license
+    and providers: the input contradicts itself, and the build says so."""
+    src = tmp_path / "c"
+    touch(src / "i.json", json.dumps(item("i", collection="other-id")))
+    touch(src / "j.json", json.dumps(item("j")))
+    touch(src / "collection.json", json.dumps(_collection("parent", "./i.json", "./j.json")))
+    records, errors, notices = run([str(src / "collection.json")], workers=1)
+    collections = {r.data["id"]: r.data["collection"] for r in records if r.kind == "item"}
+    assert collections == {"i": "other-id", "j": "parent"} and not errors
+    assert [n for n in notices if "says collection 'other-id'" in n and "'parent'" in n]
