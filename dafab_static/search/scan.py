@@ -39,6 +39,7 @@ _ALWAYS = ("type", "stac_version", "id", "collection")
 #: Top-level item members other than ``_ALWAYS`` and properties (which are columns too).
 _MEMBERS = ("stac_extensions", "geometry", "bbox", "links", "assets")
 _INF = np.inf
+_EMPTY_WKB = 9  # bytes: byte order, geometry type, a count of zero
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,21 @@ class _Batch:
         found = self.file.resolve(name)
         encoding = geometry.encoding_of(self.file.schema, found[0]) if found else None
         return geometry.shapes(column, encoding, name=name)
+
+    def present(self, name: str) -> np.ndarray | None:
+        """Rows whose WKB geometry is neither null nor empty, from its length alone: an
+        empty geometry's WKB is 9 bytes (byte order, type, zero parts), a non-empty one's
+        longer. None for other encodings."""
+        found = self.file.resolve(name)
+        if found is None or found[1]:
+            return None
+        if geometry.encoding_of(self.file.schema, found[0]) not in (None, "wkb"):
+            return None
+        column = self.column(name)
+        if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            return None
+        lengths = pc.fill_null(pc.binary_length(column), 0)
+        return np.asarray(lengths.to_numpy(zero_copy_only=False) > _EMPTY_WKB)
 
     def boxes(self, name: str) -> tuple[np.ndarray, ...] | None:
         found = self.file.resolve(name)
