@@ -197,11 +197,15 @@ class GroupStats:
         return self.group.column(self.paths[path]).statistics
 
     def range(self, path: str | None) -> tuple[Any, Any] | None:
-        """(min, max) of the column's non-null values, or None when unrecorded."""
+        """(min, max) of the column's non-null values, or None when unrecorded or beyond
+        Python's types (a timestamp after year 9999 is legal in Parquet)."""
         s = self._of(path)
         if s is None or not s.has_min_max:
             return None
-        return _normalise(s.min), _normalise(s.max)
+        try:
+            return _normalise(s.min), _normalise(s.max)
+        except (OverflowError, ValueError):
+            return None
 
     def complete(self, path: str | None) -> bool:
         """Whether the column is recorded to hold no null in this group."""

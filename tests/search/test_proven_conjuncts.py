@@ -149,3 +149,16 @@ def test_a_proven_time_still_meets_the_bbox(groups: Path) -> None:
         it["id"] for it in dafab_static.search(str(groups), datetime="2024-07", bbox=bbox)
     )
     assert found == _truth("2024-07-01T00:00:00", "2024-07-31T23:59:59", bbox) and found
+
+
+def test_a_timestamp_beyond_python_s_range_is_left_to_the_test(tmp_path: Path) -> None:
+    """Parquet holds times after year 9999; their statistics as Python datetimes raised
+    OverflowError, and the search with it."""
+    table = index.to_table([item(i) for i in range(4)])
+    far = 2 * 253402300800000000  # microseconds: about year 18000
+    times = pa.array([0, 1_000_000, 2_000_000, far], pa.timestamp("us", tz="UTC"))
+    path = tmp_path / "far.parquet"
+    pq.write_table(table.append_column("expires", times), path)
+    query = "T_INTERSECTS(expires, INTERVAL('1960-01-01', '..'))"
+    # An open end is 9999-12-31 to the evaluator: the year-18000 row is past it.
+    assert len(list(dafab_static.search(str(path), filter=query))) == 3
