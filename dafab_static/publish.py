@@ -270,7 +270,7 @@ def _swap_into_place(staging: Path, final: Path) -> list[str]:
         return []
     if _exchange(staging, final):
         return _remove(staging, "the previous catalog")  # the exchange put it there
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    old = final.parent / f"{_staging_prefix(final)}old-{os.getpid()}"
     final.rename(old)
     staging.rename(final)
     return _remove(old, "the previous catalog")

@@ -564,3 +564,19 @@ def test_a_rebuild_in_place_changes_nothing(
     item_file = next(p for p in dest.rglob("*.json") if '"Feature"' in p.read_text()[:200])
     vias = [ln for ln in json.loads(item_file.read_text())["links"] if ln["rel"] == "via"]
     assert [ln["href"] for ln in vias] == [src.as_uri()]
+
+
+def test_a_long_destination_is_rebuilt_where_renameat2_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without RENAME_EXCHANGE (macOS, some filesystems) the previous catalog is renamed
+    aside first: that name overflowed NAME_MAX too, a raw OSError."""
+    from dafab_static import publish
+
+    monkeypatch.setattr(publish, "_exchange", lambda a, b: False)
+    src = write_ndjson(tmp_path / "a.ndjson", _items(2))
+    dest = tmp_path / ("n" * 250)
+    dafab_static.build([str(src)], str(dest))
+    dafab_static.build([str(src)], str(dest))
+    assert (dest / "catalog.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.ndjson", dest.name])
