@@ -251,3 +251,14 @@ def test_a_region_one_pixel_thick_keeps_its_area(shape_: tuple[int, int]) -> Non
     region = data_region(np.full(shape_, 255, np.uint8), grid)
     assert region is not None
     assert region.area == pytest.approx(shape_[0] * shape_[1] * 1e-6, rel=1e-9)
+
+
+def test_a_pixel_near_another_part_is_still_inside() -> None:
+    """Found by fuzzing: a traced corner measured against the nearest part of a
+    MultiPolygon was near another part than its own, and pixel (0, 15) stayed outside."""
+    rows = ["01011101011111110101110001", "11010100010010111011111111"]
+    mask = np.array([[255 if c == "1" else 0 for c in r] for r in rows], np.uint8)
+    grid = Affine(10, 0, 0, 0, -10, 400)
+    for fraction in (0.0, 1e-3):
+        region = data_region(mask, grid, min_area_fraction=fraction)
+        assert region.is_valid and region.covers(shapely.Point(155, 395)), fraction
