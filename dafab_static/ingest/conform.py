@@ -154,13 +154,8 @@ def rewrite(data: dict[str, Any], loc: str, media: str, *, source: bool = True) 
             if isinstance(link.get("href"), str):
                 link["href"] = absolute(link["href"], loc)
         links.append(link)
-    # One Source link: an object that already names its source (dafab-static wrote it: a
-    # catalog rebuilt, in place or elsewhere) keeps that one. Rebuilding `cat` into `cat`
-    # added a second, naming the object's own file, and changed every item each time.
     if source and not any(
-        isinstance(link, dict)
-        and link.get("rel") == "via"
-        and (link.get("href") == via["href"] or link.get("title") == "Source")
+        isinstance(link, dict) and link.get("rel") == "via" and link.get("href") == via["href"]
         for link in links
     ):
         links.append({**via, "title": "Source"})

@@ -9,8 +9,9 @@ absolute against the document they were read from, because the item is written e
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from dafab_static.ingest.conform import (
     rewrite,
     upgrade,
 )
+from dafab_static.layout import RELEASE_MARKER, ROOT
 from dafab_static.media_types import GEOJSON, JSON, NDJSON, PARQUET
 
 OnError = Callable[[InputError], None]
@@ -187,6 +189,33 @@ class Reader:
 
     #: A Parquet batch failed to convert: the file's one schema would fail the rest too.
     broken: bool = False
+    #: Folders known to lie in (True) or out of (False) a catalog dafab-static published.
+    built: dict[str, bool] = field(default_factory=dict)
+
+    def in_built_catalog(self, loc: str) -> bool:
+        """Whether the local file ``loc`` lies in a catalog that dafab-static published (a
+        folder above it holds ``catalog.json`` and the release marker). Known per folder
+        for this read, not beyond: a folder may become a catalog between two builds."""
+        if is_url(loc):
+            return False
+        folder = os.path.dirname(os.path.abspath(location(loc)))
+        trail = []
+        while folder not in self.built:
+            trail.append(folder)
+            if os.path.isfile(os.path.join(folder, RELEASE_MARKER)) and os.path.isfile(
+                os.path.join(folder, ROOT)
+            ):
+                self.built[folder] = True
+                break
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                self.built[folder] = False
+                break
+            folder = parent
+        answer = self.built[folder]
+        for below in trail:
+            self.built[below] = answer
+        return answer
 
     def stream(self, loc: str, kind: str) -> Iterator[Record]:
         """The items of a whole NDJSON or stac-geoparquet file, batch by batch."""
@@ -352,7 +381,9 @@ class Reader:
                 f"{where}: item {data['id']!r} says collection {data['collection']!r} but is "
                 f"listed by collection {collection_id!r}; it goes to {data['collection']!r}"
             )
-        rewrite(data, loc, media)
+        # An item of a catalog dafab-static built (`build cat --out cat`) already names
+        # its source: one naming its own file was added at each rebuild in place.
+        rewrite(data, loc, media, source=not self.in_built_catalog(loc))
         return Record("item", data, where)
 
     def collection(self, data: dict[str, Any], loc: str) -> Record | None:

@@ -379,3 +379,13 @@ def test_an_item_whose_collection_field_contradicts_its_collection_is_reported(
     collections = {r.data["id"]: r.data["collection"] for r in records if r.kind == "item"}
     assert collections == {"i": "other-id", "j": "parent"} and not errors
     assert [n for n in notices if "says collection 'other-id'" in n and "'parent'" in n]
+
+
+def test_a_foreign_source_link_does_not_replace_ours(tmp_path: Path, rasters: FakeRasters) -> None:
+    """Only items of a catalog dafab-static built keep their Source link alone: a hub's
+    own via link titled "Source" hid the file the item was read from."""
+    upstream = {"rel": "via", "href": "https://upstream.example/x.xml", "title": "Source"}
+    path = touch(tmp_path / "x.json", json.dumps(item("x", links=[upstream])))
+    records, errors, _ = run([str(path)], workers=1)
+    vias = [ln["href"] for ln in records[0].data["links"] if ln["rel"] == "via"]
+    assert vias == [upstream["href"], str(path)] and not errors  # file:// once written
