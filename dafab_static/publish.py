@@ -61,6 +61,8 @@ class Release:
         self.leftovers: list[str] = []
         #: Whether the commit point was passed: the release is then the published catalog.
         self.committed = False
+        #: Folders above a local DEST this build creates: a failed one removes them again.
+        self._created: list[Path] = []
         # 12 hex digits: the start time (8, seconds) and 4 random ones; see _stale_releases.
         self.id = release_id or f"{int(time.time()) & 0xFFFFFFFF:08x}{secrets.token_hex(2)}"
         target = open_store(dest)
@@ -78,6 +80,7 @@ class Release:
                     f"{dest}: cannot create the catalog there ({folder_problem(target.root, e)})"
                 ) from e
             staging = target.root.parent / f"{_staging_prefix(target.root)}{os.getpid()}-{self.id}"
+            self._created = _missing_folders(target.root.parent)
             try:  # now, so that an unwritable destination fails before any work is done
                 staging.mkdir(parents=True)
             except OSError as e:
@@ -134,6 +137,9 @@ class Release:
             return
         if isinstance(self.store, FolderStore):
             self.store.remove_tree()
+            for folder in self._created:  # nearest first; only while empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
         else:
             self.store.delete(list(self.store.list(f"releases/{self.id}/")))
 
@@ -235,6 +241,18 @@ def _listing(root: Path) -> dict[str, object]:
 #: Longest destination name kept whole in its staging folder's name: the staging name adds
 #: up to 40 characters, and a file name holds 255 bytes (a 230-character DEST failed).
 _NAME_KEPT = 180
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, nearest first: what
+    ``mkdir(parents=True)`` creates, and a build that fails leaves behind (`--out a/b/cat`
+    left a/ and a/b/ after "nothing was published")."""
+    missing = []
+    for place in (folder, *folder.parents):
+        if os.path.exists(place):
+            break
+        missing.append(place)
+    return missing
 
 
 def _staging_prefix(root: Path) -> str:

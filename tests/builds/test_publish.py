@@ -580,3 +580,15 @@ def test_a_long_destination_is_rebuilt_where_renameat2_is_missing(
     dafab_static.build([str(src)], str(dest))
     assert (dest / "catalog.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.ndjson", dest.name])
+
+
+def test_a_failed_build_leaves_no_folder_it_created_above_dest(tmp_path: Path) -> None:
+    """--out a/b/cat of a build that failed left a/ and a/b/ behind "nothing published"."""
+    src = write_ndjson(tmp_path / "bad.ndjson", [{"type": "Feature"}])
+    with pytest.raises(InputError):
+        dafab_static.build([str(src)], str(tmp_path / "a" / "b" / "cat"))
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "keep").mkdir()  # a folder that was there stays
+    with pytest.raises(InputError):
+        dafab_static.build([str(src)], str(tmp_path / "keep" / "b" / "cat"))
+    assert (tmp_path / "keep").is_dir() and not (tmp_path / "keep" / "b").exists()
