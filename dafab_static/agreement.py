@@ -25,7 +25,7 @@ from dafab_static.errors import DafabError
 from dafab_static.index import EMBEDDING_PREFIX
 from dafab_static.report import counted
 from dafab_static.spool import parse_time
-from dafab_static.storage import join_href, read_url
+from dafab_static.storage import file_path, join_href, read_url
 
 _TIMES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 _MIRROR_ROLE = "collection-mirror"
@@ -247,11 +247,11 @@ def _partition_files(href: str, obj: dict[str, Any]) -> _Mirror | None:
                 else:
                     listed.append((url, part))
             unlisted = [(url, _UNLISTED) for url in _unlisted(manifest_url, listed)]
-            if manifest_url.startswith(("http://", "https://")):
+            if "://" in manifest_url and not manifest_url.startswith("file://"):
                 # Said, not silent: the same tree validated locally reported a stray file.
                 problems.append(Disagreement(manifest_url, "dafab:index-manifest", (
-                    "not checked for Parquet files the manifest leaves out: a web server "
-                    "lists no folder (validate the folder or bucket itself for that)"
+                    "not checked for Parquet files the manifest leaves out: only a local "
+                    "index folder is listed (validate a copy of it for that)"
                 ), "warning"))  # fmt: skip
             summaries = manifest.get("summaries")
             return _Mirror(listed + unlisted, summaries if isinstance(summaries, dict) else {},
@@ -336,10 +336,10 @@ def _unlisted(manifest_url: str, listed: list[tuple[str, dict[str, Any]]]) -> li
     """Parquet files in a local index folder that its manifest does not list: a reader that
     globs the folder (DuckDB's ``**/*.parquet``) would read their rows too. A bucket or web
     server is not listed here."""
-    if "://" in manifest_url:
+    if "://" in manifest_url and not manifest_url.startswith("file://"):
         return []
-    known = {os.path.normpath(url) for url, _ in listed}
-    folder = Path(manifest_url).parent
+    known = {os.path.normpath(file_path(url)) for url, _ in listed}
+    folder = Path(file_path(manifest_url)).parent
     return sorted(str(p) for p in folder.rglob("*.parquet") if os.path.normpath(p) not in known)
 
 

@@ -380,7 +380,7 @@ def test_over_http_the_unlisted_file_check_says_it_did_not_run(
     served = folder / f"{tmp_path.name}-unlisted"
     shutil.copytree(_built(tmp_path), served)
     report = validate(f"{base}/{served.name}")
-    unchecked = [p for p in report.problems if "lists no folder" in p.message]
+    unchecked = [p for p in report.problems if "only a local index folder" in p.message]
     assert unchecked and all(p.severity == "warning" for p in unchecked) and report.ok
     local = validate(str(served))
-    assert local.ok and not [p for p in local.problems if "lists no folder" in p.message]
+    assert local.ok and not [p for p in local.problems if "only a local" in p.message]
