@@ -242,7 +242,7 @@ class Assembly:
         release = self.run.release
         here = release.locate(place.document)
         return {
-            "geoparquet": {
+            layout.MIRROR_ASSET: {
                 "href": layout.href(here, release.locate(place.index_folder)) + "/",
                 "type": media_types.PARQUET,
                 "title": "stac-geoparquet index (Hive-partitioned by year/month)",
@@ -253,7 +253,7 @@ class Assembly:
                 "_partitions.json lists every file.",
                 "roles": ["collection-mirror"],
             },
-            "partitions": {
+            layout.MANIFEST_ASSET: {
                 "href": layout.href(here, release.locate(layout.manifest_path(place))),
                 "type": media_types.JSON,
                 "title": "Partitions manifest: path, rows, bbox, time range, bytes, checksum",

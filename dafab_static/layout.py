@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -39,6 +40,19 @@ _HREF_SAFE = "/-_.~=,@"
 #: the build was; :mod:`dafab_static.publish` writes both).
 ROOT = "catalog.json"
 RELEASE_MARKER = ".dafab-release.json"
+
+
+def is_published(folder: str | os.PathLike[str]) -> bool:
+    """Whether a local folder is the root of a catalog dafab-static published: its
+    ``catalog.json`` and the release marker beside it."""
+    return os.path.isfile(os.path.join(folder, RELEASE_MARKER)) and os.path.isfile(
+        os.path.join(folder, ROOT)
+    )
+
+
+#: The keys of the assets by which a published Collection links its index and manifest.
+MIRROR_ASSET = "geoparquet"
+MANIFEST_ASSET = "partitions"
 SENSORS = "sensors"
 DERIVED = "derived"
 INDEX = "index"

@@ -97,6 +97,12 @@ def days_end(midnights: pa.Array) -> pa.Array:
     return pc.add(midnights, pa.scalar(dt.timedelta(days=1, microseconds=-1), pa.duration("us")))
 
 
+def last_instant(value: dt.date | dt.datetime) -> pa.Scalar:
+    """The last microsecond a DATE or TIMESTAMP literal covers: a DATE's whole day, a
+    TIMESTAMP itself."""
+    return day_end(value) if is_day(value) else instant(value)
+
+
 def is_day(value: object) -> bool:
     """Whether a literal is a DATE (a day), not a TIMESTAMP."""
     return isinstance(value, dt.date) and not isinstance(value, dt.datetime)

@@ -241,8 +241,7 @@ class _Evaluator:
         midnight, T_INTERSECTS(datetime, DATE('2024-07-14')) missed every item of that
         day, unlike the datetime parameter."""
         if isinstance(operand, dt.date):
-            start = temporal.instant(operand)
-            return start, temporal.day_end(operand) if temporal.is_day(operand) else start
+            return temporal.instant(operand), temporal.last_instant(operand)
         value = self.value(operand)
         start = _as_time(value, operand)
         if isinstance(value, pa.Array) and pa.types.is_date(value.type):

@@ -349,7 +349,7 @@ def built_catalog(source: str) -> Path | None:
         return None
     path = Path(location(source))
     folder = path.parent if path.name == layout.ROOT else path
-    return folder if os.path.isfile(folder / layout.RELEASE_MARKER) else None
+    return folder if layout.is_published(folder) else None
 
 
 def _expected() -> str:

@@ -33,7 +33,7 @@ from dafab_static.ingest.conform import (
     rewrite,
     upgrade,
 )
-from dafab_static.layout import RELEASE_MARKER, ROOT
+from dafab_static.layout import MANIFEST_ASSET, MIRROR_ASSET, is_published
 from dafab_static.media_types import GEOJSON, JSON, NDJSON, PARQUET
 
 OnError = Callable[[InputError], None]
@@ -202,9 +202,7 @@ class Reader:
         trail = []
         while folder not in self.built:
             trail.append(folder)
-            if os.path.isfile(os.path.join(folder, RELEASE_MARKER)) and os.path.isfile(
-                os.path.join(folder, ROOT)
-            ):
+            if is_published(folder):
                 self.built[folder] = True
                 break
             parent = os.path.dirname(folder)
@@ -418,15 +416,12 @@ def conform_collection(data: dict[str, Any], loc: str, on_notice: OnNotice) -> d
         # into every index file's metadata); and it is no source of itself (a rebuild in
         # place added a Source link to its own file, and changed it each time).
         data.pop("summaries", None)
-        data["assets"] = {k: v for k, v in assets.items() if k not in _INDEX_ASSETS}
+        ours = (MANIFEST_ASSET, MIRROR_ASSET)
+        data["assets"] = {k: v for k, v in assets.items() if k not in ours}
         if not data["assets"]:
             del data["assets"]
     rewrite(data, loc, JSON, source=not built)
     return data
-
-
-#: The assets by which a built Collection links its index (``Assembly.index_assets``).
-_INDEX_ASSETS = ("geoparquet", "partitions")
 
 
 def _built_here(assets: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pygeofilter import ast
 
-from dafab_static.cql2 import nodes, spatial
+from dafab_static.cql2 import nodes, spatial, temporal
 from dafab_static.search import geometry
 from dafab_static.search.sources import IndexFile
 
@@ -245,22 +245,11 @@ def proven(node: Any, stats: GroupStats, resolve: Callable[[str], str | None]) -
     first, last = found
     if not (isinstance(first, dt.datetime) and isinstance(last, dt.datetime)):
         return False  # not a timestamp column (text dates compare as text)
-    start = None if lo is None else _first_instant(lo)
-    end = None if hi is None else _last_instant(hi)
+    # The bounds as the evaluator reads them (cql2/to_arrow.py, _bounds): a DATE end is
+    # its whole day, a naive timestamp is UTC.
+    start = None if lo is None else temporal.instant(lo).as_py()
+    end = None if hi is None else temporal.last_instant(hi).as_py()
     return (start is None or start <= first) and (end is None or last <= end)
-
-
-def _first_instant(value: dt.date) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
-
-
-def _last_instant(value: dt.date) -> dt.datetime:
-    """A DATE's last microsecond (CQL2 makes it the whole day), a timestamp itself."""
-    if isinstance(value, dt.datetime):
-        return _first_instant(value)
-    return _first_instant(value) + dt.timedelta(days=1, microseconds=-1)
 
 
 _FLIP = {
