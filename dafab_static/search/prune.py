@@ -112,7 +112,12 @@ class Pruner:
         ``platform = 'landsat-7'`` skips every Sentinel-2 file unopened."""
         for name, values in self.sets:
             summary = summaries.get(name.removeprefix("properties."))
-            if isinstance(summary, list) and summary and not any(v in summary for v in values):
+            if (
+                isinstance(summary, list)
+                and summary
+                and _comparable(values, summary)
+                and not any(v in summary for v in values)
+            ):
                 return False
         for name, lo, hi in self.ranges:
             summary = summaries.get(name.removeprefix("properties."))
@@ -287,6 +292,24 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+def _kind(value: Any) -> type:
+    """The JSON kind of a summary entry or literal: bool, number, str, or its own type."""
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, (int, float)):
+        return float
+    return type(value)
+
+
+def _comparable(values: set[Any], summary: list[Any]) -> bool:
+    """Whether a summary's list can rule values out: only when both are of one JSON kind.
+    A DATE or TIMESTAMP literal meets a property stored as text (every date-time other
+    than the three time columns), which ``=`` still matches, but never equals a summary's
+    strings: ``day = DATE('2022-04-16')`` pruned every file."""
+    kinds = {_kind(v) for v in values} | {_kind(v) for v in summary}
+    return len(kinds) == 1
 
 
 def _lt(a: Any, b: Any) -> bool:

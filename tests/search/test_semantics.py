@@ -500,3 +500,28 @@ def test_fields_include_of_a_path_inside_a_property_keeps_that_path(tmp_path: Pa
     assert nest("properties.nest,properties.nest.b.c") == it["properties"]["nest"]  # whole
     assert nest("properties,properties.nest.b.c") == it["properties"]["nest"]
     assert nest("properties.nest.b,-properties.nest.b.d") == {"b": {"c": 2}}
+
+
+def test_a_date_literal_finds_a_text_date_that_a_summary_lists(tmp_path: Path) -> None:
+    """A date-time property other than the three time columns is text in STAC JSON and in
+    the index; the collection's summary lists its strings. ``= DATE(...)`` and ``IN`` must
+    still match it (OGC CQL2 ATS, basic-cql2), not prune the file because a date is not
+    among the strings."""
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    first, second = item(1), item(2)
+    first["properties"].update(day="2022-04-16", at="2022-04-16T10:13:19Z")
+    second["properties"].update(day="2023-04-16", at="2023-04-16T10:13:19Z")
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", [first, second]))], str(dest))
+    manifest = json.loads((dest / "index" / "gen" / "_partitions.json").read_text())
+    assert manifest["summaries"]["day"] == ["2022-04-16", "2023-04-16"]
+    assert ids(search(str(dest), filter="day = DATE('2022-04-16')")) == {first["id"]}
+    assert ids(search(str(dest), filter="at = TIMESTAMP('2022-04-16T10:13:19Z')")) == {first["id"]}
+    both = "day IN (DATE('2022-04-16'), DATE('2023-04-16'))"
+    assert ids(search(str(dest), filter=both)) == {first["id"], second["id"]}
+    # Strings against the strings still prune by the summary.
+    CACHE.clear()
+    pruned = search(str(dest), filter="day = '1999-01-01'")
+    assert pruned.count() == 0 and ids(pruned) == set()
