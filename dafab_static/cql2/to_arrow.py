@@ -246,6 +246,11 @@ class _Evaluator:
         start = _as_time(value, operand)
         if isinstance(value, pa.Array) and pa.types.is_date(value.type):
             return start, temporal.days_end(start)
+        if isinstance(value, pa.Array) and _is_string(value):
+            # STAC JSON keeps dates as text ("2022-04-16"): such a row is a day too, or
+            # T_EQUALS(day, DATE('2022-04-16')) never held (OGC CQL2 ATS, temporal-functions).
+            days = pc.fill_null(pc.match_substring_regex(value, _DATE_ONLY), False)
+            return start, pc.if_else(days, temporal.days_end(start), start)
         return start, start
 
     def _array(self, node: ast.ArrayPredicate) -> pa.Array:
@@ -273,6 +278,10 @@ class _Evaluator:
         ):
             raise QueryError(f"{nodes.show(operand)} is not an array")
         return value
+
+
+#: A text value that is a calendar date alone (RFC 3339 full-date).
+_DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def _is_number(kind: pa.DataType) -> bool:

@@ -525,3 +525,30 @@ def test_a_date_literal_finds_a_text_date_that_a_summary_lists(tmp_path: Path) -
     CACHE.clear()
     pruned = search(str(dest), filter="day = '1999-01-01'")
     assert pruned.count() == 0 and ids(pruned) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T_EQUALS(day, DATE('2022-04-16'))",
+        "T_EQUALS(DATE('2022-04-16'), day)",
+        "T_EQUALS(day, INTERVAL('2022-04-16', '2022-04-16'))",
+        "T_DURING(TIMESTAMP('2022-04-16T10:00:00Z'), day)",
+        "T_FINISHES(INTERVAL('2022-04-16T12:00:00Z', '2022-04-16T23:59:59.999999Z'), day)",
+    ],
+)
+def test_a_text_date_is_a_whole_day_in_temporal_predicates(tmp_path: Path, text: str) -> None:
+    """CQL2 makes a date "an instant with a granularity of a day" (OGC 21-065r2 clause 6);
+    a date held as text, as STAC JSON holds every date, was its midnight alone, so it never
+    equalled a DATE literal (OGC CQL2 ATS, temporal-functions: t_equals("date", date(...)))."""
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    first, second, stamped = item(1), item(2), item(3)
+    first["properties"]["day"] = "2022-04-16"
+    second["properties"]["day"] = "2023-04-16"
+    stamped["properties"]["day"] = "2022-04-16T00:00:00Z"  # an instant, not the day
+    source = write_ndjson(tmp_path / "a.ndjson", [first, second, stamped])
+    dest = tmp_path / "cat"
+    dafab_static.build([str(source)], str(dest))
+    assert ids(search(str(dest), filter=text)) == {first["id"]}
