@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,22 @@ def _where(token: Token | None) -> str:
     return f"CQL2 text, line {token.line} column {token.column}"
 
 
+#: In a character literal: a doubled quote, or a backslash and the character after it.
+_ESCAPE = re.compile(r"''|\\(.)", re.DOTALL)
+#: The control characters a character literal may spell (OGC 21-065r2,
+#: /req/cql2-text/escaping C), and the quote (B).
+_CONTROL = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r", "'": "'"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """One escape of a character literal decoded. Other backslash pairs stay as written:
+    ``\\%``, ``\\_`` and ``\\\\`` are LIKE's escapes, which the pattern matcher reads."""
+    escaped = match.group(1)
+    if escaped is None:
+        return "'"
+    return _CONTROL.get(escaped, match.group(0))
+
+
 @v_args(inline=True)
 class _ToAst(Transformer[Token, Any]):
     """Grammar rules → ``nodes.build`` calls; only literals are decoded here."""
@@ -48,7 +65,7 @@ class _ToAst(Transformer[Token, Any]):
         return int(text) if text.isdigit() else float(text)
 
     def string(self, token: Token) -> str:
-        return str(token)[1:-1].replace("''", "'").replace("\\'", "'")
+        return _ESCAPE.sub(_unescape, str(token)[1:-1])
 
     def true(self, _: Token) -> bool:
         return True

@@ -9,6 +9,7 @@ rejects every row never decodes the columns that the rest would need.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -163,7 +164,13 @@ class _Evaluator:
             raise QueryError(f"LIKE needs a string, but {nodes.show(node.lhs)} is {text.type}")
         if not pattern.is_valid:
             return pa.nulls(self.n, pa.bool_())
-        return pc.match_like(text, pattern.as_py())
+        like = pattern.as_py()
+        if "\\" not in like:
+            return pc.match_like(text, like)
+        # Arrow's LIKE misreads an escaped backslash followed by more text: 'a\\x%' matched
+        # nothing, not even 'a\x' (pyarrow 21; its prefix shortcut keeps the escape). A
+        # pattern with escapes becomes the regular expression it means instead.
+        return pc.match_substring_regex(text, _like_regex(like))
 
     def _in(self, node: ast.In) -> Any:
         lhs = self.value(node.lhs)
@@ -278,6 +285,22 @@ class _Evaluator:
         ):
             raise QueryError(f"{nodes.show(operand)} is not an array")
         return value
+
+
+def _like_regex(pattern: str) -> str:
+    """A CQL2 LIKE pattern as an anchored RE2 expression: ``%`` any text, ``_`` one
+    character, a backslash makes the character after it literal."""
+    out, chars = ["(?s)^"], iter(pattern)
+    for char in chars:
+        if char == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(char))
+    return "".join(out) + "$"
 
 
 #: A text value that is a calendar date alone (RFC 3339 full-date).

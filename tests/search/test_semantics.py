@@ -552,3 +552,30 @@ def test_a_text_date_is_a_whole_day_in_temporal_predicates(tmp_path: Path, text:
     dest = tmp_path / "cat"
     dafab_static.build([str(source)], str(dest))
     assert ids(search(str(dest), filter=text)) == {first["id"]}
+
+
+def test_a_text_literal_spells_control_characters_with_a_backslash(tmp_path: Path) -> None:
+    """OGC 21-065r2 /req/cql2-text/escaping C: '\\n', '\\t' and the other control escapes
+    are the characters; they stayed a backslash and a letter. LIKE's own escapes (\\%,
+    \\_, \\\\) still reach the pattern."""
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    lines, tabs, percent, plain = item(1), item(2), item(3), item(4)
+    lines["properties"]["note"] = "a\nb"
+    tabs["properties"]["note"] = "a\tb\r"
+    percent["properties"]["note"] = "50%\\"
+    plain["properties"]["note"] = "a\\nb"  # a backslash and an n, as written
+    source = write_ndjson(tmp_path / "a.ndjson", [lines, tabs, percent, plain])
+    dest = tmp_path / "cat"
+    dafab_static.build([str(source)], str(dest))
+
+    def found(text: str) -> set[str]:
+        return ids(search(str(dest), filter=text))
+
+    assert found(r"note = 'a\nb'") == {lines["id"]}
+    assert found(r"note = 'a\tb\r'") == {tabs["id"]}
+    assert found(r"note LIKE 'a\n%'") == {lines["id"]}
+    assert found(r"note LIKE '50\%\\'") == {percent["id"]}
+    assert found(r"note LIKE 'a\\n%'") == {plain["id"]}
+    assert found("note = 'it''s'") == found(r"note = 'it\'s'") == set()
