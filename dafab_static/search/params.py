@@ -38,8 +38,10 @@ class Fields:
     default set (``DEFAULT_FIELDS``, so that an item stays valid) and ``include``, minus
     ``exclude``; with ``everything`` (the JSON form with no ``include`` member at all, its
     rule 3), every member minus ``exclude``. A name both included and excluded is included
-    (rule 6): ``exclude`` never holds one. ``exact`` (internal) keeps ``include`` alone,
-    without the default set: ``--format ids`` reads the id column only.
+    (rule 6): ``exclude`` never holds one. An excluded name with included paths inside it
+    is ``narrowed`` instead: it keeps those paths alone (rule 5.1). ``exact`` (internal)
+    keeps ``include`` alone, without the default set: ``--format ids`` reads the id column
+    only.
     """
 
     include: tuple[str, ...] = ()
@@ -47,6 +49,7 @@ class Fields:
     given: bool = True
     exact: bool = False
     everything: bool = False
+    narrowed: tuple[str, ...] = ()
 
     def keeps(self, member: str) -> bool:
         """Whether items keep the top-level ``member`` (``assets``, ``links``) whole."""
@@ -69,9 +72,13 @@ class Fields:
         out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         for name in self.include:
             parts = tuple(name.split("."))
-            depth = 2 if parts[0] == "properties" else 1
+            within = [n for n in self.narrowed if name.startswith(n + ".")]
+            if within:  # inside an excluded field: that field keeps the included paths
+                depth = len(max(within, key=len).split("."))
+            else:
+                depth = 2 if parts[0] == "properties" else 1
             member, inner = parts[:depth], parts[depth:]
-            if inner and not self._whole(member):
+            if inner and (within or not self._whole(member)):
                 out.setdefault(member, []).append(inner)
         return {member: tuple(paths) for member, paths in out.items()}
 
@@ -350,4 +357,10 @@ def parse_fields(value: Sequence[str] | Mapping[str, Sequence[str]] | str | None
 
 def _fields(include: Sequence[str], exclude: Sequence[str], *, everything: bool = False) -> Fields:
     kept = set(include)
-    return Fields(tuple(include), tuple(e for e in exclude if e not in kept), everything=everything)
+    # "The most specific path should be honored first": an excluded field with an included
+    # path inside it keeps that path alone (rule 5.1, "a.b" in include, "a" in exclude).
+    narrowed = tuple(
+        e for e in exclude if e not in kept and any(i.startswith(e + ".") for i in include)
+    )
+    dropped = tuple(e for e in exclude if e not in kept and e not in narrowed)
+    return Fields(tuple(include), dropped, everything=everything, narrowed=narrowed)

@@ -502,6 +502,35 @@ def test_fields_include_of_a_path_inside_a_property_keeps_that_path(tmp_path: Pa
     assert nest("properties.nest.b,-properties.nest.b.d") == {"b": {"c": 2}}
 
 
+def test_fields_an_excluded_field_keeps_the_paths_included_inside_it(tmp_path: Path) -> None:
+    """Fields extension, rule 5.1: "If a field is in exclude, and a nested field of that
+    field is in include, the nested field should be included, but no other nested fields
+    in the field should be included" (``["a.b"] | ["a"]``: a.b is the only field in a).
+    The excluded parent dropped the included path with it."""
+    import pyarrow.parquet as pq
+
+    from dafab_static import index
+
+    it = generated_item(0)
+    it["properties"]["nest"] = {"a": 1, "b": {"c": 2, "d": 3}}
+    it["assets"]["thumb"] = {"href": "https://example.com/t.png", "type": "image/png"}
+    path = tmp_path / "items.parquet"
+    pq.write_table(index.to_table([it]), path)
+
+    def found(fields: object) -> dict[str, Any]:
+        return next(iter(search(str(path), fields=fields)))  # type: ignore[arg-type]
+
+    assert set(it["assets"]) > {"data"}
+    assert found("assets.data,-assets")["assets"] == {"data": it["assets"]["data"]}
+    rule = {"include": ["assets.data"], "exclude": ["assets"]}
+    assert found(rule)["assets"] == {"data": it["assets"]["data"]}
+    deep = found({"include": ["assets.data.href"], "exclude": ["assets.data"]})["assets"]
+    assert deep == {**it["assets"], "data": {"href": it["assets"]["data"]["href"]}}
+    nested = found({"include": ["properties.nest.a"], "exclude": ["properties.nest"]})
+    assert nested["properties"]["nest"] == {"a": 1}
+    assert "assets" not in found("-assets")
+
+
 def test_a_date_literal_finds_a_text_date_that_a_summary_lists(tmp_path: Path) -> None:
     """A date-time property other than the three time columns is text in STAC JSON and in
     the index; the collection's summary lists its strings. ``= DATE(...)`` and ``IN`` must
