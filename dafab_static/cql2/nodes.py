@@ -196,7 +196,9 @@ def instant(text: str, *, where: str) -> dt.date | dt.datetime | None:
 #: full time with an optional fraction, and ``Z`` or a numeric offset. Python's
 #: ``fromisoformat`` alone would also take ISO 8601 forms that are not RFC 3339
 #: (``20200615``, ``2020-W24``, ``2020-06-15T12``, no offset).
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:(\d{2})(\.\d+)?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
 
 
 def timestamp(text: str, *, where: str) -> dt.datetime:
@@ -212,10 +214,15 @@ def timestamp(text: str, *, where: str) -> dt.datetime:
             "or an offset)"
         )
     # fromisoformat of Python 3.10 takes only 3 or 6 fraction digits: give it 6.
-    fraction = f".{(match[1][1:] + '000000')[:6]}" if match[1] else ""
-    offset = "+00:00" if match[2] in "Zz" else match[2]
+    fraction = f".{(match[2][1:] + '000000')[:6]}" if match[2] else ""
+    offset = "+00:00" if match[3] in "Zz" else match[3]
+    clock = text[11:19]
+    if match[1] == "60" and clock[3:5] == "59":
+        # A leap second (RFC 3339 5.6 and 5.7: "1990-12-31T23:59:60Z"), which Python
+        # cannot hold: its last representable instant, 59.999999, keeps the order.
+        clock, fraction = clock[:6] + "59", ".999999"
     try:
-        value = dt.datetime.fromisoformat(f"{text[:10]}T{text[11:19]}{fraction}{offset}")
+        value = dt.datetime.fromisoformat(f"{text[:10]}T{clock}{fraction}{offset}")
     except ValueError:  # a month 13, a day 32
         raise QueryError(f"{where}: {text!r} is not an RFC 3339 timestamp") from None
     return value.astimezone(dt.timezone.utc)

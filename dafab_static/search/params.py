@@ -202,7 +202,11 @@ def _strings(value: Sequence[str] | str | None, name: str) -> tuple[str, ...] | 
     items = _listed(value, name)
     if not all(isinstance(v, str) for v in items):
         raise QueryError(f"{name}: expected strings, not {value!r}")
-    cleaned = tuple(v.strip() for v in items if v.strip())
+    # Comma-separated text is trimmed ("a, b"); a list's entries are ids as they are: an
+    # id is never changed, and " a" is an id of its own.
+    if isinstance(value, str):
+        items = [v.strip() for v in items]
+    cleaned = tuple(v for v in items if v.strip())
     if not cleaned:
         raise QueryError(f"{name}: give at least one value")
     return cleaned

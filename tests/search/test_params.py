@@ -53,6 +53,17 @@ def test_bbox_crossing_the_antimeridian_and_3d() -> None:
         ("2024-07-01/..", dt.datetime(2024, 7, 1, tzinfo=UTC), None),
         ("/2024-07-01", None, dt.datetime(2024, 7, 1, 23, 59, 59, 999999, tzinfo=UTC)),
         ("../2024-07-01T00:00:00+02:00", None, dt.datetime(2024, 6, 30, 22, tzinfo=UTC)),
+        # RFC 3339 5.8's leap second: its last instant Python can hold.
+        (
+            "1990-12-31T23:59:60Z/..",
+            dt.datetime(1990, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            None,
+        ),
+        (
+            "1990-12-31T15:59:60-08:00/..",
+            dt.datetime(1990, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            None,
+        ),
     ],
 )
 def test_datetime_forms(value: str, start: dt.datetime | None, end: dt.datetime | None) -> None:
@@ -78,6 +89,9 @@ def test_datetime_forms(value: str, start: dt.datetime | None, end: dt.datetime 
         ("2024-W27", "'2024-W27' in"),
         ("2024-07-01T10", "'2024-07-01T10' in"),
         ("2024-07-01T10:00:00.Z", "'2024-07-01T10:00:00.Z' in"),
+        ("2020-07-23T00:00:00+05:75", "'2020-07-23T00:00:00+05:75' in"),  # time-minute 00-59
+        ("2020-07-23T00:00:00+24:00", "'2020-07-23T00:00:00+24:00' in"),
+        ("2020-07-23T10:00:60Z", "'2020-07-23T10:00:60Z' in"),  # 60 ends a minute 59 only
     ],
 )
 def test_bad_datetime(value: str, message: str) -> None:
@@ -175,3 +189,19 @@ def test_a_limit_past_any_index_is_no_limit(catalog: Path) -> None:
 def test_sorting_by_a_geometry_names_it(catalog: Path) -> None:
     with pytest.raises(QueryError, match="sortby: 'geometry' is binary, which cannot be sorted"):
         list(search(str(catalog), sortby="geometry"))
+
+
+def test_ids_in_a_list_are_exact_and_text_is_trimmed(tmp_path: Path) -> None:
+    """An id is never changed: " a" is an id of its own, which ids=[" a"] must find, and
+    not "a". Comma-separated text (the CLI, a GET query) is trimmed: "a, b"."""
+    import dafab_static
+    from tests.builds.generate import item, write_ndjson
+
+    plain, spaced = item(1), item(2)
+    plain["id"], spaced["id"] = "a", " a"
+    dest = tmp_path / "cat"
+    dafab_static.build([str(write_ndjson(tmp_path / "a.ndjson", [plain, spaced]))], str(dest))
+    assert [it["id"] for it in search(str(dest), ids=[" a"])] == [" a"]
+    assert [it["id"] for it in search(str(dest), ids=["a"])] == ["a"]
+    assert [it["id"] for it in search(str(dest), ids="a ,b")] == ["a"]
+    assert list(search(str(dest), ids=["a "])) == []
