@@ -20,14 +20,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from dafab_static import _stop, layout
+from dafab_static import _stop, layout, scratch
 from dafab_static.assembly import Assembly
 from dafab_static.build_run import BuildRun, ProgressFn
 from dafab_static.errors import InputError, OptionError
@@ -79,7 +77,8 @@ def build(
     report = BuildReport(dest=dest)
     recipe = _load_recipe(opts.pipeline)  # a bad recipe fails before anything is written
     release = Release(dest)
-    spool_dir = Path(tempfile.mkdtemp(prefix="dafab-spool-"))
+    scratch.sweep()  # what killed builds left in $TMPDIR
+    spool_dir = scratch.make("dafab-spool-")
     try:
         with _sample_sources(sample) as sample_folder:
             localized: tuple[tuple[str, str], ...] = ()
@@ -150,7 +149,7 @@ def _sample_sources(enabled: bool) -> Iterator[_Sample]:
         return
     from dafab_static.sample import write_sample
 
-    folder = tempfile.mkdtemp(prefix="dafab-sample-")
+    folder = str(scratch.make("dafab-sample-"))
     try:
         manifest = write_sample(folder)
         yield _Sample(folder, tuple(str(p) for p in manifest.sources))

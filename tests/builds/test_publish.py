@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,9 @@ def _big_source(tmp_path: Path) -> Path:
     return write_ndjson(tmp_path / "big.ndjson", [item(i, day=1 + i % 28) for i in range(6000)])
 
 
-def test_killed_build_leaves_old_folder_catalog_unharmed(tmp_path: Path) -> None:
+def test_killed_build_leaves_old_folder_catalog_unharmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dest = tmp_path / "cat"
     dafab_static.build(
         [str(write_ndjson(tmp_path / "old.ndjson", _items(7, collection="old")))], str(dest)
@@ -157,9 +160,19 @@ def test_killed_build_leaves_old_folder_catalog_unharmed(tmp_path: Path) -> None
     assert sorted(d["id"] for d in objects.values() if d["type"] == "Feature") == [
         f"gen-{i:07d}" for i in range(7)
     ]
-    # the next build removes the dead build's staging folder
-    dafab_static.build([str(write_ndjson(tmp_path / "n.ndjson", _items(2)))], str(dest))
-    assert list(tmp_path.glob(".cat.staging-*")) == []
+    # The dead build's spool is left in its $TMPDIR (a SIGKILL runs no cleanup) ...
+    assert [p.name[:12] for p in tmp_path.glob("dafab-*")] == ["dafab-spool-"]
+    # ... a live build's stays, and the next build removes the dead one's and its staging.
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as live:
+        try:
+            kept = tmp_path / f"dafab-spool-{live.pid}-abc"
+            kept.mkdir()
+            monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+            dafab_static.build([str(write_ndjson(tmp_path / "n.ndjson", _items(2)))], str(dest))
+            assert list(tmp_path.glob(".cat.staging-*")) == []
+            assert list(tmp_path.glob("dafab-*")) == [kept]
+        finally:
+            live.kill()
 
 
 def _descendants(pid: int) -> set[int]:
