@@ -170,6 +170,44 @@ def _strptime(text: str, layout: str) -> _dt.datetime | None:
     return value
 
 
+_S2_BASELINE = re.compile(r"_MSI(?:L1C|L2A)_\d{8}T\d{6}_N(\d{2})(\d{2})_")
+_S2_BAND = re.compile(r"b(?:0?[1-9]|1[0-2]|8a)", re.IGNORECASE)
+_LANDSAT_SR_BAND = re.compile(r"sr_b[1-7]", re.IGNORECASE)
+
+
+def reflectance_convention(text: str, label: str) -> tuple[float, float] | None:
+    """``(scale, offset)`` from a band's digital numbers to reflectance that the product
+    named in ``text`` documents, for a band file that carries neither tags nor metadata.
+
+    * Sentinel-2 L1C and L2A: reflectance = (DN + offset) / 10000, where the offset is -1000
+      from processing baseline 04.00 on (ESA, "Sentinel-2 products specification document",
+      S2-PDGS-TAS-DI-PSD, BOA_ADD_OFFSET / RADIO_ADD_OFFSET) and 0 before it. A name
+      without its baseline (``_N0510_``) gives None: the offset is then unknown.
+    * Landsat Collection 2 Level-2 surface reflectance (``SR_B1`` to ``SR_B7``):
+      DN x 0.0000275 - 0.2 (USGS, Landsat 8-9 Collection 2 Level 2 Science Product Guide).
+
+    A normalised difference cancels a scale, never an offset: NDVI of raw Sentinel-2 L2A
+    numbers of baseline 05.10 read 0.56 where the reflectances give 0.82.
+
+    Example:
+        >>> reflectance_convention("S2B_MSIL2A_20240715T175911_N0510_R041_T13SDA_20240716T012345", "B04")
+        (0.0001, -0.1)
+        >>> reflectance_convention("LC09_L2SP_042034_20240712_20240713_02_T1_SR_B4.TIF", "SR_B4")
+        (2.75e-05, -0.2)
+    """  # noqa: E501
+    product = parse_product_name(text)
+    if product is None:
+        return None
+    if product.constellation == "sentinel-2":
+        baseline = _S2_BASELINE.search(product.id)
+        if baseline is None or not _S2_BAND.fullmatch(label):
+            return None
+        return 1e-4, -0.1 if int(baseline[1]) >= 4 else 0.0
+    if product.collection == "landsat-c2-l2" and _LANDSAT_SR_BAND.fullmatch(label):
+        return 2.75e-5, -0.2
+    return None
+
+
 def find_product(names: Iterable[str]) -> Product | None:
     """Return the product of the first name (stem first, then parent folders) that has one.
 

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from affine import Affine
 
+from dafab_static.derive.products import reflectance_convention
 from dafab_static.errors import InputError
 from dafab_static.storage import file_path
 
@@ -208,10 +209,17 @@ def read_scene(item: Mapping[str, Any], *, max_size: int, window: int) -> SceneD
                     valid[r0 : r0 + h, c0 : c0 + w] &= ok
                     raw[bands.index(band), r0 : r0 + h, c0 : c0 + w] = values
         reflectance = any(b.scale != 1.0 for b in bands) or ref.dtypes[0].startswith("float")
+    scales, offsets = [b.scale for b in bands], [b.offset for b in bands]
+    if not reflectance and np.issubdtype(dtype, np.integer) and all(b.offset == 0 for b in bands):
+        # Digital numbers with no scale given: the product's documented one, where its name
+        # tells it (a Landsat band folder without its MTL, Sentinel-2 bands without tags).
+        found = [reflectance_convention(f"{item_id} {b.href}", b.label) for b in bands]
+        if all(found):
+            scales, offsets = [f[0] for f in found if f], [f[1] for f in found if f]
+            reflectance = True
     return SceneData(
         item_id=item_id, pixels=raw, valid=valid, bands=tuple(b.name for b in bands),
-        labels=tuple(b.label for b in bands), scales=tuple(b.scale for b in bands),
-        offsets=tuple(b.offset for b in bands),
+        labels=tuple(b.label for b in bands), scales=tuple(scales), offsets=tuple(offsets),
         transform=tuple(grid)[:6], crs=ref.crs.to_string() if ref.crs else "", window=window,
         reflectance=reflectance, qa=qa_grid, qa_kind=qa.name if qa else None,
         bytes_read=nbytes, seconds=time.perf_counter() - started,

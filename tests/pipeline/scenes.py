@@ -32,12 +32,14 @@ def write_scene(
     seed: int = 0,
     origin: tuple[float, float] = (500000.0, 5100000.0),
     nodata_tag: bool = True,
+    scale_tags: bool = True,
 ) -> Path:
     """Write a uint16 L2A-scaled GeoTIFF (UTM 32N, 10 m) painting ``cover`` class names.
 
     ``valid`` False pixels are nodata (0), which the file tags unless ``nodata_tag`` is
     False (as ESA's JPEG 2000 bands). With ``scl`` a last band ``SCL`` holds the scene
-    classification of the cover.
+    classification of the cover. Without ``scale_tags`` the file says nothing of its
+    reflectance scale, as bands cut from a product by other tools often do.
     """
     rows, cols = cover.shape
     valid = np.ones(cover.shape, bool) if valid is None else valid
@@ -64,8 +66,9 @@ def write_scene(
         dst.write(data)
         for i, name in enumerate([*bands, *(["SCL"] if scl else [])], start=1):
             dst.set_band_description(i, name)
-        dst.scales = [1e-4] * len(bands) + [1.0] * (count - len(bands))
-        dst.offsets = [-0.1] * len(bands) + [0.0] * (count - len(bands))
+        if scale_tags:
+            dst.scales = [1e-4] * len(bands) + [1.0] * (count - len(bands))
+            dst.offsets = [-0.1] * len(bands) + [0.0] * (count - len(bands))
     return path
 
 

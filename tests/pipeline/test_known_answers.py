@@ -17,6 +17,7 @@ from dafab_static.pipeline import load_recipe, parse_recipe, run_pipeline
 from tests.conftest import REPO_ROOT
 from tests.pipeline.scenes import halves, s2_name, write_scene
 from tests.pipeline.test_runner import Assets
+from tests.spectra import SPECTRA
 
 DEFAULT = REPO_ROOT / "pipelines" / "default.toml"
 
@@ -39,6 +40,42 @@ def test_half_water_half_vegetation(tmp_path: Path) -> None:
     assert classes["water"]["percentage"] == pytest.approx(50, abs=2)
     assert classes["water"]["count"] + classes["vegetation"]["count"] == pytest.approx(
         120 * 160, abs=0.04 * 120 * 160)  # fmt: skip
+
+
+def _ndvi(cover: str) -> float:
+    red, nir = SPECTRA[cover][2], SPECTRA[cover][3]
+    return (nir - red) / (nir + red)
+
+
+def test_digital_numbers_without_a_scale_get_the_products_documented_one(tmp_path: Path) -> None:
+    """A Sentinel-2 L2A file of baseline 05.10 with no scale tags, and a Landsat C2 L2 band
+    folder with no MTL: NDVI of their raw numbers ignored the offset (0.56 for 0.82 of
+    vegetation). The product name documents the scale and offset; where it does not (no
+    baseline in the name), the indices are not computed rather than wrong."""
+    cover = halves(60, 80, "water", "vegetation")
+    tagged = write_scene(tmp_path / f"{s2_name(15)}.tif", cover)
+    bare = write_scene(tmp_path / f"{s2_name(16)}.tif", cover, scale_tags=False)
+    unknown = write_scene(tmp_path / "S2A_32TNS_20240717_0_L2A.tif", cover, scale_tags=False)
+    landsat = tmp_path / "LC09_L2SP_192028_20240918_20240919_02_T1"
+    landsat.mkdir()
+    with rasterio.open(bare) as src:  # the same reflectances as Landsat numbers
+        profile = {**src.profile, "count": 1}
+        for band, name in zip((1, 2, 3, 4), ("SR_B2", "SR_B3", "SR_B4", "SR_B5"), strict=True):
+            refl = src.read(band).astype(float) * 1e-4 - 0.1
+            numbers = np.where(src.read(band) > 0, np.rint((refl + 0.2) / 2.75e-5), 0)
+            with rasterio.open(landsat / f"{landsat.name}_{name}.TIF", "w", **profile) as dst:
+                dst.write(numbers.astype(np.uint16), 1)
+    items = [read_raster(str(p)) for p in (tagged, bare, unknown)]
+    items += read_scene_files([str(p) for p in sorted(landsat.iterdir())])
+    out, report = run_pipeline(load_recipe(DEFAULT), items, put_asset=Assets(), workers=0)
+    by_id = {it["id"]: it["properties"] for it in out}
+    truth = by_id[s2_name(15)]  # the scale its tags give
+    assert truth["dafab:ndvi_p90"] == pytest.approx(_ndvi("vegetation"), abs=0.05)
+    for key in (s2_name(16), landsat.name):
+        for name in ("dafab:ndvi_mean", "dafab:ndvi_p10", "dafab:ndvi_p90", "dafab:ndwi_p90"):
+            assert by_id[key][name] == pytest.approx(truth[name], abs=0.002), (key, name)
+    assert "dafab:ndvi_p90" not in by_id["S2A_32TNS_20240717_0_L2A"]
+    assert any("indices: skipped, bands are not reflectance" in n for n in report.notes)
 
 
 def test_painted_cloud_cover_and_scl_agreement(tmp_path: Path) -> None:

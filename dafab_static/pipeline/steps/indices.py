@@ -37,6 +37,8 @@ class Indices(Step):
     """
 
     requires = ()
+    # Digital numbers with an offset give wrong indices (a ratio cancels a scale only).
+    needs_reflectance = True
 
     def __init__(
         self,
