@@ -8,6 +8,7 @@ temperature, to kelvin). Parsing is pure; ``ingest.rasters`` reads the file.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -45,6 +46,8 @@ class Mtl:
     def rescaling(self, label: str) -> tuple[float, float, str] | None:
         """``(scale, offset, unit)`` that turn the band file ``label``'s numbers into
         reflectance (unit ``""``) or, for ``ST_B10``, kelvin; None when the MTL has none.
+        Level-1 top-of-atmosphere reflectance is corrected for the sun's elevation when the
+        MTL gives it.
 
         Example:
             >>> mtl = parse_mtl('''GROUP = RADIOMETRIC_RESCALING
@@ -68,6 +71,13 @@ class Mtl:
             values = self.groups.get(name, {})
             scale, offset = _number(values.get(keys[0])), _number(values.get(keys[1]))
             if scale is not None and offset is not None:
+                if groups is _TOA and self.sun_elevation is not None and self.sun_elevation > 0:
+                    # MULT x DN + ADD is TOA reflectance "without correction for solar angle"
+                    # (USGS Landsat 8 Data Users Handbook, 5.1): divided by the sine of the
+                    # sun's elevation it is the reflectance (blue of a 65° scene read 10 %
+                    # low; Fmask's thresholds are absolute).
+                    sine = math.sin(math.radians(self.sun_elevation))
+                    scale, offset = scale / sine, offset / sine
                 return scale, offset, unit
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,12 @@ END
 def test_collection2_level2_rescaling_by_product_level() -> None:
     mtl = parse_mtl(C2_L2)
     assert mtl.rescaling("SR_B4") == (2.75e-05, -0.2, "")
-    assert mtl.rescaling("B4") == (2e-05, -0.1, "")
+    # Level-1 TOA is corrected for the sun (41.5° high); surface reflectance never is.
+    sine = math.sin(math.radians(41.5))
+    assert mtl.rescaling("B4") == pytest.approx((2e-05 / sine, -0.1 / sine, ""))
     assert mtl.rescaling("ST_B10") == (0.00341802, 149.0, "kelvin")
+    no_sun = parse_mtl(C2_L2.replace("SUN_ELEVATION = 41.5", ""))
+    assert no_sun.rescaling("B4") == (2e-05, -0.1, "")  # left uncorrected, not guessed
     assert mtl.rescaling("SR_B5") is None  # not in the file: nothing guessed
     assert mtl.rescaling("QA_PIXEL") is None
     assert mtl.cloud_cover is None  # USGS's -1: not computed
@@ -62,4 +67,8 @@ def test_real_pre_collection_mtl(shared_data: Path) -> None:
     assert mtl.cloud_cover == 11.08
     assert mtl.sun_azimuth == pytest.approx(115.87210674)
     assert mtl.sun_elevation == pytest.approx(64.74360932)
-    assert [mtl.rescaling(f"B{b}") for b in (2, 5)] == [(2e-05, -0.1, "")] * 2
+    # USGS: TOA reflectance = (MULT x DN + ADD) / sin(sun elevation).
+    sine = math.sin(math.radians(64.74360932))
+    assert [mtl.rescaling(f"B{b}") for b in (2, 5)] == [
+        pytest.approx((2e-05 / sine, -0.1 / sine, ""))
+    ] * 2

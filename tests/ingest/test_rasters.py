@@ -505,8 +505,10 @@ def test_landsat8_folder_is_one_scene(real: Callable[[str], Path]) -> None:
     assert props["datetime"] == "2015-08-04T16:19:21.791742Z"
     assert props["eo:cloud_cover"] == 11.08
     assert (props["view:sun_azimuth"], props["view:sun_elevation"]) == (115.87210674, 64.74360932)
-    assert item["assets"]["B4"]["raster:bands"][0]["scale"] == 2e-05
-    assert item["assets"]["B4"]["raster:bands"][0]["offset"] == -0.1
+    # TOA reflectance: (MULT x DN + ADD) / sin(sun elevation), as USGS defines it.
+    sine = math.sin(math.radians(64.74360932))
+    assert item["assets"]["B4"]["raster:bands"][0]["scale"] == pytest.approx(2e-05 / sine)
+    assert item["assets"]["B4"]["raster:bands"][0]["offset"] == pytest.approx(-0.1 / sine)
     assert "scale" not in item["assets"]["BQA"]["raster:bands"][0]
     assert item["assets"]["MTL"] == {
         "href": str(folder / "l8_MTL.txt"), "type": "text/plain", "roles": ["metadata"],
