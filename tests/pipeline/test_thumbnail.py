@@ -68,3 +68,24 @@ def test_a_grid_whose_columns_run_north_south_gives_the_north_up_picture(
     north_up = _png(_Grid(refl, valid, north))
     stored = _Grid({k: turn(v) for k, v in refl.items()}, turn(valid), north @ to_north_up)
     assert np.array_equal(_png(stored), north_up)
+
+
+def test_edge_pixels_keep_their_colour_with_straight_alpha() -> None:
+    """PNG alpha is straight, not premultiplied: a thumbnail pixel three quarters over
+    valid pixels of one colour has that colour and alpha 191. Area averaging had mixed
+    the nodata in as black (0, 10, 7 for 0, 13, 9)."""
+    refl = {name: torch.full((64, 64), value) for name, value in
+            (("red", 0.1), ("green", 0.5), ("blue", 0.3))}  # fmt: skip
+    refl["red"][:, :32] = 0.9  # two colours, so that the stretch keeps both apart
+    where = Affine(10, 0, 0, 0, -10, 640)
+
+    def picture(valid: torch.Tensor) -> np.ndarray:
+        thumb = Thumbnail(size=16)(_Grid(refl, valid, where))  # 4 x 4 pixels each
+        return np.asarray(Image.open(io.BytesIO(thumb.assets["thumbnail"].data)))
+
+    edged = torch.ones(64, 64, dtype=torch.bool)
+    edged[:, 32] = False  # 3 of the 4 columns under thumbnail column 8 are valid
+    edge, whole = picture(edged), picture(torch.ones(64, 64, dtype=torch.bool))
+    assert edge.shape == (16, 16, 4)
+    assert edge[0, 8, 3] == 191 and edge[0, 9, 3] == 255
+    assert list(edge[0, 8, :3]) == list(whole[0, 8, :3])  # the same colour, more transparent

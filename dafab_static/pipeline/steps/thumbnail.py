@@ -90,6 +90,10 @@ def render(
     byte = ((rgb - lo) / max(hi - lo, 1e-6)).clamp(0, 1) * 255
     alpha = valid.float()[None] * 255
     rgba = torch.cat([byte * valid, alpha])[None].float()
-    # Area averaging: each thumbnail pixel is the mean of the scene pixels under it.
+    # Area averaging: each thumbnail pixel is the mean of the scene pixels under it. That
+    # mean is premultiplied (nodata counts as black); PNG's alpha is straight, so the
+    # colour is the mean of the valid pixels alone: a 75 %-valid edge pixel was darker.
     small = torch.nn.functional.interpolate(rgba, size=shape, mode="area")[0]
+    covered = small[3:] / 255
+    small[:3] = torch.where(covered > 0, small[:3] / covered.clamp(min=1e-6), 0)
     return png(small.round().clamp(0, 255).to(torch.uint8).cpu().numpy())
